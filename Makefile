@@ -1,0 +1,40 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`  (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+# Stamp files make re-running a target a no-op when nothing changed.
+TORCH_STAMP := $(VENV)/.torch-installed
+DEPS_STAMP := $(VENV)/.deps-installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  Variables: TORCH='$(TORCH)' (e.g. TORCH=torch for a CUDA build), ARGS='overrides for idc-train'"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(TORCH_STAMP): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	touch $@
+
+$(DEPS_STAMP): pyproject.toml $(TORCH_STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(DEPS_STAMP) ## Create .venv and install torch, then idc with its dev extra
+
+run: install ## Set up, then train IDC on the embedded synthetic dataset (extra overrides: ARGS="...")
+	$(BIN)/idc-train $(ARGS)
+
+test: install ## Set up, then run the test suite
+	$(BIN)/python -m pytest -q $(ARGS)
+
+clean: ## Remove the virtual environment, caches and outputs
+	rm -rf $(VENV) outputs .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

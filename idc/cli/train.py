@@ -1,0 +1,36 @@
+"""``idc-train``: the Hydra application that trains IDC (root config ``configs/train.yaml``).
+
+Examples::
+
+    idc-train                                     # synthetic data, CPU, W&B offline
+    idc-train dataset=digits trainer=cpu logger=csv
+    idc-train -m seed=0,1,2                       # a multirun sweep
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from idc.config import config_dir
+
+
+def _show_progress(setting: object) -> bool:
+    """``auto``: a progress bar on an interactive terminal, none in CI or when output goes to a file."""
+    if setting == "auto":
+        return sys.stderr.isatty() and not os.environ.get("CI")
+    return bool(setting)
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def main(cfg: DictConfig) -> None:
+    from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
+
+    metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
+    print({k: metrics[k] for k in ("acc", "nmi", "ari", "open_local_gates", "open_global_gates") if k in metrics})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The in-memory table every loader returns and every consumer (training, evaluation, baselines) reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Table:
+    """A samples x features matrix with optional labels and the names that explanations print.
+
+    ``informative`` maps a class to the indices of the features that explain it, when they are known
+    (generated data), for the gate F1 metric.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None = None
+    feature_names: list[str] = field(default_factory=list)
+    name: str = "table"
+    n_clusters: int | None = None
+    class_names: list[str] | None = None
+    informative: dict[int, list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        if self.X.ndim != 2:
+            raise ValueError(f"{self.name}: expected a 2-D samples x features matrix, got shape {self.X.shape}")
+        if not self.feature_names:
+            self.feature_names = [f"f{i}" for i in range(self.X.shape[1])]
+        if len(self.feature_names) != self.X.shape[1]:
+            raise ValueError(
+                f"{self.name}: {len(self.feature_names)} feature names for {self.X.shape[1]} columns"
+            )
+        if self.y is not None:
+            self.y = np.asarray(self.y).reshape(-1)
+            if len(self.y) != len(self.X):
+                raise ValueError(f"{self.name}: {len(self.y)} labels for {len(self.X)} samples")
+            if self.n_clusters is None:
+                self.n_clusters = int(len(np.unique(self.y)))
+        if self.n_clusters is None:
+            raise ValueError(f"{self.name}: n_clusters is required when the table has no labels")
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])

@@ -1,0 +1,120 @@
+"""The paper's loss terms as pure functions of tensors (no Lightning, no Hydra).
+
+Equation numbers refer to the ICLR-2024 submission of the paper (see ``shared/docs/paper.md``); where the
+official code (``jsvir/idc``) differs, the default follows the code and the paper's variant is an argument.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "cluster_compression_loss",
+    "coding_rate",
+    "cosine_increase",
+    "gate_regulariser",
+    "gates_coding_rate_loss",
+    "gumbel_softmax_probs",
+    "logdet_spd",
+    "reconstruction_loss",
+]
+
+
+def logdet_spd(matrix: Tensor) -> Tensor:
+    """log-determinant of (a batch of) symmetric positive-definite matrices via Cholesky.
+
+    Falls back to ``torch.linalg.slogdet`` for any matrix whose factorisation fails (numerically not SPD).
+    """
+    chol, info = torch.linalg.cholesky_ex(matrix)
+    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    if bool((info != 0).any()):
+        logdet = torch.where(info == 0, logdet, torch.linalg.slogdet(matrix)[1])
+    return logdet
+
+
+def coding_rate(z: Tensor, scale: float, small_side: bool = True) -> Tensor:
+    """``logdet(I_p + scale * Z^T Z)`` for ``Z`` of shape (n, p).
+
+    By Sylvester's determinant identity this equals ``logdet(I_n + scale * Z Z^T)``; with ``small_side`` the
+    smaller of the two Gram matrices is factorised (exact, and B x B instead of D x D for the gates).
+    """
+    n, p = z.shape
+    if small_side and n < p:
+        gram = z @ z.T
+    else:
+        gram = z.T @ z
+    eye = torch.eye(gram.shape[0], dtype=z.dtype, device=z.device)
+    return logdet_spd(eye + scale * gram)
+
+
+def gate_regulariser(mu: Tensor, sigma: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Expected L0 norm of stochastic gates, ``P(z > 0) = Phi((mu + 0.5) / sigma)`` (paper Eq. 3).
+
+    The official code uses ``sigma = 1`` and a mean over samples and features (``reduction="mean"``); the
+    paper uses ``sigma = 0.5`` and sums over features, averaged over samples (``reduction="sum"``).
+    """
+    open_prob = 0.5 * (1.0 + torch.erf((mu + 0.5) / (sigma * math.sqrt(2.0))))
+    if reduction == "mean":
+        return open_prob.mean()
+    if reduction == "sum":
+        return open_prob.sum(-1).mean()
+    raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+def gates_coding_rate_loss(
+    gates: Tensor, eps: float = 1.0, projection: Tensor | None = None, small_side: bool = True
+) -> Tensor:
+    """Negative total coding rate of the gate vectors (GTCR, paper Eq. 4; code's scale).
+
+    ``L = -(1/B) * 1/2 * logdet(I_p + p / (B * eps) * Z^T Z)`` with ``Z`` the B x D gates, optionally
+    projected to ``p`` dimensions by a fixed random matrix. Minimising it spreads the gates of different
+    samples apart.
+    """
+    z = gates if projection is None else gates @ projection
+    b, p = z.shape
+    return -0.5 * coding_rate(z, p / (b * eps), small_side=small_side) / b
+
+
+def cluster_compression_loss(embeddings: Tensor, probs: Tensor, eps: float = 0.1) -> Tensor:
+    """Mean cluster coding rate of L2-normalised embeddings under soft assignments (paper Eq. 6; MCR^2
+    compression term as in the official code).
+
+    ``L = (1/d) * sum_k n_k / (2B) * logdet(I_d + d / (n_k * eps) * H^T diag(p_k) H)`` with
+    ``n_k = sum_i p_ik``.
+    """
+    h = F.normalize(embeddings, dim=1)
+    b, d = h.shape
+    mass = probs.sum(0) + 1e-8  # (K,)
+    weighted = torch.einsum("bk,bi,bj->kij", probs, h, h)  # (K, d, d)
+    eye = torch.eye(d, dtype=h.dtype, device=h.device)
+    scale = (d / (mass * eps)).view(-1, 1, 1)
+    logdets = logdet_spd(eye + scale * weighted)
+    return (mass * logdets / (2.0 * b)).sum() / d
+
+
+def gumbel_softmax_probs(logits: Tensor, tau: float) -> Tensor:
+    """Soft cluster assignments ``softmax((log_softmax(l) + g) / tau)``, ``g ~ Gumbel(0, 1)`` (paper Eq. 5)."""
+    logp = torch.log_softmax(logits, dim=-1)
+    uniform = torch.rand_like(logp).clamp_(1e-10, 1.0 - 1e-7)
+    gumbel = -torch.log(-torch.log(uniform))
+    return torch.softmax((logp + gumbel) / tau, dim=-1)
+
+
+def reconstruction_loss(recon: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
+    """Reconstruction error: ``mse`` (official code) or ``l1`` (the paper's ||.||_1, as a mean)."""
+    if kind == "mse":
+        return F.mse_loss(recon, target)
+    if kind == "l1":
+        return F.l1_loss(recon, target)
+    raise ValueError(f"reconstruction loss must be 'mse' or 'l1', got {kind!r}")
+
+
+def cosine_increase(epoch: int, start: int, end: int, max_value: float) -> float:
+    """Weight rising from 0 at ``start`` to ``max_value`` at ``end`` on a half cosine (code's lambda(t))."""
+    if end <= start:
+        return max_value
+    progress = min(max((epoch - start) / (end - start), 0.0), 1.0)
+    return 0.5 * max_value * (1.0 - math.cos(math.pi * progress))

@@ -1,0 +1,261 @@
+"""The IDC LightningModule: the two-stage schedule, its optimizers and its logging; nothing else.
+
+Stage 1 (epochs ``0..T1``): the gating network and the autoencoder learn four reconstruction tasks; from
+epoch ``T0 + 1`` the gates are on, with the sparsity regulariser (cosine-increasing weight) and the gates'
+coding rate. Stage 2 (epochs ``T1 + 1..``): the clustering head learns from the frozen embeddings of gated
+inputs with the cluster compression loss; from ``global_gates_start`` the auxiliary classifier learns the
+cluster-level gate matrix. Everything follows the official code unless a config option says otherwise.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from idc import losses
+from idc.metrics import clustering_metrics, open_gates
+from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
+from idc.nn.gates import noisy_gates
+
+RECON_TASKS = ("clean", "gated", "masked", "latent")
+
+
+class IDCModule(pl.LightningModule):
+    """Interpretable Deep Clustering.
+
+    Args:
+        n_features, n_clusters: table shape and the number of clusters K.
+        gates: local gating network settings (``configs/gates``); ``enabled: false`` is "IDC w/o gates".
+        head: clustering head and global-gate settings (``configs/head``).
+        model: autoencoder, reconstruction tasks, learning rates and stage schedule (``configs/model``).
+        seed: seeds the fixed random projection of the gates' coding rate.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_clusters: int,
+        gates: Mapping[str, Any],
+        head: Mapping[str, Any],
+        model: Mapping[str, Any],
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.gates_cfg, self.head_cfg, self.model_cfg = dict(gates), dict(head), dict(model)
+        sched = self.model_cfg["schedule"]
+        self.t0, self.t1 = int(sched["non_gated_epochs"]), int(sched["pretrain_epochs"])
+        self.global_start = int(sched["global_gates_start"])
+        unknown = set(self.model_cfg["tasks"]) - set(RECON_TASKS)
+        if unknown:
+            raise ValueError(f"unknown reconstruction tasks {sorted(unknown)}; choose from {RECON_TASKS}")
+
+        bottleneck = int(self.model_cfg.get("bottleneck") or n_clusters)
+        self.autoencoder = Autoencoder(n_features, list(self.model_cfg["hidden"]), bottleneck)
+        self.gating = None
+        if self.gates_cfg.get("enabled", True):
+            self.gating = LocalGatingNetwork(n_features, int(self.gates_cfg.get("hidden_dim") or n_features))
+            proj_dim = self.gates_cfg.get("gtcr_projection_dim")
+            if proj_dim:
+                gen = torch.Generator().manual_seed(seed)
+                proj = torch.randn(n_features, int(proj_dim), generator=gen) / float(proj_dim) ** 0.5
+                self.register_buffer("gtcr_projection", proj)
+        if not hasattr(self, "gtcr_projection"):
+            self.gtcr_projection = None
+        self.cluster_head = ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters)
+        gg = self.head_cfg["global_gates"]
+        self.global_gates = GlobalGates(n_clusters, n_features, float(gg["init_std"]))
+        self.aux_classifier = AuxiliaryClassifier(n_features, int(gg["aux_hidden_dim"]), n_clusters)
+
+        self.register_buffer("table", torch.empty(0, n_features), persistent=False)
+        self.labels: np.ndarray | None = None
+        self._frozen: dict[str, Tensor] | None = None  # stage-2 cache: embeddings and gated inputs
+        self._val_outputs: list[dict[str, Tensor]] = []
+        self.best_by_label: dict[str, float] = {}
+
+    # ----------------------------------------------------------------------------------------------- data
+    def attach_table(self, X: Tensor, labels: np.ndarray | None = None) -> None:
+        """Give the module the whole table (moved with the module to its device) and optional labels, used
+        only for logging metrics."""
+        self.table = X.to(self.table.device)
+        self.labels = labels
+
+    # ------------------------------------------------------------------------------------------ inference
+    def local_gates(self, x: Tensor) -> Tensor:
+        """Evaluation-mode local gates (all ones without a gating network)."""
+        return self.gating.gates(x) if self.gating is not None else torch.ones_like(x)
+
+    @torch.no_grad()
+    def infer(self, X: Tensor | None = None, chunk: int = 4096) -> dict[str, Tensor]:
+        """Local gates, embeddings of gated inputs, cluster logits and clusters for every row of ``X``
+        (default: the attached table), in chunks, in the module's current mode."""
+        X = self.table if X is None else X.to(self.device)
+        parts = [self._infer_batch(X[i : i + chunk]) for i in range(0, len(X), chunk)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def _infer_batch(self, x: Tensor) -> dict[str, Tensor]:
+        gates = self.local_gates(x)
+        emb = self.autoencoder.encoder(x * gates)
+        logits = self.cluster_head(emb)
+        return {"gates": gates, "embeddings": emb, "logits": logits, "clusters": logits.argmax(1)}
+
+    # ---------------------------------------------------------------------------------------- schedule
+    def in_stage1(self, epoch: int | None = None) -> bool:
+        return (self.current_epoch if epoch is None else epoch) <= self.t1
+
+    def gates_on(self) -> bool:
+        return self.gating is not None and self.current_epoch > self.t0
+
+    def global_gates_on(self) -> bool:
+        return self.head_cfg["global_gates"].get("enabled", True) and self.current_epoch >= self.global_start
+
+    # ---------------------------------------------------------------------------------------- training
+    def training_step(self, idx: Tensor, batch_idx: int) -> None:
+        if self.in_stage1():
+            self._stage1_step(self.table[idx])
+        else:
+            self._stage2_step(idx)
+
+    def _stage1_step(self, x: Tensor) -> None:
+        """Gated self-supervised reconstruction (code ``ae_step``; paper Sec. 4.2)."""
+        opt = self.optimizers()[0]
+        sched = self.lr_schedulers()[0]
+        tasks, kind = self.model_cfg["tasks"], self.model_cfg["recon_loss"]
+        ae = self.autoencoder
+        terms: dict[str, Tensor] = {}
+        h_clean = ae.encoder(x)  # computed once, reused by the clean and latent-noise tasks
+        if "clean" in tasks:
+            terms["recon_clean"] = losses.reconstruction_loss(ae.decoder(h_clean), x, kind)
+        loss = torch.zeros((), device=x.device)
+        if self.gates_on():
+            g = self.gates_cfg
+            mu = self.gating(x)
+            z = noisy_gates(mu, float(g["noise_std"]))
+            if "gated" in tasks:
+                terms["recon_gated"] = losses.reconstruction_loss(ae(x * z), x, kind)
+            reg = losses.gate_regulariser(mu, float(g["reg_sigma"]), g["reg_reduction"])
+            gtcr = losses.gates_coding_rate_loss(
+                z, float(g["gtcr_eps"]), self.gtcr_projection, bool(g.get("gtcr_small_side", True))
+            )
+            reg_weight = losses.cosine_increase(self.current_epoch, self.t0, self.t1, float(g["reg_lambda"]))
+            loss = loss + reg_weight * reg + float(g["gtcr_lambda"]) * gtcr
+            self.log_dict({"stage1/gate_reg": reg, "stage1/gtcr": gtcr}, on_step=False, on_epoch=True)
+            self.log("stage1/gate_reg_weight", reg_weight, on_step=False, on_epoch=True)
+        elif "gated" in tasks:
+            # gates are all ones (warm-up, or no gating network): the gated task is the clean task again
+            terms["recon_gated"] = terms.get("recon_clean", losses.reconstruction_loss(ae.decoder(h_clean), x, kind))
+        if "masked" in tasks:
+            keep = (torch.rand_like(x) >= float(self.model_cfg["mask_rate"])).to(x.dtype)
+            terms["recon_masked"] = losses.reconstruction_loss(ae(x * keep), x, kind)
+        if "latent" in tasks:
+            noise = 1.0 + float(self.model_cfg["latent_noise_std"]) * torch.randn_like(h_clean)
+            terms["recon_latent"] = losses.reconstruction_loss(ae.decoder(h_clean * noise), x, kind)
+        for value in terms.values():
+            loss = loss + value
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt.step()
+        sched.step()
+        self.log_dict({f"stage1/{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True)
+        self.log("stage1/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+
+    def _stage2_step(self, idx: Tensor) -> None:
+        """Clustering head on frozen embeddings (compression loss, Gumbel-softmax), then the global gates."""
+        opt_head, opt_aux = self.optimizers()[1:]
+        sched_head = self.lr_schedulers()[1]
+        emb = self._frozen["embeddings"][idx]
+        logits = self.cluster_head(emb)
+        probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
+        compression = losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
+        opt_head.zero_grad(set_to_none=True)
+        self.manual_backward(compression)
+        opt_head.step()
+        sched_head.step()
+        self.log("stage2/compression", compression, on_step=False, on_epoch=True, prog_bar=True)
+        if not self.global_gates_on():
+            return
+        gg = self.head_cfg["global_gates"]
+        pseudo = logits.detach().argmax(1)
+        mu_g = self.global_gates.mu(pseudo)
+        z_g = noisy_gates(mu_g, float(gg["noise_std"]))
+        ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
+        reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+        opt_aux.zero_grad(set_to_none=True)
+        self.manual_backward(ce + float(gg["reg_lambda"]) * reg)
+        opt_aux.step()
+        self.log_dict({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg}, on_step=False, on_epoch=True)
+
+    def on_train_epoch_start(self) -> None:
+        if not self.in_stage1() and self._frozen is None:
+            self._freeze_inputs()
+
+    @torch.no_grad()
+    def _freeze_inputs(self) -> None:
+        """Stage 2 trains only the head and the global gates, so the embeddings of gated inputs are computed
+        once, in evaluation mode (this also keeps the encoder's BatchNorm statistics fixed, which drift in
+        the official code because its frozen encoder stays in training mode)."""
+        modules = [m for m in (self.gating, self.autoencoder) if m is not None]
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        embs, gated = [], []
+        for i in range(0, len(self.table), 4096):
+            x = self.table[i : i + 4096]
+            xg = x * self.local_gates(x)
+            gated.append(xg)
+            embs.append(self.autoencoder.encoder(xg))
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+        self._frozen = {"embeddings": torch.cat(embs), "gated": torch.cat(gated)}
+
+    # -------------------------------------------------------------------------------------- evaluation
+    def validation_step(self, idx: Tensor, batch_idx: int) -> None:
+        out = self._infer_batch(self.table[idx])
+        self._val_outputs.append({"gates": out["gates"], "clusters": out["clusters"]})
+
+    def on_validation_epoch_end(self) -> None:
+        gates = torch.cat([o["gates"] for o in self._val_outputs]).cpu().numpy()
+        clusters = torch.cat([o["clusters"] for o in self._val_outputs]).cpu().numpy()
+        self._val_outputs.clear()
+        metrics = {
+            "val/open_local_gates": open_gates(gates, "median"),
+            "val/open_global_gates": open_gates(self.global_gates.matrix().cpu().numpy(), "mean"),
+        }
+        if self.labels is not None and self.current_epoch >= self.t1:
+            scores = clustering_metrics(self.labels, clusters)
+            metrics.update({f"val/{k}": v for k, v in scores.items()})
+            if scores["acc"] > self.best_by_label.get("acc", -1.0):
+                self.best_by_label = {"epoch": int(self.current_epoch), **scores}
+        self.log_dict(metrics, rank_zero_only=True)
+
+    # ------------------------------------------------------------------------------------- optimizers
+    def configure_optimizers(self):
+        lr, min_lr = self.model_cfg["lr"], self.model_cfg["min_lr"]
+        steps = max(int(self.trainer.estimated_stepping_batches // max(self.trainer.max_epochs, 1)), 1)
+        stage1 = [*self.autoencoder.parameters(), *(self.gating.parameters() if self.gating else [])]
+        opt_pre = torch.optim.Adam(stage1, lr=float(lr["pretrain"]))
+        opt_head = torch.optim.Adam(self.cluster_head.parameters(), lr=float(lr["clustering"]))
+        opt_aux = torch.optim.SGD(
+            [*self.aux_classifier.parameters(), *self.global_gates.parameters()], lr=float(lr["aux_classifier"])
+        )
+        stage2_epochs = max(int(self.trainer.max_epochs) - self.t1 - 1, 1)
+        sched_pre = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt_pre, T_max=steps * (self.t1 + 1), eta_min=float(min_lr["pretrain"])
+        )
+        sched_head = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt_head, T_max=steps * stage2_epochs, eta_min=float(min_lr["clustering"])
+        )
+        return [opt_pre, opt_head, opt_aux], [sched_pre, sched_head]
+
+    # ----------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["idc_best_by_label"] = dict(self.best_by_label)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.best_by_label = dict(checkpoint.get("idc_best_by_label", {}))

@@ -1,0 +1,32 @@
+"""The (denoising) autoencoder of stage 1: an MLP encoder to a bottleneck and its mirror image."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from idc.nn.init import mlp_block, small_normal_
+
+
+class Autoencoder(nn.Module):
+    """Encoder ``D -> hidden[0] -> ... -> hidden[-1] -> bottleneck`` (Linear+BN+ReLU blocks, linear output)
+    and the mirrored decoder ``bottleneck -> hidden[-1] -> ... -> hidden[0] -> D`` (paper App. B)."""
+
+    def __init__(self, n_features: int, hidden: Sequence[int], bottleneck: int, init_std: float = 1e-3):
+        super().__init__()
+        dims = [n_features, *hidden]
+        enc: list[nn.Module] = []
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            enc += mlp_block(d_in, d_out)
+        enc.append(nn.Linear(dims[-1], bottleneck))
+        back = [bottleneck, *reversed(hidden)]
+        dec: list[nn.Module] = []
+        for d_in, d_out in zip(back[:-1], back[1:]):
+            dec += mlp_block(d_in, d_out)
+        dec.append(nn.Linear(back[-1], n_features))
+        self.encoder = nn.Sequential(*enc)
+        self.decoder = nn.Sequential(*dec)
+        self.apply(lambda m: small_normal_(m, init_std))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x))

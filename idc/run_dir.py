@@ -1,0 +1,55 @@
+"""The run directory, the unit of truth: resolved config, metrics.json, predictions.h5, checkpoints, DONE.
+
+Tables and evaluations are rebuilt from these files alone.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+CONFIG = "config.yaml"
+METRICS = "metrics.json"
+RUN_INFO = "run_info.json"
+PREDICTIONS = "predictions.h5"
+CHECKPOINT = "checkpoints/last.ckpt"
+DONE = "DONE"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON through a temporary file, so a crash never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def write_predictions(path: Path, arrays: dict[str, np.ndarray], feature_names: list[str]) -> None:
+    """Save per-sample and per-cluster outputs (h5py, gzip): ``clusters`` (N), ``local_gates`` (N x D),
+    ``global_gates`` (K x D), ``embeddings`` (N x bottleneck), optional ``labels``, and ``feature_names``."""
+    tmp = path.with_suffix(".tmp")
+    with h5py.File(tmp, "w") as f:
+        for key, value in arrays.items():
+            value = np.asarray(value)
+            f.create_dataset(key, data=value, compression="gzip" if value.ndim > 1 else None)
+        f.create_dataset("feature_names", data=np.array(feature_names, dtype=h5py.string_dtype()))
+    tmp.replace(path)
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """Read back what :func:`write_predictions` wrote (feature names as ``str``)."""
+    with h5py.File(path, "r") as f:
+        out = {k: f[k][()] for k in f.keys()}
+    out["feature_names"] = np.array([n.decode() if isinstance(n, bytes) else n for n in out["feature_names"]])
+    return out
+
+
+def mark_done(run_dir: Path) -> None:
+    """Write the ``DONE`` marker; call it last."""
+    (run_dir / DONE).write_text("done\n")
+
+
+def is_done(run_dir: Path) -> bool:
+    return (run_dir / DONE).exists()

@@ -1,0 +1,44 @@
+"""Shared fixtures: configs through Hydra's compose API, tiny run directories, the CLI as a subprocess."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from idc.config import compose
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
+    """A composed config whose run directory is ``tmp_path`` (as Hydra would set it)."""
+    cfg = compose(["trainer=smoke", "logger=none", *overrides])
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+        del cfg.hydra
+    return cfg
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run ``idc-train`` in a subprocess from ``cwd`` (so ``outputs/`` lands there) and fail loudly."""
+    env = {**os.environ, "CI": "1", "WANDB_SILENT": "true"}
+    if SHARED_DATA.is_dir():
+        env.setdefault("IDC_DATA_DIR", str(SHARED_DATA))
+    exe = Path(sys.executable).with_name("idc-train")
+    proc = subprocess.run(
+        [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"idc-train {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc
+
+
+@pytest.fixture
+def cfg_factory(tmp_path):
+    return lambda *overrides: make_cfg(tmp_path, *overrides)

@@ -1,0 +1,78 @@
+"""`idc-train` end to end in subprocesses: run-directory files, multirun, determinism, W&B offline."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from idc.run_dir import read_predictions
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.slow
+METRIC_KEYS = {"acc", "nmi", "ari", "open_local_gates", "open_global_gates", "selection", "cluster_sizes"}
+
+
+def only_run_dir(root: Path) -> Path:
+    dirs = [p.parent for p in root.rglob("DONE")]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("smoke")
+    run_cli("trainer=smoke", "logger=csv", cwd=cwd)
+    return only_run_dir(cwd / "outputs")
+
+
+def test_smoke_run_writes_every_output(smoke_run):
+    d = smoke_run
+    for name in ["config.yaml", "metrics.json", "run_info.json", "predictions.h5", "checkpoints/last.ckpt", "DONE"]:
+        assert (d / name).is_file(), name
+    assert d.parent.name == "runs" and d.parents[2].name == "outputs"
+    cfg = yaml.safe_load((d / "config.yaml").read_text())
+    assert cfg["dataset"]["name"] == "synthetic" and cfg["paths"]["output_dir"] == str(d.resolve())
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics) and metrics["selection"] == "final_epoch"
+    assert metrics["epochs"] == 7 and sum(metrics["cluster_sizes"]) == metrics["n_samples"]
+    pred = read_predictions(d / "predictions.h5")
+    n, k = metrics["n_samples"], metrics["n_clusters"]
+    assert pred["clusters"].shape == (n,) and pred["local_gates"].shape == (n, 13)
+    assert pred["global_gates"].shape == (k, 13) and pred["embeddings"].shape == (n, k)
+    assert list(pred["feature_names"][:3]) == ["x1", "x2", "x3"]
+    assert np.all((pred["local_gates"] >= 0) & (pred["local_gates"] <= 1))
+    logged = (d / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    for key in ["val/acc", "val/nmi", "val/ari", "val/open_local_gates", "val/open_global_gates",
+                "stage1/loss", "stage1/recon_gated", "stage1/gate_reg", "stage2/compression", "stage2/aux_ce"]:
+        assert key in logged, key
+    ckpt = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 7 and "cluster_head.net.0.weight" in ckpt["state_dict"]
+
+
+def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):
+    run_cli("-m", "trainer=smoke", "logger=none", "seed=0,1", cwd=tmp_path)
+    sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [j.name for j in jobs] == ["0", "1"] and all((j / "DONE").exists() for j in jobs)
+    m0, m1 = (json.loads((j / "metrics.json").read_text()) for j in jobs)
+    assert (m0["seed"], m1["seed"]) == (0, 1)
+    # seed 0 in another process (the smoke run) gives the same metrics and the same predictions
+    assert m0 == json.loads((smoke_run / "metrics.json").read_text())
+    p0, p_smoke, p1 = (read_predictions(d / "predictions.h5") for d in (jobs[0], smoke_run, jobs[1]))
+    np.testing.assert_array_equal(p0["embeddings"], p_smoke["embeddings"])
+    np.testing.assert_array_equal(p0["local_gates"], p_smoke["local_gates"])
+    assert not np.array_equal(p0["embeddings"], p1["embeddings"])
+
+
+def test_wandb_logger_leaves_an_offline_run(tmp_path):
+    run_cli("trainer=smoke", "logger=wandb", "dataset=digits", cwd=tmp_path)
+    d = only_run_dir(tmp_path / "outputs")
+    runs = list((d / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, list((d / "wandb").iterdir())
+    blob = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
+    for key in [b"val/acc", b"val/nmi", b"val/ari", b"val/open_local_gates", b"val/open_global_gates",
+                b"stage1/loss", b"final/acc"]:
+        assert key in blob, key

@@ -1,0 +1,93 @@
+"""Loss terms against their direct formulas."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+
+from idc import losses
+
+
+def test_small_side_logdet_equals_full_in_float64():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.rand(7, 40, generator=gen, dtype=torch.float64)  # B < D: the B x B side is used
+    c = 40 / (7 * 1.0)
+    full = torch.logdet(torch.eye(40, dtype=torch.float64) + c * z.T @ z)
+    small = losses.coding_rate(z, c, small_side=True)
+    assert small.item() == pytest.approx(full.item(), abs=1e-9)
+    assert losses.coding_rate(z, c, small_side=False).item() == pytest.approx(full.item(), abs=1e-9)
+
+
+def test_gates_coding_rate_matches_formula_with_and_without_projection():
+    gen = torch.Generator().manual_seed(1)
+    z = torch.rand(5, 12, generator=gen, dtype=torch.float64)
+    direct = -0.5 * torch.logdet(torch.eye(12, dtype=torch.float64) + 12 / (5 * 0.5) * z.T @ z) / 5
+    assert losses.gates_coding_rate_loss(z, eps=0.5).item() == pytest.approx(direct.item(), rel=1e-10)
+    proj = torch.randn(12, 3, generator=gen, dtype=torch.float64)
+    zp = z @ proj
+    direct_p = -0.5 * torch.logdet(torch.eye(3, dtype=torch.float64) + 3 / 5 * zp.T @ zp) / 5
+    assert losses.gates_coding_rate_loss(z, projection=proj).item() == pytest.approx(direct_p.item(), rel=1e-10)
+
+
+def test_gate_regulariser_is_gaussian_cdf():
+    mu = torch.tensor([[-1.0, -0.5, 0.0], [0.2, 0.5, 0.9]], dtype=torch.float64)
+    expected = norm.cdf((mu.numpy() + 0.5) / 1.0)
+    assert losses.gate_regulariser(mu).item() == pytest.approx(expected.mean(), rel=1e-12)
+    expected_paper = norm.cdf((mu.numpy() + 0.5) / 0.5).sum(1).mean()
+    assert losses.gate_regulariser(mu, sigma=0.5, reduction="sum").item() == pytest.approx(expected_paper)
+    with pytest.raises(ValueError):
+        losses.gate_regulariser(mu, reduction="max")
+
+
+def test_cluster_compression_matches_loop_over_clusters():
+    gen = torch.Generator().manual_seed(2)
+    h = torch.randn(9, 4, generator=gen, dtype=torch.float64)
+    p = torch.softmax(torch.randn(9, 3, generator=gen, dtype=torch.float64), 1)
+    hn = h / h.norm(dim=1, keepdim=True)
+    b, d, eps = 9, 4, 0.1
+    total = 0.0
+    for k in range(3):
+        nk = p[:, k].sum() + 1e-8
+        cov = hn.T @ torch.diag(p[:, k]) @ hn
+        total += nk / (2 * b) * torch.logdet(torch.eye(d, dtype=torch.float64) + d / (nk * eps) * cov)
+    assert losses.cluster_compression_loss(h, p, eps).item() == pytest.approx((total / d).item(), rel=1e-10)
+
+
+def test_compression_prefers_a_partition_that_follows_the_geometry():
+    gen = torch.Generator().manual_seed(3)
+    a = torch.tensor([1.0, 0.0]) + 0.05 * torch.randn(20, 2, generator=gen)
+    b = torch.tensor([0.0, 1.0]) + 0.05 * torch.randn(20, 2, generator=gen)
+    h = torch.cat([a, b])
+    good = torch.cat([torch.tensor([[1.0, 0.0]]).repeat(20, 1), torch.tensor([[0.0, 1.0]]).repeat(20, 1)])
+    mixed = good[torch.randperm(40, generator=gen)]
+    assert losses.cluster_compression_loss(h, good) < losses.cluster_compression_loss(h, mixed)
+
+
+def test_gumbel_softmax_probabilities():
+    torch.manual_seed(0)
+    logits = torch.tensor([[50.0, 0.0, 0.0]]).repeat(1000, 1)
+    p = losses.gumbel_softmax_probs(logits, tau=1.0)
+    assert torch.allclose(p.sum(1), torch.ones(1000))
+    assert (p.argmax(1) == 0).float().mean() > 0.99
+    flat = losses.gumbel_softmax_probs(torch.zeros(2000, 4), tau=1.0)
+    counts = np.bincount(flat.argmax(1).numpy(), minlength=4) / 2000
+    assert np.all(np.abs(counts - 0.25) < 0.05)  # Gumbel-max of equal logits is uniform
+    assert losses.gumbel_softmax_probs(logits, tau=100.0).max() < 0.7  # a high temperature flattens
+
+
+def test_cosine_increase_matches_official_schedule():
+    t0, t1, lam = 10, 300, 1.0
+    for epoch, expected in [(50, 0.046), (150, 0.473), (250, 0.928), (300, 1.0)]:
+        official = 0.5 * lam * (1 + math.cos(math.pi * (epoch - t1) / (t1 - t0)))
+        assert losses.cosine_increase(epoch, t0, t1, lam) == pytest.approx(official)
+        assert official == pytest.approx(expected, abs=1e-3)
+    assert losses.cosine_increase(t0, t0, t1, lam) == pytest.approx(0.0)
+
+
+def test_reconstruction_losses():
+    a, b = torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
+    assert losses.reconstruction_loss(a, b, "mse").item() == pytest.approx(2.5)
+    assert losses.reconstruction_loss(a, b, "l1").item() == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        losses.reconstruction_loss(a, b, "huber")

@@ -1,0 +1,41 @@
+"""Clustering metrics against brute force."""
+from itertools import permutations
+
+import numpy as np
+import pytest
+
+from idc.metrics import cluster_sizes, clustering_metrics, hungarian_accuracy, open_gates
+
+
+def brute_force_accuracy(y, c):
+    labels, clusters = np.unique(y), np.unique(c)
+    k = max(len(labels), len(clusters))
+    best = 0
+    for perm in permutations(range(k), len(clusters)):
+        mapping = {cl: perm[i] for i, cl in enumerate(clusters)}
+        mapped = np.array([labels[mapping[v]] if mapping[v] < len(labels) else -1 for v in c])
+        best = max(best, int((mapped == y).sum()))
+    return best / len(y)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_hungarian_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n_labels, n_clusters = rng.integers(2, 5), rng.integers(2, 6)
+    y = rng.integers(0, n_labels, size=30)
+    c = rng.integers(0, n_clusters, size=30) + 7  # arbitrary cluster ids
+    assert hungarian_accuracy(y, c) == pytest.approx(brute_force_accuracy(y, c))
+
+
+def test_perfect_and_permuted_clusterings():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    m = clustering_metrics(y, np.array([2, 2, 0, 0, 1, 1]))
+    assert m == pytest.approx({"acc": 1.0, "nmi": 1.0, "ari": 1.0})
+    assert hungarian_accuracy(y, np.zeros(6, dtype=int)) == pytest.approx(1 / 3)
+
+
+def test_gate_counts_and_cluster_sizes():
+    gates = np.array([[0.0, 0.3, 1.0], [0.0, 0.0, 0.2], [0.5, 0.5, 0.5]])
+    assert open_gates(gates, "median") == 2.0
+    assert open_gates(gates, "mean") == pytest.approx(2.0)
+    assert cluster_sizes(np.array([0, 2, 2]), 4) == [1, 0, 2, 0]
