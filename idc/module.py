@@ -145,8 +145,7 @@ class IDCModule(pl.LightningModule):
             )
             reg_weight = losses.cosine_increase(self.current_epoch, self.t0, self.t1, float(g["reg_lambda"]))
             loss = loss + reg_weight * reg + float(g["gtcr_lambda"]) * gtcr
-            self.log_dict({"stage1/gate_reg": reg, "stage1/gtcr": gtcr}, on_step=False, on_epoch=True)
-            self.log("stage1/gate_reg_weight", reg_weight, on_step=False, on_epoch=True)
+            self._log_epoch({"stage1/gate_reg": reg, "stage1/gtcr": gtcr, "stage1/gate_reg_weight": reg_weight})
         elif "gated" in tasks:
             # gates are all ones (warm-up, or no gating network): the gated task is the clean task again
             terms["recon_gated"] = terms.get("recon_clean", losses.reconstruction_loss(ae.decoder(h_clean), x, kind))
@@ -162,34 +161,43 @@ class IDCModule(pl.LightningModule):
         self.manual_backward(loss)
         opt.step()
         sched.step()
-        self.log_dict({f"stage1/{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True)
-        self.log("stage1/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self._log_epoch({f"stage1/{k}": v for k, v in terms.items()})
+        self._log_epoch({"stage1/loss": loss}, prog_bar=True)
 
     def _stage2_step(self, idx: Tensor) -> None:
-        """Clustering head on frozen embeddings (compression loss, Gumbel-softmax), then the global gates."""
+        """Clustering head on frozen embeddings (compression loss, Gumbel-softmax), then the global gates.
+
+        The two losses touch disjoint parameters (the pseudo-labels are detached), so one backward pass of
+        their sum gives each optimizer exactly its own gradients (and keeps DDP to one backward per step).
+        """
         opt_head, opt_aux = self.optimizers()[1:]
         sched_head = self.lr_schedulers()[1]
         emb = self._frozen["embeddings"][idx]
         logits = self.cluster_head(emb)
         probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
-        compression = losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
+        loss = losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
+        self._log_epoch({"stage2/compression": loss}, prog_bar=True)
+        train_global = self.global_gates_on()
+        if train_global:
+            gg = self.head_cfg["global_gates"]
+            pseudo = logits.detach().argmax(1)
+            mu_g = self.global_gates.mu(pseudo)
+            z_g = noisy_gates(mu_g, float(gg["noise_std"]))
+            ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
+            reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+            loss = loss + ce + float(gg["reg_lambda"]) * reg
+            self._log_epoch({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg})
         opt_head.zero_grad(set_to_none=True)
-        self.manual_backward(compression)
+        opt_aux.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
         opt_head.step()
         sched_head.step()
-        self.log("stage2/compression", compression, on_step=False, on_epoch=True, prog_bar=True)
-        if not self.global_gates_on():
-            return
-        gg = self.head_cfg["global_gates"]
-        pseudo = logits.detach().argmax(1)
-        mu_g = self.global_gates.mu(pseudo)
-        z_g = noisy_gates(mu_g, float(gg["noise_std"]))
-        ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
-        reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
-        opt_aux.zero_grad(set_to_none=True)
-        self.manual_backward(ce + float(gg["reg_lambda"]) * reg)
-        opt_aux.step()
-        self.log_dict({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg}, on_step=False, on_epoch=True)
+        if train_global:
+            opt_aux.step()
+
+    def _log_epoch(self, values: dict[str, Tensor | float], prog_bar: bool = False) -> None:
+        """Accumulate on the device, reduce once per epoch (no host sync per step; averaged across DDP ranks)."""
+        self.log_dict(values, on_step=False, on_epoch=True, prog_bar=prog_bar, sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
         if not self.in_stage1() and self._frozen is None:

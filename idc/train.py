@@ -95,8 +95,8 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     resume = run_dir / rd.CHECKPOINT
     ckpt_path = str(resume) if cfg.get("resume", True) and resume.exists() else None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        trainer.save_checkpoint(resume)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        trainer.save_checkpoint(resume, weights_only=False)
         module.to(trainer.strategy.root_device)
         arrays, metrics = final_outputs(module, table.y)
         if logger:

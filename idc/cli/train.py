@@ -13,6 +13,7 @@ import sys
 
 import hydra
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_info
 
 from idc.config import config_dir
 
@@ -29,7 +30,8 @@ def main(cfg: DictConfig) -> None:
     from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
 
     metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
-    print({k: metrics[k] for k in ("acc", "nmi", "ari", "open_local_gates", "open_global_gates") if k in metrics})
+    headline = {k: metrics[k] for k in ("acc", "nmi", "ari", "open_local_gates", "open_global_gates") if k in metrics}
+    rank_zero_info(f"final model ({metrics['selection']}): {headline}")
 
 
 if __name__ == "__main__":

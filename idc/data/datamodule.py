@@ -5,6 +5,7 @@ its device and gathers each batch with one indexing operation.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,6 +16,9 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from idc.data.preprocess import scale
 from idc.data.table import Table
+
+# IndexBatches defines __len__ on purpose (one process, no workers), which Lightning warns about.
+warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
 
 
 def load_table(dataset_cfg: Any) -> Table:
