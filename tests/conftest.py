@@ -14,6 +14,8 @@ from idc.config import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+if SHARED_DATA.is_dir():  # the paper's datasets, when this checkout sits beside them (CI does)
+    os.environ.setdefault("IDC_DATA_DIR", str(SHARED_DATA))
 
 
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
@@ -29,8 +31,6 @@ def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``idc-train`` in a subprocess from ``cwd`` (so ``outputs/`` lands there) and fail loudly."""
     env = {**os.environ, "CI": "1", "WANDB_SILENT": "true"}
-    if SHARED_DATA.is_dir():
-        env.setdefault("IDC_DATA_DIR", str(SHARED_DATA))
     exe = Path(sys.executable).with_name("idc-train")
     proc = subprocess.run(
         [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
@@ -42,3 +42,12 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
 @pytest.fixture
 def cfg_factory(tmp_path):
     return lambda *overrides: make_cfg(tmp_path, *overrides)
+
+
+def needs_files(dataset: str) -> None:
+    """Skip (saying why) when a dataset's files are not in the data directory."""
+    from idc.data.registry import dataset_config, dataset_files
+
+    missing = [str(p) for p in dataset_files(dataset_config(dataset)) if not p.is_file()]
+    if missing:
+        pytest.skip(f"{dataset}: files not present ({', '.join(missing)}); set IDC_DATA_DIR to ../shared/data")

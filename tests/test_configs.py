@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 from omegaconf import OmegaConf
@@ -10,6 +11,8 @@ from idc.config import config_dir
 from idc.data import load_table
 from idc.loggers import build_logger
 from idc.train import build_module
+
+from .conftest import needs_files
 
 GROUPS = ["dataset", "gates", "head", "model", "trainer", "logger"]
 
@@ -34,7 +37,13 @@ def test_default_config(cfg_factory):
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes_and_instantiates(cfg_factory, tmp_path, group, option):
-    cfg = cfg_factory(f"{group}={option}")
+    extra = []
+    if group == "dataset" and option == "table":
+        np.savetxt(tmp_path / "t.csv", np.random.default_rng(0).random((8, 3)), delimiter=",")
+        extra = [f"dataset.path={tmp_path / 't.csv'}", "dataset.n_clusters=2", "dataset.n_samples=8", "dataset.n_features=3"]
+    elif group == "dataset":
+        needs_files(option)
+    cfg = cfg_factory(f"{group}={option}", *extra)
     OmegaConf.resolve(cfg)
     if group == "dataset":
         table = load_table(cfg.dataset)

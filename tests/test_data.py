@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from idc.data import IndexBatches, Table, TableDataModule
-from idc.data.preprocess import scale
+from idc.data import DataError, IndexBatches, Table, TableDataModule
+from idc.data.preprocess import check_clusters, scale
 from idc.data.sklearn_sets import digits
 from idc.data.synthetic import INFORMATIVE, make_synthetic
 
@@ -38,8 +38,8 @@ def test_digits_and_minmax_scaling():
 def test_table_validates_its_shape():
     with pytest.raises(ValueError, match="labels"):
         Table(np.zeros((4, 2)), y=np.zeros(3))
-    with pytest.raises(ValueError, match="n_clusters"):
-        Table(np.zeros((4, 2)))
+    with pytest.raises(DataError, match="n_clusters must be given"):
+        check_clusters(Table(np.random.rand(4, 2)))
     assert Table(np.zeros((4, 2)), n_clusters=2).feature_names == ["f0", "f1"]
 
 

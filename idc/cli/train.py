@@ -27,9 +27,13 @@ def _show_progress(setting: object) -> bool:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
+    from idc.data import DataError
     from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
 
-    metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
+    try:
+        metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
+    except DataError as err:
+        raise SystemExit(f"idc-train: {err}") from None
     headline = {k: metrics[k] for k in ("acc", "nmi", "ari", "open_local_gates", "open_global_gates") if k in metrics}
     rank_zero_info(f"final model ({metrics['selection']}): {headline}")
 

@@ -7,24 +7,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
-
-import hydra
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from idc.data.preprocess import scale
 from idc.data.table import Table
 
 # IndexBatches defines __len__ on purpose (one process, no workers), which Lightning warns about.
 warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
-
-
-def load_table(dataset_cfg: Any) -> Table:
-    """Build the table a dataset config describes: ``load`` (a Hydra ``_target_``), then ``scaler``."""
-    table = hydra.utils.instantiate(dataset_cfg.load)
-    return scale(table, dataset_cfg.get("scaler", "none"))
 
 
 class IndexBatches(IterableDataset):

@@ -1,21 +1,147 @@
-"""Column scaling shared by every dataset (scikit-learn scalers)."""
+"""From a raw table to the one IDC trains on: labels encoded, values checked, columns filtered and scaled.
+
+Order: encode labels -> select features -> NaN/inf check (or impute) -> log1p -> drop constant columns ->
+top-k variance -> scale -> first ``rows`` rows -> cluster-count checks. Every step is a scikit-learn or numpy
+operation on the whole matrix.
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from idc.data.table import Table
+from idc.data.table import DataError, Table
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler}
+IMPUTE = ("mean", "median", "zero")
+
+
+def encode_labels(table: Table) -> Table:
+    """Map labels (strings, gaps, any order) to ``0..K-1``; ``class_names[k]`` keeps the original label."""
+    if table.y is None or (np.issubdtype(table.y.dtype, np.integer) and table.class_names is not None):
+        return table
+    values, codes = np.unique(table.y.astype(str) if table.y.dtype.kind in "OUS" else table.y, return_inverse=True)
+    names = [str(v.item() if hasattr(v, "item") else v) for v in values]
+    return replace(table, y=codes.astype(np.int64), class_names=names, n_clusters=table.n_clusters or len(names))
+
+
+def select_features(table: Table, columns: Sequence[str | int] | None) -> Table:
+    """Keep only ``columns`` (names or indices), in that order."""
+    if not columns:
+        return table
+    index = []
+    for c in columns:
+        if isinstance(c, int):
+            index.append(c)
+        elif c in table.feature_names:
+            index.append(table.feature_names.index(c))
+        else:
+            raise DataError(f"{table.name}: feature column {c!r} not found; columns are {table.feature_names[:20]}")
+    return _columns(table, np.asarray(index))
+
+
+def check_finite(table: Table, impute: str | None = None) -> Table:
+    """NaN or infinite values are an error naming their count and first position, unless ``impute`` is
+    ``mean``, ``median`` or ``zero`` (infinities are treated as missing)."""
+    bad = ~np.isfinite(table.X)
+    if not bad.any():
+        return table
+    if impute is None:
+        row, col = np.argwhere(bad)[0]
+        raise DataError(
+            f"{table.name}: {int(bad.sum())} NaN or infinite value(s), the first in row {row}, column "
+            f"{table.feature_names[col]!r}; clean the file or set impute=mean|median|zero"
+        )
+    if impute not in IMPUTE:
+        raise DataError(f"{table.name}: impute must be one of {IMPUTE}, got {impute!r}")
+    X = np.where(bad, np.nan, table.X)
+    strategy = "constant" if impute == "zero" else impute
+    X = SimpleImputer(strategy=strategy, fill_value=0.0, keep_empty_features=True).fit_transform(X)
+    return replace(table, X=X)
+
+
+def log1p(table: Table) -> Table:
+    """``log(1 + x)`` (count data such as scRNA-seq); negative values are an error."""
+    if table.X.min() < 0:
+        raise DataError(f"{table.name}: log1p needs non-negative values (min {table.X.min():g})")
+    return replace(table, X=np.log1p(table.X))
+
+
+def drop_constant(table: Table) -> Table:
+    """Remove columns with a single value (all-zero genes included)."""
+    varying = np.ptp(table.X, axis=0) > 0
+    return table if varying.all() else _columns(table, np.flatnonzero(varying))
+
+
+def top_k_variance(table: Table, k: int | None) -> Table:
+    """Keep the ``k`` columns of highest variance (in their original order)."""
+    if not k or k >= table.n_features:
+        return table
+    keep = np.sort(np.argsort(-table.X.var(axis=0), kind="stable")[:k])
+    return _columns(table, keep)
 
 
 def scale(table: Table, scaler: str | None) -> Table:
-    """Return ``table`` with its columns scaled by ``minmax`` ([0, 1]), ``standard`` (z-score) or ``none``."""
+    """Scale columns by ``minmax`` ([0, 1]), ``standard`` (z-score) or ``none``."""
     if scaler in (None, "none"):
         return table
     if scaler not in SCALERS:
-        raise ValueError(f"unknown scaler {scaler!r}; choose one of {sorted(SCALERS)} or 'none'")
-    X = SCALERS[scaler]().fit_transform(table.X.astype(np.float64))
-    return replace(table, X=X)
+        raise DataError(f"{table.name}: unknown scaler {scaler!r}; choose one of {sorted(SCALERS)} or 'none'")
+    return replace(table, X=SCALERS[scaler]().fit_transform(table.X.astype(np.float64)))
+
+
+def check_clusters(table: Table) -> None:
+    """The table must vary, and hold at least two samples per cluster on average."""
+    if table.n_clusters is None:
+        raise DataError(f"{table.name}: the table has no labels, so n_clusters must be given")
+    k, n = int(table.n_clusters), table.n_samples
+    if k < 2:
+        raise DataError(f"{table.name}: n_clusters must be at least 2, got {k}")
+    if k > n:
+        raise DataError(f"{table.name}: n_clusters={k} is more than the {n} samples")
+    if n < 2 * k:
+        raise DataError(f"{table.name}: {n} samples for {k} clusters is fewer than 2 per cluster on average")
+    check_varies(table)
+
+
+def check_varies(table: Table) -> None:
+    """At least one column must take more than one value."""
+    if table.n_features == 0 or not (np.ptp(table.X, axis=0) > 0).any():
+        raise DataError(f"{table.name}: every column is constant; there is nothing to cluster")
+
+
+def preprocess(
+    table: Table,
+    scaler: str | None = "none",
+    log1p_: bool = False,
+    drop_constant_: bool = False,
+    top_k: int | None = None,
+    impute: str | None = None,
+    feature_columns: Sequence[str | int] | None = None,
+    rows: int | None = None,
+    n_clusters: int | None = None,
+) -> Table:
+    """The whole pipeline (see the module docstring); returns a validated float32 table."""
+    if n_clusters is not None:
+        table = replace(table, n_clusters=int(n_clusters))
+    table = encode_labels(table)
+    table = select_features(table, feature_columns)
+    table = check_finite(table, impute)
+    check_varies(table)
+    if log1p_:
+        table = log1p(table)
+    if drop_constant_:
+        table = drop_constant(table)
+    table = scale(top_k_variance(table, top_k), scaler)
+    if rows:
+        table = replace(table, X=table.X[:rows], y=None if table.y is None else table.y[:rows])
+    check_clusters(table)
+    return table
+
+
+def _columns(table: Table, index: np.ndarray) -> Table:
+    names = [table.feature_names[i] for i in index]
+    return replace(table, X=table.X[:, index], feature_names=names, informative=None)

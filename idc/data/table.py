@@ -6,10 +6,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+class DataError(ValueError):
+    """A problem with input data that the user can fix; the message names the file and what to do."""
+
+
 @dataclass
 class Table:
     """A samples x features matrix with optional labels and the names that explanations print.
 
+    ``class_names[k]`` is the original label of class ``k`` once labels are encoded to ``0..K-1``;
     ``informative`` maps a class to the indices of the features that explain it, when they are known
     (generated data), for the gate F1 metric.
     """
@@ -23,23 +28,21 @@ class Table:
     informative: dict[int, list[int]] | None = None
 
     def __post_init__(self) -> None:
-        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        self.X = np.asarray(self.X)
         if self.X.ndim != 2:
-            raise ValueError(f"{self.name}: expected a 2-D samples x features matrix, got shape {self.X.shape}")
-        if not self.feature_names:
-            self.feature_names = [f"f{i}" for i in range(self.X.shape[1])]
+            raise DataError(f"{self.name}: expected a 2-D samples x features matrix, got shape {self.X.shape}")
+        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        self.feature_names = [str(n) for n in self.feature_names] or [f"f{i}" for i in range(self.X.shape[1])]
         if len(self.feature_names) != self.X.shape[1]:
-            raise ValueError(
-                f"{self.name}: {len(self.feature_names)} feature names for {self.X.shape[1]} columns"
-            )
+            raise DataError(f"{self.name}: {len(self.feature_names)} feature names for {self.X.shape[1]} columns")
         if self.y is not None:
             self.y = np.asarray(self.y).reshape(-1)
             if len(self.y) != len(self.X):
-                raise ValueError(f"{self.name}: {len(self.y)} labels for {len(self.X)} samples")
+                raise DataError(
+                    f"{self.name}: {len(self.y)} labels for {len(self.X)} samples; labels and rows must match"
+                )
             if self.n_clusters is None:
                 self.n_clusters = int(len(np.unique(self.y)))
-        if self.n_clusters is None:
-            raise ValueError(f"{self.name}: n_clusters is required when the table has no labels")
 
     @property
     def n_samples(self) -> int:

@@ -1,0 +1,77 @@
+"""``idc-data``: what a dataset config loads, as one JSON line, or the table of all configured datasets.
+
+    idc-data dataset=allaml                   # {"name": "allaml", "n_samples": 72, ...}
+    idc-data dataset=table dataset.path=cells.csv dataset.label_column=cell_type
+    idc-data --list                           # every configured dataset and whether its files are present
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def describe(overrides: list[str]) -> dict:
+    """Load the dataset the overrides select and summarise it."""
+    from idc.data import load_table
+    from idc.data.registry import dataset_files
+    from idc.config import compose
+
+    cfg = compose(overrides).dataset
+    started = time.perf_counter()
+    table = load_table(cfg)
+    seconds = time.perf_counter() - started
+    counts = None
+    if table.y is not None:
+        names = table.class_names or [str(k) for k in range(int(table.n_clusters))]
+        counts = {names[k]: int(c) for k, c in enumerate(np.bincount(table.y, minlength=len(names)))}
+    return {
+        "name": cfg.name,
+        "path": [str(p) for p in dataset_files(cfg)] or None,
+        "n_samples": table.n_samples,
+        "n_features": table.n_features,
+        "n_clusters": int(table.n_clusters),
+        "label_counts": counts,
+        "scaler": cfg.get("scaler", "none"),
+        "load_seconds": round(seconds, 3),
+    }
+
+
+def list_table() -> str:
+    """A Markdown table of every configured dataset."""
+    from idc.data.registry import dataset_facts, dataset_names
+
+    head = "| dataset | N | D | K | scaler | batch | files | present |\n|---|---|---|---|---|---|---|---|"
+    rows = []
+    for name in dataset_names():
+        f = dataset_facts(name)
+        present = {True: "yes", False: "no", None: "-"}[f["present"]]
+        rows.append(
+            f"| {name} | {f['n_samples'] or '-'} | {f['n_features'] or '-'} | {f['n_clusters'] or '-'} | "
+            f"{f['scaler']} | {f['batch_size']} | {f['files']} | {present} |"
+        )
+    return "\n".join([head, *rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from idc.data import DataError
+
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    if "--list" in args:
+        print(list_table())
+        return 0
+    try:
+        print(json.dumps(describe(args)))
+    except DataError as err:
+        print(f"idc-data: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

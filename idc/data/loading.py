@@ -1,0 +1,34 @@
+"""A dataset config (``configs/dataset/*.yaml``) to a ready table: its ``load`` target, then preprocessing."""
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+from hydra.errors import InstantiationException
+
+from idc.data.preprocess import preprocess
+from idc.data.table import DataError, Table
+
+
+def load_table(dataset_cfg: Any) -> Table:
+    """Call ``dataset_cfg.load`` (a Hydra ``_target_`` returning a :class:`Table`) and apply the config's
+    preprocessing keys: ``n_clusters``, ``feature_columns``, ``impute``, ``log1p``, ``drop_constant``,
+    ``top_k_variance``, ``scaler``, ``rows``."""
+    try:
+        table = hydra.utils.instantiate(dataset_cfg.load, _convert_="all")
+    except InstantiationException as err:  # surface our own message, not Hydra's wrapper
+        if isinstance(err.__cause__, DataError):
+            raise err.__cause__ from None
+        raise
+    get = dataset_cfg.get
+    return preprocess(
+        table,
+        scaler=get("scaler", "none"),
+        log1p_=bool(get("log1p", False)),
+        drop_constant_=bool(get("drop_constant", False)),
+        top_k=get("top_k_variance"),
+        impute=get("impute"),
+        feature_columns=get("feature_columns"),
+        rows=get("rows"),
+        n_clusters=get("n_clusters"),
+    )

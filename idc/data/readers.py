@@ -1,0 +1,292 @@
+"""Readers for every supported file format; each returns a raw :class:`Table` with feature names.
+
+CSV/TSV (header optional), ``.npy``/``.npz`` (``allow_pickle=False``), MATLAB ``.mat`` (v5 via scipy, v7.3
+via h5py), HDF5 ``.h5`` and AnnData ``.h5ad`` (read with h5py: dense or CSR/CSC ``X``, ``obs`` labels, ``var``
+names). Problems raise :class:`DataError` naming the file and what to do.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from idc.data.table import DataError, Table
+
+DOWNLOAD_HINT = "python scripts/download_data.py"
+
+
+def require_file(path: str | Path, dataset: str = "table") -> Path:
+    """``path`` as a Path, or a :class:`DataError` that says where it was looked for and how to get it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(
+            f"{dataset}: file not found: {path.resolve()}. Put it there, point IDC_DATA_DIR (or paths.data_dir=...) at the "
+            f"folder that holds it, or fetch the paper's datasets with `{DOWNLOAD_HINT} {dataset}`."
+        )
+    return path
+
+
+def _numeric(values: np.ndarray, path: Path, what: str = "X") -> np.ndarray:
+    if values.dtype.kind in "biuf":
+        return values
+    try:
+        return values.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{path}: {what} is not numeric (dtype {values.dtype}): {err}") from None
+
+
+def _select(names: list[str], wanted: Sequence[str | int], path: Path, what: str) -> list[int]:
+    index = []
+    for w in wanted:
+        if isinstance(w, int):
+            if not -len(names) <= w < len(names):
+                raise DataError(f"{path}: {what} {w} is out of range for {len(names)} columns")
+            index.append(w % len(names))
+        elif w in names:
+            index.append(names.index(w))
+        else:
+            raise DataError(f"{path}: {what} {w!r} not found; columns are {names[:20]}{' ...' if len(names) > 20 else ''}")
+    return index
+
+
+def read_csv(
+    path: Path,
+    label_column: str | int | None = None,
+    feature_columns: Sequence[str | int] | None = None,
+    drop_columns: Sequence[str | int] = (),
+    header: str | bool = "auto",
+    sep: str | None = None,
+) -> Table:
+    """CSV (``,``) or TSV (``\\t``, from the suffix). ``header="auto"`` takes the first row as names unless every
+    cell of it is a number. Non-numeric feature columns are an error that names them."""
+    import pandas as pd
+
+    sep = sep or ("\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
+    try:
+        if header == "auto":
+            first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
+            header = not pd.to_numeric(first, errors="coerce").notna().all()
+        frame = pd.read_csv(path, sep=sep, header=0 if header else None, low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"{path}: not a readable {'TSV' if sep == chr(9) else 'CSV'} file ({err})") from None
+    if frame.empty:
+        raise DataError(f"{path}: the file holds no rows")
+    names = [str(c) for c in frame.columns] if header else [f"f{i}" for i in range(frame.shape[1])]
+    frame.columns = names
+    labels = None
+    drop = set(_select(names, list(drop_columns), path, "column to drop"))
+    if label_column is not None:
+        (li,) = _select(names, [label_column], path, "label column")
+        labels = frame.iloc[:, li].to_numpy()
+        drop.add(li)
+    keep = (
+        _select(names, list(feature_columns), path, "feature column")
+        if feature_columns
+        else [i for i in range(len(names)) if i not in drop]
+    )
+    features = frame.iloc[:, keep]
+    bad = [names[i] for i, dt in zip(keep, features.dtypes) if not pd.api.types.is_numeric_dtype(dt)]
+    if bad:
+        raise DataError(
+            f"{path}: non-numeric values in column(s) {bad[:10]}{' ...' if len(bad) > 10 else ''}; "
+            "drop them (drop_columns=[...]), name the label column (label_column=...), or fix the values"
+        )
+    return Table(features.to_numpy(dtype=np.float64), labels, [names[i] for i in keep], name=path.stem)
+
+
+def _npz_key(keys: list[str], wanted: str | None, path: Path, what: str, candidates: Sequence[str]) -> str | None:
+    if wanted is not None:
+        if wanted not in keys:
+            raise DataError(f"{path}: no array {wanted!r} for {what}; the file holds {keys}")
+        return wanted
+    found = [k for k in candidates if k in keys]
+    return found[0] if found else None
+
+
+def read_npy(path: Path, **_: Any) -> Table:
+    """A 2-D ``.npy`` array (no labels)."""
+    try:
+        X = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise DataError(f"{path}: not a plain numeric .npy array ({err}); object arrays are refused") from None
+    return Table(_numeric(X, path), name=path.stem)
+
+
+def npz_array(path: Path, key: str) -> np.ndarray:
+    """One array of an ``.npz`` (no pickles), with a clear error for a missing key."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if key not in z.files:
+                raise DataError(f"{path}: no array {key!r}; the file holds {list(z.files)}")
+            return z[key]
+    except ValueError as err:
+        raise DataError(f"{path}: unreadable .npz ({err}); object arrays are refused") from None
+
+
+def read_npz(
+    path: Path, x_key: str | None = None, y_key: str | None = None, names_key: str | None = None,
+    class_names_key: str | None = None, **_: Any,
+) -> Table:
+    """``.npz`` with the matrix under ``x_key`` (default ``X``, ``x``, ``data`` or ``arr_0``) and optional labels
+    (``y_key``, default ``y``/``Y``/``labels``) and feature names (``names_key``)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.files)
+            xk = _npz_key(keys, x_key, path, "X", ("X", "x", "data", "arr_0"))
+            if xk is None:
+                raise DataError(f"{path}: no matrix found; set x_key to one of {keys}")
+            yk = _npz_key(keys, y_key, path, "labels", ("y", "Y", "labels", "label"))
+            X, y = z[xk], (z[yk] if yk else None)
+            names = [str(n) for n in z[names_key]] if names_key else []
+            class_names = [str(n) for n in z[class_names_key]] if class_names_key else None
+    except ValueError as err:
+        raise DataError(f"{path}: unreadable .npz ({err}); object arrays are refused") from None
+    if class_names is not None and y is not None:  # labels stored as indices into class_names
+        y = np.asarray(class_names)[np.asarray(y, dtype=np.int64)]
+    return Table(_numeric(X, path), y, names, name=path.stem)
+
+
+def read_mat(path: Path, x_key: str = "X", y_key: str | None = "Y", **_: Any) -> Table:
+    """MATLAB ``.mat``: v5 files through ``scipy.io.loadmat``, v7.3 (HDF5) files through h5py."""
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(path)
+    except NotImplementedError:  # MATLAB v7.3 is HDF5; arrays are stored transposed
+        return read_h5(path, x_key=x_key, y_key=y_key, transpose=True)
+    except (ValueError, TypeError, OSError) as err:
+        raise DataError(f"{path}: not a readable MATLAB file ({err})") from None
+    keys = sorted(k for k in mat if not k.startswith("__"))
+    for key in [x_key] + ([y_key] if y_key else []):
+        if key not in mat:
+            raise DataError(f"{path}: no variable {key!r}; the file holds {keys} (set x_key / y_key)")
+    y = np.asarray(mat[y_key]).reshape(-1) if y_key else None
+    return Table(_numeric(np.asarray(mat[x_key]), path), y, name=path.stem)
+
+
+def read_h5(
+    path: Path, x_key: str = "X", y_key: str | None = None, names_key: str | None = None,
+    transpose: bool = False, **_: Any,
+) -> Table:
+    """HDF5: the matrix at ``x_key``, optional labels at ``y_key`` and feature names at ``names_key``."""
+    with _open_h5(path) as f:
+        keys = _h5_keys(f)
+        for key in [k for k in (x_key, y_key, names_key) if k]:
+            if key not in f:
+                raise DataError(f"{path}: no dataset {key!r}; the file holds {keys} (set x_key / y_key / names_key)")
+        X = np.asarray(f[x_key][()])
+        y = _decode(f[y_key][()]).reshape(-1) if y_key else None
+        names = [str(n) for n in _decode(f[names_key][()])] if names_key else []
+    return Table(_numeric(X.T if transpose else X, path), y, names, name=path.stem)
+
+
+def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
+    """AnnData ``.h5ad`` without the anndata package: ``X`` dense or sparse (CSR/CSC, densified once),
+    labels from the ``obs`` column ``label_column`` (plain or categorical), feature names from ``var``'s index."""
+    import scipy.sparse as sp
+
+    with _open_h5(path) as f:
+        if "X" not in f:
+            raise DataError(f"{path}: no X in this .h5ad; it holds {_h5_keys(f)}")
+        node = f["X"]
+        if isinstance(node, h5py.Group):
+            encoding = _decode(node.attrs.get("encoding-type", node.attrs.get("h5sparse_format", "csr_matrix")))
+            shape = tuple(int(s) for s in node.attrs.get("shape", node.attrs.get("h5sparse_shape")))
+            cls = sp.csc_matrix if "csc" in str(encoding) else sp.csr_matrix
+            X = cls((node["data"][()], node["indices"][()], node["indptr"][()]), shape=shape).toarray()
+        else:
+            X = node[()]
+        names = _h5ad_index(f["var"]) if "var" in f else []
+        y = None
+        if label_column is not None:
+            obs = f["obs"]
+            columns = [k for k in obs.keys() if not k.startswith("_")]
+            if label_column not in obs:
+                raise DataError(f"{path}: obs has no column {label_column!r}; it has {columns}")
+            y = _h5ad_column(obs, label_column)
+    return Table(_numeric(np.asarray(X), path), y, names, name=path.stem)
+
+
+def _open_h5(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"{path}: not a readable HDF5 file ({err})") from None
+
+
+def _h5_keys(f: h5py.File) -> list[str]:
+    keys: list[str] = []
+    f.visit(keys.append)
+    return keys[:30]
+
+
+def _decode(values: Any) -> Any:
+    if isinstance(values, bytes):
+        return values.decode()
+    if isinstance(values, np.ndarray) and values.dtype.kind in "OS":
+        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values.reshape(-1)]).reshape(values.shape)
+    return values
+
+
+def _h5ad_index(group: h5py.Group) -> list[str]:
+    key = _decode(group.attrs.get("_index", "_index"))
+    return [str(v) for v in _decode(group[key][()])] if key in group else []
+
+
+def _h5ad_column(obs: h5py.Group, column: str) -> np.ndarray:
+    node = obs[column]
+    if isinstance(node, h5py.Group):  # anndata >= 0.8 categorical: {categories, codes}
+        categories, codes = _decode(node["categories"][()]), node["codes"][()]
+        return np.asarray(categories)[codes]
+    values = _decode(node[()])
+    legacy = obs.get("__categories")  # anndata < 0.8: codes in the column, categories aside
+    if legacy is not None and column in legacy:
+        return np.asarray(_decode(legacy[column][()]))[values]
+    return np.asarray(values)
+
+
+READERS = {
+    ".csv": read_csv, ".tsv": read_csv, ".tab": read_csv, ".txt": read_csv,
+    ".npy": read_npy, ".npz": read_npz, ".mat": read_mat,
+    ".h5": read_h5, ".hdf5": read_h5, ".h5ad": read_h5ad,
+}
+
+
+def read_any(path: Path) -> Table:
+    """Dispatch on the file suffix with every reader's defaults."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(READERS)}")
+    return reader(path)
+
+
+def load_file(
+    path: str | Path,
+    label_column: str | int | None = None,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    names_key: str | None = None,
+    drop_columns: Sequence[str | int] = (),
+    header: str | bool = "auto",
+    sep: str | None = None,
+) -> Table:
+    """A user's table in any supported format (the ``dataset=table`` loader): labels from ``label_column``
+    (CSV column, ``.h5ad`` obs column) or ``y_key`` (``.npz``/``.mat``/``.h5``)."""
+    path = require_file(path, "table")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".tab", ".txt"):
+        return read_csv(path, label_column=label_column, drop_columns=drop_columns, header=header, sep=sep)
+    if suffix == ".h5ad":
+        return read_h5ad(path, label_column=label_column)
+    if label_column is not None:
+        raise DataError(f"{path}: label_column is for CSV/TSV and .h5ad files; use y_key for {suffix} files")
+    if suffix == ".mat":
+        return read_mat(path, x_key=x_key or "X", y_key=y_key)
+    if suffix in (".h5", ".hdf5"):
+        return read_h5(path, x_key=x_key or "X", y_key=y_key, names_key=names_key)
+    if suffix == ".npz":
+        return read_npz(path, x_key=x_key, y_key=y_key, names_key=names_key)
+    return read_any(path)

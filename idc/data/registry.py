@@ -1,0 +1,38 @@
+"""The configured datasets (``configs/dataset/*.yaml``) as data: their facts and whether their files exist."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from idc.config import compose, config_dir
+
+
+def dataset_names() -> list[str]:
+    """Every option of the ``dataset`` config group."""
+    return sorted(p.stem for p in (config_dir() / "dataset").glob("*.yaml"))
+
+
+def dataset_config(name: str, overrides: list[str] | tuple = ()) -> DictConfig:
+    """The ``dataset`` node of ``configs/train.yaml`` composed with ``dataset=name`` and ``overrides``."""
+    return compose([f"dataset={name}", *overrides]).dataset
+
+
+def dataset_files(cfg: DictConfig) -> list[Path]:
+    """The files a dataset reads (none for generated or bundled data)."""
+    return [Path(f) for f in cfg.get("files") or []]
+
+
+def dataset_facts(name: str) -> dict[str, Any]:
+    """Name, N, D, K, scaler, batch size, files and whether they are all present, from the config alone."""
+    cfg = dataset_config(name)
+    facts = {k: cfg.get(k) for k in ("name", "n_samples", "n_features", "n_clusters", "scaler", "batch_size")}
+    if cfg.get("path") == "???" or name == "table":
+        return {**facts, "files": "(your file: dataset.path=...)", "present": None}
+    files = dataset_files(cfg)
+    return {
+        **facts,
+        "files": ", ".join(f.name for f in files) or "(generated/bundled)",
+        "present": all(f.is_file() for f in files),
+    }

@@ -1,0 +1,99 @@
+"""Every bad input gets a clear error that names the file (or table) and what to do."""
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from idc.config import compose
+from idc.data import DataError, load_table
+
+GOOD = np.random.default_rng(0).random((10, 3))
+
+
+def load(path, *overrides):
+    return load_table(compose(["dataset=table", f"dataset.path={path}", *overrides]).dataset)
+
+
+def test_missing_file_names_the_path_the_variable_and_the_download_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDC_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError) as err:
+        load_table(compose(["dataset=allaml"]).dataset)
+    msg = str(err.value)
+    assert str(tmp_path / "ALLAML.mat") in msg and "IDC_DATA_DIR" in msg
+    assert "scripts/download_data.py allaml" in msg
+    with pytest.raises(DataError, match="file not found"):
+        load(tmp_path / "nope.csv", "dataset.n_clusters=2")
+
+
+def test_unreadable_or_unsupported_files(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(DataError, match="bad.npz"):
+        load(tmp_path / "bad.npz", "dataset.n_clusters=2")
+    (tmp_path / "bad.h5").write_text("plain text")
+    with pytest.raises(DataError, match="not a readable HDF5"):
+        load(tmp_path / "bad.h5", "dataset.n_clusters=2")
+    (tmp_path / "x.parquet").write_text("")
+    with pytest.raises(DataError, match="unsupported file type"):
+        load(tmp_path / "x.parquet", "dataset.n_clusters=2")
+
+
+def test_pickled_object_arrays_are_refused(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="object arrays are refused"):
+        load(tmp_path / "obj.npy", "dataset.n_clusters=2")
+
+
+def test_mat_without_the_expected_keys_lists_what_it_holds(tmp_path):
+    scipy.io.savemat(tmp_path / "d.mat", {"data": GOOD, "label": np.arange(10)})
+    with pytest.raises(DataError, match=r"no variable 'X'.*\['data', 'label'\]"):
+        load(tmp_path / "d.mat", "dataset.n_clusters=2")
+
+
+def test_nan_and_inf_are_counted_and_located_or_imputed(tmp_path):
+    bad = GOOD.copy()
+    bad[3, 1], bad[7, 2] = np.nan, np.inf
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(DataError, match=r"2 NaN or infinite value\(s\), the first in row 3, column 'f1'.*impute"):
+        load(tmp_path / "nan.npy", "dataset.n_clusters=2")
+    t = load(tmp_path / "nan.npy", "dataset.n_clusters=2", "dataset.impute=median", "dataset.scaler=none")
+    assert np.isfinite(t.X).all() and t.X[3, 1] == pytest.approx(np.median(np.delete(GOOD[:, 1], 3)))
+
+
+def test_non_numeric_columns_are_named(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,comment\n" + "".join(f"{r[0]},{r[1]},text{i}\n" for i, r in enumerate(GOOD)))
+    with pytest.raises(DataError, match=r"non-numeric values in column\(s\) \['comment'\]"):
+        load(p, "dataset.n_clusters=2")
+    assert load(p, "dataset.n_clusters=2", "dataset.drop_columns=[comment]").n_features == 2
+
+
+def test_labels_and_samples_of_different_lengths(tmp_path):
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["X"], f["y"] = GOOD, np.arange(9) % 2
+    with pytest.raises(DataError, match="9 labels for 10 samples"):
+        load(tmp_path / "d.h5", "dataset.y_key=y")
+
+
+def test_cluster_counts_against_the_sample_count(tmp_path):
+    np.save(tmp_path / "x.npy", GOOD)
+    with pytest.raises(DataError, match="n_clusters=11 is more than the 10 samples"):
+        load(tmp_path / "x.npy", "dataset.n_clusters=11")
+    with pytest.raises(DataError, match="fewer than 2 per cluster on average"):
+        load(tmp_path / "x.npy", "dataset.n_clusters=6")
+    with pytest.raises(DataError, match="n_clusters must be given"):
+        load(tmp_path / "x.npy")
+
+
+def test_all_constant_table(tmp_path):
+    np.save(tmp_path / "c.npy", np.ones((10, 4)))
+    with pytest.raises(DataError, match="every column is constant"):
+        load(tmp_path / "c.npy", "dataset.n_clusters=2", "dataset.drop_constant=false")
+    with pytest.raises(DataError, match="every column is constant"):
+        load(tmp_path / "c.npy", "dataset.n_clusters=2")
+
+
+def test_unknown_label_column_lists_the_columns(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("a,b\n" + "".join(f"{r[0]},{r[1]}\n" for r in GOOD))
+    with pytest.raises(DataError, match=r"label column 'kind' not found; columns are \['a', 'b'\]"):
+        load(p, "dataset.label_column=kind")

@@ -1,0 +1,116 @@
+"""Every supported file format, written tiny to a temporary directory and read back through dataset=table."""
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+from idc.config import compose
+from idc.data import load_table
+
+X = np.array([[1.0, 0.0, 3.0], [2.0, 1.0, 0.5], [0.0, 4.0, 1.0], [3.0, 2.0, 2.0], [5.0, 1.5, 0.0], [0.5, 0.5, 9.0]])
+Y = np.array(["b", "a", "b", "c", "a", "c"])  # strings, mapped to 0..K-1 in sorted order
+CODES = [1, 0, 1, 2, 0, 2]
+
+
+def load(path, *overrides):
+    return load_table(compose(["dataset=table", f"dataset.path={path}", "dataset.scaler=none", *overrides]).dataset)
+
+
+def check(t, names=("f0", "f1", "f2"), labels=True):
+    np.testing.assert_allclose(t.X, X, rtol=1e-6)
+    assert t.feature_names == list(names)
+    if labels:
+        assert t.y.tolist() == CODES and t.class_names == ["a", "b", "c"] and t.n_clusters == 3
+
+
+def test_csv_with_header_and_label_column(tmp_path):
+    p = tmp_path / "cells.csv"
+    p.write_text("id,gene_a,cell_type,gene_b,gene_c\n" + "".join(
+        f"c{i},{r[0]},{y},{r[1]},{r[2]}\n" for i, (r, y) in enumerate(zip(X, Y))))
+    t = load(p, "dataset.label_column=cell_type", "dataset.drop_columns=[id]")
+    check(t, names=("gene_a", "gene_b", "gene_c"))
+
+
+def test_csv_without_header_and_tsv(tmp_path):
+    p = tmp_path / "plain.csv"
+    p.write_text("".join(",".join(map(str, r)) + "\n" for r in X))
+    check(load(p, "dataset.n_clusters=2"), labels=False)
+    q = tmp_path / "t.tsv"
+    q.write_text("a\tb\tc\tlabel\n" + "".join("\t".join(map(str, r)) + f"\t{y}\n" for r, y in zip(X, Y)))
+    check(load(q, "dataset.label_column=-1"), names=("a", "b", "c"))
+
+
+def test_feature_columns_keep_a_subset(tmp_path):
+    p = tmp_path / "cells.csv"
+    p.write_text("a,b,c\n" + "".join(",".join(map(str, r)) + "\n" for r in X))
+    t = load(p, "dataset.n_clusters=2", "dataset.feature_columns=[c,a]")
+    assert t.feature_names == ["c", "a"] and t.X[:, 0].tolist() == X[:, 2].tolist()
+
+
+def test_npy_and_npz(tmp_path):
+    np.save(tmp_path / "x.npy", X)
+    check(load(tmp_path / "x.npy", "dataset.n_clusters=2"), labels=False)
+    np.savez(tmp_path / "d.npz", X=X, y=Y, names=np.array(["u", "v", "w"]))
+    check(load(tmp_path / "d.npz", "dataset.names_key=names"), names=("u", "v", "w"))
+    np.savez(tmp_path / "official.npz", arr_0=X)  # the official code's key
+    check(load(tmp_path / "official.npz", "dataset.n_clusters=2"), labels=False)
+
+
+def test_mat_v5_and_v73(tmp_path):
+    scipy.io.savemat(tmp_path / "d.mat", {"X": X, "Y": Y.reshape(-1, 1)})
+    check(load(tmp_path / "d.mat", "dataset.y_key=Y"))
+    p = tmp_path / "v73.mat"  # MATLAB v7.3 = HDF5 with a 512-byte header; arrays stored transposed
+    with h5py.File(p, "w", userblock_size=512) as f:
+        f["X"] = X.T
+        f["Y"] = np.array([CODES])
+    header = b"MATLAB 7.3 MAT-file, written by a test".ljust(116) + b"\0" * 8 + b"\x00\x02IM"
+    with open(p, "r+b") as f:
+        f.write(header)
+    t = load(p, "dataset.y_key=Y")
+    np.testing.assert_allclose(t.X, X)
+    assert t.y.tolist() == CODES
+
+
+def test_hdf5_with_configurable_names(tmp_path):
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["expr/matrix"] = X
+        f["meta/label"] = Y.astype("S")
+        f["meta/genes"] = np.array([b"g1", b"g2", b"g3"])
+    t = load(tmp_path / "d.h5", "dataset.x_key=expr/matrix", "dataset.y_key=meta/label", "dataset.names_key=meta/genes")
+    check(t, names=("g1", "g2", "g3"))
+
+
+def write_h5ad(path, sparse):
+    with h5py.File(path, "w") as f:
+        if sparse:
+            m = sp.csr_matrix(X)
+            g = f.create_group("X")
+            g.attrs["encoding-type"], g.attrs["shape"] = "csr_matrix", X.shape
+            g["data"], g["indices"], g["indptr"] = m.data, m.indices, m.indptr
+        else:
+            f["X"] = X
+        obs = f.create_group("obs")
+        cat = obs.create_group("cell_type")
+        cat["categories"] = np.array([b"a", b"b", b"c"])
+        cat["codes"] = np.array(CODES, dtype=np.int8)
+        var = f.create_group("var")
+        var.attrs["_index"] = "_index"
+        var["_index"] = np.array([b"CD3E", b"CD4", b"MS4A1"])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_h5ad_dense_and_sparse(tmp_path, sparse):
+    p = tmp_path / "cells.h5ad"
+    write_h5ad(p, sparse)
+    check(load(p, "dataset.label_column=cell_type"), names=("CD3E", "CD4", "MS4A1"))
+
+
+def test_preprocessing_options(tmp_path):
+    data = np.column_stack([X, np.full(len(X), 7.0)])  # a constant column
+    np.save(tmp_path / "x.npy", data)
+    t = load(tmp_path / "x.npy", "dataset.n_clusters=2", "dataset.drop_constant=true", "dataset.top_k_variance=2",
+             "dataset.log1p=true", "dataset.scaler=minmax")
+    assert t.n_features == 2 and t.X.min() == 0 and t.X.max() == 1
+    raw_var = np.log1p(X).var(0)
+    assert t.feature_names == [f"f{i}" for i in sorted(np.argsort(-raw_var)[:2])]
