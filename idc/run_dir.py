@@ -19,10 +19,22 @@ CHECKPOINT = "checkpoints/last.ckpt"
 DONE = "DONE"
 
 
+def _strict(value: Any) -> Any:
+    """NaN and infinities become ``null`` (strict JSON)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON through a temporary file, so a crash never leaves half a file."""
+    """Write ``payload`` as indented strict JSON through a temporary file, so a crash never leaves half a
+    file (undefined numbers, NaN, are written as ``null``)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(_strict(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
     tmp.replace(path)
 
 

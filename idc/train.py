@@ -15,6 +15,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
 from idc import run_dir as rd
 from idc.data import TableDataModule, load_table
+from idc.evaluate import evaluate, image_shape_of, predict
+from idc.history import HistoryLogger
 from idc.loggers import build_logger, finish_logger
 from idc.metrics import cluster_sizes, clustering_metrics, open_gates
 from idc.module import IDCModule
@@ -28,32 +30,33 @@ def build_module(cfg: DictConfig, n_features: int, n_clusters: int) -> IDCModule
     return IDCModule(n_features, n_clusters, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=cfg.seed)
 
 
-def final_outputs(module: IDCModule, labels: np.ndarray | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Predictions of the final model on the attached table and their metrics (no label-based selection)."""
-    module.eval()
-    out = {k: v.cpu().numpy() for k, v in module.infer().items()}
-    arrays = {
-        "clusters": out["clusters"].astype(np.int64),
-        "local_gates": out["gates"].astype(np.float32),
-        "global_gates": module.global_gates.matrix().cpu().numpy().astype(np.float32),
-        "embeddings": out["embeddings"].astype(np.float32),
-    }
-    k = module.hparams.n_clusters
+def headline_metrics(module: IDCModule, pred: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
+    """``metrics.json``: the final model's numbers (no label-based selection); a best epoch chosen with the
+    labels is kept apart under a name that says so."""
+    k = int(module.hparams.n_clusters)
     metrics: dict[str, Any] = {
         "selection": "final_epoch",
-        "open_local_gates": open_gates(arrays["local_gates"], "median"),
-        "open_global_gates": open_gates(arrays["global_gates"], "mean"),
-        "cluster_sizes": cluster_sizes(arrays["clusters"], k),
-        "n_samples": int(len(arrays["clusters"])),
-        "n_clusters": int(k),
+        "open_local_gates": open_gates(pred["local_gates"], "median"),
+        "open_global_gates": open_gates(pred["global_gates"], "mean"),
+        "cluster_sizes": cluster_sizes(pred["clusters"], k),
+        "n_samples": int(len(pred["clusters"])),
+        "n_clusters": k,
     }
     if labels is not None:
-        arrays["labels"] = np.asarray(labels)
-        metrics.update(clustering_metrics(labels, arrays["clusters"]))
+        metrics.update(clustering_metrics(labels, pred["clusters"]))
     if module.best_by_label:
-        # chosen with the labels: shown only under a name that says so, never as the headline
         metrics["label_selected_best_epoch"] = dict(module.best_by_label)
-    return arrays, metrics
+    return metrics
+
+
+def log_evaluation(logger: Any, metrics: dict[str, Any], plots: list[Path], step: int) -> None:
+    """Numbers to the experiment logger under ``eval/``; plots as images when it is W&B."""
+    if not logger:
+        return
+    logger.log_metrics({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+    if plots and hasattr(logger, "log_image"):
+        for path in plots:
+            logger.log_image(key=f"plots/{path.stem}", images=[str(path)], step=step)
 
 
 def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
@@ -85,10 +88,11 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     if show_progress:
         callbacks.append(RichProgressBar())
     logger = build_logger(cfg.get("logger"), run_dir)
+    history = HistoryLogger(run_dir)
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=callbacks,
-        logger=logger,
+        logger=[history, logger] if logger else [history],
         default_root_dir=str(run_dir),
         enable_progress_bar=show_progress,
     )
@@ -96,25 +100,34 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     ckpt_path = str(resume) if cfg.get("resume", True) and resume.exists() else None
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        train_seconds = time.perf_counter() - started
         trainer.save_checkpoint(resume, weights_only=False)
+        history.save()
         module.to(trainer.strategy.root_device)
-        arrays, metrics = final_outputs(module, table.y)
+        pred = predict(module, table.X)
+        metrics = headline_metrics(module, pred, table.y)
+        metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
+        if not trainer.is_global_zero:
+            return metrics
         if logger:
             logger.log_metrics(
                 {f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
                 step=trainer.global_step,
             )
+        arrays = {**pred, **({"labels": np.asarray(table.y)} if table.y is not None else {})}
+        rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names)
+        eval_cfg = cfg.get("eval") or {}
+        if eval_cfg.get("enabled", True):
+            scores, plots = evaluate(module, table, run_dir, eval_cfg, image_shape_of(cfg.dataset), pred)
+            log_evaluation(logger, scores, plots, trainer.global_step)
     finally:
         finish_logger(logger)
-    metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
-    if not trainer.is_global_zero:
-        return metrics
-    rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names)
     rd.write_json(run_dir / rd.METRICS, metrics)
     rd.write_json(
         run_dir / rd.RUN_INFO,
         {
             "wall_seconds": round(time.perf_counter() - started, 3),
+            "train_seconds": round(train_seconds, 3),
             "device": str(module.device),
             "torch": torch.__version__,
             "lightning": pl.__version__,

@@ -10,6 +10,8 @@ import yaml
 from idc.run_dir import read_predictions
 
 from .conftest import run_cli
+import subprocess
+import sys
 
 pytestmark = pytest.mark.slow
 METRIC_KEYS = {"acc", "nmi", "ari", "open_local_gates", "open_global_gates", "selection", "cluster_sizes"}
@@ -76,3 +78,47 @@ def test_wandb_logger_leaves_an_offline_run(tmp_path):
     for key in [b"val/acc", b"val/nmi", b"val/ari", b"val/open_local_gates", b"val/open_global_gates",
                 b"stage1/loss", b"final/acc"]:
         assert key in blob, key
+
+
+def test_training_ends_with_an_evaluation(smoke_run):
+    ev = json.loads((smoke_run / "eval.json").read_text())
+    for key in ["acc", "nmi", "ari", "greedy_acc_official", "silhouette", "diversity_clusters",
+                "diversity_clusters_official", "faithfulness", "uniqueness", "stability", "generalizability",
+                "gate_f1", "subsample", "cluster_sizes"]:
+        assert key in ev, key
+    assert ev["subsample"] == {"n": 300, "of": ev["n_samples"], "seed": 0}  # smoke: at most 300 rows
+    rows = (smoke_run / "explanations.csv").read_text().splitlines()
+    assert rows[0].startswith("kind,id,cluster,size,feature_1,value_1")
+    assert sum(r.startswith("cluster,") for r in rows) == 4 and sum(r.startswith("sample,") for r in rows) == ev["n_samples"]
+    names = {"x1", "x2", "x3"} | {f"noise{i}" for i in range(1, 11)}
+    assert rows[1].split(",")[4] in names  # explanations name real features
+    plots = {p.name for p in (smoke_run / "plots").glob("*.png")}
+    assert {"global_gates_heatmap.png", "cluster_top_features.png", "embedding_map.png",
+            "confusion_matrix.png", "training_curves.png"} <= plots
+    history = (smoke_run / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 1 + 7
+
+
+def idc_eval(*args):
+    exe = Path(sys.executable).with_name("idc-eval")
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_idc_eval_rebuilds_the_evaluation_from_the_run_directory(smoke_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    for name in ("eval.json", "explanations.csv"):
+        (run / name).unlink()
+    shutil.rmtree(run / "plots")
+    proc = idc_eval(run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((run / "eval.json").read_text()) == json.loads((smoke_run / "eval.json").read_text())
+    assert (run / "explanations.csv").read_text() == (smoke_run / "explanations.csv").read_text()
+    assert len(list((run / "plots").glob("*.png"))) >= 5
+
+
+def test_idc_eval_refuses_a_table_with_other_features(smoke_run):
+    proc = idc_eval(smoke_run, "dataset=digits")
+    assert proc.returncode == 2 and "do not match the 13 features" in proc.stderr

@@ -1,4 +1,32 @@
 """Metrics as plain functions of numpy arrays (no torch, no Lightning)."""
-from idc.metrics.clustering import cluster_sizes, clustering_metrics, hungarian_accuracy, open_gates
+from idc.metrics.clustering import (
+    cluster_sizes,
+    clustering_metrics,
+    greedy_accuracy,
+    hungarian_accuracy,
+    open_gates,
+    silhouette,
+)
+from idc.metrics.interpretability import (
+    diversity,
+    faithfulness,
+    gate_f1,
+    generalizability,
+    group_feature_sets,
+    uniqueness_stability,
+)
 
-__all__ = ["cluster_sizes", "clustering_metrics", "hungarian_accuracy", "open_gates"]
+__all__ = [
+    "cluster_sizes",
+    "clustering_metrics",
+    "diversity",
+    "faithfulness",
+    "gate_f1",
+    "generalizability",
+    "greedy_accuracy",
+    "group_feature_sets",
+    "hungarian_accuracy",
+    "open_gates",
+    "silhouette",
+    "uniqueness_stability",
+]

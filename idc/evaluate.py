@@ -1,0 +1,188 @@
+"""A trained model and a table -> ``eval.json`` (all metrics), ``explanations.csv`` and ``plots/``.
+
+Used at the end of every training run (``eval.enabled``) and by ``idc-eval RUN_DIR`` on a finished run.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from idc import run_dir as rd
+from idc.data import DataError, Table, load_table
+from idc.history import HISTORY
+from idc.metrics import (
+    cluster_sizes,
+    clustering_metrics,
+    diversity,
+    faithfulness,
+    gate_f1,
+    generalizability,
+    greedy_accuracy,
+    group_feature_sets,
+    open_gates,
+    silhouette,
+    uniqueness_stability,
+)
+from idc.module import IDCModule
+
+EVAL = "eval.json"
+EXPLANATIONS = "explanations.csv"
+PLOTS = "plots"
+
+
+def load_module(run_dir: Path) -> IDCModule:
+    """The model of a finished run from ``checkpoints/last.ckpt``, loaded with ``weights_only=True`` (no code
+    from the file can run)."""
+    ckpt = torch.load(run_dir / rd.CHECKPOINT, map_location="cpu", weights_only=True)
+    module = IDCModule(**ckpt["hyper_parameters"])
+    module.load_state_dict(ckpt["state_dict"])
+    module.best_by_label = dict(ckpt.get("idc_best_by_label", {}))
+    return module.eval()
+
+
+def predict(module: IDCModule, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates."""
+    module.eval()
+    out = module.infer(torch.as_tensor(X, dtype=torch.float32))
+    return {
+        "clusters": out["clusters"].cpu().numpy().astype(np.int64),
+        "local_gates": out["gates"].cpu().numpy().astype(np.float32),
+        "embeddings": out["embeddings"].cpu().numpy().astype(np.float32),
+        "global_gates": module.global_gates.matrix().cpu().numpy().astype(np.float32),
+    }
+
+
+def compute_metrics(
+    module: IDCModule, table: Table, pred: dict[str, np.ndarray], cfg: DictConfig | dict
+) -> dict[str, Any]:
+    """Every clustering and interpretability metric; interpretability ones on a seeded subsample of at most
+    ``cfg.max_samples`` rows (stated in the result)."""
+    k = int(module.hparams.n_clusters)
+    clusters, gates = pred["clusters"], pred["local_gates"]
+    seed, max_n = int(cfg.get("seed", 0)), int(cfg.get("max_samples", 2000))
+    m: dict[str, Any] = {
+        "n_samples": table.n_samples,
+        "cluster_sizes": cluster_sizes(clusters, k),
+        "open_local_gates": open_gates(gates, "median"),
+        "open_global_gates": open_gates(pred["global_gates"], "mean"),
+        "silhouette": silhouette(pred["embeddings"], clusters, seed=seed),
+    }
+    y = table.y
+    if y is not None:
+        m.update(clustering_metrics(y, clusters))
+        m["greedy_acc_official"] = greedy_accuracy(y, clusters)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(table.n_samples, max_n, replace=False)) if table.n_samples > max_n else np.arange(table.n_samples)
+    m["subsample"] = {"n": int(len(idx)), "of": table.n_samples, "seed": seed}
+    Xs, gs, cs = table.X[idx], gates[idx], clusters[idx]
+    reference = y[idx] if y is not None else cs
+    m["interpretability_reference"] = "labels" if y is not None else "model clusters (no labels)"
+    for name, groups, n_groups in (("clusters", clusters, k), ("labels", y, table.n_clusters)):
+        if groups is None or n_groups < 2:
+            continue
+        sets = group_feature_sets(gates, groups, int(n_groups))
+        m[f"diversity_{name}"] = diversity(sets, "paper")
+        m[f"diversity_{name}_official"] = diversity(sets, "official")
+    m["diversity_global_gates"] = diversity(pred["global_gates"] > 0, "paper")
+    m.update(uniqueness_stability(Xs, gs))
+    m["generalizability"] = generalizability(Xs, gs, reference, seed=seed)
+
+    def recluster(X: np.ndarray) -> np.ndarray:
+        return module.infer(torch.as_tensor(X))["clusters"].cpu().numpy()
+
+    m.update(faithfulness(Xs, gs, recluster, reference, max_features=cfg.get("faithfulness_max_features")))
+    if table.informative is not None and y is not None:
+        m["gate_f1"] = gate_f1(gates, y, table.informative)
+    return m
+
+
+def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], top_k: int = 5) -> None:
+    """One row per cluster (size, top-k features by global gate) and per sample (cluster, top-k features by
+    local gate, ties broken by the magnitude of the gated value), each with names and values."""
+    names = np.asarray(table.feature_names)
+    head = ["kind", "id", "cluster", "size"] + [f"{p}_{i}" for i in range(1, top_k + 1) for p in ("feature", "value")]
+    sizes = np.bincount(pred["clusters"], minlength=len(pred["global_gates"]))
+
+    def ranked(values: np.ndarray, tiebreak: np.ndarray) -> list[str | float]:
+        order = np.lexsort((-tiebreak, -values), axis=-1)[..., :top_k]
+        cells: list[str | float] = []
+        for j in order:
+            cells += [names[j], round(float(values[j]), 4)] if values[j] > 0 else ["", ""]
+        return cells
+
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(head)
+        for c, row in enumerate(pred["global_gates"]):
+            w.writerow(["cluster", c, c, int(sizes[c]), *ranked(row, row)])
+        gated = np.abs(table.X * pred["local_gates"])
+        for i, (c, row) in enumerate(zip(pred["clusters"], pred["local_gates"])):
+            w.writerow(["sample", i, int(c), "", *ranked(row, gated[i])])
+    tmp.replace(path)
+
+
+def evaluate(
+    module: IDCModule,
+    table: Table,
+    run_dir: Path,
+    cfg: DictConfig | dict,
+    image_shape: tuple[int, int] | None = None,
+    pred: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, Any], list[Path]]:
+    """Predict (unless ``pred`` is given), measure, explain and draw; writes ``eval.json``,
+    ``explanations.csv`` and ``plots/*.png`` into ``run_dir`` and returns the metrics and the plot paths."""
+    from idc.plots import save_run_plots
+
+    pred = predict(module, table.X) if pred is None else pred
+    metrics = compute_metrics(module, table, pred, cfg)
+    rd.write_json(run_dir / EVAL, metrics)
+    write_explanations(run_dir / EXPLANATIONS, table, pred, int(cfg.get("top_k", 5)))
+    plots: list[Path] = []
+    if cfg.get("plots", True):
+        arrays = {**pred, "feature_names": np.asarray(table.feature_names)}
+        if table.y is not None:
+            arrays["labels"] = table.y
+        history = run_dir / HISTORY
+        plots = save_run_plots(
+            arrays, run_dir / PLOTS, history if history.exists() else None, image_shape,
+            seed=int(cfg.get("seed", 0)), tsne_max=int(cfg.get("tsne_max", 3000)),
+        )
+    return metrics, plots
+
+
+def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, Any]:
+    """``idc-eval``: re-evaluate a finished run on its own dataset, or on another table with the same
+    features (``dataset.*`` overrides)."""
+    from idc.config import compose
+
+    run_dir = Path(run_dir)
+    if not rd.is_done(run_dir):
+        raise DataError(f"{run_dir}: not a finished idc-train run directory (no DONE marker)")
+    saved = OmegaConf.load(run_dir / rd.CONFIG)
+    dataset_cfg = saved.dataset
+    if overrides:
+        dataset_cfg = compose(list(overrides)).dataset
+    module = load_module(run_dir)
+    table = load_table(dataset_cfg)
+    trained_on = [str(n) for n in rd.read_predictions(run_dir / rd.PREDICTIONS)["feature_names"]]
+    if trained_on != table.feature_names:
+        unknown = [n for n in table.feature_names if n not in set(trained_on)][:5]
+        raise DataError(
+            f"{dataset_cfg.get('name')}: its {table.n_features} features do not match the {len(trained_on)} "
+            f"features the model of {run_dir} was trained on"
+            + (f" (unknown: {unknown})" if unknown else "; the same names in the same order are required")
+        )
+    metrics, _ = evaluate(module, table, run_dir, saved.get("eval") or {}, image_shape_of(dataset_cfg))
+    return metrics
+
+
+def image_shape_of(dataset_cfg: Any) -> tuple[int, int] | None:
+    """The (rows, cols) of image-like datasets, from their config."""
+    shape = (dataset_cfg.get("load") or {}).get("image_shape")
+    return tuple(int(s) for s in shape) if shape else None

@@ -1,0 +1,62 @@
+"""A Lightning logger that keeps every epoch-level value in ``history.csv`` of the run directory, whatever
+experiment logger is chosen, so that curves can be redrawn from files alone."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities import rank_zero_only
+
+HISTORY = "history.csv"
+
+
+class HistoryLogger(Logger):
+    """Collects ``{name: value}`` per epoch and rewrites ``history.csv`` on ``save``/``finalize``."""
+
+    def __init__(self, run_dir: str | Path):
+        super().__init__()
+        self.path = Path(run_dir) / HISTORY
+        self.rows: dict[int, dict[str, float]] = {}
+        if self.path.exists():  # a resumed run keeps its earlier epochs
+            with open(self.path, newline="") as f:
+                for row in csv.DictReader(f):
+                    self.rows[int(row["epoch"])] = {k: float(v) for k, v in row.items() if v not in ("", None)}
+
+    @property
+    def name(self) -> str:
+        return "history"
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        epoch = int(metrics.get("epoch", -1))
+        if epoch >= 0:
+            self.rows.setdefault(epoch, {"epoch": epoch}).update(
+                {k: float(v) for k, v in metrics.items() if k != "epoch"}
+            )
+
+    @rank_zero_only
+    def save(self) -> None:
+        if not self.rows:
+            return
+        columns = ["epoch", *sorted({k for row in self.rows.values() for k in row} - {"epoch"})]
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for epoch in sorted(self.rows):
+                writer.writerow(self.rows[epoch])
+        tmp.replace(self.path)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.save()

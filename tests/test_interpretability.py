@@ -1,0 +1,87 @@
+"""Interpretability and parity metrics against hand-computed values on tiny cases."""
+import numpy as np
+import pytest
+
+from idc.metrics import (
+    diversity,
+    faithfulness,
+    gate_f1,
+    generalizability,
+    greedy_accuracy,
+    group_feature_sets,
+    hungarian_accuracy,
+    silhouette,
+    uniqueness_stability,
+)
+
+
+def test_diversity_of_disjoint_identical_and_overlapping_sets():
+    disjoint = np.array([[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 1, 1]], dtype=bool)
+    identical = np.array([[1, 1, 0, 0]] * 3, dtype=bool)
+    assert diversity(disjoint) == pytest.approx(100.0)
+    assert diversity(identical) == pytest.approx(0.0)
+    # official variant: the diagonal J_ii = 1 enters a sum divided by K(K-1) = 6 -> 100 * (1 - 3/6)
+    assert diversity(disjoint, "official") == pytest.approx(50.0)
+    assert diversity(identical, "official") == pytest.approx(100 * (1 - 9 / 6))
+    half = np.array([[1, 1, 0], [0, 1, 1]], dtype=bool)  # Jaccard 1/3
+    assert diversity(half) == pytest.approx(100 * (1 - 1 / 3))
+
+
+def test_group_feature_sets_use_the_median_gate():
+    gates = np.array([[0.9, 0.0], [0.5, 0.0], [0.0, 0.7], [0.0, 0.2], [0.0, 0.0]])
+    groups = np.array([0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(group_feature_sets(gates, groups, 3), [[1, 0], [0, 1], [0, 0]])
+
+
+def test_greedy_and_hungarian_differ_where_greedy_is_short_sighted():
+    y = np.array([0, 0, 0, 1, 1, 0, 0])
+    c = np.array([0, 0, 0, 0, 0, 1, 1])  # greedy takes cluster 0 -> label 0 (3) then 1 -> label 1 (0)
+    assert greedy_accuracy(y, c) == pytest.approx(3 / 7)
+    assert hungarian_accuracy(y, c) == pytest.approx(4 / 7)
+    assert greedy_accuracy(y, y) == hungarian_accuracy(y, y) == 1.0
+
+
+def test_faithfulness_sign_on_a_constructed_model():
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 4))
+    y = (X[:, 0] > 0.5).astype(int)
+    predict = lambda Z: (Z[:, 0] > 0.5).astype(int)  # only feature 0 matters
+    faithful = np.zeros_like(X)
+    faithful[:, 0] = 1.0
+    faithful[:150, 1], faithful[:100, 2], faithful[:50, 3] = 1.0, 1.0, 1.0  # importance 200 > 150 > 100 > 50
+    r = faithfulness(X, faithful, predict, y)  # the decisive feature is the most important: ACC drops first
+    assert r["features_removed"] == 4 and r["faithfulness"] > 0.7
+    backwards = faithful[:, ::-1].copy()  # the decisive feature ranked least important: ACC drops last
+    r = faithfulness(X, backwards, predict, y)
+    assert r["faithfulness"] < -0.7 and r["faithfulness_official"] > 0.7  # the official variant misses it
+
+
+def test_uniqueness_and_stability_on_hand_made_neighbours():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [12.0, 0.0]])
+    gates = np.array([[0.0], [2.0], [0.0], [1.0]])
+    # nearest neighbours: 0<->1 (dist 1, gate dist 2), 2<->3 (dist 2, gate dist 1)
+    r = uniqueness_stability(X, gates)
+    assert r["uniqueness"] == pytest.approx((2 + 2 + 0.5 + 0.5) / 4) and r["stability"] == pytest.approx(2.0)
+
+
+def test_generalizability_of_informative_and_closed_gates():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] > 0).astype(int)
+    assert generalizability(X, np.ones_like(X), y) > 0.9
+    assert generalizability(X, np.tile([0.0, 1.0, 1.0], (300, 1)), y) < 0.7
+
+
+def test_gate_f1_against_known_informative_features():
+    labels = np.array([0, 1])
+    informative = {0: [0, 1], 1: [0, 2]}
+    exact = np.array([[1, 1, 0, 0], [1, 0, 1, 0]], dtype=float)
+    assert gate_f1(exact, labels, informative) == 1.0
+    all_open = np.ones((2, 4))
+    assert gate_f1(all_open, labels, informative) == pytest.approx(2 * 0.5 * 1 / 1.5)  # P = 0.5, R = 1
+
+
+def test_silhouette_is_label_free_and_nan_for_one_cluster():
+    emb = np.array([[0.0], [0.1], [5.0], [5.1]])
+    assert silhouette(emb, np.array([0, 0, 1, 1])) > 0.9
+    assert np.isnan(silhouette(emb, np.zeros(4, dtype=int)))
