@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from idc import run_dir as rd
 from idc.data import DataError, Table, load_table
+from idc.explain import as_columns, column_names, top_features
 from idc.history import HISTORY
 from idc.metrics import (
     cluster_sizes,
@@ -104,26 +105,18 @@ def compute_metrics(
 def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], top_k: int = 5) -> None:
     """One row per cluster (size, top-k features by global gate) and per sample (cluster, top-k features by
     local gate, ties broken by the magnitude of the gated value), each with names and values."""
-    names = np.asarray(table.feature_names)
-    head = ["kind", "id", "cluster", "size"] + [f"{p}_{i}" for i in range(1, top_k + 1) for p in ("feature", "value")]
+    names = table.feature_names
     sizes = np.bincount(pred["clusters"], minlength=len(pred["global_gates"]))
-
-    def ranked(values: np.ndarray, tiebreak: np.ndarray) -> list[str | float]:
-        order = np.lexsort((-tiebreak, -values), axis=-1)[..., :top_k]
-        cells: list[str | float] = []
-        for j in order:
-            cells += [names[j], round(float(values[j]), 4)] if values[j] > 0 else ["", ""]
-        return cells
-
+    per_cluster = top_features(pred["global_gates"], names, top_k)
+    per_sample = top_features(pred["local_gates"], names, top_k, np.abs(table.X * pred["local_gates"]))
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(head)
-        for c, row in enumerate(pred["global_gates"]):
-            w.writerow(["cluster", c, c, int(sizes[c]), *ranked(row, row)])
-        gated = np.abs(table.X * pred["local_gates"])
-        for i, (c, row) in enumerate(zip(pred["clusters"], pred["local_gates"])):
-            w.writerow(["sample", i, int(c), "", *ranked(row, gated[i])])
+        w.writerow(["kind", "id", "cluster", "size", *column_names(top_k)])
+        for c, ranked in enumerate(per_cluster):
+            w.writerow(["cluster", c, c, int(sizes[c]), *as_columns(ranked, top_k)])
+        for i, (c, ranked) in enumerate(zip(pred["clusters"], per_sample)):
+            w.writerow(["sample", i, int(c), "", *as_columns(ranked, top_k)])
     tmp.replace(path)
 
 

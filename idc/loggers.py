@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hydra
 from pytorch_lightning.loggers import Logger
 
 
@@ -12,7 +11,9 @@ def build_logger(logger_cfg: Any, run_dir: Path) -> Logger | bool:
     """Instantiate the configured logger writing into ``run_dir``; ``False`` when the group is ``none``."""
     if not logger_cfg or logger_cfg.get("_target_") is None:
         return False
-    return hydra.utils.instantiate(logger_cfg, save_dir=str(run_dir))
+    from idc.config import instantiate
+
+    return instantiate(logger_cfg, save_dir=str(run_dir))
 
 
 def finish_logger(logger: Logger | bool) -> None:

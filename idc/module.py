@@ -25,6 +25,10 @@ from idc.nn.gates import noisy_gates
 RECON_TASKS = ("clean", "gated", "masked", "latent")
 
 
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite; training stops before that epoch's weights are checkpointed."""
+
+
 class IDCModule(pl.LightningModule):
     """Interpretable Deep Clustering.
 
@@ -78,6 +82,7 @@ class IDCModule(pl.LightningModule):
         self._frozen: dict[str, Tensor] | None = None  # stage-2 cache: embeddings and gated inputs
         self._val_outputs: list[dict[str, Tensor]] = []
         self.best_by_label: dict[str, float] = {}
+        self._nonfinite: tuple[str, list[str], Tensor] | None = None  # (stage, term names, flags on device)
 
     # ----------------------------------------------------------------------------------------------- data
     def attach_table(self, X: Tensor, labels: np.ndarray | None = None) -> None:
@@ -157,6 +162,7 @@ class IDCModule(pl.LightningModule):
             terms["recon_latent"] = losses.reconstruction_loss(ae.decoder(h_clean * noise), x, kind)
         for value in terms.values():
             loss = loss + value
+        self._watch("stage 1", {**terms, "loss": loss})
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         opt.step()
@@ -177,6 +183,7 @@ class IDCModule(pl.LightningModule):
         probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
         loss = losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
         self._log_epoch({"stage2/compression": loss}, prog_bar=True)
+        terms = {"compression": loss}
         train_global = self.global_gates_on()
         if train_global:
             gg = self.head_cfg["global_gates"]
@@ -185,8 +192,10 @@ class IDCModule(pl.LightningModule):
             z_g = noisy_gates(mu_g, float(gg["noise_std"]))
             ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
             reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+            terms.update(aux_ce=ce, global_gate_reg=reg)
             loss = loss + ce + float(gg["reg_lambda"]) * reg
             self._log_epoch({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg})
+        self._watch("stage 2", terms)
         opt_head.zero_grad(set_to_none=True)
         opt_aux.zero_grad(set_to_none=True)
         self.manual_backward(loss)
@@ -198,6 +207,32 @@ class IDCModule(pl.LightningModule):
     def _log_epoch(self, values: dict[str, Tensor | float], prog_bar: bool = False) -> None:
         """Accumulate on the device, reduce once per epoch (no host sync per step; averaged across DDP ranks)."""
         self.log_dict(values, on_step=False, on_epoch=True, prog_bar=prog_bar, sync_dist=True)
+
+    def _watch(self, stage: str, terms: dict[str, Tensor]) -> None:
+        """Remember, on the device (no host sync per step), whether any term was ever non-finite this epoch."""
+        bad = torch.stack([~torch.isfinite(t.detach()).all() for t in terms.values()])
+        key = (stage, list(terms))
+        if self._nonfinite is None or self._nonfinite[:2] != key:
+            if self._nonfinite is not None:
+                self._raise_if_nonfinite()
+            self._nonfinite = (*key, bad)
+        else:
+            self._nonfinite = (*key, self._nonfinite[2] | bad)
+
+    def _raise_if_nonfinite(self) -> None:
+        if self._nonfinite is None:
+            return
+        stage, names, flags = self._nonfinite
+        self._nonfinite = None
+        bad = [n for n, f in zip(names, flags.tolist()) if f]  # one host sync per epoch
+        if bad:
+            raise NonFiniteLossError(
+                f"{stage}, epoch {self.current_epoch}: the loss term(s) {bad} became NaN or infinite; training "
+                "stopped and the last good checkpoint is kept (lower the learning rates or check the data)"
+            )
+
+    def on_train_epoch_end(self) -> None:
+        self._raise_if_nonfinite()
 
     def on_train_epoch_start(self) -> None:
         if not self.in_stage1() and self._frozen is None:

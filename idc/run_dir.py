@@ -17,6 +17,7 @@ RUN_INFO = "run_info.json"
 PREDICTIONS = "predictions.h5"
 CHECKPOINT = "checkpoints/last.ckpt"
 DONE = "DONE"
+FAILED = "FAILED"
 
 
 def _strict(value: Any) -> Any:
@@ -59,8 +60,19 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
 
 
 def mark_done(run_dir: Path) -> None:
-    """Write the ``DONE`` marker; call it last."""
+    """Write the ``DONE`` marker (and drop a ``FAILED`` left by an earlier attempt); call it last."""
+    (run_dir / FAILED).unlink(missing_ok=True)
     (run_dir / DONE).write_text("done\n")
+
+
+def mark_failed(run_dir: Path, error: BaseException) -> Path:
+    """Record why a run failed (message and traceback) in ``FAILED``; a later successful run removes it."""
+    import traceback
+
+    path = run_dir / FAILED
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    path.write_text(f"{type(error).__name__}: {error}\n\n{text}")
+    return path
 
 
 def is_done(run_dir: Path) -> bool:

@@ -6,15 +6,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.loggers import Logger
 
 from idc import run_dir as rd
-from idc.data import TableDataModule, load_table
+from idc.config import instantiate
+from idc.data import Table, TableDataModule, load_table
 from idc.evaluate import evaluate, image_shape_of, predict
 from idc.history import HistoryLogger
 from idc.loggers import build_logger, finish_logger
@@ -59,51 +60,64 @@ def log_evaluation(logger: Any, metrics: dict[str, Any], plots: list[Path], step
             logger.log_image(key=f"plots/{path.stem}", images=[str(path)], step=step)
 
 
-def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
-    """Train IDC as ``cfg`` says and fill ``cfg.paths.output_dir``; returns the final metrics.
-
-    Resumes from ``checkpoints/last.ckpt`` when it exists (and ``cfg.resume``) and the run is not DONE.
-    """
-    run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / rd.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    started = time.perf_counter()
+def fit(
+    cfg: DictConfig,
+    table: Table,
+    run_dir: Path,
+    show_progress: bool = False,
+    logger: Logger | bool = False,
+    **trainer_kwargs: Any,
+) -> tuple[IDCModule, pl.Trainer, str | None]:
+    """Seed, build the data module, model and Lightning ``Trainer`` from ``cfg`` and train on ``table``;
+    checkpoints go to ``run_dir/checkpoints`` and training resumes from ``last.ckpt`` when it exists (and
+    ``cfg.resume``). ``trainer_kwargs`` override the ``trainer`` config. Returns the module, the trainer and
+    the checkpoint resumed from."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-
-    table = load_table(cfg.dataset)
     datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed)
     module = build_module(cfg, table.n_features, int(table.n_clusters))
     module.attach_table(datamodule.X, table.y)
-
-    ckpt_dir = run_dir / Path(rd.CHECKPOINT).parent
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(
-            dirpath=ckpt_dir,
+            dirpath=run_dir / Path(rd.CHECKPOINT).parent,
             filename=Path(rd.CHECKPOINT).stem,
-            every_n_epochs=int(cfg.checkpoint_every),
+            every_n_epochs=int(cfg.get("checkpoint_every", 50)),
             save_top_k=1,
             enable_version_counter=False,
+            save_on_train_epoch_end=True,  # after the module's non-finite-loss check of that epoch
         )
     ]
     if show_progress:
         callbacks.append(RichProgressBar())
-    logger = build_logger(cfg.get("logger"), run_dir)
+    callbacks += list(trainer_kwargs.pop("callbacks", []))  # the caller's callbacks come in addition
     history = HistoryLogger(run_dir)
-    trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer,
+    arguments = dict(
         callbacks=callbacks,
         logger=[history, logger] if logger else [history],
         default_root_dir=str(run_dir),
         enable_progress_bar=show_progress,
     )
-    resume = run_dir / rd.CHECKPOINT
-    ckpt_path = str(resume) if cfg.get("resume", True) and resume.exists() else None
+    trainer: pl.Trainer = instantiate(cfg.trainer, **{**arguments, **trainer_kwargs})
+    last = run_dir / rd.CHECKPOINT
+    ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    trainer.save_checkpoint(last, weights_only=False)
+    history.save()
+    module.to(trainer.strategy.root_device)
+    return module, trainer, ckpt_path
+
+
+def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
+    """Train IDC as ``cfg`` says and fill ``cfg.paths.output_dir``: resolved config, checkpoints,
+    ``metrics.json``, ``predictions.h5``, the evaluation and, last, ``DONE``. Returns the final metrics."""
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / rd.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    started = time.perf_counter()
+    table = load_table(cfg.dataset)
+    logger = build_logger(cfg.get("logger"), run_dir)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)
         train_seconds = time.perf_counter() - started
-        trainer.save_checkpoint(resume, weights_only=False)
-        history.save()
-        module.to(trainer.strategy.root_device)
         pred = predict(module, table.X)
         metrics = headline_metrics(module, pred, table.y)
         metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))

@@ -11,9 +11,16 @@ from __future__ import annotations
 import os
 import sys
 
+import logging
+from pathlib import Path
+
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info
+
+log = logging.getLogger(__name__)
 
 from idc.config import config_dir
 
@@ -28,12 +35,21 @@ def _show_progress(setting: object) -> bool:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
     from idc.data import DataError
+    from idc.run_dir import mark_failed
     from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
 
     try:
         metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
-    except DataError as err:
-        raise SystemExit(f"idc-train: {err}") from None
+    except Exception as err:
+        run_dir = Path(cfg.paths.output_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        failed = mark_failed(run_dir, err)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # one failed job must not stop the sweep
+            log.error("job failed, the sweep goes on: %s (details in %s)", err, failed)
+            return
+        if isinstance(err, DataError):
+            raise SystemExit(f"idc-train: {err}") from None
+        raise
     headline = {k: metrics[k] for k in ("acc", "nmi", "ari", "open_local_gates", "open_global_gates") if k in metrics}
     rank_zero_info(f"final model ({metrics['selection']}): {headline}")
 

@@ -3,23 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import hydra
-from hydra.errors import InstantiationException
-
+from idc.config import instantiate
 from idc.data.preprocess import preprocess
-from idc.data.table import DataError, Table
+from idc.data.table import Table
 
 
 def load_table(dataset_cfg: Any) -> Table:
     """Call ``dataset_cfg.load`` (a Hydra ``_target_`` returning a :class:`Table`) and apply the config's
     preprocessing keys: ``n_clusters``, ``feature_columns``, ``impute``, ``log1p``, ``drop_constant``,
     ``top_k_variance``, ``scaler``, ``rows``."""
-    try:
-        table = hydra.utils.instantiate(dataset_cfg.load, _convert_="all")
-    except InstantiationException as err:  # surface our own message, not Hydra's wrapper
-        if isinstance(err.__cause__, DataError):
-            raise err.__cause__ from None
-        raise
+    table = instantiate(dataset_cfg.load, _convert_="all")
     get = dataset_cfg.get
     return preprocess(
         table,

@@ -98,8 +98,8 @@ def check_clusters(table: Table) -> None:
     if table.n_clusters is None:
         raise DataError(f"{table.name}: the table has no labels, so n_clusters must be given")
     k, n = int(table.n_clusters), table.n_samples
-    if k < 2:
-        raise DataError(f"{table.name}: n_clusters must be at least 2, got {k}")
+    if k < 1:
+        raise DataError(f"{table.name}: n_clusters must be at least 1, got {k}")
     if k > n:
         raise DataError(f"{table.name}: n_clusters={k} is more than the {n} samples")
     if n < 2 * k:

@@ -1,0 +1,311 @@
+"""``IDC``: the scikit-learn face of the project, over the same config, module and training code as the CLI.
+
+    from idc import IDC
+    model = IDC(n_clusters=4, random_state=0).fit(X)          # numpy array or pandas DataFrame
+    model.labels_, model.local_gates_, model.cluster_gates_   # clusters, per-sample and per-cluster gates
+    model.explain(X, top_k=3)                                 # why: top features per sample, with names
+    model.save("idc.pt"); IDC.load("idc.pt").predict(X_new)
+
+Keyword options named like a config group (``gates``, ``head``, ``model``) are merged into that group, e.g.
+``IDC(n_clusters=3, model={"schedule": {"epochs": 200}})``; any other keyword goes to the Lightning
+``Trainer`` (``precision="bf16-mixed"``, ``enable_progress_bar=True``, ...).
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from idc.data import DataError, Table
+from idc.data.preprocess import check_clusters, check_finite, check_varies
+from idc.explain import column_names, top_features
+from idc.module import IDCModule
+
+CONFIG_GROUPS = ("gates", "head", "model")
+FORMAT = "idc-estimator/1"
+
+
+class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Interpretable Deep Clustering (Svirsky & Lindenbaum, ICML 2024).
+
+    Args:
+        n_clusters: number of clusters K.
+        random_state: seed of everything random (same seed, same labels on CPU).
+        scaler: ``standard``, ``minmax`` or ``none``, fitted on the training table and kept.
+        batch_size: rows per training step (capped at N).
+        accelerator, devices: Lightning's (``auto`` uses a GPU when there is one).
+        **options: ``gates``/``head``/``model`` dicts merged into those config groups; anything else is
+            passed to the Lightning ``Trainer``.
+
+    Fitted attributes: ``labels_`` (N), ``local_gates_`` (N x D), ``cluster_gates_`` (K x D),
+    ``embedding_`` (N x bottleneck), ``n_features_in_``, ``feature_names_in_``.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        random_state: int = 0,
+        scaler: str = "standard",
+        batch_size: int = 256,
+        accelerator: str = "auto",
+        devices: int | str = 1,
+        **options: Any,
+    ):
+        self.n_clusters = n_clusters
+        self.random_state = random_state
+        self.scaler = scaler
+        self.batch_size = batch_size
+        self.accelerator = accelerator
+        self.devices = devices
+        self._options = sorted(options)
+        for key, value in options.items():
+            setattr(self, key, value)
+
+    # ------------------------------------------------------------------------------- sklearn plumbing
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep)
+        params.update({k: getattr(self, k) for k in self._options})
+        return params
+
+    def set_params(self, **params: Any) -> IDC:
+        known = set(super().get_params(deep=False))
+        for key, value in params.items():
+            if key not in known and key not in self._options:
+                self._options = sorted([*self._options, key])
+            setattr(self, key, value)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, **kwargs: Any) -> IDC:
+        """An estimator with the ``gates``, ``head`` and ``model`` groups, seed, batch size and K of a composed
+        Hydra/OmegaConf config (e.g. ``idc.config.compose(["dataset=digits"])``)."""
+        groups = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in CONFIG_GROUPS}
+        params = dict(
+            n_clusters=int(cfg.dataset.n_clusters or 8),
+            random_state=int(cfg.seed),
+            scaler=str(cfg.dataset.get("scaler", "standard")),
+            batch_size=int(cfg.dataset.batch_size),
+        )
+        return cls(**{**params, **groups, **kwargs})
+
+    # ------------------------------------------------------------------------------------------- fit
+    def fit(self, X: Any, y: Any = None) -> IDC:
+        """Train on ``X`` (samples x features). ``y``, when given, only feeds the logged metrics: it is
+        never used for training."""
+        from idc.train import fit
+
+        table = self._table(X, y, fitting=True)
+        self._scaler_ = _make_scaler(self.scaler)
+        if self._scaler_ is not None:
+            table.X = self._scaler_.fit_transform(table.X).astype(np.float32)
+        cfg = self._config(table)
+        trainer_kwargs = {k: getattr(self, k) for k in self._options if k not in CONFIG_GROUPS}
+        trainer_kwargs.setdefault("accelerator", self.accelerator)
+        trainer_kwargs.setdefault("devices", self.devices)
+        trainer_kwargs.setdefault("enable_model_summary", False)
+        with tempfile.TemporaryDirectory(prefix="idc-fit-") as tmp, _quiet_lightning():
+            module, _, _ = fit(cfg, table, Path(tmp), **trainer_kwargs)
+        self._set_module(module)
+        self.n_features_in_ = table.n_features
+        self.feature_names_in_ = np.asarray(table.feature_names, dtype=object)
+        out = self._infer(table.X)
+        self.labels_ = out["clusters"]
+        self.local_gates_ = out["gates"]
+        self.embedding_ = out["embeddings"]
+        self.cluster_gates_ = self.module_.global_gates.matrix().cpu().numpy()
+        return self
+
+    def _config(self, table: Table) -> DictConfig:
+        from idc.config import compose
+
+        cfg = compose(["logger=none", "trainer=cpu"])
+        with open_dict(cfg):
+            for group in CONFIG_GROUPS:
+                if group in self._options:
+                    cfg[group] = OmegaConf.merge(cfg[group], getattr(self, group))
+            cfg.seed = int(self.random_state)
+            cfg.dataset = OmegaConf.create({"name": "estimator", "batch_size": int(self.batch_size)})
+            cfg.trainer.deterministic = self.accelerator == "cpu" or not torch.cuda.is_available()
+            cfg.trainer.pop("accelerator", None)
+            cfg.trainer.pop("devices", None)
+            cfg.checkpoint_every = 10**9  # only the final checkpoint, in a temporary directory
+            cfg.pop("hydra", None)
+        return cfg
+
+    # ------------------------------------------------------------------------------------ inference
+    def predict(self, X: Any) -> np.ndarray:
+        """Cluster of each row of ``X``."""
+        return self._infer(self._transform_input(X))["clusters"]
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embedding of each row of ``X`` (the encoder's output on the gated input)."""
+        return self._infer(self._transform_input(X))["embeddings"]
+
+    def local_gates(self, X: Any) -> np.ndarray:
+        """Local gates (N x D) of new samples."""
+        return self._infer(self._transform_input(X))["gates"]
+
+    def explain(self, X: Any, top_k: int = 5):
+        """Why each sample went where it did: its cluster and its ``top_k`` open features by local gate
+        (ties broken by the gated value's magnitude), as a pandas DataFrame with names and values."""
+        import pandas as pd
+
+        Xs = self._transform_input(X)
+        out = self._infer(Xs)
+        ranked = top_features(out["gates"], self.feature_names_in_, top_k, np.abs(Xs * out["gates"]))
+        rows = []
+        for c, feats in zip(out["clusters"], ranked):
+            row: dict[str, Any] = {"cluster": int(c)}
+            for i, (name, value) in enumerate(feats, start=1):
+                row[f"feature_{i}"], row[f"value_{i}"] = name, value
+            rows.append(row)
+        return pd.DataFrame(rows, columns=["cluster", *column_names(top_k)])
+
+    def _infer(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        self.module_.eval()
+        out = self.module_.infer(torch.as_tensor(X, dtype=torch.float32))
+        return {k: v.cpu().numpy() for k, v in out.items()}
+
+    # ------------------------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Weights, estimator parameters, model hyperparameters, scaler and feature names in one file that
+        :meth:`load` reads with ``torch.load(weights_only=True)``."""
+        check_is_fitted(self, "module_")
+        path = Path(path)
+        payload = {
+            "format": FORMAT,
+            "params": _plain(self.get_params()),
+            "hparams": _plain(dict(self.module_.hparams)),
+            "state_dict": {k: v.cpu() for k, v in self.module_.state_dict().items()},
+            "scaler": _scaler_state(self._scaler_),
+            "feature_names": [str(n) for n in self.feature_names_in_],
+            "labels": torch.as_tensor(self.labels_),
+        }
+        torch.save(payload, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> IDC:
+        """An estimator saved by :meth:`save`; nothing in the file can run code (``weights_only=True``)."""
+        path = Path(path)
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such model file") from None
+        except Exception as err:  # pickles with code, truncated or foreign files
+            raise DataError(f"{path}: not a loadable IDC model ({type(err).__name__}: {str(err)[:200]})") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise DataError(f"{path}: not an IDC estimator file (format {FORMAT!r} expected)")
+        est = cls(**payload["params"])
+        module = IDCModule(**payload["hparams"])
+        module.load_state_dict(payload["state_dict"])
+        est._set_module(module)
+        est._scaler_ = _restore_scaler(payload["scaler"])
+        est.feature_names_in_ = np.asarray(payload["feature_names"], dtype=object)
+        est.n_features_in_ = len(est.feature_names_in_)
+        est.labels_ = payload["labels"].numpy()
+        est.cluster_gates_ = module.global_gates.matrix().numpy()
+        return est
+
+    # ---------------------------------------------------------------------------------- helpers
+    def _set_module(self, module: IDCModule) -> None:
+        module.attach_table(torch.empty(0, module.hparams.n_features), None)  # drop the training table
+        module._frozen = None
+        module.trainer = None
+        self.module_ = module.cpu().eval()
+
+    def _table(self, X: Any, y: Any, fitting: bool) -> Table:
+        names = [str(c) for c in X.columns] if hasattr(X, "columns") else []
+        arr = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, ensure_min_samples=1)
+        table = Table(arr, None if y is None else np.asarray(y), names, name="X", n_clusters=int(self.n_clusters))
+        table = check_finite(table)
+        if fitting:
+            check_clusters(table)
+            check_varies(table)
+        return table
+
+    def _transform_input(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        table = self._table(X, None, fitting=False)
+        if table.n_features != self.n_features_in_:
+            raise DataError(
+                f"X has {table.n_features} features, but IDC is expecting {self.n_features_in_} features as input."
+            )
+        if hasattr(X, "columns") and list(table.feature_names) != list(self.feature_names_in_):
+            unknown = [n for n in table.feature_names if n not in set(self.feature_names_in_)][:5]
+            raise DataError(
+                "X's feature names differ from those seen in fit"
+                + (f" (unknown: {unknown})" if unknown else " (same names, other order)")
+            )
+        Xs = table.X if self._scaler_ is None else self._scaler_.transform(table.X)
+        return np.asarray(Xs, dtype=np.float32)
+
+
+@contextmanager
+def _quiet_lightning():
+    """Lightning's start-up chatter (devices, tips) is noise in a notebook; warnings still show."""
+    logger = logging.getLogger("pytorch_lightning")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _make_scaler(kind: str):
+    scalers = {"standard": StandardScaler, "minmax": MinMaxScaler, "none": None}
+    if kind not in scalers:
+        raise ValueError(f"scaler must be one of {sorted(scalers)}, got {kind!r}")
+    return scalers[kind]() if scalers[kind] else None
+
+
+_SCALER_ARRAYS = {"StandardScaler": ("mean_", "scale_", "var_"), "MinMaxScaler": ("min_", "scale_", "data_min_", "data_max_", "data_range_")}
+
+
+def _scaler_state(scaler: Any) -> dict[str, Any] | None:
+    if scaler is None:
+        return None
+    kind = type(scaler).__name__
+    return {"kind": kind, **{k: torch.as_tensor(getattr(scaler, k)) for k in _SCALER_ARRAYS[kind]},
+            "n_features_in_": int(scaler.n_features_in_)}
+
+
+def _restore_scaler(state: dict[str, Any] | None):
+    if state is None:
+        return None
+    scaler = {"StandardScaler": StandardScaler, "MinMaxScaler": MinMaxScaler}[state["kind"]]()
+    for key in _SCALER_ARRAYS[state["kind"]]:
+        setattr(scaler, key, state[key].numpy())
+    scaler.n_features_in_ = state["n_features_in_"]
+    if state["kind"] == "StandardScaler":
+        scaler.n_samples_seen_ = 0
+    return scaler
+
+
+def _plain(value: Any) -> Any:
+    """Containers of str/int/float/bool/None only (what ``weights_only=True`` accepts)."""
+    if isinstance(value, DictConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,74 @@
+"""Reliability: resume after SIGKILL, failure isolation in a multirun, the non-finite-loss guard."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from pytorch_lightning import Callback
+
+from idc.module import NonFiniteLossError
+from idc.train import fit
+from idc.data import load_table
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    args = ["trainer=smoke", "logger=none", "model.schedule.epochs=400", "checkpoint_every=1",
+            "eval.enabled=false", f"hydra.run.dir={run}"]
+    exe = Path(sys.executable).with_name("idc-train")
+    env = {**os.environ, "CI": "1"}
+    proc = subprocess.Popen([str(exe), *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["epoch"] >= 5:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    killed_at = torch.load(ckpt, weights_only=True)["epoch"]
+    assert 5 <= killed_at < 400 and not (run / "DONE").exists()
+    run_cli(*args, cwd=tmp_path)
+    info = json.loads((run / "run_info.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert info["resumed_from"] == str(ckpt) and metrics["epochs"] == 400 and (run / "DONE").exists()
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 400
+
+
+def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
+    run_cli("-m", "trainer=smoke", "logger=none", "eval.enabled=false", "model.lr.pretrain=oops,0.001",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    failed, done = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+    assert "could not convert string to float: 'oops'" in (failed / "FAILED").read_text()
+    assert not (failed / "DONE").exists()
+    assert (done / "DONE").exists() and not (done / "FAILED").exists() and (done / "metrics.json").exists()
+
+
+class PoisonAt(Callback):
+    """Puts a NaN into the training table at the start of one epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == self.epoch:
+            module.table[0, 0] = float("nan")
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(cfg_factory, tmp_path):
+    cfg = cfg_factory("checkpoint_every=1")
+    with pytest.raises(NonFiniteLossError, match=r"stage 1, epoch 2: the loss term\(s\) \['recon_clean'"):
+        fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[PoisonAt(2)])
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 1  # saved after epoch 1, the last good one; epoch 2 was never saved
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
