@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test clean
+.PHONY: help install run test bench bench-quick clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,12 @@ run: install ## Set up, then train IDC on the embedded synthetic dataset (extra 
 
 test: install ## Set up, then run the test suite
 	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: install ## Measure training speed and memory on a grid of shapes -> outputs/bench/bench.md
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+bench-quick: install ## A small subset of the benchmark (under two minutes on a 2-core CPU)
+	$(BIN)/python scripts/bench.py --quick $(ARGS)
 
 clean: ## Remove the virtual environment, caches and outputs
 	rm -rf $(VENV) outputs .pytest_cache build *.egg-info

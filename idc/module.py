@@ -121,9 +121,11 @@ class IDCModule(pl.LightningModule):
         return self.head_cfg["global_gates"].get("enabled", True) and self.current_epoch >= self.global_start
 
     # ---------------------------------------------------------------------------------------- training
-    def training_step(self, idx: Tensor, batch_idx: int) -> None:
+    def training_step(self, batch: Tensor | tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """``batch``: indices into the resident table, or ``(indices, rows)`` from the per-row reference path."""
+        idx, rows = batch if isinstance(batch, (tuple, list)) else (batch, None)
         if self.in_stage1():
-            self._stage1_step(self.table[idx])
+            self._stage1_step(self.table[idx] if rows is None else rows)
         else:
             self._stage2_step(idx)
 

@@ -73,7 +73,8 @@ def fit(
     ``cfg.resume``). ``trainer_kwargs`` override the ``trainer`` config. Returns the module, the trainer and
     the checkpoint resumed from."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed)
+    per_row = cfg.get("data_loading", "index") == "per_row"
+    datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed, per_row=per_row)
     module = build_module(cfg, table.n_features, int(table.n_clusters))
     module.attach_table(datamodule.X, table.y)
     callbacks: list[pl.Callback] = [

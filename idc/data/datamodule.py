@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
+import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from idc.data.table import Table
 
 # IndexBatches defines __len__ on purpose (one process, no workers), which Lightning warns about.
 warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
+
+
+def epoch_order(n: int, shuffle: bool, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of one epoch: a permutation seeded by ``(seed, epoch)``, or ``0..n-1``."""
+    if not shuffle:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
 class IndexBatches(IterableDataset):
@@ -45,14 +53,37 @@ class IndexBatches(IterableDataset):
         return self._n_batches() // self.world_size
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch_fn())
-            order = torch.randperm(self.n, generator=gen)
-        else:
-            order = torch.arange(self.n)
+        order = epoch_order(self.n, self.shuffle, self.seed, self.epoch_fn())
         for i in range(len(self)):
             b = self.rank + i * self.world_size
             yield order[b * self.batch_size : (b + 1) * self.batch_size]
+
+
+class _Rows(Dataset):
+    """The official code's data path, kept for the benchmark's reference row: one tensor per row in
+    ``__getitem__``, collated by a DataLoader."""
+
+    def __init__(self, X: np.ndarray):
+        self.X = X
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
+        return i, torch.tensor(self.X[i]).float()
+
+
+class _EpochSampler(Sampler[int]):
+    """Per-row sampling in the same order as :class:`IndexBatches` (so both paths see the same batches)."""
+
+    def __init__(self, n: int, seed: int, epoch_fn: Callable[[], int]):
+        self.n, self.seed, self.epoch_fn = n, seed, epoch_fn
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(epoch_order(self.n, True, self.seed, self.epoch_fn()).tolist())
 
 
 class TableDataModule(pl.LightningDataModule):
@@ -62,9 +93,12 @@ class TableDataModule(pl.LightningDataModule):
     dropped. Evaluation walks the whole table in chunks of ``eval_batch_size``.
     """
 
-    def __init__(self, table: Table, batch_size: int, seed: int = 0, eval_batch_size: int = 4096):
+    def __init__(
+        self, table: Table, batch_size: int, seed: int = 0, eval_batch_size: int = 4096, per_row: bool = False
+    ):
         super().__init__()
         self.table = table
+        self.per_row = per_row
         self.batch_size = min(int(batch_size), table.n_samples)
         self.seed = seed
         self.eval_batch_size = eval_batch_size
@@ -79,6 +113,10 @@ class TableDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
+        epoch_fn = (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0)
+        if self.per_row:  # reference path (benchmarks only): batches of (indices, rows)
+            sampler = _EpochSampler(self.table.n_samples, self.seed, epoch_fn)
+            return DataLoader(_Rows(self.table.X), self.batch_size, sampler=sampler, drop_last=True, num_workers=0)
         return self._loader(
             IndexBatches(
                 self.table.n_samples,
@@ -86,7 +124,7 @@ class TableDataModule(pl.LightningDataModule):
                 shuffle=True,
                 drop_last=True,
                 seed=self.seed,
-                epoch_fn=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
+                epoch_fn=epoch_fn,
                 rank=trainer.global_rank if trainer is not None else 0,
                 world_size=trainer.world_size if trainer is not None else 1,
             )

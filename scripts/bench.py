@@ -1,0 +1,215 @@
+#!/usr/bin/env python
+"""Speed and memory of IDC training, measured: seconds per epoch of stage 1 and stage 2, steps per second,
+peak memory, for a grid of table shapes, the paper datasets present, and "reference-style" rows (the official
+code's D x D log-det and per-row data loading, switched on in our code) so each lever is a ratio measured side
+by side in one run.
+
+    python scripts/bench.py                  # the grid + datasets -> outputs/bench/bench.md, bench.json
+    python scripts/bench.py --quick          # a small subset, under two minutes on a 2-core CPU
+
+Each case runs in its own process (clean peak-memory numbers). Steps are timed on a few batches per epoch
+(``--steps``) after a warm-up epoch; seconds per epoch = steps per epoch / steps per second.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: the official implementation on the same kind of 2-core CPU (shared/docs/performance.md)
+OFFICIAL = {
+    "digits": {"stage1_s_per_epoch": 1.17, "stage2_s_per_epoch": 0.29},
+    "tox171-shape": {"stage1_ms_per_step": 315 + 4674},  # 4-pass reconstruction + gating net with D x D GTCR
+}
+GRID_N = (1_000, 10_000, 100_000)
+GRID_D = (64, 784, 5748, 20_000)
+MEMORY_BUDGET_GB = 12.0  # cells whose estimated footprint exceeds this are skipped
+
+
+def model_overrides(d: int) -> list[str]:
+    """Official sizes: gate width D and bottleneck 10 up to MNIST's D; 1024 and 128 above (the PBMC config)."""
+    hidden, bottleneck = (d, 10) if d <= 784 else (1024, 128)
+    return [f"gates.hidden_dim={hidden}", f"model.bottleneck={bottleneck}"]
+
+
+def estimate_gb(n: int, d: int) -> float:
+    hidden = d if d <= 784 else 1024
+    params = 2 * d * hidden + 2 * (d * 512 + 512 * 512 + 512 * 2048) + d * 2048
+    return (3 * n * d * 4 + 4 * params * 4) / 1e9
+
+
+# --------------------------------------------------------------------------------------------- one case
+def run_case(case: dict) -> dict:
+    """Train a few epochs of each stage and time them (runs inside the case's own process)."""
+    import numpy as np
+    import torch
+    from omegaconf import open_dict
+    from pytorch_lightning import Callback
+
+    from idc.config import compose
+    from idc.data import Table, load_table
+    from idc.train import fit
+
+    gpu = torch.cuda.is_available()
+    e1, e2 = 2, 2  # stage 1: epochs 0 (no gates), 1, 2 (gated); stage 2: epochs 3, 4 (global gates on)
+    overrides = [
+        "logger=none", "eval.enabled=false", f"trainer={'gpu' if gpu else 'cpu'}", "model.schedule.non_gated_epochs=0",
+        f"model.schedule.pretrain_epochs={e1}", f"model.schedule.global_gates_start={e1 + 1}",
+        f"model.schedule.epochs={e1 + 1 + e2}", "model.eval_every=1000", "checkpoint_every=1000",
+        *case.get("overrides", []),
+    ]
+    if case.get("dataset"):
+        cfg = compose([f"dataset={case['dataset']}", *overrides])
+        table = load_table(cfg.dataset)
+    else:
+        cfg = compose(overrides + model_overrides(case["d"]))
+        rng = np.random.default_rng(0)
+        table = Table(rng.random((case["n"], case["d"]), dtype=np.float32), n_clusters=10, name="random")
+        with open_dict(cfg):
+            cfg.dataset.batch_size = case["batch"]
+    batch = min(int(cfg.dataset.batch_size), table.n_samples)
+    steps = max(1, min(case["steps"], table.n_samples // batch))
+
+    class Timer(Callback):
+        def __init__(self):
+            self.epochs: dict[int, float] = {}
+
+        def on_train_epoch_start(self, trainer, module):
+            if gpu:
+                torch.cuda.synchronize()
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            if gpu:
+                torch.cuda.synchronize()
+            self.epochs[trainer.current_epoch] = time.perf_counter() - self.start
+
+    timer = Timer()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fit(cfg, table, Path(tmp), callbacks=[timer], limit_train_batches=steps, enable_model_summary=False)
+    s1, s2 = timer.epochs[e1], timer.epochs[e1 + 1 + e2 - 1]  # a gated stage-1 epoch, a global-gate stage-2 epoch
+    per_epoch = table.n_samples // batch
+    return {
+        **{k: case.get(k) for k in ("name", "kind")},
+        "n": table.n_samples, "d": table.n_features, "batch": batch, "steps_timed": steps,
+        "stage1_ms_per_step": 1e3 * s1 / steps, "stage2_ms_per_step": 1e3 * s2 / steps,
+        "stage1_s_per_epoch": s1 / steps * per_epoch, "stage2_s_per_epoch": s2 / steps * per_epoch,
+        "stage1_steps_per_s": steps / s1,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        "cuda_max_allocated_gb": torch.cuda.max_memory_allocated() / 1e9 if gpu else None,
+        "device": torch.cuda.get_device_name() if gpu else f"cpu ({platform.processor() or platform.machine()})",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }
+
+
+# ------------------------------------------------------------------------------------------- the suite
+def cases(quick: bool, steps: int, data_present: list[str]) -> list[dict]:
+    reference = ["gates.gtcr_small_side=false", "data_loading=per_row"]
+    out = [
+        {"name": "digits", "kind": "ours", "dataset": "digits"},
+        {"name": "digits", "kind": "reference-style", "dataset": "digits", "overrides": reference},
+        {"name": "tox171-shape", "kind": "ours", "n": 171, "d": 5748, "batch": 171},
+        {"name": "tox171-shape", "kind": "reference-style", "n": 171, "d": 5748, "batch": 171, "overrides": reference},
+    ]
+    if quick:
+        out.append({"name": "grid", "kind": "ours", "n": 1_000, "d": 784, "batch": 256})
+    else:
+        for n in GRID_N:
+            for d in GRID_D:
+                if estimate_gb(n, d) <= MEMORY_BUDGET_GB:
+                    out.append({"name": "grid", "kind": "ours", "n": n, "d": d, "batch": 256})
+        out += [{"name": name, "kind": "ours", "dataset": name} for name in data_present]
+    for c in out:
+        c["steps"] = steps
+    return out
+
+
+def present_datasets() -> list[str]:
+    from idc.data.registry import dataset_config, dataset_files, dataset_names
+
+    names = []
+    for name in dataset_names():
+        if name in ("table", "synthetic", "digits"):
+            continue
+        files = dataset_files(dataset_config(name))
+        if files and all(f.is_file() for f in files):
+            names.append(name)
+    return names
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| case | kind | N | D | batch | stage 1 s/epoch | stage 2 s/epoch | stage 1 ms/step | stage 2 ms/step "
+            "| steps/s | peak RSS GB | CUDA GB | device |")
+    lines = [head, "|" + "---|" * 13]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['name']} | {r['kind']} | {r.get('n', '')} | {r.get('d', '')} | | failed: {r['error'][:80]} |||||||")
+            continue
+        cuda = f"{r['cuda_max_allocated_gb']:.2f}" if r["cuda_max_allocated_gb"] is not None else "-"
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {r['n']} | {r['d']} | {r['batch']} | {r['stage1_s_per_epoch']:.3f} | "
+            f"{r['stage2_s_per_epoch']:.3f} | {r['stage1_ms_per_step']:.1f} | {r['stage2_ms_per_step']:.1f} | "
+            f"{r['stage1_steps_per_s']:.2f} | {r['peak_rss_gb']:.2f} | {cuda} | {r['device']} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """Speed-ups: ours against the reference-style row of the same case, and against the official code."""
+    by = {(r["name"], r["kind"]): r for r in rows if "error" not in r}
+    out = []
+    for name in ("digits", "tox171-shape"):
+        ours, ref = by.get((name, "ours")), by.get((name, "reference-style"))
+        if ours and ref:
+            out.append(f"- {name}: stage-1 step {ref['stage1_ms_per_step'] / ours['stage1_ms_per_step']:.1f}x faster "
+                       f"than the reference-style row ({ref['stage1_ms_per_step']:.1f} -> {ours['stage1_ms_per_step']:.1f} ms)")
+    d = by.get(("digits", "ours"))
+    if d:
+        o = OFFICIAL["digits"]
+        out.append(f"- digits vs the official code (performance.md): stage 1 {o['stage1_s_per_epoch'] / d['stage1_s_per_epoch']:.2f}x, "
+                   f"stage 2 {o['stage2_s_per_epoch'] / d['stage2_s_per_epoch']:.2f}x lower time per epoch (target 3x)")
+    t = by.get(("tox171-shape", "ours"))
+    if t:
+        o = OFFICIAL["tox171-shape"]["stage1_ms_per_step"]
+        out.append(f"- TOX-171 shape vs the official code: {o / t['stage1_ms_per_step']:.1f}x lower time per pretraining step "
+                   f"({o} -> {t['stage1_ms_per_step']:.1f} ms; target 100x)")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--steps", type=int, default=5, help="batches timed per epoch")
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
+    args = parser.parse_args()
+    if args.case:
+        print("BENCH " + json.dumps(run_case(json.loads(args.case))))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    todo = cases(args.quick, args.steps, [] if args.quick else present_datasets())
+    for i, case in enumerate(todo, 1):
+        label = f"{case['name']} {case['kind']} {case.get('n', '')}x{case.get('d', '')}"
+        print(f"[{i}/{len(todo)}] {label}", flush=True)
+        proc = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True,
+                              env={**os.environ, "CI": "1"})
+        line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH ")), None)
+        rows.append(json.loads(line[6:]) if line else {**case, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "no output"})
+    (args.out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
+    text = "\n".join(["# IDC training speed", "", markdown(rows), "", *ratios(rows), ""])
+    (args.out / "bench.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
