@@ -22,7 +22,8 @@ class HistoryLogger(Logger):
         if self.path.exists():  # a resumed run keeps its earlier epochs
             with open(self.path, newline="") as f:
                 for row in csv.DictReader(f):
-                    self.rows[int(row["epoch"])] = {k: float(v) for k, v in row.items() if v not in ("", None)}
+                    epoch = int(float(row.pop("epoch")))
+                    self.rows[epoch] = {"epoch": epoch, **{k: float(v) for k, v in row.items() if v not in ("", None)}}
 
     @property
     def name(self) -> str:

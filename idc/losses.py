@@ -5,7 +5,9 @@ official code (``jsvir/idc``) differs, the default follows the code and the pape
 """
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,22 @@ __all__ = [
     "logdet_spd",
     "reconstruction_loss",
 ]
+
+
+def full_precision(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Run a log-det loss outside autocast, in at least float32 (under ``bf16-mixed`` the Gram matrices and
+    their factorisation would otherwise lose most of their digits)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        def up(a):
+            return a.float() if isinstance(a, Tensor) and a.dtype in (torch.float16, torch.bfloat16) else a
+
+        device = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
+        with torch.autocast(device_type=device, enabled=False):
+            return fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
+
+    return wrapper
 
 
 def logdet_spd(matrix: Tensor) -> Tensor:
@@ -64,6 +82,7 @@ def gate_regulariser(mu: Tensor, sigma: float = 1.0, reduction: str = "mean") ->
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
+@full_precision
 def gates_coding_rate_loss(
     gates: Tensor, eps: float = 1.0, projection: Tensor | None = None, small_side: bool = True
 ) -> Tensor:
@@ -78,6 +97,7 @@ def gates_coding_rate_loss(
     return -0.5 * coding_rate(z, p / (b * eps), small_side=small_side) / b
 
 
+@full_precision
 def cluster_compression_loss(embeddings: Tensor, probs: Tensor, eps: float = 0.1) -> Tensor:
     """Mean cluster coding rate of L2-normalised embeddings under soft assignments (paper Eq. 6; MCR^2
     compression term as in the official code).

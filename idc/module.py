@@ -108,7 +108,8 @@ class IDCModule(pl.LightningModule):
         gates = self.local_gates(x)
         emb = self.autoencoder.encoder(x * gates)
         logits = self.cluster_head(emb)
-        return {"gates": gates, "embeddings": emb, "logits": logits, "clusters": logits.argmax(1)}
+        # float32 outputs whatever the autocast precision (numpy has no bfloat16)
+        return {"gates": gates.float(), "embeddings": emb.float(), "logits": logits.float(), "clusters": logits.argmax(1)}
 
     # ---------------------------------------------------------------------------------------- schedule
     def in_stage1(self, epoch: int | None = None) -> bool:
