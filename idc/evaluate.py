@@ -58,6 +58,25 @@ def predict(module: IDCModule, X: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def headline_metrics(module: IDCModule, pred: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
+    """``metrics.json``: the final model's numbers (no label-based selection); a best epoch chosen with the
+    labels is kept apart under a name that says so."""
+    k = int(module.hparams.n_clusters)
+    metrics: dict[str, Any] = {
+        "selection": "final_epoch",
+        "open_local_gates": open_gates(pred["local_gates"], "median"),
+        "open_global_gates": open_gates(pred["global_gates"], "mean"),
+        "cluster_sizes": cluster_sizes(pred["clusters"], k),
+        "n_samples": int(len(pred["clusters"])),
+        "n_clusters": k,
+    }
+    if labels is not None:
+        metrics.update(clustering_metrics(labels, pred["clusters"]))
+    if module.best_by_label:
+        metrics["label_selected_best_epoch"] = dict(module.best_by_label)
+    return metrics
+
+
 def compute_metrics(
     module: IDCModule, table: Table, pred: dict[str, np.ndarray], cfg: DictConfig | dict
 ) -> dict[str, Any]:
@@ -66,16 +85,10 @@ def compute_metrics(
     k = int(module.hparams.n_clusters)
     clusters, gates = pred["clusters"], pred["local_gates"]
     seed, max_n = int(cfg.get("seed", 0)), int(cfg.get("max_samples", 2000))
-    m: dict[str, Any] = {
-        "n_samples": table.n_samples,
-        "cluster_sizes": cluster_sizes(clusters, k),
-        "open_local_gates": open_gates(gates, "median"),
-        "open_global_gates": open_gates(pred["global_gates"], "mean"),
-        "silhouette": silhouette(pred["embeddings"], clusters, seed=seed),
-    }
+    m = headline_metrics(module, pred, table.y)
+    m["silhouette"] = silhouette(pred["embeddings"], clusters, seed=seed)
     y = table.y
     if y is not None:
-        m.update(clustering_metrics(y, clusters))
         m["greedy_acc_official"] = greedy_accuracy(y, clusters)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(table.n_samples, max_n, replace=False)) if table.n_samples > max_n else np.arange(table.n_samples)

@@ -16,10 +16,9 @@ from pytorch_lightning.loggers import Logger
 from idc import run_dir as rd
 from idc.config import instantiate
 from idc.data import Table, TableDataModule, load_table
-from idc.evaluate import evaluate, image_shape_of, predict
+from idc.evaluate import evaluate, headline_metrics, image_shape_of, predict
 from idc.history import HistoryLogger
 from idc.loggers import build_logger, finish_logger
-from idc.metrics import cluster_sizes, clustering_metrics, open_gates
 from idc.module import IDCModule
 
 
@@ -29,25 +28,6 @@ def build_module(cfg: DictConfig, n_features: int, n_clusters: int) -> IDCModule
         return OmegaConf.to_container(node, resolve=True)
 
     return IDCModule(n_features, n_clusters, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=cfg.seed)
-
-
-def headline_metrics(module: IDCModule, pred: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
-    """``metrics.json``: the final model's numbers (no label-based selection); a best epoch chosen with the
-    labels is kept apart under a name that says so."""
-    k = int(module.hparams.n_clusters)
-    metrics: dict[str, Any] = {
-        "selection": "final_epoch",
-        "open_local_gates": open_gates(pred["local_gates"], "median"),
-        "open_global_gates": open_gates(pred["global_gates"], "mean"),
-        "cluster_sizes": cluster_sizes(pred["clusters"], k),
-        "n_samples": int(len(pred["clusters"])),
-        "n_clusters": k,
-    }
-    if labels is not None:
-        metrics.update(clustering_metrics(labels, pred["clusters"]))
-    if module.best_by_label:
-        metrics["label_selected_best_epoch"] = dict(module.best_by_label)
-    return metrics
 
 
 def log_evaluation(logger: Any, metrics: dict[str, Any], plots: list[Path], step: int) -> None:
@@ -115,11 +95,19 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     (run_dir / rd.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()
     table = load_table(cfg.dataset)
+    if cfg.model.get("baseline"):
+        from idc.baselines import run_baseline
+
+        return run_baseline(cfg, table, run_dir)
     logger = build_logger(cfg.get("logger"), run_dir)
     try:
         module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)
         train_seconds = time.perf_counter() - started
         pred = predict(module, table.X)
+        if cfg.model.get("embedding_clusterer"):  # e.g. autoencoder + K-means: cluster the embeddings instead
+            from idc.baselines.run import fit_predict
+
+            pred["clusters"] = fit_predict(cfg.model.embedding_clusterer, pred["embeddings"], table.n_clusters, cfg.seed)
         metrics = headline_metrics(module, pred, table.y)
         metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
         if not trainer.is_global_zero:

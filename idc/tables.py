@@ -1,0 +1,214 @@
+"""Result tables rebuilt from run directories alone (``config.yaml``, ``metrics.json``, ``run_info.json``,
+``DONE`` / ``FAILED``): mean +- std per method and dataset, the published value beside ours, Markdown, LaTeX
+and CSV."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from idc import run_dir as rd
+from idc.paper import published_value
+
+METRICS = {  # key in metrics.json -> (title, scale to percent?)
+    "acc": ("ACC (%)", True),
+    "nmi": ("NMI (%)", True),
+    "ari": ("ARI (%)", True),
+    "open_local_gates": ("open local gates (median per sample)", False),
+    "open_global_gates": ("open global gates (mean per cluster)", False),
+}
+#: our method names -> the names of the paper's tables
+PAPER_NAMES = {
+    "idc": "IDC", "idc w/o gates": "IDC w/o gates", "kmeans": "KM", "ls_kmeans": "LS+KM", "cae_kmeans": "CAE+KM",
+    "ae_kmeans": "IDC features + K-Means",
+}
+PAPER_TABLES = ("real_data_acc", "mnist_fashion", "synthetic", "interpretability_mnist10k", "ablation_mnist60k")
+
+
+@dataclass
+class Run:
+    path: Path
+    method: str
+    dataset: str
+    seed: int
+    status: str  # done | failed | unfinished
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None
+    selection: str | None = None
+
+
+def method_name(cfg: dict[str, Any]) -> str:
+    """``model.name`` (``idc`` when absent); a trained model without local gates is marked ``w/o gates``."""
+    model = cfg.get("model", {})
+    name = str(model.get("name", "idc"))
+    if not model.get("baseline") and not cfg.get("gates", {}).get("enabled", True):
+        name += " w/o gates"
+    return name
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Every run directory below ``root`` (a folder holding ``config.yaml`` outside ``.hydra``)."""
+    runs = []
+    for config in sorted(root.rglob(rd.CONFIG)):
+        d = config.parent
+        if ".hydra" in d.parts:
+            continue
+        cfg = yaml.safe_load(config.read_text()) or {}
+        run = Run(d, method_name(cfg), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
+        if (d / rd.FAILED).exists():
+            run.status = "failed"
+        elif rd.is_done(d) and (d / rd.METRICS).exists():
+            run.status = "done"
+            run.metrics = json.loads((d / rd.METRICS).read_text())
+            run.selection = run.metrics.get("selection")
+            if (d / rd.RUN_INFO).exists():
+                run.seconds = json.loads((d / rd.RUN_INFO).read_text()).get("wall_seconds")
+        runs.append(run)
+    return runs
+
+
+def aggregate(runs: list[Run]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (method, dataset): counts by status and mean/std (sample std, ddof=1) of each metric over done runs."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.method, r.dataset), []).append(r)
+    out = {}
+    for key, members in sorted(groups.items()):
+        done = [r for r in members if r.status == "done"]
+        cell: dict[str, Any] = {
+            "done": len(done),
+            "failed": [str(r.path) for r in members if r.status == "failed"],
+            "unfinished": [str(r.path) for r in members if r.status == "unfinished"],
+        }
+        for metric, (_, percent) in METRICS.items():
+            values = np.array([r.metrics[metric] for r in done if r.metrics.get(metric) is not None], dtype=float)
+            if values.size:
+                scale = 100.0 if percent else 1.0
+                cell[metric] = {
+                    "mean": float(values.mean() * scale),
+                    "std": float(values.std(ddof=1) * scale) if values.size > 1 else 0.0,
+                    "n": int(values.size),
+                }
+        seconds = [r.seconds for r in done if r.seconds is not None]
+        cell["seconds"] = float(np.mean(seconds)) if seconds else None
+        out[key] = cell
+    return out
+
+
+def _published(method: str, dataset: str, metric: str) -> dict[str, Any] | None:
+    paper = PAPER_NAMES.get(method, method)
+    for table in PAPER_TABLES:
+        value = published_value(table, paper, dataset, metric)
+        if value is not None:
+            return value
+    return None
+
+
+def _fmt(stat: dict[str, Any] | None, digits: int = 1) -> str:
+    if not stat:
+        return "-"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}" if stat.get("std") is not None else f"{stat['mean']:.{digits}f}"
+
+
+def metric_table(agg: dict, metric: str) -> tuple[list[str], list[list[str]], list[tuple[int, int]]]:
+    """Header, rows (method x dataset cells ``mean ± std (n)``) and the (row, column) cells to bold: the best
+    mean per dataset (highest; for gate counts none is bolded)."""
+    methods = sorted({m for m, _ in agg})
+    datasets = sorted({d for _, d in agg})
+    header = ["method", *datasets]
+    rows, means = [], np.full((len(methods), len(datasets)), np.nan)
+    for i, m in enumerate(methods):
+        row = [m]
+        for j, d in enumerate(datasets):
+            cell = agg.get((m, d), {})
+            stat = cell.get(metric)
+            text = f"{_fmt(stat)} ({stat['n']})" if stat else "-"
+            if cell.get("failed"):
+                text += f" [{len(cell['failed'])} failed]"
+            if cell.get("unfinished"):
+                text += f" [{len(cell['unfinished'])} unfinished]"
+            row.append(text)
+            if stat:
+                means[i, j] = stat["mean"]
+        rows.append(row)
+    bold = []
+    if METRICS[metric][1]:
+        for j in range(len(datasets)):
+            if not np.isnan(means[:, j]).all():
+                bold.append((int(np.nanargmax(means[:, j])), j + 1))
+    return header, rows, bold
+
+
+def published_table(agg: dict) -> tuple[list[str], list[list[str]]]:
+    """Ours next to the published value, with the difference, for every (method, dataset, metric) the paper has."""
+    header = ["method", "dataset", "metric", "ours (mean ± std, n)", "published", "difference"]
+    rows = []
+    for (m, d), cell in sorted(agg.items()):
+        for metric in ("acc", "nmi", "ari"):
+            ours, paper = cell.get(metric), _published(m, d, metric)
+            if paper is None:
+                continue
+            diff = f"{ours['mean'] - paper['mean']:+.1f}" if ours else "-"
+            rows.append([m, d, metric, f"{_fmt(ours)} ({ours['n']})" if ours else "-", _fmt(paper), diff])
+    return header, rows
+
+
+def to_markdown(header: list[str], rows: list[list[str]], bold: list[tuple[int, int]] = ()) -> str:
+    bolded = set(bold)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, row in enumerate(rows):
+        lines.append("| " + " | ".join(f"**{c}**" if (i, j) in bolded else c for j, c in enumerate(row)) + " |")
+    return "\n".join(lines)
+
+
+def to_latex(header: list[str], rows: list[list[str]], bold: list[tuple[int, int]] = ()) -> str:
+    def esc(text: str) -> str:
+        return text.replace("±", r"$\pm$").replace("_", r"\_").replace("%", r"\%").replace("#", r"\#")
+
+    bolded = set(bold)
+    lines = [r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}", r"\toprule", " & ".join(map(esc, header)) + r" \\", r"\midrule"]
+    for i, row in enumerate(rows):
+        cells = [rf"\textbf{{{esc(c)}}}" if (i, j) in bolded else esc(c) for j, c in enumerate(row)]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def selection_line(runs: list[Run]) -> str:
+    chosen = sorted({r.selection for r in runs if r.selection})
+    how = {"final_epoch": "the final epoch of each run (no label-based selection)"}
+    return "Reported epoch: " + ("; ".join(how.get(c, c) for c in chosen) if chosen else "no finished run") + "."
+
+
+def build_tables(root: Path, out: Path | None = None) -> dict[str, Path]:
+    """Write ``<out>/<metric>.{md,tex,csv}``, ``published.{md,tex,csv}`` and ``runs.md`` (every failed or
+    unfinished run with its path); ``out`` defaults to ``root/tables``."""
+    runs = find_runs(root)
+    agg = aggregate(runs)
+    out = out or root / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    note = selection_line(runs) + " Cells: mean ± sample std over finished runs (n); best mean in bold."
+    tables = {metric: metric_table(agg, metric) for metric in METRICS}
+    tables["published"] = (*published_table(agg), [])
+    for name, (header, rows, bold) in tables.items():
+        title = METRICS[name][0] if name in METRICS else "ours vs published (percent)"
+        (out / f"{name}.md").write_text(f"# {title}\n\n{to_markdown(header, rows, bold)}\n\n{note}\n")
+        (out / f"{name}.tex").write_text(f"% {title}. {note}\n{to_latex(header, rows, bold)}\n")
+        with open(out / f"{name}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([header, *rows])
+        written[name] = out / f"{name}.md"
+    status = ["| method | dataset | seed | status | where |", "|---|---|---|---|---|"]
+    for r in runs:
+        if r.status != "done":
+            where = r.path / (rd.FAILED if r.status == "failed" else "train.log")
+            status.append(f"| {r.method} | {r.dataset} | {r.seed} | {r.status} | {where} |")
+    done = sum(r.status == "done" for r in runs)
+    (out / "runs.md").write_text(f"# Runs\n\n{done} finished of {len(runs)}.\n\n" + "\n".join(status) + "\n")
+    written["runs"] = out / "runs.md"
+    return written

@@ -1,0 +1,58 @@
+"""Tables from fabricated run directories: every number and marker checked."""
+import csv
+import json
+
+import yaml
+
+from idc.tables import build_tables
+
+
+def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=True):
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump(
+        {"model": {"name": method}, "gates": {"enabled": gates}, "dataset": {"name": dataset}, "seed": seed}))
+    (d / ".hydra").mkdir()
+    (d / ".hydra" / "config.yaml").write_text("ignored: true\n")
+    if status == "done":
+        (d / "metrics.json").write_text(json.dumps(
+            {"acc": acc, "nmi": acc / 2, "ari": acc / 4, "open_local_gates": 10.0 + seed, "open_global_gates": 20.0,
+             "selection": "final_epoch"}))
+        (d / "run_info.json").write_text(json.dumps({"wall_seconds": 10.0 * (seed + 1)}))
+        (d / "DONE").write_text("done\n")
+    elif status == "failed":
+        (d / "FAILED").write_text("ValueError: boom\n")
+    return d
+
+
+def test_tables_from_run_directories(tmp_path):
+    for seed, acc in enumerate([0.70, 0.72, 0.74]):
+        make_run(tmp_path, f"idc_allaml_{seed}", "idc", "allaml", seed, acc)
+    failed = make_run(tmp_path, "idc_allaml_3", "idc", "allaml", 3, status="failed")
+    unfinished = make_run(tmp_path, "idc_allaml_4", "idc", "allaml", 4, status="unfinished")
+    make_run(tmp_path, "km_allaml_0", "kmeans", "allaml", 0, 0.60)
+    make_run(tmp_path, "km_allaml_1", "kmeans", "allaml", 1, 0.64)
+    make_run(tmp_path, "nogates_syn", "idc", "synthetic", 0, 0.999, gates=False)
+    written = build_tables(tmp_path)
+
+    acc = (tmp_path / "tables" / "acc.md").read_text()
+    assert "| method | allaml | synthetic |" in acc
+    assert "| idc | **72.0 ± 2.0 (3) [1 failed] [1 unfinished]** | - |" in acc
+    assert "| kmeans | 62.0 ± 2.8 (2) | - |" in acc
+    assert "| idc w/o gates | - | **99.9 ± 0.0 (1)** |" in acc
+    assert "Reported epoch: the final epoch of each run (no label-based selection)." in acc
+    gates = (tmp_path / "tables" / "open_local_gates.md").read_text()
+    assert "| idc | 11.0 ± 1.0 (3) [1 failed] [1 unfinished] |" in gates and "**" not in gates.split("\n\n")[1]
+
+    rows = list(csv.reader(open(tmp_path / "tables" / "published.csv")))
+    assert rows[0] == ["method", "dataset", "metric", "ours (mean ± std, n)", "published", "difference"]
+    assert ["idc", "allaml", "acc", "72.0 ± 2.0 (3)", "72.2 ± 3.0", "-0.2"] in rows
+    assert ["kmeans", "allaml", "acc", "62.0 ± 2.8 (2)", "67.3 ± 3.0", "-5.3"] in rows
+
+    tex = (tmp_path / "tables" / "acc.tex").read_text()
+    assert r"\textbf{72.0 $\pm$ 2.0 (3) [1 failed] [1 unfinished]}" in tex and r"\begin{tabular}{lcc}" in tex
+
+    runs = written["runs"].read_text()
+    assert "6 finished of 8." in runs
+    assert f"| idc | allaml | 3 | failed | {failed / 'FAILED'} |" in runs
+    assert f"| idc | allaml | 4 | unfinished | {unfinished / 'train.log'} |" in runs
