@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench bench-quick clean
+.PHONY: help install run test bench bench-quick paper paper-quick clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ bench: install ## Measure training speed and memory on a grid of shapes -> outpu
 
 bench-quick: install ## A small subset of the benchmark (under two minutes on a 2-core CPU)
 	$(BIN)/python scripts/bench.py --quick $(ARGS)
+
+paper: install ## Every method x dataset x seed of the paper's tables not yet DONE, then the tables (long)
+	$(BIN)/idc-paper $(ARGS)
+
+paper-quick: install ## The same with short schedules and 2 seeds on the small datasets present (minutes)
+	$(BIN)/idc-paper --quick --seeds 2 $(ARGS)
 
 clean: ## Remove the virtual environment, caches and outputs
 	rm -rf $(VENV) outputs .pytest_cache build *.egg-info

@@ -65,8 +65,8 @@ def run_case(case: dict) -> dict:
         *case.get("overrides", []),
     ]
     if case.get("dataset"):
-        cfg = compose([f"dataset={case['dataset']}", *overrides])
-        table = load_table(cfg.dataset)
+        table = load_table(compose([f"dataset={case['dataset']}"]).dataset)
+        cfg = compose([f"dataset={case['dataset']}", *overrides, *model_overrides(table.n_features)])
     else:
         cfg = compose(overrides + model_overrides(case["d"]))
         rng = np.random.default_rng(0)
@@ -211,7 +211,8 @@ def main() -> int:
         proc = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True,
                               env={**os.environ, "CI": "1"})
         line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH ")), None)
-        rows.append(json.loads(line[6:]) if line else {**case, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "no output"})
+        errors = [l for l in proc.stderr.splitlines() if "Error" in l or "Killed" in l] or [f"exit code {proc.returncode}"]
+        rows.append(json.loads(line[6:]) if line else {**case, "error": errors[-1]})
     (args.out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     text = "\n".join(["# IDC training speed", "", markdown(rows), "", *ratios(rows), ""])
     (args.out / "bench.md").write_text(text)

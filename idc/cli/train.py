@@ -35,9 +35,12 @@ def _show_progress(setting: object) -> bool:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
     from idc.data import DataError
-    from idc.run_dir import mark_failed
+    from idc.run_dir import is_done, mark_failed
     from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
 
+    if cfg.get("skip_done") and is_done(Path(cfg.paths.output_dir)):
+        log.info("already done, skipped: %s", cfg.paths.output_dir)
+        return
     try:
         metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
     except Exception as err:

@@ -1,0 +1,85 @@
+"""``idc-paper``: every method x dataset x seed of the paper's tables that is not DONE yet, as Hydra multiruns
+with a parallel launcher, then the tables (``idc-table``).
+
+    idc-paper --quick --seeds 2                 # short schedules on the datasets present: minutes on a CPU
+    idc-paper                                   # the paper's schedules, 10 seeds (hours to days on a CPU)
+    idc-paper --datasets allaml srbct --methods idc kmeans --launcher submitit_slurm
+
+Run directories are ``<root>/<paper|quick>/<method>/<dataset>/seed<k>``: re-running resumes (DONE runs are
+skipped, unfinished ones restart from their last checkpoint) and a failed run is reported in the tables with
+its log, never stopping the others.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+#: method -> the overrides that select it
+METHODS = {
+    "idc": [],
+    "idc_no_gates": ["gates=none"],
+    "kmeans": ["model=kmeans"],
+    "gmm": ["model=gmm"],
+    "spectral": ["model=spectral"],
+    "agglomerative": ["model=agglomerative"],
+    "ae_kmeans": ["model=ae_kmeans", "gates=none"],
+}
+PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",
+                  "intestine", "cnae9", "mfeat_zernike")
+#: --quick skips the large tables unless they are asked for by name
+QUICK_DATASETS = ("synthetic", "tox171", "allaml", "prostate", "srbct", "biase", "cnae9", "mfeat_zernike")
+
+
+def present(datasets: list[str]) -> list[str]:
+    from idc.data.registry import dataset_config, dataset_files
+
+    return [d for d in datasets if all(f.is_file() for f in dataset_files(dataset_config(d)))]
+
+
+def commands(args: argparse.Namespace) -> list[list[str]]:
+    schedule = "quick" if args.quick else "paper"
+    sweep = args.root / schedule
+    exe = str(Path(sys.executable).with_name("idc-train"))
+    datasets = present(args.datasets or list(QUICK_DATASETS if args.quick else PAPER_DATASETS))
+    out = []
+    for method in args.methods:
+        out.append([
+            exe, "-m", *METHODS[method],
+            "experiment=" + ",".join(f"{schedule}/{d}" for d in datasets),
+            f"seed=range({args.seeds})", "skip_done=true", f"logger={args.logger}",
+            f"hydra/launcher={args.launcher}", *([f"hydra.launcher.n_jobs={args.jobs}"] if args.launcher == "joblib" else []),
+            f"hydra.sweep.dir={sweep}", f"hydra.sweep.subdir={method}/${{dataset.name}}/seed${{seed}}",
+        ])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short schedules (experiment/quick)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--datasets", nargs="*", help=f"default: those present of {', '.join(PAPER_DATASETS)}")
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--launcher", default="joblib", help="joblib (local), basic, or an installed Hydra launcher")
+    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument("--logger", default="none")
+    parser.add_argument("--root", type=Path, default=Path("outputs/paper"))
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    args = parser.parse_args(argv)
+    for cmd in commands(args):
+        print(" ".join(cmd), flush=True)
+        if not args.dry_run:
+            subprocess.run(cmd, check=False)  # failed jobs are recorded in their run directories
+    if args.dry_run:
+        return 0
+    from idc.tables import build_tables
+
+    written = build_tables(args.root / ("quick" if args.quick else "paper"))
+    print(written["acc"].read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""`idc-paper`: runs what is not DONE through Hydra multiruns, then builds the tables; re-running skips."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def idc_paper(*args, cwd):
+    exe = Path(sys.executable).with_name("idc-paper")
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_quick_paper_run_builds_tables_and_resumes(tmp_path):
+    args = ["--quick", "--seeds", "2", "--datasets", "synthetic", "--methods", "kmeans", "agglomerative",
+            "--launcher", "basic", "--root", str(tmp_path / "paper")]
+    first = idc_paper(*args, cwd=tmp_path)
+    root = tmp_path / "paper" / "quick"
+    runs = sorted(p.parent.relative_to(root).as_posix() for p in root.rglob("DONE"))
+    assert runs == ["agglomerative/synthetic/seed0", "agglomerative/synthetic/seed1",
+                    "kmeans/synthetic/seed0", "kmeans/synthetic/seed1"]
+    acc = (root / "tables" / "acc.md").read_text()
+    assert "| kmeans | **" in acc and "(2)" in acc and "Reported epoch: the final epoch" in acc
+    assert {p.name for p in (root / "tables").iterdir()} >= {"acc.md", "acc.tex", "acc.csv", "published.md", "runs.md"}
+    stamp = (root / "kmeans/synthetic/seed0/metrics.json").stat().st_mtime_ns
+    second = idc_paper(*args, cwd=tmp_path)
+    assert "already done, skipped" in second.stderr + second.stdout
+    assert (root / "kmeans/synthetic/seed0/metrics.json").stat().st_mtime_ns == stamp
+    assert "experiment=quick/synthetic" in first.stdout
