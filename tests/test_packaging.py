@@ -28,3 +28,4 @@ def test_wheel_contains_all_modules_and_configs(tmp_path):
     configs = {"idc/configs/" + p.relative_to(ROOT / "configs").as_posix() for p in (ROOT / "configs").rglob("*.yaml")}
     assert "idc/configs/train.yaml" in configs
     assert modules - names == set() and configs - names == set()
+    assert "idc/paper/published.yaml" in names
