@@ -26,7 +26,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from idc.data import DataError, Table
-from idc.data.preprocess import check_clusters, check_finite, check_varies
+from idc.data.preprocess import SCALERS, check_clusters, check_finite, check_varies
 from idc.explain import column_names, top_features
 from idc.module import IDCModule
 
@@ -269,10 +269,11 @@ def _quiet_lightning():
 
 
 def _make_scaler(kind: str):
-    scalers = {"standard": StandardScaler, "minmax": MinMaxScaler, "none": None}
-    if kind not in scalers:
-        raise ValueError(f"scaler must be one of {sorted(scalers)}, got {kind!r}")
-    return scalers[kind]() if scalers[kind] else None
+    if kind in (None, "none"):
+        return None
+    if kind not in SCALERS:
+        raise DataError(f"scaler must be one of {sorted(SCALERS)} or 'none', got {kind!r}")
+    return SCALERS[kind]()
 
 
 _SCALER_ARRAYS = {"StandardScaler": ("mean_", "scale_", "var_"), "MinMaxScaler": ("min_", "scale_", "data_min_", "data_max_", "data_range_")}

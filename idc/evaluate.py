@@ -46,16 +46,23 @@ def load_module(run_dir: Path) -> IDCModule:
     return module.eval()
 
 
-def predict(module: IDCModule, X: np.ndarray) -> dict[str, np.ndarray]:
-    """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates."""
+def predict(module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates.
+    With ``embedding_clusterer`` (e.g. ``model=ae_kmeans``) the clusters come from it, fitted on the embeddings,
+    instead of the clustering head."""
     module.eval()
     out = module.infer(torch.as_tensor(X, dtype=torch.float32))
-    return {
+    pred = {
         "clusters": out["clusters"].cpu().numpy().astype(np.int64),
         "local_gates": out["gates"].cpu().numpy().astype(np.float32),
         "embeddings": out["embeddings"].cpu().numpy().astype(np.float32),
         "global_gates": module.global_gates.matrix().cpu().numpy().astype(np.float32),
     }
+    if embedding_clusterer:
+        from idc.baselines.run import fit_predict
+
+        pred["clusters"] = fit_predict(embedding_clusterer, pred["embeddings"], module.hparams.n_clusters, seed)
+    return pred
 
 
 def headline_metrics(module: IDCModule, pred: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
@@ -106,8 +113,10 @@ def compute_metrics(
     m.update(uniqueness_stability(Xs, gs))
     m["generalizability"] = generalizability(Xs, gs, reference, seed=seed)
 
+    clusterer = module.hparams.model.get("embedding_clusterer")
+
     def recluster(X: np.ndarray) -> np.ndarray:
-        return module.infer(torch.as_tensor(X))["clusters"].cpu().numpy()
+        return predict(module, X, clusterer, seed)["clusters"]
 
     m.update(faithfulness(Xs, gs, recluster, reference, max_features=cfg.get("faithfulness_max_features")))
     if table.informative is not None and y is not None:
@@ -145,7 +154,8 @@ def evaluate(
     ``explanations.csv`` and ``plots/*.png`` into ``run_dir`` and returns the metrics and the plot paths."""
     from idc.plots import save_run_plots
 
-    pred = predict(module, table.X) if pred is None else pred
+    if pred is None:
+        pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.get("seed", 0)))
     metrics = compute_metrics(module, table, pred, cfg)
     rd.write_json(run_dir / EVAL, metrics)
     write_explanations(run_dir / EXPLANATIONS, table, pred, int(cfg.get("top_k", 5)))
@@ -170,6 +180,8 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     run_dir = Path(run_dir)
     if not rd.is_done(run_dir):
         raise DataError(f"{run_dir}: not a finished idc-train run directory (no DONE marker)")
+    if not (run_dir / rd.CHECKPOINT).is_file():
+        raise DataError(f"{run_dir}: no model checkpoint (a baseline run?); only IDC runs can be re-evaluated")
     saved = OmegaConf.load(run_dir / rd.CONFIG)
     dataset_cfg = saved.dataset
     if overrides:

@@ -3,6 +3,7 @@ experiment logger is chosen, so that curves can be redrawn from files alone."""
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ HISTORY = "history.csv"
 class HistoryLogger(Logger):
     """Collects ``{name: value}`` per epoch and rewrites ``history.csv`` on ``save``/``finalize``."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, every_seconds: float = 30.0):
         super().__init__()
         self.path = Path(run_dir) / HISTORY
         self.rows: dict[int, dict[str, float]] = {}
+        self.every_seconds = every_seconds  # Lightning asks to save after every log call: rewrite at most this often
+        self._saved_at = 0.0
         if self.path.exists():  # a resumed run keeps its earlier epochs
             with open(self.path, newline="") as f:
                 for row in csv.DictReader(f):
@@ -46,9 +49,10 @@ class HistoryLogger(Logger):
             )
 
     @rank_zero_only
-    def save(self) -> None:
-        if not self.rows:
+    def save(self, force: bool = False) -> None:
+        if not self.rows or (not force and time.monotonic() - self._saved_at < self.every_seconds):
             return
+        self._saved_at = time.monotonic()
         columns = ["epoch", *sorted({k for row in self.rows.values() for k in row} - {"epoch"})]
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", newline="") as f:
@@ -60,4 +64,4 @@ class HistoryLogger(Logger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        self.save()
+        self.save(force=True)

@@ -57,8 +57,15 @@ class IDCModule(pl.LightningModule):
         self.t0, self.t1 = int(sched["non_gated_epochs"]), int(sched["pretrain_epochs"])
         self.global_start = int(sched["global_gates_start"])
         unknown = set(self.model_cfg["tasks"]) - set(RECON_TASKS)
-        if unknown:
-            raise ValueError(f"unknown reconstruction tasks {sorted(unknown)}; choose from {RECON_TASKS}")
+        if unknown or not self.model_cfg["tasks"]:
+            raise ValueError(f"reconstruction tasks must be a non-empty subset of {RECON_TASKS}, got {self.model_cfg['tasks']}")
+        epochs = int(sched["epochs"])
+        head_trains = epochs > self.t1 + 1 or self.model_cfg.get("embedding_clusterer")
+        if not (0 <= self.t0 < self.t1) or not head_trains:
+            raise ValueError(
+                f"model.schedule needs 0 <= non_gated_epochs < pretrain_epochs < epochs - 1 (the clustering head "
+                f"trains after pretrain_epochs); got {self.t0}, {self.t1}, {epochs}"
+            )
 
         bottleneck = int(self.model_cfg.get("bottleneck") or n_clusters)
         self.autoencoder = Autoencoder(n_features, list(self.model_cfg["hidden"]), bottleneck)
@@ -156,7 +163,9 @@ class IDCModule(pl.LightningModule):
             self._log_epoch({"stage1/gate_reg": reg, "stage1/gtcr": gtcr, "stage1/gate_reg_weight": reg_weight})
         elif "gated" in tasks:
             # gates are all ones (warm-up, or no gating network): the gated task is the clean task again
-            terms["recon_gated"] = terms.get("recon_clean", losses.reconstruction_loss(ae.decoder(h_clean), x, kind))
+            terms["recon_gated"] = (
+                terms["recon_clean"] if "recon_clean" in terms else losses.reconstruction_loss(ae.decoder(h_clean), x, kind)
+            )
         if "masked" in tasks:
             keep = (torch.rand_like(x) >= float(self.model_cfg["mask_rate"])).to(x.dtype)
             terms["recon_masked"] = losses.reconstruction_loss(ae(x * keep), x, kind)
@@ -273,7 +282,7 @@ class IDCModule(pl.LightningModule):
             "val/open_local_gates": open_gates(gates, "median"),
             "val/open_global_gates": open_gates(self.global_gates.matrix().cpu().numpy(), "mean"),
         }
-        if self.labels is not None and self.current_epoch >= self.t1:
+        if self.labels is not None and not self.in_stage1():  # the head trains only in stage 2
             scores = clustering_metrics(self.labels, clusters)
             metrics.update({f"val/{k}": v for k, v in scores.items()})
             if scores["acc"] > self.best_by_label.get("acc", -1.0):
@@ -302,6 +311,15 @@ class IDCModule(pl.LightningModule):
     # ----------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["idc_best_by_label"] = dict(self.best_by_label)
+        # random state, so that a resumed run draws the same gate noise and masks as an uninterrupted one
+        checkpoint["idc_rng"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["idc_rng"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_by_label = dict(checkpoint.get("idc_best_by_label", {}))
+        rng = checkpoint.get("idc_rng", {})
+        if "cpu" in rng:
+            torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])

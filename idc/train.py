@@ -82,7 +82,7 @@ def fit(
     ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     trainer.save_checkpoint(last, weights_only=False)
-    history.save()
+    history.save(force=True)
     module.to(trainer.strategy.root_device)
     return module, trainer, ckpt_path
 
@@ -103,11 +103,7 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     try:
         module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)
         train_seconds = time.perf_counter() - started
-        pred = predict(module, table.X)
-        if cfg.model.get("embedding_clusterer"):  # e.g. autoencoder + K-means: cluster the embeddings instead
-            from idc.baselines.run import fit_predict
-
-            pred["clusters"] = fit_predict(cfg.model.embedding_clusterer, pred["embeddings"], table.n_clusters, cfg.seed)
+        pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.seed))
         metrics = headline_metrics(module, pred, table.y)
         metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
         if not trainer.is_global_zero:

@@ -136,16 +136,9 @@ def cases(quick: bool, steps: int, data_present: list[str]) -> list[dict]:
 
 
 def present_datasets() -> list[str]:
-    from idc.data.registry import dataset_config, dataset_files, dataset_names
+    from idc.data.registry import dataset_names, files_present
 
-    names = []
-    for name in dataset_names():
-        if name in ("table", "synthetic", "digits"):
-            continue
-        files = dataset_files(dataset_config(name))
-        if files and all(f.is_file() for f in files):
-            names.append(name)
-    return names
+    return [n for n in dataset_names() if n not in ("table", "synthetic", "digits") and files_present(n)]
 
 
 def markdown(rows: list[dict]) -> str:

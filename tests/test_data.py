@@ -66,5 +66,5 @@ def test_index_batches_eval_order_and_ddp_shards():
 
 def test_datamodule_batch_size_is_capped_at_n():
     dm = TableDataModule(Table(np.random.rand(50, 3), n_clusters=2), batch_size=800)
-    assert dm.batch_size == 50 and dm.steps_per_epoch == 1
+    assert dm.batch_size == 50 and len(dm.train_dataloader()) == 1
     assert dm.X.shape == (50, 3) and dm.X.dtype == torch.float32

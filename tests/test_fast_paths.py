@@ -26,7 +26,9 @@ def test_index_batches_and_per_row_loading_give_the_same_batches():
     X = np.random.default_rng(0).random((50, 4)).astype(np.float32)
     fast = TableDataModule(Table(X, n_clusters=2), batch_size=16, seed=3)
     slow = TableDataModule(Table(X, n_clusters=2), batch_size=16, seed=3, per_row=True)
-    for idx, (ridx, rows) in zip(fast.train_dataloader(), slow.train_dataloader()):
+    fast_batches, slow_batches = list(fast.train_dataloader()), list(slow.train_dataloader())
+    assert len(fast_batches) == len(slow_batches) == 3
+    for idx, (ridx, rows) in zip(fast_batches, slow_batches):
         torch.testing.assert_close(idx, ridx)
         torch.testing.assert_close(fast.X[idx], rows)
 

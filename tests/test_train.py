@@ -38,3 +38,47 @@ def test_resume_continues_from_the_last_checkpoint(cfg_factory, tmp_path):
     second = torch.load(ckpt, weights_only=True)
     assert second["global_step"] > first["global_step"]
     assert torch.equal(first["state_dict"][key], second["state_dict"][key])  # restored, not re-initialised
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_path):
+    import pytest
+    from pytorch_lightning import Callback
+
+    from idc.data import load_table
+    from idc.train import fit
+
+    class Crash(Callback):  # dies at the start of epoch 5 (stage 2), after epoch 4's checkpoint
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == 5:
+                raise RuntimeError("simulated crash")
+
+    cfg = cfg_factory("checkpoint_every=1", "model.schedule.epochs=8", "trainer.max_epochs=8")
+    table = load_table(cfg.dataset)
+    straight, _, _ = fit(cfg, table, tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(cfg, table, tmp_path / "split", callbacks=[Crash()])
+    resumed, _, resumed_from = fit(cfg, table, tmp_path / "split")
+    assert resumed_from.endswith("last.ckpt")
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_stage_boundaries_and_schedule_validation(cfg_factory):
+    import pytest
+
+    from idc.train import build_module
+
+    module = build_module(cfg_factory(), 13, 4)  # smoke schedule: T0 = 1, T1 = 3, global gates from 4, 7 epochs
+    flags = []
+    for epoch in range(6):
+        at = type("At", (type(module),), {"current_epoch": property(lambda self, e=epoch: e)})
+        module.__class__ = at
+        flags.append((module.in_stage1(), module.gates_on(), module.global_gates_on()))
+    assert flags == [(True, False, False), (True, False, False), (True, True, False), (True, True, False),
+                     (False, True, True), (False, True, True)]
+    with pytest.raises(ValueError, match="pretrain_epochs < epochs - 1"):
+        build_module(cfg_factory("model.schedule.epochs=4"), 13, 4)
+    with pytest.raises(ValueError, match="non_gated_epochs < pretrain_epochs"):
+        build_module(cfg_factory("model.schedule.non_gated_epochs=3"), 13, 4)
+    with pytest.raises(ValueError, match="non-empty subset"):
+        build_module(cfg_factory("model.tasks=[]"), 13, 4)

@@ -34,9 +34,9 @@ QUICK_DATASETS = ("synthetic", "tox171", "allaml", "prostate", "srbct", "biase",
 
 
 def present(datasets: list[str]) -> list[str]:
-    from idc.data.registry import dataset_config, dataset_files
+    from idc.data.registry import files_present
 
-    return [d for d in datasets if all(f.is_file() for f in dataset_files(dataset_config(d)))]
+    return [d for d in datasets if files_present(d)]
 
 
 def commands(args: argparse.Namespace) -> list[list[str]]:
@@ -44,6 +44,8 @@ def commands(args: argparse.Namespace) -> list[list[str]]:
     sweep = args.root / schedule
     exe = str(Path(sys.executable).with_name("idc-train"))
     datasets = present(args.datasets or list(QUICK_DATASETS if args.quick else PAPER_DATASETS))
+    if not datasets:
+        raise SystemExit("idc-paper: none of the datasets' files are in the data directory; set IDC_DATA_DIR")
     out = []
     for method in args.methods:
         out.append([

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-from idc.data.table import Table
+from idc.data.table import DataError, Table
 
 # IndexBatches defines __len__ on purpose (one process, no workers), which Lightning warns about.
 warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
@@ -104,10 +104,6 @@ class TableDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.X = torch.from_numpy(table.X)
 
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.table.n_samples // self.batch_size
-
     def _loader(self, dataset: IndexBatches) -> DataLoader:
         return DataLoader(dataset, batch_size=None, num_workers=0)
 
@@ -117,18 +113,22 @@ class TableDataModule(pl.LightningDataModule):
         if self.per_row:  # reference path (benchmarks only): batches of (indices, rows)
             sampler = _EpochSampler(self.table.n_samples, self.seed, epoch_fn)
             return DataLoader(_Rows(self.table.X), self.batch_size, sampler=sampler, drop_last=True, num_workers=0)
-        return self._loader(
-            IndexBatches(
-                self.table.n_samples,
-                self.batch_size,
-                shuffle=True,
-                drop_last=True,
-                seed=self.seed,
-                epoch_fn=epoch_fn,
-                rank=trainer.global_rank if trainer is not None else 0,
-                world_size=trainer.world_size if trainer is not None else 1,
-            )
+        batches = IndexBatches(
+            self.table.n_samples,
+            self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            seed=self.seed,
+            epoch_fn=epoch_fn,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world_size=trainer.world_size if trainer is not None else 1,
         )
+        if len(batches) == 0:
+            raise DataError(
+                f"{self.table.name}: {self.table.n_samples // self.batch_size} batch(es) of {self.batch_size} rows "
+                f"for {batches.world_size} devices; lower dataset.batch_size or use fewer devices"
+            )
+        return self._loader(batches)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(IndexBatches(self.table.n_samples, self.eval_batch_size, False, False))

@@ -5,8 +5,6 @@ config through :func:`idc.data.loading.load_table`.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from idc.data.readers import npz_array, read_csv, read_mat, read_npz, require_file
@@ -56,8 +54,3 @@ def intestine(data_path: str, cell_path: str, name: str = "intestine", label_ind
         raise DataError(f"{cell_path}: no cell type for {len(missing)} cell(s) of {data_path}, e.g. {missing[:3]}")
     labels = cells.iloc[:, label_index - 1].reindex(genes.columns).to_numpy()
     return Table(genes.to_numpy(dtype=np.float64).T, labels, [str(g) for g in genes.index], name=name)
-
-
-def files_present(paths: list[str]) -> bool:
-    """Whether every file a dataset needs is on disk."""
-    return all(Path(p).is_file() for p in paths)

@@ -35,7 +35,9 @@ def select_features(table: Table, columns: Sequence[str | int] | None) -> Table:
     index = []
     for c in columns:
         if isinstance(c, int):
-            index.append(c)
+            if not -table.n_features <= c < table.n_features:
+                raise DataError(f"{table.name}: feature column {c} is out of range for {table.n_features} columns")
+            index.append(c % table.n_features)
         elif c in table.feature_names:
             index.append(table.feature_names.index(c))
         else:
@@ -109,6 +111,8 @@ def check_clusters(table: Table) -> None:
 
 def check_varies(table: Table) -> None:
     """At least one column must take more than one value."""
+    if table.n_samples == 0:
+        raise DataError(f"{table.name}: the table has no rows")
     if table.n_features == 0 or not (np.ptp(table.X, axis=0) > 0).any():
         raise DataError(f"{table.name}: every column is constant; there is nothing to cluster")
 

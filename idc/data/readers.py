@@ -240,6 +240,8 @@ def _h5ad_column(obs: h5py.Group, column: str) -> np.ndarray:
     node = obs[column]
     if isinstance(node, h5py.Group):  # anndata >= 0.8 categorical: {categories, codes}
         categories, codes = _decode(node["categories"][()]), node["codes"][()]
+        if (codes < 0).any():  # -1 marks a missing category
+            raise DataError(f"obs column {column!r}: {int((codes < 0).sum())} cell(s) have no label; fill or drop them")
         return np.asarray(categories)[codes]
     values = _decode(node[()])
     legacy = obs.get("__categories")  # anndata < 0.8: codes in the column, categories aside

@@ -31,8 +31,9 @@ def dataset_facts(name: str) -> dict[str, Any]:
     if cfg.get("path") == "???" or name == "table":
         return {**facts, "files": "(your file: dataset.path=...)", "present": None}
     files = dataset_files(cfg)
-    return {
-        **facts,
-        "files": ", ".join(f.name for f in files) or "(generated/bundled)",
-        "present": all(f.is_file() for f in files),
-    }
+    return {**facts, "files": ", ".join(f.name for f in files) or "(generated/bundled)", "present": files_present(name)}
+
+
+def files_present(name: str) -> bool:
+    """Whether every file dataset ``name`` reads is on disk (True for generated or bundled data)."""
+    return all(f.is_file() for f in dataset_files(dataset_config(name)))
