@@ -18,12 +18,14 @@ def published() -> dict[str, Any]:
 
 def published_value(table: str, method: str, dataset: str, metric: str = "acc") -> dict[str, float] | None:
     """``{"mean": .., "std": ..}`` (percent) of ``method`` on ``dataset`` in ``table``, or None."""
-    rows = published().get(table, {}).get("rows", {})
-    cell = rows.get(method, {}).get(dataset)
+    entry = published().get(table, {})
+    cell = entry.get("rows", {}).get(method, {}).get(dataset)
+    if isinstance(cell, dict):  # several metrics per cell
+        cell = cell.get(metric)
+    elif metric != entry.get("metric"):  # a bare value or [mean, std] is the table's one metric
+        return None
     if cell is None:
         return None
-    if isinstance(cell, dict) and metric in cell:
-        cell = cell[metric]
     if isinstance(cell, (int, float)):
         return {"mean": float(cell), "std": None}
     return {"mean": float(cell[0]), "std": None if cell[1] is None else float(cell[1])}
