@@ -25,6 +25,7 @@ METHODS = {
     "gmm": ["model=gmm"],
     "spectral": ["model=spectral"],
     "agglomerative": ["model=agglomerative"],
+    "ls_kmeans": ["model=ls_kmeans"],
     "ae_kmeans": ["model=ae_kmeans", "gates=none"],
 }
 PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",
