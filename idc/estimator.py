@@ -26,7 +26,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from idc.data import DataError, Table
-from idc.data.preprocess import SCALERS, check_clusters, check_finite, check_varies
+from idc.data.preprocess import SCALERS, check_clusters, check_finite
 from idc.explain import column_names, top_features
 from idc.module import IDCModule
 
@@ -235,8 +235,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         table = Table(arr, None if y is None else np.asarray(y), names, name="X", n_clusters=int(self.n_clusters))
         table = check_finite(table)
         if fitting:
-            check_clusters(table)
-            check_varies(table)
+            check_clusters(table)  # includes the all-constant check
         return table
 
     def _transform_input(self, X: Any) -> np.ndarray:

@@ -65,10 +65,12 @@ def predict(module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, s
     return pred
 
 
-def headline_metrics(module: IDCModule, pred: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
+def headline_metrics(
+    pred: dict[str, np.ndarray], labels: np.ndarray | None, n_clusters: int, best_by_label: dict | None = None
+) -> dict[str, Any]:
     """``metrics.json``: the final model's numbers (no label-based selection); a best epoch chosen with the
-    labels is kept apart under a name that says so."""
-    k = int(module.hparams.n_clusters)
+    labels is kept apart under a name that says so. Shared by IDC runs and baselines."""
+    k = int(n_clusters)
     metrics: dict[str, Any] = {
         "selection": "final_epoch",
         "open_local_gates": open_gates(pred["local_gates"], "median"),
@@ -79,8 +81,8 @@ def headline_metrics(module: IDCModule, pred: dict[str, np.ndarray], labels: np.
     }
     if labels is not None:
         metrics.update(clustering_metrics(labels, pred["clusters"]))
-    if module.best_by_label:
-        metrics["label_selected_best_epoch"] = dict(module.best_by_label)
+    if best_by_label:
+        metrics["label_selected_best_epoch"] = dict(best_by_label)
     return metrics
 
 
@@ -92,7 +94,7 @@ def compute_metrics(
     k = int(module.hparams.n_clusters)
     clusters, gates = pred["clusters"], pred["local_gates"]
     seed, max_n = int(cfg.get("seed", 0)), int(cfg.get("max_samples", 2000))
-    m = headline_metrics(module, pred, table.y)
+    m = headline_metrics(pred, table.y, k, module.best_by_label)
     m["silhouette"] = silhouette(pred["embeddings"], clusters, seed=seed)
     y = table.y
     if y is not None:

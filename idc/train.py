@@ -104,7 +104,7 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
         module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)
         train_seconds = time.perf_counter() - started
         pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.seed))
-        metrics = headline_metrics(module, pred, table.y)
+        metrics = headline_metrics(pred, table.y, table.n_clusters, module.best_by_label)
         metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
         if not trainer.is_global_zero:
             return metrics

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from idc import run_dir as rd
 from idc.config import instantiate
 from idc.data import Table
-from idc.metrics import cluster_sizes, clustering_metrics
+from idc.evaluate import headline_metrics
 
 
 def fit_predict(spec: DictConfig | dict, X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
@@ -30,24 +30,14 @@ def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]
     started = time.perf_counter()
     k = int(table.n_clusters)
     clusters = fit_predict(cfg.model.baseline, table.X, k, int(cfg.seed))
-    metrics: dict[str, Any] = {
-        "selection": "final_epoch",
-        "open_local_gates": float(table.n_features),
-        "open_global_gates": float(table.n_features),
-        "cluster_sizes": cluster_sizes(clusters, k),
-        "n_samples": table.n_samples,
-        "n_clusters": k,
-        "dataset": cfg.dataset.name,
-        "seed": int(cfg.seed),
-        "epochs": 0,
-    }
     arrays = {
         "clusters": clusters,
         "local_gates": np.ones((table.n_samples, table.n_features), dtype=np.float32),
         "global_gates": np.ones((k, table.n_features), dtype=np.float32),
     }
+    metrics = headline_metrics(arrays, table.y, k)
+    metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=0)
     if table.y is not None:
-        metrics.update(clustering_metrics(table.y, clusters))
         arrays["labels"] = table.y
     rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names)
     rd.write_json(run_dir / rd.METRICS, metrics)
