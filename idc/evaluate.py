@@ -43,6 +43,7 @@ def load_module(run_dir: Path) -> IDCModule:
     module = IDCModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
     module.best_by_label = dict(ckpt.get("idc_best_by_label", {}))
+    module.head_selection = dict(ckpt.get("idc_head_selection", {}))
     return module.eval()
 
 

@@ -9,20 +9,22 @@ cluster-level gate matrix. Everything follows the official code unless a config 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from idc import losses
+from idc import losses, restarts
 from idc.metrics import clustering_metrics, open_gates
 from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
 from idc.nn.gates import noisy_gates
 
 RECON_TASKS = ("clean", "gated", "masked", "latent")
+STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -79,7 +81,26 @@ class IDCModule(pl.LightningModule):
                 self.register_buffer("gtcr_projection", proj)
         if not hasattr(self, "gtcr_projection"):
             self.gtcr_projection = None
-        self.cluster_head = ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters)
+        self.n_clusters = n_clusters
+        self.seed = seed
+        n_heads = int(self.head_cfg.get("restarts", 1))
+        if n_heads < 1 or self.head_cfg.get("restart_criterion", "compression") not in restarts.CRITERIA:
+            raise ValueError(
+                f"head.restarts must be >= 1 and head.restart_criterion one of {restarts.CRITERIA}; got "
+                f"{n_heads}, {self.head_cfg.get('restart_criterion')!r}"
+            )
+        if self.head_cfg.get("init", "random") not in ("random", "kmeans"):
+            raise ValueError(f"head.init must be 'random' or 'kmeans', got {self.head_cfg.get('init')!r}")
+        self.cluster_heads = nn.ModuleList(
+            [ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters) for _ in range(n_heads)]
+        )
+        self.register_buffer("head_shift", torch.zeros(bottleneck))
+        self.register_buffer("head_scale", torch.ones(bottleneck))
+        # index of the head in use; -1 while several restarts still train side by side
+        self.register_buffer("selected_head", torch.tensor(0 if n_heads == 1 else -1))
+        self._selected = int(self.selected_head)  # host copy: no device sync per step
+        self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "_selected", int(module.selected_head)))
+        self.head_selection: dict[str, Any] = {}
         gg = self.head_cfg["global_gates"]
         self.global_gates = GlobalGates(n_clusters, n_features, float(gg["init_std"]))
         self.aux_classifier = AuxiliaryClassifier(n_features, int(gg["aux_hidden_dim"]), n_clusters)
@@ -90,6 +111,7 @@ class IDCModule(pl.LightningModule):
         self._val_outputs: list[dict[str, Tensor]] = []
         self.best_by_label: dict[str, float] = {}
         self._nonfinite: tuple[str, list[str], Tensor] | None = None  # (stage, term names, flags on device)
+        self.stage1_loaded = False  # True: weights from load_stage1, stage-1 steps are skipped
 
     # ----------------------------------------------------------------------------------------------- data
     def attach_table(self, X: Tensor, labels: np.ndarray | None = None) -> None:
@@ -97,6 +119,11 @@ class IDCModule(pl.LightningModule):
         only for logging metrics."""
         self.table = X.to(self.table.device)
         self.labels = labels
+
+    @property
+    def cluster_head(self) -> ClusteringHead:
+        """The clustering head in use (the first restart until one is selected)."""
+        return self.cluster_heads[max(self._selected, 0)]
 
     # ------------------------------------------------------------------------------------------ inference
     def local_gates(self, x: Tensor) -> Tensor:
@@ -114,7 +141,7 @@ class IDCModule(pl.LightningModule):
     def _infer_batch(self, x: Tensor) -> dict[str, Tensor]:
         gates = self.local_gates(x)
         emb = self.autoencoder.encoder(x * gates)
-        logits = self.cluster_head(emb)
+        logits = self.cluster_head(self.head_input(emb))
         # float32 outputs whatever the autocast precision (numpy has no bfloat16)
         return {"gates": gates.float(), "embeddings": emb.float(), "logits": logits.float(), "clusters": logits.argmax(1)}
 
@@ -137,8 +164,24 @@ class IDCModule(pl.LightningModule):
         else:
             self._stage2_step(idx)
 
+    def load_stage1(self, path: str | Path) -> None:
+        """Take the autoencoder and gating network from another run's stage-1 checkpoint (read with
+        ``weights_only=True``); stage 1 is then skipped, so stage-2 settings can be swept on one stage 1."""
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        mine = {k: v for k, v in self.state_dict().items() if k.split(".")[0] in STAGE1_PARTS}
+        theirs = {k: v for k, v in state.items() if k.split(".")[0] in STAGE1_PARTS}
+        if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+            raise ValueError(
+                f"{path}: its autoencoder / gating network do not match this model (other table, gates or "
+                "model.hidden / model.bottleneck); train stage 1 again or use the same settings"
+            )
+        self.load_state_dict(theirs, strict=False)
+        self.stage1_loaded = True
+
     def _stage1_step(self, x: Tensor) -> None:
         """Gated self-supervised reconstruction (code ``ae_step``; paper Sec. 4.2)."""
+        if self.stage1_loaded:
+            return
         opt = self.optimizers()[0]
         sched = self.lr_schedulers()[0]
         tasks, kind = self.model_cfg["tasks"], self.model_cfg["recon_loss"]
@@ -191,12 +234,18 @@ class IDCModule(pl.LightningModule):
         opt_head, opt_aux = self.optimizers()[1:]
         sched_head = self.lr_schedulers()[1]
         emb = self._frozen["embeddings"][idx]
-        logits = self.cluster_head(emb)
-        probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
-        loss = losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
-        self._log_epoch({"stage2/compression": loss}, prog_bar=True)
+        inputs = self._frozen["head_inputs"][idx]
+        # while restarts train side by side, their (independent) losses are summed: one backward, and Adam
+        # updates each head from its own gradient only
+        heads = self.cluster_heads if self._selected < 0 else [self.cluster_head]
+        loss = torch.zeros((), device=emb.device)
+        for head in heads:
+            logits = head(inputs)
+            probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
+            loss = loss + losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
+        self._log_epoch({"stage2/compression": loss / len(heads)}, prog_bar=True)
         terms = {"compression": loss}
-        train_global = self.global_gates_on()
+        train_global = self.global_gates_on() and self._selected >= 0
         if train_global:
             gg = self.head_cfg["global_gates"]
             pseudo = logits.detach().argmax(1)
@@ -205,8 +254,9 @@ class IDCModule(pl.LightningModule):
             ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
             reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
             terms.update(aux_ce=ce, global_gate_reg=reg)
-            loss = loss + ce + float(gg["reg_lambda"]) * reg
-            self._log_epoch({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg})
+            reg_weight = self.global_reg_weight()
+            loss = loss + ce + reg_weight * reg
+            self._log_epoch({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg, "stage2/global_reg_weight": reg_weight})
         self._watch("stage 2", terms)
         opt_head.zero_grad(set_to_none=True)
         opt_aux.zero_grad(set_to_none=True)
@@ -243,12 +293,73 @@ class IDCModule(pl.LightningModule):
                 "stopped and the last good checkpoint is kept (lower the learning rates or check the data)"
             )
 
+    def global_reg_weight(self, epoch: int | None = None) -> float:
+        """Weight of the global gates' regulariser: constant (official code) or rising on a half cosine from
+        ``global_gates_start`` to the last epoch (the paper's increasing lambda^g_t, Sec. 4.3)."""
+        gg = self.head_cfg["global_gates"]
+        weight = float(gg["reg_lambda"])
+        schedule = gg.get("reg_schedule", "constant")
+        if schedule == "constant":
+            return weight
+        if schedule == "cosine":
+            last = int(self.model_cfg["schedule"]["epochs"]) - 1
+            return losses.cosine_increase(self.current_epoch if epoch is None else epoch, self.global_start, last, weight)
+        raise ValueError(f"head.global_gates.reg_schedule must be 'constant' or 'cosine', got {schedule!r}")
+
     def on_train_epoch_end(self) -> None:
         self._raise_if_nonfinite()
+        last_epoch = self.trainer is not None and self.current_epoch >= self.trainer.max_epochs - 1
+        if last_epoch and not self.in_stage1() and self._selected < 0:
+            self.select_head()
 
     def on_train_epoch_start(self) -> None:
-        if not self.in_stage1() and self._frozen is None:
+        if self.in_stage1():
+            return
+        if self._frozen is None:
             self._freeze_inputs()
+        if self.current_epoch == self.t1 + 1 and self.head_cfg.get("init", "random") == "kmeans":
+            self.init_heads_from_kmeans()
+        if self.global_gates_on() and self._selected < 0:
+            self.select_head()  # the global gates learn from the selected head's pseudo-labels
+
+    @torch.no_grad()
+    def init_heads_from_kmeans(self) -> None:
+        """Fit each head to its own k-means++ partition (seed + restart index) of the frozen embeddings."""
+        emb, inputs = self._frozen["embeddings"], self._frozen["head_inputs"]
+        agreement = []
+        for r, head in enumerate(self.cluster_heads):
+            partition = restarts.kmeans_partition(emb, self.n_clusters, seed=self.seed + r)
+            agreement.append(
+                restarts.fit_head_to_partition(
+                    head, inputs, partition, steps=int(self.head_cfg.get("init_steps", 300)), seed=self.seed + r
+                )
+            )
+        self.head_selection["kmeans_init_agreement"] = agreement
+
+    @torch.no_grad()
+    def select_head(self) -> int:
+        """Keep the restart with the lowest label-free criterion (evaluation-mode partitions of the frozen
+        embeddings) and record the criterion's values in ``head_selection`` (written to metrics.json)."""
+        if self._frozen is None:
+            self._freeze_inputs()
+        emb, inputs = self._frozen["embeddings"], self._frozen["head_inputs"]
+        modes = [h.training for h in self.cluster_heads]
+        partitions = []
+        for head in self.cluster_heads:
+            head.eval()
+            partitions.append(torch.cat([head(inputs[i : i + 4096]).argmax(1) for i in range(0, len(emb), 4096)]))
+        for head, mode in zip(self.cluster_heads, modes):
+            head.train(mode)
+        name = self.head_cfg.get("restart_criterion", "compression")
+        values = restarts.criterion_values(name, emb, partitions, self.n_clusters, float(self.head_cfg["eps"]), self.seed)
+        chosen = int(np.argmin(values))
+        self.selected_head.fill_(chosen)
+        self._selected = chosen
+        self.head_selection.update(
+            criterion=name, values=values, chosen=chosen, epoch=int(self.current_epoch),
+            clusters_used=[int(p.unique().numel()) for p in partitions],
+        )
+        return chosen
 
     @torch.no_grad()
     def _freeze_inputs(self) -> None:
@@ -267,7 +378,21 @@ class IDCModule(pl.LightningModule):
             embs.append(self.autoencoder.encoder(xg))
         for m, mode in zip(modules, modes):
             m.train(mode)
-        self._frozen = {"embeddings": torch.cat(embs), "gated": torch.cat(gated)}
+        self.set_frozen(torch.cat(embs), torch.cat(gated))
+
+    @torch.no_grad()
+    def set_frozen(self, embeddings: Tensor, gated: Tensor) -> None:
+        """Stage-2 inputs: embeddings (for the compression loss), the head's inputs, gated inputs (for the
+        auxiliary classifier); with ``head.standardize_inputs`` the head's statistics are set from them."""
+        if self.head_cfg.get("standardize_inputs", False):
+            self.head_shift.copy_(embeddings.mean(0))
+            self.head_scale.copy_(embeddings.std(0).clamp_min(torch.finfo(embeddings.dtype).tiny))
+        self._frozen = {"embeddings": embeddings, "head_inputs": self.head_input(embeddings), "gated": gated}
+
+    def head_input(self, emb: Tensor) -> Tensor:
+        """What the clustering head sees: the embedding, standardised per dimension with the stage-2 statistics
+        when ``head.standardize_inputs`` (the head's BatchNorm cannot rescue tiny embeddings: its eps dominates)."""
+        return (emb - self.head_shift) / self.head_scale
 
     # -------------------------------------------------------------------------------------- evaluation
     def validation_step(self, idx: Tensor, batch_idx: int) -> None:
@@ -295,7 +420,7 @@ class IDCModule(pl.LightningModule):
         steps = max(int(self.trainer.estimated_stepping_batches // max(self.trainer.max_epochs, 1)), 1)
         stage1 = [*self.autoencoder.parameters(), *(self.gating.parameters() if self.gating else [])]
         opt_pre = torch.optim.Adam(stage1, lr=float(lr["pretrain"]))
-        opt_head = torch.optim.Adam(self.cluster_head.parameters(), lr=float(lr["clustering"]))
+        opt_head = torch.optim.Adam(self.cluster_heads.parameters(), lr=float(lr["clustering"]))
         opt_aux = torch.optim.SGD(
             [*self.aux_classifier.parameters(), *self.global_gates.parameters()], lr=float(lr["aux_classifier"])
         )
@@ -311,6 +436,7 @@ class IDCModule(pl.LightningModule):
     # ----------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["idc_best_by_label"] = dict(self.best_by_label)
+        checkpoint["idc_head_selection"] = dict(self.head_selection)
         # random state, so that a resumed run draws the same gate noise and masks as an uninterrupted one
         checkpoint["idc_rng"] = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -318,6 +444,7 @@ class IDCModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_by_label = dict(checkpoint.get("idc_best_by_label", {}))
+        self.head_selection = dict(checkpoint.get("idc_head_selection", {}))
         rng = checkpoint.get("idc_rng", {})
         if "cpu" in rng:
             torch.set_rng_state(rng["cpu"])

@@ -16,6 +16,7 @@ METRICS = "metrics.json"
 RUN_INFO = "run_info.json"
 PREDICTIONS = "predictions.h5"
 CHECKPOINT = "checkpoints/last.ckpt"
+STAGE1_CHECKPOINT = "checkpoints/stage1.ckpt"
 DONE = "DONE"
 FAILED = "FAILED"
 

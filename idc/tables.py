@@ -24,7 +24,7 @@ METRICS = {  # key in metrics.json -> (title, scale to percent?)
 }
 #: our method names -> the names of the paper's tables
 PAPER_NAMES = {
-    "idc": "IDC", "idc w/o gates": "IDC w/o gates", "kmeans": "KM", "ls_kmeans": "LS+KM", "cae_kmeans": "CAE+KM",
+    "idc": "IDC", "idc_faithful": "IDC", "idc w/o gates": "IDC w/o gates", "kmeans": "KM", "ls_kmeans": "LS+KM", "cae_kmeans": "CAE+KM",
     "ae_kmeans": "IDC features + K-Means",
 }
 PAPER_TABLES = ("real_data_acc", "mnist_fashion", "synthetic", "interpretability_mnist10k", "ablation_mnist60k")

@@ -30,6 +30,18 @@ def build_module(cfg: DictConfig, n_features: int, n_clusters: int) -> IDCModule
     return IDCModule(n_features, n_clusters, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=cfg.seed)
 
 
+class Stage1Checkpoint(pl.Callback):
+    """Weights at the end of stage 1, kept as ``checkpoints/stage1.ckpt`` for stage-2 sweeps
+    (``model.stage1_checkpoint``) and diagnostics."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: IDCModule) -> None:
+        if trainer.current_epoch == module.t1 and not module.stage1_loaded:
+            trainer.save_checkpoint(self.path, weights_only=True)
+
+
 def log_evaluation(logger: Any, metrics: dict[str, Any], plots: list[Path], step: int) -> None:
     """Numbers to the experiment logger under ``eval/``; plots as images when it is W&B."""
     if not logger:
@@ -57,7 +69,10 @@ def fit(
     datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed, per_row=per_row)
     module = build_module(cfg, table.n_features, int(table.n_clusters))
     module.attach_table(datamodule.X, table.y)
+    if cfg.model.get("stage1_checkpoint"):
+        module.load_stage1(cfg.model.stage1_checkpoint)
     callbacks: list[pl.Callback] = [
+        Stage1Checkpoint(run_dir / rd.STAGE1_CHECKPOINT),
         ModelCheckpoint(
             dirpath=run_dir / Path(rd.CHECKPOINT).parent,
             filename=Path(rd.CHECKPOINT).stem,
@@ -106,6 +121,8 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
         pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.seed))
         metrics = headline_metrics(pred, table.y, table.n_clusters, module.best_by_label)
         metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
+        if module.head_selection:  # restarts / k-means start of the head: the label-free criterion's values
+            metrics["head_selection"] = module.head_selection
         if not trainer.is_global_zero:
             return metrics
         if logger:

@@ -51,7 +51,7 @@ def test_smoke_run_writes_every_output(smoke_run):
                 "stage1/loss", "stage1/recon_gated", "stage1/gate_reg", "stage2/compression", "stage2/aux_ce"]:
         assert key in logged, key
     ckpt = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert ckpt["epoch"] == 7 and "cluster_head.net.0.weight" in ckpt["state_dict"]
+    assert ckpt["epoch"] == 7 and "cluster_heads.0.net.0.weight" in ckpt["state_dict"]
 
 
 def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):

@@ -15,25 +15,36 @@ from idc.data import Table
 from idc.evaluate import headline_metrics
 
 
-def fit_predict(spec: DictConfig | dict, X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+def make_clusterer(spec: DictConfig | dict, n_clusters: int, seed: int) -> Any:
     """Instantiate ``spec`` (``_target_`` plus its arguments; ``k_param`` and ``seed_param`` name the
-    estimator's own arguments for K and the seed) and return its clusters of ``X``."""
+    estimator's own arguments for K and the seed)."""
     spec = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else dict(spec)
     k_param, seed_param = spec.pop("k_param", "n_clusters"), spec.pop("seed_param", "random_state")
     kwargs = {k_param: int(n_clusters), **({seed_param: int(seed)} if seed_param else {})}
-    return np.asarray(instantiate(spec, **kwargs).fit_predict(X), dtype=np.int64)
+    return instantiate(spec, **kwargs)
+
+
+def fit_predict(spec: DictConfig | dict, X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """The clusters of ``X`` by the clusterer ``spec`` describes (see :func:`make_clusterer`)."""
+    return np.asarray(make_clusterer(spec, n_clusters, seed).fit_predict(X), dtype=np.int64)
 
 
 def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]:
-    """Cluster ``table`` with ``cfg.model.baseline`` and fill ``run_dir``. A baseline uses every feature, so its
-    gates are all open (local: N x D ones; global: K x D ones)."""
+    """Cluster ``table`` with ``cfg.model.baseline`` and fill ``run_dir``. The gates say which features the
+    baseline used: the ``selected_`` ones of a feature-selection baseline, else every feature (local: N x D,
+    global: K x D)."""
     started = time.perf_counter()
     k = int(table.n_clusters)
-    clusters = fit_predict(cfg.model.baseline, table.X, k, int(cfg.seed))
+    clusterer = make_clusterer(cfg.model.baseline, k, int(cfg.seed))
+    clusters = np.asarray(clusterer.fit_predict(table.X), dtype=np.int64)
+    used = np.ones(table.n_features, dtype=np.float32)
+    if getattr(clusterer, "selected_", None) is not None:
+        used[:] = 0.0
+        used[clusterer.selected_] = 1.0
     arrays = {
         "clusters": clusters,
-        "local_gates": np.ones((table.n_samples, table.n_features), dtype=np.float32),
-        "global_gates": np.ones((k, table.n_features), dtype=np.float32),
+        "local_gates": np.broadcast_to(used, (table.n_samples, table.n_features)).copy(),
+        "global_gates": np.broadcast_to(used, (k, table.n_features)).copy(),
     }
     metrics = headline_metrics(arrays, table.y, k)
     metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=0)

@@ -20,12 +20,14 @@ from pathlib import Path
 #: method -> the overrides that select it
 METHODS = {
     "idc": [],
+    "idc_faithful": ["model=idc_faithful"],
     "idc_no_gates": ["gates=none"],
     "kmeans": ["model=kmeans"],
     "gmm": ["model=gmm"],
     "spectral": ["model=spectral"],
     "agglomerative": ["model=agglomerative"],
     "ls_kmeans": ["model=ls_kmeans"],
+    "cae_kmeans": ["model=cae_kmeans"],
     "ae_kmeans": ["model=ae_kmeans", "gates=none"],
 }
 PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",

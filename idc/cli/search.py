@@ -1,0 +1,30 @@
+"""``idc-search``: an Optuna search over IDC's settings (``configs/hparams_search``), resumable.
+
+    idc-search hparams_search=idc_silhouette dataset=digits           # label-free objective (default)
+    idc-search hparams_search=idc_silhouette dataset=digits hparams_search.n_trials=50 trainer=gpu
+
+Every other argument is a train override. Trials are run directories ``<storage dir>/trial<k>``; the study
+(SQLite) sits beside them, so re-running the same command resumes the search.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    from idc.search import run_search
+
+    study = run_search(args)
+    done = [t for t in study.trials if t.value is not None]
+    if done:
+        best = study.best_trial
+        print(f"best of {len(done)} trials: {best.value:.4f} with {best.params} ({best.user_attrs.get('run_dir')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Robust stage 2: k-means start of the head, restarts chosen by a label-free criterion, the global-gate
+regulariser's schedule, and the two named variants."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from idc import restarts
+from idc.config import compose
+from idc.module import IDCModule
+from idc.nn import ClusteringHead
+from idc.train import train
+
+
+def _blobs(n=300, k=4, d=6, seed=0):
+    x, y = make_blobs(n, d, centers=k, cluster_std=1.0, random_state=seed)
+    return torch.as_tensor(x, dtype=torch.float32), y
+
+
+def test_fit_head_to_partition_reproduces_the_kmeans_partition():
+    emb, _ = _blobs()
+    partition = restarts.kmeans_partition(emb, 4, seed=0)
+    head = ClusteringHead(emb.shape[1], 32, 4)
+    before = (head.eval()(emb).argmax(1).numpy() == partition).mean()
+    agreement = restarts.fit_head_to_partition(head.train(), emb, partition, steps=300, seed=0)
+    after = head.eval()(emb).argmax(1).numpy()
+    assert before < 0.6 and agreement == pytest.approx((after == partition).mean()) and agreement >= 0.99
+    assert head.training is False  # left in the mode it was given in
+
+
+@pytest.mark.parametrize("name", restarts.CRITERIA)
+def test_every_criterion_prefers_the_true_partition_to_a_collapsed_or_shuffled_one(name):
+    emb, y = _blobs(seed=1)
+    rng = np.random.default_rng(0)
+    good = torch.as_tensor(y)
+    collapsed = torch.zeros_like(good)
+    shuffled = torch.as_tensor(rng.permutation(y))
+    parts = [collapsed, good, good.clone(), shuffled] if name == "agreement" else [collapsed, good, shuffled]
+    values = restarts.criterion_values(name, emb, parts, 4, eps=0.1)
+    assert int(np.argmin(values)) == 1, values
+
+
+def _module(**head):
+    cfg = compose(["trainer=smoke", *[f"head.{k}={v}" for k, v in head.items()]])
+    from omegaconf import OmegaConf
+
+    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
+    return IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=0)
+
+
+def test_select_head_keeps_the_lowest_criterion_restart_and_records_it():
+    emb, y = _blobs(d=4, seed=2)
+    module = _module(restarts=3)
+    module.set_frozen(emb, emb)
+    assert module._selected == -1
+    # restart 0: random; restart 1: the true partition; restart 2: a K-means partition with one cluster fewer
+    restarts.fit_head_to_partition(module.cluster_heads[1], emb, y, steps=300)
+    three = restarts.kmeans_partition(emb, 3, seed=0)
+    restarts.fit_head_to_partition(module.cluster_heads[2], emb, three, steps=300)
+    chosen = module.select_head()
+    values = module.head_selection["values"]
+    assert chosen == int(np.argmin(values)) == 1 and module.head_selection["criterion"] == "compression"
+    assert module.cluster_head is module.cluster_heads[1] and int(module.selected_head) == 1
+    # the choice travels with the weights (buffer + host copy refreshed on load)
+    other = _module(restarts=3)
+    other.load_state_dict(module.state_dict())
+    assert other._selected == 1 and other.cluster_head is other.cluster_heads[1]
+
+
+def test_kmeans_init_gives_each_head_the_kmeans_partition_before_training():
+    emb, _ = _blobs(d=4, seed=3)
+    module = _module(init="kmeans", restarts=2, init_steps=300)
+    module.set_frozen(emb, emb)
+    module.init_heads_from_kmeans()
+    for r, head in enumerate(module.cluster_heads):
+        partition = restarts.kmeans_partition(emb, 4, seed=r)
+        with torch.no_grad():
+            got = head.eval()(emb).argmax(1).numpy()
+        assert adjusted_rand_score(partition, got) > 0.98
+    assert min(module.head_selection["kmeans_init_agreement"]) >= 0.99
+
+
+def test_standardised_head_inputs_let_the_head_learn_from_tiny_embeddings():
+    emb, _ = _blobs(d=4, seed=4)
+    emb = 1e-6 * emb  # the scale of a barely trained encoder: BatchNorm's eps swamps the signal
+    plain = _module(init="kmeans", init_steps=300)
+    plain.set_frozen(emb, emb)
+    plain.init_heads_from_kmeans()
+    scaled = _module(init="kmeans", init_steps=300, standardize_inputs=True)
+    scaled.set_frozen(emb, emb)
+    scaled.init_heads_from_kmeans()
+    assert plain.head_selection["kmeans_init_agreement"][0] < 0.9
+    assert scaled.head_selection["kmeans_init_agreement"][0] >= 0.99
+    torch.testing.assert_close(scaled.head_input(emb).std(0), torch.ones(4))
+
+
+def test_global_regulariser_schedule():
+    constant = _module()
+    assert constant.global_reg_weight(4) == constant.global_reg_weight(6) == 1.0
+    rising = _module(**{"global_gates.reg_schedule": "cosine", "global_gates.reg_lambda": 2.0})
+    weights = [rising.global_reg_weight(e) for e in (4, 5, 6)]  # smoke schedule: global gates 4..6
+    assert weights[0] == 0.0 and weights[2] == pytest.approx(2.0) and 0 < weights[1] < 2.0
+
+
+def test_bad_head_options_are_refused_with_their_names():
+    with pytest.raises(ValueError, match="restart_criterion"):
+        _module(restart_criterion="accuracy")
+    with pytest.raises(ValueError, match="head.init"):
+        _module(init="spectral")
+
+
+def test_a_run_with_restarts_writes_its_selection_to_metrics(cfg_factory, tmp_path):
+    cfg = cfg_factory("head.init=kmeans", "head.restarts=3", "head.init_steps=20", "eval.enabled=false")
+    train(cfg)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    sel = metrics["head_selection"]
+    assert sel["criterion"] == "compression" and len(sel["values"]) == 3 and sel["epoch"] == 4
+    assert sel["chosen"] == int(np.argmin(sel["values"])) and len(sel["kmeans_init_agreement"]) == 3
+
+
+def test_stage2_can_start_from_another_runs_stage1_checkpoint(tmp_path):
+    from tests.conftest import make_cfg
+    import h5py
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    train(make_cfg(first, "eval.enabled=false"))
+    ckpt = first / "checkpoints" / "stage1.ckpt"
+    assert ckpt.is_file()
+    train(make_cfg(second, "eval.enabled=false", "head.restarts=2", "seed=5", f"model.stage1_checkpoint={ckpt}"))
+    with h5py.File(first / "predictions.h5") as a, h5py.File(second / "predictions.h5") as b:
+        # stage 2 never changes the encoder or the gates: same stage 1, same embeddings and local gates
+        np.testing.assert_array_equal(a["embeddings"][:], b["embeddings"][:])
+        np.testing.assert_array_equal(a["local_gates"][:], b["local_gates"][:])
+    assert not (second / "checkpoints" / "stage1.ckpt").exists()
+    with pytest.raises(ValueError, match="do not match this model"):
+        train(make_cfg(tmp_path / "third", "eval.enabled=false", "model.bottleneck=7", f"model.stage1_checkpoint={ckpt}"))
