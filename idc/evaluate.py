@@ -124,6 +124,8 @@ def compute_metrics(
     m.update(faithfulness(Xs, gs, recluster, reference, max_features=cfg.get("faithfulness_max_features")))
     if table.informative is not None and y is not None:
         m["gate_f1"] = gate_f1(gates, y, table.informative)
+        # a sample's gates within its cluster's: x * z * z^G is what the auxiliary classifier sees (Sec. 4.3)
+        m["gate_f1_local_x_global"] = gate_f1(gates * pred["global_gates"][clusters], y, table.informative)
     return m
 
 

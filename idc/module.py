@@ -125,6 +125,15 @@ class IDCModule(pl.LightningModule):
         """The clustering head in use (the first restart until one is selected)."""
         return self.cluster_heads[max(self._selected, 0)]
 
+    def configure_model(self) -> None:
+        """``model.compile: true``: compile the networks in place with ``torch.compile`` (state-dict keys
+        unchanged, so checkpoints stay interchangeable); off by default."""
+        if self.model_cfg.get("compile", False) and not getattr(self, "_compiled", False):
+            for net in (self.gating, self.autoencoder.encoder, self.autoencoder.decoder, self.aux_classifier, *self.cluster_heads):
+                if net is not None:
+                    net.compile()
+            self._compiled = True
+
     # ------------------------------------------------------------------------------------------ inference
     def local_gates(self, x: Tensor) -> Tensor:
         """Evaluation-mode local gates (all ones without a gating network)."""
@@ -331,7 +340,7 @@ class IDCModule(pl.LightningModule):
             partition = restarts.kmeans_partition(emb, self.n_clusters, seed=self.seed + r)
             agreement.append(
                 restarts.fit_head_to_partition(
-                    head, inputs, partition, steps=int(self.head_cfg.get("init_steps", 300)), seed=self.seed + r
+                    head, inputs, partition, steps=int(self.head_cfg.get("init_steps", 200)), seed=self.seed + r
                 )
             )
         self.head_selection["kmeans_init_agreement"] = agreement

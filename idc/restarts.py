@@ -28,8 +28,8 @@ def kmeans_partition(embeddings: Tensor, n_clusters: int, seed: int, n_init: int
 
 
 def fit_head_to_partition(
-    head: nn.Module, embeddings: Tensor, partition: np.ndarray, steps: int = 300, lr: float = 1e-2,
-    batch_size: int = 4096, seed: int = 0,
+    head: nn.Module, embeddings: Tensor, partition: np.ndarray, steps: int = 200, lr: float = 1e-2,
+    batch_size: int = 512, seed: int = 0,
 ) -> float:
     """Fit ``head`` to reproduce ``partition`` by cross-entropy (Adam, seeded minibatches); leaves the head in
     its previous mode and returns the share of rows whose evaluation-mode argmax equals the partition."""

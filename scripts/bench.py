@@ -118,6 +118,7 @@ def cases(quick: bool, steps: int, data_present: list[str]) -> list[dict]:
         {"name": "digits", "kind": "ours", "dataset": "digits"},
         {"name": "digits", "kind": "ours, bf16-mixed", "dataset": "digits", "overrides": bf16},
         {"name": "digits", "kind": "reference-style", "dataset": "digits", "overrides": reference},
+        {"name": "digits", "kind": "ours, torch.compile", "dataset": "digits", "overrides": ["model.compile=true"]},
         {"name": "tox171-shape", "kind": "ours", "n": 171, "d": 5748, "batch": 171},
         {"name": "tox171-shape", "kind": "ours, bf16-mixed", "n": 171, "d": 5748, "batch": 171, "overrides": bf16},
         {"name": "tox171-shape", "kind": "reference-style", "n": 171, "d": 5748, "batch": 171, "overrides": reference},
@@ -129,6 +130,8 @@ def cases(quick: bool, steps: int, data_present: list[str]) -> list[dict]:
             for d in GRID_D:
                 if estimate_gb(n, d) <= MEMORY_BUDGET_GB:
                     out.append({"name": "grid", "kind": "ours", "n": n, "d": d, "batch": 256})
+        # PBMC-2 scale (paper: 20742 x 17126, batch 256; must train within a 24 GB CPU machine)
+        out.append({"name": "pbmc2-shape", "kind": "ours", "n": 20_742, "d": 17_126, "batch": 256})
         out += [{"name": name, "kind": "ours", "dataset": name} for name in data_present]
     for c in out:
         c["steps"] = steps

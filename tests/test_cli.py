@@ -84,7 +84,7 @@ def test_training_ends_with_an_evaluation(smoke_run):
     ev = json.loads((smoke_run / "eval.json").read_text())
     for key in ["acc", "nmi", "ari", "greedy_acc_official", "silhouette", "diversity_clusters",
                 "diversity_clusters_official", "faithfulness", "uniqueness", "stability", "generalizability",
-                "gate_f1", "subsample", "cluster_sizes"]:
+                "gate_f1", "gate_f1_local_x_global", "subsample", "cluster_sizes"]:
         assert key in ev, key
     assert ev["subsample"] == {"n": 300, "of": ev["n_samples"], "seed": 0}  # smoke: at most 300 rows
     rows = (smoke_run / "explanations.csv").read_text().splitlines()
