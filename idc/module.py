@@ -31,6 +31,12 @@ class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite; training stops before that epoch's weights are checkpointed."""
 
 
+def _refresh_selected(module: "IDCModule", incompatible_keys: Any) -> None:
+    """After ``load_state_dict``: the host copy of the selected head's index (a module-level function, so that
+    the module stays picklable)."""
+    module._selected = int(module.selected_head)
+
+
 class IDCModule(pl.LightningModule):
     """Interpretable Deep Clustering.
 
@@ -99,7 +105,7 @@ class IDCModule(pl.LightningModule):
         # index of the head in use; -1 while several restarts still train side by side
         self.register_buffer("selected_head", torch.tensor(0 if n_heads == 1 else -1))
         self._selected = int(self.selected_head)  # host copy: no device sync per step
-        self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "_selected", int(module.selected_head)))
+        self.register_load_state_dict_post_hook(_refresh_selected)
         self.head_selection: dict[str, Any] = {}
         gg = self.head_cfg["global_gates"]
         self.global_gates = GlobalGates(n_clusters, n_features, float(gg["init_std"]))

@@ -1,0 +1,32 @@
+"""scripts/diagnose.py: stage 1 once per seed, the stage-2 variants from its checkpoint, a per-seed report."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path):
+    out = tmp_path / "diag"
+    cmd = [sys.executable, str(ROOT / "scripts" / "diagnose.py"), "--dataset", "synthetic", "--seeds", "2",
+           "--variants", "faithful", "kmeans_restarts8", "--out", str(out), "--overrides", "trainer=smoke",
+           "head.init_steps=20"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "CI": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((out / "diagnose.json").read_text())
+    assert [(r["variant"], r["seed"]) for r in rows] == [
+        ("faithful", 0), ("faithful", 1), ("kmeans_restarts8", 0), ("kmeans_restarts8", 1)]
+    for r in rows:
+        assert 0 <= r["acc_final"] <= 1 and 0 <= r["kmeans_on_stage1_embeddings"] <= 1 and "gate_f1_local" in r
+        assert r["criterion"] == ("compression" if r["variant"] != "faithful" else None)
+    # the variant started from the faithful run's stage 1, which it did not retrain
+    cfg = (out / "kmeans_restarts8" / "seed1" / "config.yaml").read_text()
+    assert str(out.resolve() / "faithful" / "seed1" / "checkpoints" / "stage1.ckpt") in cfg
+    assert not (out / "kmeans_restarts8" / "seed1" / "checkpoints" / "stage1.ckpt").exists()
+    assert "| kmeans_restarts8 |" in (out / "diagnose.md").read_text()
