@@ -30,6 +30,20 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictCo
         return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
 
 
+def compose_run(overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
+    """A composed train config for a run in ``output_dir`` outside a Hydra app (searches, tests): the
+    ``${hydra:...}`` interpolations are resolved once, then the Hydra node is dropped."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    cfg = compose(overrides)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg.hydra
+    return cfg
+
+
 def instantiate(node: Any, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` that re-raises the target's own exception (a ``DataError`` with its
     message, a ``TypeError`` for a bad argument) instead of Hydra's wrapper."""

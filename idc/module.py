@@ -22,6 +22,7 @@ from idc import losses, restarts
 from idc.metrics import clustering_metrics, open_gates
 from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
 from idc.nn.gates import noisy_gates
+from idc.nn.init import evaluation_mode
 
 RECON_TASKS = ("clean", "gated", "masked", "latent")
 STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
@@ -263,7 +264,7 @@ class IDCModule(pl.LightningModule):
         train_global = self.global_gates_on() and self._selected >= 0
         if train_global:
             gg = self.head_cfg["global_gates"]
-            pseudo = logits.detach().argmax(1)
+            pseudo = logits.detach().argmax(1)  # the selected head's (the only one left in `heads`)
             mu_g = self.global_gates.mu(pseudo)
             z_g = noisy_gates(mu_g, float(gg["noise_std"]))
             ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
@@ -337,7 +338,6 @@ class IDCModule(pl.LightningModule):
         if self.global_gates_on() and self._selected < 0:
             self.select_head()  # the global gates learn from the selected head's pseudo-labels
 
-    @torch.no_grad()
     def init_heads_from_kmeans(self) -> None:
         """Fit each head to its own k-means++ partition (seed + restart index) of the frozen embeddings."""
         emb, inputs = self._frozen["embeddings"], self._frozen["head_inputs"]
@@ -358,13 +358,11 @@ class IDCModule(pl.LightningModule):
         if self._frozen is None:
             self._freeze_inputs()
         emb, inputs = self._frozen["embeddings"], self._frozen["head_inputs"]
-        modes = [h.training for h in self.cluster_heads]
-        partitions = []
-        for head in self.cluster_heads:
-            head.eval()
-            partitions.append(torch.cat([head(inputs[i : i + 4096]).argmax(1) for i in range(0, len(emb), 4096)]))
-        for head, mode in zip(self.cluster_heads, modes):
-            head.train(mode)
+        with evaluation_mode(*self.cluster_heads):
+            partitions = [
+                torch.cat([head(inputs[i : i + 4096]).argmax(1) for i in range(0, len(inputs), 4096)])
+                for head in self.cluster_heads
+            ]
         name = self.head_cfg.get("restart_criterion", "compression")
         values = restarts.criterion_values(name, emb, partitions, self.n_clusters, float(self.head_cfg["eps"]), self.seed)
         chosen = int(np.argmin(values))
@@ -381,18 +379,13 @@ class IDCModule(pl.LightningModule):
         """Stage 2 trains only the head and the global gates, so the embeddings of gated inputs are computed
         once, in evaluation mode (this also keeps the encoder's BatchNorm statistics fixed, which drift in
         the official code because its frozen encoder stays in training mode)."""
-        modules = [m for m in (self.gating, self.autoencoder) if m is not None]
-        modes = [m.training for m in modules]
-        for m in modules:
-            m.eval()
         embs, gated = [], []
-        for i in range(0, len(self.table), 4096):
-            x = self.table[i : i + 4096]
-            xg = x * self.local_gates(x)
-            gated.append(xg)
-            embs.append(self.autoencoder.encoder(xg))
-        for m, mode in zip(modules, modes):
-            m.train(mode)
+        with evaluation_mode(self.gating, self.autoencoder):
+            for i in range(0, len(self.table), 4096):
+                x = self.table[i : i + 4096]
+                xg = x * self.local_gates(x)
+                gated.append(xg)
+                embs.append(self.autoencoder.encoder(xg))
         self.set_frozen(torch.cat(embs), torch.cat(gated))
 
     @torch.no_grad()

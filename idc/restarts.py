@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from idc import losses
 from idc.metrics import silhouette
+from idc.nn.init import evaluation_mode
 
 CRITERIA = ("compression", "silhouette", "agreement")
 
@@ -31,13 +32,11 @@ def fit_head_to_partition(
     head: nn.Module, embeddings: Tensor, partition: np.ndarray, steps: int = 200, lr: float = 1e-2,
     batch_size: int = 512, seed: int = 0,
 ) -> float:
-    """Fit ``head`` to reproduce ``partition`` by cross-entropy (Adam, seeded minibatches); leaves the head in
-    its previous mode and returns the share of rows whose evaluation-mode argmax equals the partition."""
+    """Fit ``head`` (in training mode) to reproduce ``partition`` by cross-entropy (Adam, seeded minibatches) and
+    return the share of rows whose evaluation-mode argmax equals the partition."""
     target = torch.as_tensor(partition, dtype=torch.long, device=embeddings.device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
-    mode = head.training
-    head.train()
     n = len(embeddings)
     with torch.enable_grad():
         for _ in range(steps):
@@ -46,11 +45,8 @@ def fit_head_to_partition(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    head.eval()
-    with torch.no_grad():
-        agreement = (head(embeddings).argmax(1) == target).float().mean().item()
-    head.train(mode)
-    return agreement
+    with torch.no_grad(), evaluation_mode(head):
+        return (head(embeddings).argmax(1) == target).float().mean().item()
 
 
 def criterion_values(

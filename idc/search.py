@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+import numpy as np
+from omegaconf import OmegaConf
 
 from idc import run_dir as rd
-from idc.config import compose
+from idc.config import compose, compose_run
 
 log = logging.getLogger(__name__)
 LABEL_FREE = ("silhouette",)
@@ -44,22 +45,11 @@ def score(run_dir: Path, objective: str) -> float:
 
         pred = rd.read_predictions(run_dir / rd.PREDICTIONS)
         value = silhouette(pred["embeddings"], pred["clusters"])
-        return value if value == value else -1.0  # one cluster left: the worst silhouette, not a failure
+        return -1.0 if np.isnan(value) else value  # one cluster left: the worst silhouette, not a failure
     value = json.loads((run_dir / rd.METRICS).read_text()).get(objective)
     if value is None:
         raise ValueError(f"{run_dir / rd.METRICS} has no {objective!r} (labels needed for a label-based objective)")
     return float(value)
-
-
-def trial_config(overrides: Sequence[str], trial_overrides: Sequence[str], run_dir: Path) -> DictConfig:
-    from hydra.core.hydra_config import HydraConfig
-
-    cfg = compose([*overrides, *trial_overrides])
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(run_dir)
-        del cfg.hydra
-    return cfg
 
 
 def run_search(overrides: Sequence[str]) -> Any:
@@ -85,7 +75,7 @@ def run_search(overrides: Sequence[str]) -> Any:
 
     def objective(trial: optuna.Trial) -> float:
         run_dir = storage.parent / f"trial{trial.number}"
-        cfg = trial_config(overrides, suggest(trial, spec["params"]), run_dir)
+        cfg = compose_run([*overrides, *suggest(trial, spec["params"])], run_dir)
         train(cfg)
         trial.set_user_attr("run_dir", str(run_dir))
         return score(run_dir, spec["objective"])

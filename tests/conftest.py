@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from idc.config import compose
+from idc.config import compose_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -20,12 +19,7 @@ if SHARED_DATA.is_dir():  # the paper's datasets, when this checkout sits beside
 
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
     """A composed config whose run directory is ``tmp_path`` (as Hydra would set it)."""
-    cfg = compose(["trainer=smoke", "logger=none", *overrides])
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path)
-        del cfg.hydra
-    return cfg
+    return compose_run(["trainer=smoke", "logger=none", *overrides], tmp_path)
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
