@@ -113,6 +113,14 @@ def cluster_compression_loss(embeddings: Tensor, probs: Tensor, eps: float = 0.1
     return (mass * logdets / (2.0 * b)).sum() / d
 
 
+def assignment_imbalance(probs: Tensor) -> Tensor:
+    """``log K - H(mean_i p_i)``: KL divergence of the batch's mean cluster assignment from uniform (0 when
+    balanced, log K when every row is in one cluster). Not in the paper; the entropy prior of deep clustering
+    (IIC, Ji et al. 2019; SCAN, Van Gansbeke et al. 2020) against merging clusters."""
+    mean = probs.mean(0).clamp_min(1e-12)
+    return math.log(probs.shape[1]) + (mean * mean.log()).sum()
+
+
 def gumbel_softmax_probs(logits: Tensor, tau: float) -> Tensor:
     """Soft cluster assignments ``softmax((log_softmax(l) + g) / tau)``, ``g ~ Gumbel(0, 1)`` (paper Eq. 5)."""
     logp = torch.log_softmax(logits, dim=-1)

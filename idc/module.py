@@ -8,7 +8,7 @@ cluster-level gate matrix. Everything follows the official code unless a config 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -252,19 +252,30 @@ class IDCModule(pl.LightningModule):
         emb = self._frozen["embeddings"][idx]
         inputs = self._frozen["head_inputs"][idx]
         # while restarts train side by side, their (independent) losses are summed: one backward, and Adam
-        # updates each head from its own gradient only
-        heads = self.cluster_heads if self._selected < 0 else [self.cluster_head]
-        loss = torch.zeros((), device=emb.device)
+        # updates each head from its own gradient only; a head frozen after selection trains no more
+        frozen_head = self._selected >= 0 and bool(self.head_cfg.get("freeze_after_selection", False))
+        heads = [] if frozen_head else self.cluster_heads if self._selected < 0 else [self.cluster_head]
+        balance = float(self.head_cfg.get("balance_weight", 0.0))
+        loss = compression = imbalance = torch.zeros((), device=emb.device)
+        terms = {}
         for head in heads:
             logits = head(inputs)
             probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
-            loss = loss + losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
-        self._log_epoch({"stage2/compression": loss / len(heads)}, prog_bar=True)
-        terms = {"compression": loss}
+            compression = compression + losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
+            if balance:
+                imbalance = imbalance + losses.assignment_imbalance(probs)
+        if heads:
+            loss = compression + balance * imbalance
+            self._log_epoch({"stage2/compression": compression / len(heads)}, prog_bar=True)
+            terms["compression"] = compression
+            if balance:
+                self._log_epoch({"stage2/imbalance": imbalance / len(heads)})
+                terms["imbalance"] = imbalance
         train_global = self.global_gates_on() and self._selected >= 0
         if train_global:
             gg = self.head_cfg["global_gates"]
-            pseudo = logits.detach().argmax(1)  # the selected head's (the only one left in `heads`)
+            # the selected head's pseudo-labels (the only head left in `heads`, or its fixed partition)
+            pseudo = self._frozen_partition()[idx] if frozen_head else logits.detach().argmax(1)
             mu_g = self.global_gates.mu(pseudo)
             z_g = noisy_gates(mu_g, float(gg["noise_std"]))
             ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
@@ -273,14 +284,30 @@ class IDCModule(pl.LightningModule):
             reg_weight = self.global_reg_weight()
             loss = loss + ce + reg_weight * reg
             self._log_epoch({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg, "stage2/global_reg_weight": reg_weight})
+        if not terms:
+            return  # a frozen head and no global gates: nothing left to train
         self._watch("stage 2", terms)
         opt_head.zero_grad(set_to_none=True)
         opt_aux.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        opt_head.step()
-        sched_head.step()
+        if heads:
+            opt_head.step()
+            sched_head.step()
         if train_global:
             opt_aux.step()
+
+    def _frozen_partition(self) -> Tensor:
+        """The selected head's evaluation-mode partition of the frozen embeddings (cached: neither changes)."""
+        if "partition" not in self._frozen:
+            self._frozen["partition"] = self._partitions([self.cluster_head])[0]
+        return self._frozen["partition"]
+
+    @torch.no_grad()
+    def _partitions(self, heads: Sequence[nn.Module]) -> list[Tensor]:
+        """Each head's evaluation-mode hard partition of the frozen embeddings."""
+        inputs = self._frozen["head_inputs"]
+        with evaluation_mode(*heads):
+            return [torch.cat([h(inputs[i : i + 4096]).argmax(1) for i in range(0, len(inputs), 4096)]) for h in heads]
 
     def _log_epoch(self, values: dict[str, Tensor | float], prog_bar: bool = False) -> None:
         """Accumulate on the device, reduce once per epoch (no host sync per step; averaged across DDP ranks)."""
@@ -357,14 +384,12 @@ class IDCModule(pl.LightningModule):
         embeddings) and record the criterion's values in ``head_selection`` (written to metrics.json)."""
         if self._frozen is None:
             self._freeze_inputs()
-        emb, inputs = self._frozen["embeddings"], self._frozen["head_inputs"]
-        with evaluation_mode(*self.cluster_heads):
-            partitions = [
-                torch.cat([head(inputs[i : i + 4096]).argmax(1) for i in range(0, len(inputs), 4096)])
-                for head in self.cluster_heads
-            ]
+        partitions = self._partitions(self.cluster_heads)
         name = self.head_cfg.get("restart_criterion", "compression")
-        values = restarts.criterion_values(name, emb, partitions, self.n_clusters, float(self.head_cfg["eps"]), self.seed)
+        values = restarts.criterion_values(
+            name, self._frozen["embeddings"], partitions, self.n_clusters, float(self.head_cfg["eps"]), self.seed,
+            balance=float(self.head_cfg.get("balance_weight", 0.0)),
+        )
         chosen = int(np.argmin(values))
         self.selected_head.fill_(chosen)
         self._selected = chosen

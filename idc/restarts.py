@@ -50,13 +50,16 @@ def fit_head_to_partition(
 
 
 def criterion_values(
-    name: str, embeddings: Tensor, partitions: list[Tensor], n_clusters: int, eps: float, seed: int = 0
+    name: str, embeddings: Tensor, partitions: list[Tensor], n_clusters: int, eps: float, seed: int = 0,
+    balance: float = 0.0,
 ) -> list[float]:
-    """One label-free score per restart (lower is better) for the hard ``partitions`` of ``embeddings``."""
+    """One label-free score per restart (lower is better) for the hard ``partitions`` of ``embeddings``; the
+    compression criterion is the head's training objective (with its ``balance`` term) on the hard partition."""
     if name == "compression":
+        onehots = [F.one_hot(p, n_clusters).to(embeddings.dtype) for p in partitions]
         return [
-            float(losses.cluster_compression_loss(embeddings, F.one_hot(p, n_clusters).to(embeddings.dtype), eps))
-            for p in partitions
+            float(losses.cluster_compression_loss(embeddings, q, eps) + balance * losses.assignment_imbalance(q))
+            for q in onehots
         ]
     hard = [p.cpu().numpy() for p in partitions]
     if name == "silhouette":

@@ -193,6 +193,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", type=int, default=5, help="batches timed per epoch")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these cases (e.g. pbmc2-shape grid)")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     args = parser.parse_args()
     if args.case:
@@ -201,6 +202,10 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     todo = cases(args.quick, args.steps, [] if args.quick else present_datasets())
+    if args.only:
+        todo = [c for c in todo if c["name"] in args.only]
+        if not todo:
+            parser.error(f"--only {args.only}: no such case")
     for i, case in enumerate(todo, 1):
         label = f"{case['name']} {case['kind']} {case.get('n', '')}x{case.get('d', '')}"
         print(f"[{i}/{len(todo)}] {label}", flush=True)

@@ -43,6 +43,10 @@ VARIANTS = {
     "kmeans_restarts8": [*ROBUST, "head.init=kmeans", "head.restarts=8"],
     "kmeans_restarts8_silhouette": [*ROBUST, "head.init=kmeans", "head.restarts=8", "head.restart_criterion=silhouette"],
     "kmeans_restarts8_cosine_reg": [*ROBUST, "head.init=kmeans", "head.restarts=8", "head.global_gates.reg_schedule=cosine"],
+    "kmeans_restarts8_balance": [*ROBUST, "head.init=kmeans", "head.restarts=8", "head.balance_weight=0.5"],
+    "kmeans_restarts8_balance_freeze": [
+        *ROBUST, "head.init=kmeans", "head.restarts=8", "head.balance_weight=0.5", "head.freeze_after_selection=true",
+    ],
 }
 
 

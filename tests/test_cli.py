@@ -39,7 +39,7 @@ def test_smoke_run_writes_every_output(smoke_run):
     assert cfg["dataset"]["name"] == "synthetic" and cfg["paths"]["output_dir"] == str(d.resolve())
     metrics = json.loads((d / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics) and metrics["selection"] == "final_epoch"
-    assert metrics["epochs"] == 7 and sum(metrics["cluster_sizes"]) == metrics["n_samples"]
+    assert metrics["epochs"] == 8 and sum(metrics["cluster_sizes"]) == metrics["n_samples"]
     pred = read_predictions(d / "predictions.h5")
     n, k = metrics["n_samples"], metrics["n_clusters"]
     assert pred["clusters"].shape == (n,) and pred["local_gates"].shape == (n, 13)
@@ -51,7 +51,7 @@ def test_smoke_run_writes_every_output(smoke_run):
                 "stage1/loss", "stage1/recon_gated", "stage1/gate_reg", "stage2/compression", "stage2/aux_ce"]:
         assert key in logged, key
     ckpt = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert ckpt["epoch"] == 7 and "cluster_heads.0.net.0.weight" in ckpt["state_dict"]
+    assert ckpt["epoch"] == 8 and "cluster_heads.0.net.0.weight" in ckpt["state_dict"]
 
 
 def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):
@@ -96,7 +96,7 @@ def test_training_ends_with_an_evaluation(smoke_run):
     assert {"global_gates_heatmap.png", "cluster_top_features.png", "embedding_map.png",
             "confusion_matrix.png", "training_curves.png"} <= plots
     history = (smoke_run / "history.csv").read_text().splitlines()
-    assert history[0].startswith("epoch,") and len(history) == 1 + 7
+    assert history[0].startswith("epoch,") and len(history) == 1 + 8
 
 
 def idc_eval(*args):

@@ -102,7 +102,7 @@ def test_global_regulariser_schedule():
     constant = _module()
     assert constant.global_reg_weight(4) == constant.global_reg_weight(6) == 1.0
     rising = _module(**{"global_gates.reg_schedule": "cosine", "global_gates.reg_lambda": 2.0})
-    weights = [rising.global_reg_weight(e) for e in (4, 5, 6)]  # smoke schedule: global gates 4..6
+    weights = [rising.global_reg_weight(e) for e in (5, 6, 7)]  # smoke schedule: global gates 5..7
     assert weights[0] == 0.0 and weights[2] == pytest.approx(2.0) and 0 < weights[1] < 2.0
 
 
@@ -118,7 +118,7 @@ def test_a_run_with_restarts_writes_its_selection_to_metrics(cfg_factory, tmp_pa
     train(cfg)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     sel = metrics["head_selection"]
-    assert sel["criterion"] == "compression" and len(sel["values"]) == 3 and sel["epoch"] == 4
+    assert sel["criterion"] == "compression" and len(sel["values"]) == 3 and sel["epoch"] == 5
     assert sel["chosen"] == int(np.argmin(sel["values"])) and len(sel["kmeans_init_agreement"]) == 3
 
 
@@ -138,3 +138,50 @@ def test_stage2_can_start_from_another_runs_stage1_checkpoint(tmp_path):
     assert not (second / "checkpoints" / "stage1.ckpt").exists()
     with pytest.raises(ValueError, match="do not match this model"):
         train(make_cfg(tmp_path / "third", "eval.enabled=false", "model.bottleneck=7", f"model.stage1_checkpoint={ckpt}"))
+
+
+def test_assignment_imbalance_is_zero_when_balanced_and_log_k_when_collapsed():
+    from idc import losses
+
+    uniform_rows = torch.full((6, 3), 1 / 3)
+    balanced_hard = torch.eye(3).repeat(2, 1)
+    collapsed = torch.zeros(6, 3).index_fill_(1, torch.tensor([0]), 1.0)
+    assert losses.assignment_imbalance(uniform_rows).item() == pytest.approx(0.0, abs=1e-6)
+    assert losses.assignment_imbalance(balanced_hard).item() == pytest.approx(0.0, abs=1e-6)
+    assert losses.assignment_imbalance(collapsed).item() == pytest.approx(np.log(3), rel=1e-5)
+
+
+def test_compression_criterion_adds_the_balance_term_of_the_objective():
+    emb, y = _blobs(seed=5)
+    merged = torch.as_tensor(np.where(y == 1, 0, y))  # two classes in one cluster
+    parts = [torch.as_tensor(y), merged]
+    plain = restarts.criterion_values("compression", emb, parts, 4, eps=0.1)
+    weighted = restarts.criterion_values("compression", emb, parts, 4, eps=0.1, balance=2.0)
+    sizes = np.bincount(merged.numpy(), minlength=4) / len(y)
+    expected = np.log(4) + sum(p * np.log(p) for p in sizes if p > 0)
+    assert weighted[1] - plain[1] == pytest.approx(2.0 * expected, rel=1e-4) and expected > 0.1
+    assert weighted[0] - plain[0] == pytest.approx(0.0, abs=1e-3)  # make_blobs: balanced classes
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_a_head_frozen_after_selection_keeps_its_partition(tmp_path, freeze):
+    import pytorch_lightning as pl
+
+    from idc.data import load_table
+    from idc.train import fit
+    from tests.conftest import make_cfg
+
+    class HeadAtSelection(pl.Callback):
+        state = None
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if module.global_gates_on() and self.state is None:  # the head was selected at this epoch's start
+                self.state = {k: v.clone() for k, v in module.cluster_head.state_dict().items()}
+
+    cfg = make_cfg(tmp_path, "eval.enabled=false", "head.restarts=2", "head.balance_weight=0.5",
+                   f"head.freeze_after_selection={str(freeze).lower()}")
+    seen = HeadAtSelection()
+    module, _, _ = fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[seen])
+    after = module.cluster_head.state_dict()
+    same = all(torch.equal(seen.state[k], after[k]) for k in after)
+    assert same == freeze

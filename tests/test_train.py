@@ -68,14 +68,14 @@ def test_stage_boundaries_and_schedule_validation(cfg_factory):
 
     from idc.train import build_module
 
-    module = build_module(cfg_factory(), 13, 4)  # smoke schedule: T0 = 1, T1 = 3, global gates from 4, 7 epochs
+    module = build_module(cfg_factory(), 13, 4)  # smoke schedule: T0 = 1, T1 = 3, global gates from 5, 8 epochs
     flags = []
-    for epoch in range(6):
+    for epoch in range(7):
         at = type("At", (type(module),), {"current_epoch": property(lambda self, e=epoch: e)})
         module.__class__ = at
         flags.append((module.in_stage1(), module.gates_on(), module.global_gates_on()))
     assert flags == [(True, False, False), (True, False, False), (True, True, False), (True, True, False),
-                     (False, True, True), (False, True, True)]
+                     (False, True, False), (False, True, True), (False, True, True)]
     with pytest.raises(ValueError, match="pretrain_epochs < epochs - 1"):
         build_module(cfg_factory("model.schedule.epochs=4"), 13, 4)
     with pytest.raises(ValueError, match="non_gated_epochs < pretrain_epochs"):
