@@ -8,6 +8,7 @@ cluster-level gate matrix. Everything follows the official code unless a config 
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from idc.metrics import clustering_metrics, open_gates
 from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
 from idc.nn.gates import noisy_gates
 from idc.nn.init import evaluation_mode
+
+log = logging.getLogger(__name__)
 
 RECON_TASKS = ("clean", "gated", "masked", "latent")
 STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
@@ -404,14 +407,23 @@ class IDCModule(pl.LightningModule):
         """Stage 2 trains only the head and the global gates, so the embeddings of gated inputs are computed
         once, in evaluation mode (this also keeps the encoder's BatchNorm statistics fixed, which drift in
         the official code because its frozen encoder stays in training mode)."""
-        embs, gated = [], []
+        embs, gated, n_open = [], [], []
         with evaluation_mode(self.gating, self.autoencoder):
             for i in range(0, len(self.table), 4096):
                 x = self.table[i : i + 4096]
-                xg = x * self.local_gates(x)
+                z = self.local_gates(x)
+                n_open.append((z > 0).sum(1))
+                xg = x * z
                 gated.append(xg)
                 embs.append(self.autoencoder.encoder(xg))
         self.set_frozen(torch.cat(embs), torch.cat(gated))
+        median_open = float(torch.cat(n_open).float().median())
+        if self.gates_cfg.get("enabled", True) and median_open < 2:
+            log.warning(
+                "stage 1 left a median of %g of %d features open per sample: the clustering sees almost nothing. "
+                "Lower the sparsity pressure (gates.reg_lambda, e.g. 0.1) or lengthen stage 1.",
+                median_open, self.table.shape[1],
+            )
 
     @torch.no_grad()
     def set_frozen(self, embeddings: Tensor, gated: Tensor) -> None:

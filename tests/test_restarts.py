@@ -185,3 +185,24 @@ def test_a_head_frozen_after_selection_keeps_its_partition(tmp_path, freeze):
     after = module.cluster_head.state_dict()
     same = all(torch.equal(seen.state[k], after[k]) for k in after)
     assert same == freeze
+
+
+def test_stage1_that_closes_almost_every_gate_is_reported(caplog):
+    import logging
+
+    emb, _ = _blobs(d=8, seed=6)
+    module = _module()
+    module.attach_table(emb)
+    last = module.gating.net[2]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-5.0)  # mu = tanh(-5) ~ -1: every gate shut
+    with caplog.at_level(logging.WARNING, logger="idc.module"):
+        module._freeze_inputs()
+    assert "median of 0 of 8 features open" in caplog.text and "gates.reg_lambda" in caplog.text
+    caplog.clear()
+    with torch.no_grad():
+        last.bias.fill_(5.0)  # every gate open: nothing to report
+    with caplog.at_level(logging.WARNING, logger="idc.module"):
+        module._freeze_inputs()
+    assert "features open" not in caplog.text
