@@ -77,8 +77,25 @@ def run_case(case: dict) -> dict:
     steps = max(1, min(case["steps"], table.n_samples // batch))
 
     class Timer(Callback):
+        """Seconds per epoch; and the matrix-product FLOPs (forward + backward) of one gated stage-1 step, counted
+        by torch's FlopCounterMode on an untimed epoch (optimizer and element-wise work are not counted)."""
+
         def __init__(self):
             self.epochs: dict[int, float] = {}
+            self.flops: int | None = None
+            self.counter = None
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 0:
+                from torch.utils.flop_counter import FlopCounterMode
+
+                self.counter = FlopCounterMode(display=False)
+                self.counter.__enter__()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if self.counter is not None:
+                self.counter.__exit__(None, None, None)
+                self.flops, self.counter = self.counter.get_total_flops(), None
 
         def on_train_epoch_start(self, trainer, module):
             if gpu:
@@ -103,6 +120,8 @@ def run_case(case: dict) -> dict:
         "stage1_ms_per_step": 1e3 * s1 / steps, "stage2_ms_per_step": 1e3 * s2 / steps,
         "stage1_s_per_epoch": s1 / steps * per_epoch, "stage2_s_per_epoch": s2 / steps * per_epoch,
         "stage1_steps_per_s": steps / s1,
+        "stage1_gflop_per_step": timer.flops / 1e9 if timer.flops else None,
+        "stage1_gflops_achieved": timer.flops / 1e9 / (s1 / steps) if timer.flops else None,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
         "cuda_max_allocated_gb": torch.cuda.max_memory_allocated() / 1e9 if gpu else None,
         "device": torch.cuda.get_device_name() if gpu else f"cpu ({platform.processor() or platform.machine()})",
@@ -144,19 +163,41 @@ def present_datasets() -> list[str]:
     return [n for n in dataset_names() if n not in ("table", "synthetic", "digits") and files_present(n)]
 
 
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This machine's fp32 rate on one large square matrix product (GFLOP/s): the yardstick for GFLOP/s above."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def markdown(rows: list[dict]) -> str:
     head = ("| case | kind | N | D | batch | stage 1 s/epoch | stage 2 s/epoch | stage 1 ms/step | stage 2 ms/step "
-            "| steps/s | peak RSS GB | CUDA GB | device |")
-    lines = [head, "|" + "---|" * 13]
+            "| steps/s | stage 1 GFLOP/step | GFLOP/s | peak RSS GB | CUDA GB | device |")
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['name']} | {r['kind']} | {r.get('n', '')} | {r.get('d', '')} | | failed: {r['error'][:80]} |||||||")
+            lines.append(f"| {r['name']} | {r['kind']} | {r.get('n', '')} | {r.get('d', '')} | | failed: {r['error'][:80]} |||||||||")
             continue
         cuda = f"{r['cuda_max_allocated_gb']:.2f}" if r["cuda_max_allocated_gb"] is not None else "-"
         lines.append(
             f"| {r['name']} | {r['kind']} | {r['n']} | {r['d']} | {r['batch']} | {r['stage1_s_per_epoch']:.3f} | "
             f"{r['stage2_s_per_epoch']:.3f} | {r['stage1_ms_per_step']:.1f} | {r['stage2_ms_per_step']:.1f} | "
-            f"{r['stage1_steps_per_s']:.2f} | {r['peak_rss_gb']:.2f} | {cuda} | {r['device']} |"
+            f"{r['stage1_steps_per_s']:.2f} | {fmt(r.get('stage1_gflop_per_step'))} | {fmt(r.get('stage1_gflops_achieved'))} | "
+            f"{r['peak_rss_gb']:.2f} | {cuda} | {r['device']} |"
         )
     return "\n".join(lines)
 
@@ -214,8 +255,13 @@ def main() -> int:
         line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH ")), None)
         errors = [l for l in proc.stderr.splitlines() if "Error" in l or "Killed" in l] or [f"exit code {proc.returncode}"]
         rows.append(json.loads(line[6:]) if line else {**case, "error": errors[-1]})
-    (args.out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
-    text = "\n".join(["# IDC training speed", "", markdown(rows), "", *ratios(rows), ""])
+    peak = matmul_gflops()
+    (args.out / "bench.json").write_text(json.dumps({"matmul_gflops": peak, "cases": rows}, indent=2) + "\n")
+    text = "\n".join([
+        "# IDC training speed", "", markdown(rows), "",
+        f"Yardstick: one 2048 x 2048 fp32 matrix product runs at {peak:.0f} GFLOP/s on this machine.", "",
+        *ratios(rows), "",
+    ])
     (args.out / "bench.md").write_text(text)
     print(text)
     return 0
