@@ -258,7 +258,7 @@ class IDCModule(pl.LightningModule):
         # updates each head from its own gradient only; a head frozen after selection trains no more
         frozen_head = self._selected >= 0 and bool(self.head_cfg.get("freeze_after_selection", False))
         heads = [] if frozen_head else self.cluster_heads if self._selected < 0 else [self.cluster_head]
-        balance = float(self.head_cfg.get("balance_weight", 0.0))
+        balance = self.balance_weight()
         loss = compression = imbalance = torch.zeros((), device=emb.device)
         terms = {}
         for head in heads:
@@ -298,6 +298,20 @@ class IDCModule(pl.LightningModule):
             sched_head.step()
         if train_global:
             opt_aux.step()
+
+    def balance_weight(self) -> float:
+        """Weight of the balance prior: ``head.balance_weight`` times the coding rate of all frozen embeddings as one
+        cluster (the compression loss of the trivial partition), so that the prior has the same strength against
+        the compression loss whatever the bottleneck, eps or sample count (not in the paper)."""
+        weight = float(self.head_cfg.get("balance_weight", 0.0))
+        if not weight:
+            return 0.0
+        if "rate" not in self._frozen:
+            emb = self._frozen["embeddings"]
+            one = torch.ones(len(emb), 1, dtype=emb.dtype, device=emb.device)
+            self._frozen["rate"] = float(losses.cluster_compression_loss(emb, one, float(self.head_cfg["eps"])))
+            self.head_selection["balance_scale"] = self._frozen["rate"]
+        return weight * self._frozen["rate"]
 
     def _frozen_partition(self) -> Tensor:
         """The selected head's evaluation-mode partition of the frozen embeddings (cached: neither changes)."""
@@ -391,7 +405,7 @@ class IDCModule(pl.LightningModule):
         name = self.head_cfg.get("restart_criterion", "compression")
         values = restarts.criterion_values(
             name, self._frozen["embeddings"], partitions, self.n_clusters, float(self.head_cfg["eps"]), self.seed,
-            balance=float(self.head_cfg.get("balance_weight", 0.0)),
+            balance=self.balance_weight(),
         )
         chosen = int(np.argmin(values))
         self.selected_head.fill_(chosen)

@@ -206,3 +206,21 @@ def test_stage1_that_closes_almost_every_gate_is_reported(caplog):
     with caplog.at_level(logging.WARNING, logger="idc.module"):
         module._freeze_inputs()
     assert "features open" not in caplog.text
+
+
+def test_balance_prior_is_measured_in_units_of_the_embeddings_coding_rate():
+    from idc import losses
+
+    emb, _ = _blobs(d=4, seed=7)
+    rates = []
+    for eps in (0.1, 2.0):  # a coarser precision lowers every compression value; the prior follows it
+        module = _module(balance_weight=0.5, eps=eps)
+        module.set_frozen(emb, emb)
+        rate = float(losses.cluster_compression_loss(emb, torch.ones(len(emb), 1), eps))
+        assert module.balance_weight() == pytest.approx(0.5 * rate)
+        assert module.head_selection["balance_scale"] == pytest.approx(rate)
+        rates.append(rate)
+    assert rates[1] < 0.5 * rates[0]
+    off = _module(balance_weight=0.0)
+    off.set_frozen(emb, emb)
+    assert off.balance_weight() == 0.0
