@@ -24,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 from sklearn.cluster import KMeans
 
+from idc import restarts
 from idc import run_dir as rd
 from idc.config import compose
 from idc.data import load_table
@@ -77,7 +79,8 @@ def first_stage2_acc(run: Path, t1: int) -> float | None:
 def diagnose_run(run: Path, table, seed: int) -> dict:
     metrics = json.loads((run / rd.METRICS).read_text())
     pred = rd.read_predictions(run / rd.PREDICTIONS)
-    t1 = int(yaml.safe_load((run / rd.CONFIG).read_text())["model"]["schedule"]["pretrain_epochs"])
+    cfg = yaml.safe_load((run / rd.CONFIG).read_text())
+    t1 = int(cfg["model"]["schedule"]["pretrain_epochs"])
     y, clusters, k = table.y, pred["clusters"], table.n_clusters
     emb_km = KMeans(k, n_init=10, random_state=seed).fit_predict(pred["embeddings"])
     sizes = np.bincount(clusters, minlength=k)
@@ -93,6 +96,11 @@ def diagnose_run(run: Path, table, seed: int) -> dict:
         "merged_classes": int(len(majority) - len(set(majority))),
         "criterion": (metrics.get("head_selection") or {}).get("criterion"),
     }
+    # does the head's objective prefer the true classes? Eq. 6 (no balance prior) on both hard partitions
+    emb = torch.as_tensor(pred["embeddings"], dtype=torch.float32)
+    parts = [torch.as_tensor(y, dtype=torch.long), torch.as_tensor(clusters, dtype=torch.long)]
+    true_value, final_value = restarts.criterion_values("compression", emb, parts, k, float(cfg["head"]["eps"]))
+    row.update(compression_true_classes=true_value, compression_final=final_value)
     if table.informative:
         noise = [j for j in range(table.n_features) if all(j not in f for f in table.informative.values())]
         row["max_noise_global_gate"] = float(pred["global_gates"][:, noise].max())

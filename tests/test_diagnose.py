@@ -25,6 +25,21 @@ def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path):
     for r in rows:
         assert 0 <= r["acc_final"] <= 1 and 0 <= r["kmeans_on_stage1_embeddings"] <= 1 and "gate_f1_local" in r
         assert r["criterion"] == ("compression" if r["variant"] != "faithful" else None)
+    # the objective of the true classes and of the final clusters, from that run's own predictions
+    import torch
+
+    from idc import restarts
+    from idc.data import load_table
+    from idc.config import compose
+    from idc.run_dir import read_predictions
+
+    pred = read_predictions(out / "kmeans_restarts8" / "seed1" / "predictions.h5")
+    y = load_table(compose(["dataset=synthetic"]).dataset).y
+    expected = restarts.criterion_values(
+        "compression", torch.as_tensor(pred["embeddings"]),
+        [torch.as_tensor(y, dtype=torch.long), torch.as_tensor(pred["clusters"], dtype=torch.long)], 4, 0.1)
+    got = rows[3]
+    assert [got["compression_true_classes"], got["compression_final"]] == pytest.approx(expected, rel=1e-5)
     # the variant started from the faithful run's stage 1, which it did not retrain
     cfg = (out / "kmeans_restarts8" / "seed1" / "config.yaml").read_text()
     assert str(out.resolve() / "faithful" / "seed1" / "checkpoints" / "stage1.ckpt") in cfg
