@@ -112,6 +112,8 @@ class IDCModule(pl.LightningModule):
         self.register_load_state_dict_post_hook(_refresh_selected)
         self.head_selection: dict[str, Any] = {}
         gg = self.head_cfg["global_gates"]
+        if gg.get("optimizer", "sgd") not in ("sgd", "adam"):
+            raise ValueError(f"head.global_gates.optimizer must be 'sgd' or 'adam', got {gg.get('optimizer')!r}")
         self.global_gates = GlobalGates(n_clusters, n_features, float(gg["init_std"]))
         self.aux_classifier = AuxiliaryClassifier(n_features, int(gg["aux_hidden_dim"]), n_clusters)
 
@@ -480,9 +482,7 @@ class IDCModule(pl.LightningModule):
         stage1 = [*self.autoencoder.parameters(), *(self.gating.parameters() if self.gating else [])]
         opt_pre = torch.optim.Adam(stage1, lr=float(lr["pretrain"]))
         opt_head = torch.optim.Adam(self.cluster_heads.parameters(), lr=float(lr["clustering"]))
-        opt_aux = torch.optim.SGD(
-            [*self.aux_classifier.parameters(), *self.global_gates.parameters()], lr=float(lr["aux_classifier"])
-        )
+        opt_aux = self._aux_optimizer(float(lr["aux_classifier"]))
         stage2_epochs = max(int(self.trainer.max_epochs) - self.t1 - 1, 1)
         sched_pre = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt_pre, T_max=steps * (self.t1 + 1), eta_min=float(min_lr["pretrain"])
@@ -491,6 +491,17 @@ class IDCModule(pl.LightningModule):
             opt_head, T_max=steps * stage2_epochs, eta_min=float(min_lr["clustering"])
         )
         return [opt_pre, opt_head, opt_aux], [sched_pre, sched_head]
+
+    def _aux_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        """One optimizer for the auxiliary classifier and the global gate matrix: SGD at ``lr`` (official code),
+        or Adam (``head.global_gates.optimizer=adam``) at ``head.global_gates.lr``. Adam's per-coordinate step
+        lets the gates move when the regulariser's gradient per gate is tiny (a mean over thousands of features),
+        as in the stochastic-gates reference implementation (Yamada et al., 2020)."""
+        gg = self.head_cfg["global_gates"]
+        params = [*self.aux_classifier.parameters(), *self.global_gates.parameters()]
+        if gg.get("optimizer", "sgd") == "adam":
+            return torch.optim.Adam(params, lr=float(gg["lr"]))
+        return torch.optim.SGD(params, lr=lr)
 
     # ----------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -99,11 +99,23 @@ def test_standardised_head_inputs_let_the_head_learn_from_tiny_embeddings():
 
 
 def test_global_regulariser_schedule():
-    constant = _module()
-    assert constant.global_reg_weight(4) == constant.global_reg_weight(6) == 1.0
+    constant = _module(**{"global_gates.reg_lambda": 1.5})
+    assert constant.global_reg_weight(4) == constant.global_reg_weight(6) == 1.5
     rising = _module(**{"global_gates.reg_schedule": "cosine", "global_gates.reg_lambda": 2.0})
     weights = [rising.global_reg_weight(e) for e in (5, 6, 7)]  # smoke schedule: global gates 5..7
     assert weights[0] == 0.0 and weights[2] == pytest.approx(2.0) and 0 < weights[1] < 2.0
+
+
+def test_global_gates_train_with_adam_at_their_own_rate_or_with_the_official_sgd():
+    adam = _module(**{"global_gates.optimizer": "adam", "global_gates.lr": 0.03})._aux_optimizer(0.5)
+    sgd = _module(**{"global_gates.optimizer": "sgd"})._aux_optimizer(0.5)
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == 0.03
+    assert type(sgd) is torch.optim.SGD and sgd.param_groups[0]["lr"] == 0.5
+    for opt in (adam, sgd):  # the auxiliary classifier and the K x D gate matrix, nothing else
+        shapes = [tuple(p.shape) for p in opt.param_groups[0]["params"]]
+        assert (4, 8) in shapes and len(shapes) == 7  # aux: Linear, BN, Linear (2 tensors each) + W^G
+    with pytest.raises(ValueError, match="head.global_gates.optimizer"):
+        _module(**{"global_gates.optimizer": "lbfgs"})
 
 
 def test_bad_head_options_are_refused_with_their_names():
