@@ -114,6 +114,8 @@ class IDCModule(pl.LightningModule):
         gg = self.head_cfg["global_gates"]
         if gg.get("optimizer", "sgd") not in ("sgd", "adam"):
             raise ValueError(f"head.global_gates.optimizer must be 'sgd' or 'adam', got {gg.get('optimizer')!r}")
+        if gg.get("baseline", "zero") not in ("zero", "permute"):
+            raise ValueError(f"head.global_gates.baseline must be 'zero' or 'permute', got {gg.get('baseline')!r}")
         self.global_gates = GlobalGates(n_clusters, n_features, float(gg["init_std"]))
         self.aux_classifier = AuxiliaryClassifier(n_features, int(gg["aux_hidden_dim"]), n_clusters)
 
@@ -278,13 +280,9 @@ class IDCModule(pl.LightningModule):
                 terms["imbalance"] = imbalance
         train_global = self.global_gates_on() and self._selected >= 0
         if train_global:
-            gg = self.head_cfg["global_gates"]
             # the selected head's pseudo-labels (the only head left in `heads`, or its fixed partition)
             pseudo = self._frozen_partition()[idx] if frozen_head else logits.detach().argmax(1)
-            mu_g = self.global_gates.mu(pseudo)
-            z_g = noisy_gates(mu_g, float(gg["noise_std"]))
-            ce = F.cross_entropy(self.aux_classifier(self._frozen["gated"][idx] * z_g), pseudo)
-            reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+            ce, reg = self.global_gate_losses(self._frozen["gated"][idx], pseudo)
             terms.update(aux_ce=ce, global_gate_reg=reg)
             reg_weight = self.global_reg_weight()
             loss = loss + ce + reg_weight * reg
@@ -354,6 +352,25 @@ class IDCModule(pl.LightningModule):
                 f"{stage}, epoch {self.current_epoch}: the loss term(s) {bad} became NaN or infinite; training "
                 "stopped and the last good checkpoint is kept (lower the learning rates or check the data)"
             )
+
+    def global_gate_losses(self, gated: Tensor, pseudo: Tensor) -> tuple[Tensor, Tensor]:
+        """Auxiliary classifier's cross-entropy against the pseudo-labels ``y`` and the global gates' regulariser
+        (paper Sec. 4.3; the total is ``ce + global_reg_weight() * reg``).
+
+        The classifier sees ``x * z * z^G[y]`` (``baseline: zero``, paper). Because ``z^G`` is picked by the
+        label itself, which features are zeroed can tell the classes apart on its own (the "encoding" problem of
+        selector-predictor explanations, Jethani et al., AISTATS 2021). ``baseline: permute`` fills a closed
+        feature with the same feature of another sample of the batch, ``x*z*z^G + x'*z'*(1 - z^G)``: a closed
+        feature then follows the feature's marginal in every cluster, so only informative features stay open.
+        """
+        gg = self.head_cfg["global_gates"]
+        mu_g = self.global_gates.mu(pseudo)
+        z_g = noisy_gates(mu_g, float(gg["noise_std"]))
+        inputs = gated * z_g
+        if gg.get("baseline", "zero") == "permute":
+            inputs = inputs + gated[torch.randperm(len(gated), device=gated.device)] * (1.0 - z_g)
+        ce = F.cross_entropy(self.aux_classifier(inputs), pseudo)
+        return ce, losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
 
     def global_reg_weight(self, epoch: int | None = None) -> float:
         """Weight of the global gates' regulariser: constant (official code) or rising on a half cosine from

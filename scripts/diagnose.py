@@ -49,9 +49,9 @@ VARIANTS = {
     "kmeans_restarts8_balance_freeze": [
         *ROBUST, "head.init=kmeans", "head.restarts=8", "head.balance_weight=0.5", "head.freeze_after_selection=true",
     ],
-    "kmeans_restarts8_balance_freeze_adam_gates": [  # = the `idc` model (Adam for the global gates)
+    "kmeans_restarts8_balance_freeze_adam_permute": [  # = the `idc` model
         *ROBUST, "head.init=kmeans", "head.restarts=8", "head.balance_weight=0.5", "head.freeze_after_selection=true",
-        "head.global_gates.optimizer=adam", "head.global_gates.reg_lambda=0.03",
+        "head.global_gates.optimizer=adam", "head.global_gates.baseline=permute",
     ],
 }
 

@@ -116,6 +116,29 @@ def test_global_gates_train_with_adam_at_their_own_rate_or_with_the_official_sgd
         assert (4, 8) in shapes and len(shapes) == 7  # aux: Linear, BN, Linear (2 tensors each) + W^G
     with pytest.raises(ValueError, match="head.global_gates.optimizer"):
         _module(**{"global_gates.optimizer": "lbfgs"})
+    with pytest.raises(ValueError, match="head.global_gates.baseline"):
+        _module(**{"global_gates.baseline": "mean"})
+
+
+@pytest.mark.parametrize("baseline", ["permute", "zero"])
+def test_global_gates_keep_the_feature_that_tells_clusters_apart_and_close_the_noise(baseline):
+    """Feature 0 alone separates the four clusters; features 1-7 are uniform noise. With ``permute`` a closed
+    feature shows another sample's value, so exactly feature 0 stays open in every cluster. With ``zero`` (paper)
+    the pattern of zeroed noise features can itself encode the cluster: feature 0 is closed in some cluster."""
+    torch.manual_seed(0)
+    pseudo = torch.arange(256) % 4
+    gated = torch.rand(256, 8)
+    gated[:, 0] = 1.0 + pseudo.float() + 0.1 * torch.randn(256)
+    module = _module(**{"global_gates.optimizer": "adam", "global_gates.baseline": baseline})
+    opt = module._aux_optimizer(0.1)
+    for _ in range(300):
+        ce, reg = module.global_gate_losses(gated, pseudo)
+        opt.zero_grad()
+        (ce + module.global_reg_weight() * reg).backward()
+        opt.step()
+    gates = module.global_gates.matrix()
+    keeps_only_feature_0 = bool(gates[:, 0].min() > 0.5 and gates[:, 1:].max() < 0.1)
+    assert keeps_only_feature_0 == (baseline == "permute"), gates
 
 
 def test_bad_head_options_are_refused_with_their_names():
