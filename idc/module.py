@@ -512,8 +512,7 @@ class IDCModule(pl.LightningModule):
     def _aux_optimizer(self, lr: float) -> torch.optim.Optimizer:
         """One optimizer for the auxiliary classifier and the global gate matrix: SGD at ``lr`` (official code),
         or Adam (``head.global_gates.optimizer=adam``) at ``head.global_gates.lr``. Adam's per-coordinate step
-        lets the gates move when the regulariser's gradient per gate is tiny (a mean over thousands of features),
-        as in the stochastic-gates reference implementation (Yamada et al., 2020)."""
+        lets the gates move when the regulariser's gradient per gate is tiny (a mean over thousands of features)."""
         gg = self.head_cfg["global_gates"]
         params = [*self.aux_classifier.parameters(), *self.global_gates.parameters()]
         if gg.get("optimizer", "sgd") == "adam":
