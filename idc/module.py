@@ -112,10 +112,9 @@ class IDCModule(pl.LightningModule):
         self.register_load_state_dict_post_hook(_refresh_selected)
         self.head_selection: dict[str, Any] = {}
         gg = self.head_cfg["global_gates"]
-        if gg.get("optimizer", "sgd") not in ("sgd", "adam"):
-            raise ValueError(f"head.global_gates.optimizer must be 'sgd' or 'adam', got {gg.get('optimizer')!r}")
-        if gg.get("baseline", "zero") not in ("zero", "permute"):
-            raise ValueError(f"head.global_gates.baseline must be 'zero' or 'permute', got {gg.get('baseline')!r}")
+        for key, choices in (("optimizer", ("sgd", "adam")), ("baseline", ("zero", "permute"))):
+            if gg.get(key, choices[0]) not in choices:
+                raise ValueError(f"head.global_gates.{key} must be one of {choices}, got {gg.get(key)!r}")
         self.global_gates = GlobalGates(n_clusters, n_features, float(gg["init_std"]))
         self.aux_classifier = AuxiliaryClassifier(n_features, int(gg["aux_hidden_dim"]), n_clusters)
 
