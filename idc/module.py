@@ -73,10 +73,11 @@ class IDCModule(pl.LightningModule):
             raise ValueError(f"reconstruction tasks must be a non-empty subset of {RECON_TASKS}, got {self.model_cfg['tasks']}")
         epochs = int(sched["epochs"])
         head_trains = epochs > self.t1 + 1 or self.model_cfg.get("embedding_clusterer")
-        if not (0 <= self.t0 < self.t1) or not head_trains:
+        if not (0 <= self.t0 < self.t1 < self.global_start) or not head_trains:
             raise ValueError(
-                f"model.schedule needs 0 <= non_gated_epochs < pretrain_epochs < epochs - 1 (the clustering head "
-                f"trains after pretrain_epochs); got {self.t0}, {self.t1}, {epochs}"
+                f"model.schedule needs 0 <= non_gated_epochs < pretrain_epochs < global_gates_start and "
+                f"pretrain_epochs < epochs - 1 (the clustering head trains after pretrain_epochs, and is chosen at "
+                f"global_gates_start); got {self.t0}, {self.t1}, {self.global_start}, {epochs}"
             )
 
         bottleneck = int(self.model_cfg.get("bottleneck") or n_clusters)
@@ -106,8 +107,9 @@ class IDCModule(pl.LightningModule):
         )
         self.register_buffer("head_shift", torch.zeros(bottleneck))
         self.register_buffer("head_scale", torch.ones(bottleneck))
-        # index of the head in use; -1 while several restarts still train side by side
-        self.register_buffer("selected_head", torch.tensor(0 if n_heads == 1 else -1))
+        # index of the kept head; -1 until selection (at global_gates_start), also with one head, which
+        # therefore trains until then even when the kept head is frozen after selection
+        self.register_buffer("selected_head", torch.tensor(-1))
         self._selected = int(self.selected_head)  # host copy: no device sync per step
         self.register_load_state_dict_post_hook(_refresh_selected)
         self.head_selection: dict[str, Any] = {}

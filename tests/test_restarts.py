@@ -198,28 +198,43 @@ def test_compression_criterion_adds_the_balance_term_of_the_objective():
     assert weighted[0] - plain[0] == pytest.approx(0.0, abs=1e-3)  # make_blobs: balanced classes
 
 
-@pytest.mark.parametrize("freeze", [True, False])
-def test_a_head_frozen_after_selection_keeps_its_partition(tmp_path, freeze):
+@pytest.mark.parametrize("freeze,n_heads", [(True, 2), (False, 2), (True, 1)])
+def test_a_head_trains_until_selection_and_a_frozen_one_keeps_its_partition(tmp_path, freeze, n_heads):
     import pytorch_lightning as pl
 
     from idc.data import load_table
     from idc.train import fit
     from tests.conftest import make_cfg
 
-    class HeadAtSelection(pl.Callback):
-        state = None
+    def snapshot(module):
+        return {k: v.clone() for k, v in module.cluster_head.state_dict().items()}
+
+    class HeadStates(pl.Callback):
+        first = at_selection = None
 
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
-            if module.global_gates_on() and self.state is None:  # the head was selected at this epoch's start
-                self.state = {k: v.clone() for k, v in module.cluster_head.state_dict().items()}
+            if not module.in_stage1() and self.first is None:  # stage 2's first step (after the k-means fit)
+                self.first = snapshot(module)
+            if module.global_gates_on() and self.at_selection is None:  # selected at this epoch's start
+                self.at_selection = snapshot(module)
 
-    cfg = make_cfg(tmp_path, "eval.enabled=false", "head.restarts=2", "head.balance_weight=0.5",
+    cfg = make_cfg(tmp_path, "eval.enabled=false", f"head.restarts={n_heads}", "head.balance_weight=0.5",
                    f"head.freeze_after_selection={str(freeze).lower()}")
-    seen = HeadAtSelection()
+    seen = HeadStates()
     module, _, _ = fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[seen])
     after = module.cluster_head.state_dict()
-    same = all(torch.equal(seen.state[k], after[k]) for k in after)
-    assert same == freeze
+    assert int(module.selected_head) in range(n_heads) and module.head_selection["chosen"] == int(module.selected_head)
+    assert not all(torch.equal(seen.first[k], seen.at_selection[k]) for k in after)  # it trained before selection
+    assert all(torch.equal(seen.at_selection[k], after[k]) for k in after) == freeze
+
+
+def test_a_schedule_that_starts_the_global_gates_inside_stage_1_is_refused():
+    from omegaconf import OmegaConf
+
+    cfg = compose(["trainer=smoke", "model.schedule.pretrain_epochs=5", "model.schedule.global_gates_start=5"])
+    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
+    with pytest.raises(ValueError, match="pretrain_epochs < global_gates_start"):
+        IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=0)
 
 
 def test_stage1_that_closes_almost_every_gate_is_reported(caplog):
