@@ -50,7 +50,8 @@ def load_module(run_dir: Path) -> IDCModule:
 def predict(module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates.
     With ``embedding_clusterer`` (e.g. ``model=ae_kmeans``) the clusters come from it, fitted on the embeddings,
-    instead of the clustering head."""
+    instead of the clustering head, and a cluster's "global gates" are its samples' mean local gates (no global
+    gates were trained)."""
     module.eval()
     out = module.infer(torch.as_tensor(X, dtype=torch.float32))
     pred = {
@@ -62,7 +63,10 @@ def predict(module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, s
     if embedding_clusterer:
         from idc.baselines.run import fit_predict
 
-        pred["clusters"] = fit_predict(embedding_clusterer, pred["embeddings"], module.hparams.n_clusters, seed)
+        k = int(module.hparams.n_clusters)
+        pred["clusters"] = fit_predict(embedding_clusterer, pred["embeddings"], k, seed)
+        members = np.eye(k, dtype=np.float32)[pred["clusters"]]  # N x K one-hot
+        pred["global_gates"] = (members.T @ pred["local_gates"]) / np.maximum(members.sum(0), 1.0)[:, None]
     return pred
 
 

@@ -337,12 +337,13 @@ class IDCModule(pl.LightningModule):
         key = (stage, list(terms))
         if self._nonfinite is None or self._nonfinite[:2] != key:
             if self._nonfinite is not None:
-                self._raise_if_nonfinite()
+                self.raise_if_nonfinite()
             self._nonfinite = (*key, bad)
         else:
             self._nonfinite = (*key, self._nonfinite[2] | bad)
 
-    def _raise_if_nonfinite(self) -> None:
+    def raise_if_nonfinite(self) -> None:
+        """Raise NonFiniteLossError if a loss term was NaN or infinite since the last check (once per epoch)."""
         if self._nonfinite is None:
             return
         stage, names, flags = self._nonfinite
@@ -387,7 +388,7 @@ class IDCModule(pl.LightningModule):
         raise ValueError(f"head.global_gates.reg_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
     def on_train_epoch_end(self) -> None:
-        self._raise_if_nonfinite()
+        self.raise_if_nonfinite()
         last_epoch = self.trainer is not None and self.current_epoch >= self.trainer.max_epochs - 1
         if last_epoch and not self.in_stage1() and self._selected < 0:
             self.select_head()
@@ -419,6 +420,10 @@ class IDCModule(pl.LightningModule):
     def select_head(self) -> int:
         """Keep the restart with the lowest label-free criterion (evaluation-mode partitions of the frozen
         embeddings) and record the criterion's values in ``head_selection`` (written to metrics.json)."""
+        if len(self.cluster_heads) == 1:  # nothing to choose
+            self.selected_head.fill_(0)
+            self._selected = 0
+            return 0
         if self._frozen is None:
             self._freeze_inputs()
         partitions = self._partitions(self.cluster_heads)
@@ -486,7 +491,8 @@ class IDCModule(pl.LightningModule):
             "val/open_local_gates": open_gates(gates, "median"),
             "val/open_global_gates": open_gates(self.global_gates.matrix().cpu().numpy(), "mean"),
         }
-        if self.labels is not None and not self.in_stage1():  # the head trains only in stage 2
+        # the head trains only in stage 2; while restarts train side by side none is the model's head yet
+        if self.labels is not None and not self.in_stage1() and (self._selected >= 0 or len(self.cluster_heads) == 1):
             scores = clustering_metrics(self.labels, clusters)
             metrics.update({f"val/{k}": v for k, v in scores.items()})
             if scores["acc"] > self.best_by_label.get("acc", -1.0):

@@ -39,6 +39,7 @@ class Stage1Checkpoint(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: IDCModule) -> None:
         if trainer.current_epoch == module.t1 and not module.stage1_loaded:
+            module.raise_if_nonfinite()  # callbacks run before the module's own epoch-end check
             trainer.save_checkpoint(self.path, weights_only=True)
 
 
@@ -64,6 +65,7 @@ def fit(
     checkpoints go to ``run_dir/checkpoints`` and training resumes from ``last.ckpt`` when it exists (and
     ``cfg.resume``). ``trainer_kwargs`` override the ``trainer`` config. Returns the module, the trainer and
     the checkpoint resumed from."""
+    stage1_only_schedule(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     per_row = cfg.get("data_loading", "index") == "per_row"
     datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed, per_row=per_row)
@@ -102,11 +104,31 @@ def fit(
     return module, trainer, ckpt_path
 
 
+def stage1_only_schedule(cfg: DictConfig) -> None:
+    """With ``model.embedding_clusterer`` (``model=ae_kmeans``) K-means on the stage-1 embeddings replaces the
+    clustering head, so the run ends with stage 1 whatever schedule an experiment file set (in place)."""
+    if not cfg.model.get("embedding_clusterer"):
+        return
+    schedule = cfg.model.schedule
+    schedule.epochs = int(schedule.pretrain_epochs) + 1
+    schedule.global_gates_start = schedule.epochs  # never reached: no head, so no global gates
+
+
 def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     """Train IDC as ``cfg`` says and fill ``cfg.paths.output_dir``: resolved config, checkpoints,
-    ``metrics.json``, ``predictions.h5``, the evaluation and, last, ``DONE``. Returns the final metrics."""
+    ``metrics.json``, ``predictions.h5``, the evaluation and, last, ``DONE``; a failure leaves ``FAILED`` (the
+    error and its traceback) and is raised again. Returns the final metrics."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train(cfg, run_dir, show_progress)
+    except Exception as err:
+        rd.mark_failed(run_dir, err)
+        raise
+
+
+def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any]:
+    stage1_only_schedule(cfg)
     (run_dir / rd.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()
     table = load_table(cfg.dataset)

@@ -8,8 +8,8 @@ For every seed, one full `model=idc_faithful` run (it writes ``checkpoints/stage
 starts stage 2 from that checkpoint (``model.stage1_checkpoint``), so differences come from stage 2 alone.
 Per seed and variant the report gives: the final (label-free) ACC; the best-epoch ACC (picked with labels,
 named as such); K-means (k-means++, 10 inits) on the stage-1 embeddings, i.e. what the embedding allows; the
-ACC at the first stage-2 evaluation and at the end (collapse or merging during stage 2); the clusters used and
-the largest cluster's share; how many true classes share their majority cluster with another class (merges);
+ACC at the first stage-2 evaluation of the model's head (with restarts: at selection) and at the end (collapse
+or merging during stage 2); the clusters used and the largest cluster's share; how many true classes share their majority cluster with another class (merges);
 the label-free restart criterion; and, where the informative features are known, the largest global gate of
 a noise feature and the gate F1. Writes ``<out>/diagnose.md`` and ``diagnose.json``; finished runs are reused.
 """
@@ -92,7 +92,7 @@ def diagnose_run(run: Path, table, seed: int) -> dict:
     row = {
         "seed": seed,
         "acc_final": metrics["acc"],
-        "acc_best_epoch_by_label": (metrics.get("best_by_label") or {}).get("acc"),
+        "acc_best_epoch_by_label": (metrics.get("label_selected_best_epoch") or {}).get("acc"),
         "kmeans_on_stage1_embeddings": clustering_metrics(y, emb_km)["acc"],
         "acc_first_stage2_eval": first_stage2_acc(run, t1),
         "clusters_used": int((sizes > 0).sum()),

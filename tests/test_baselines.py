@@ -61,3 +61,18 @@ def test_concrete_autoencoder_selects_one_feature_per_redundant_group():
 def test_a_feature_selection_baseline_opens_only_its_selected_features(cfg_factory):
     metrics = train(cfg_factory("model=ls_kmeans", "model.baseline.n_selected=3"))
     assert metrics["open_local_gates"] == 3 and metrics["open_global_gates"] == 3
+
+
+def test_ae_kmeans_stops_after_stage_1_whatever_schedule_an_experiment_sets(cfg_factory, tmp_path):
+    import yaml
+
+    # an experiment file's schedule (as experiment/paper/* sets) would otherwise train a head nobody uses
+    metrics = train(cfg_factory("model=ae_kmeans", "model.schedule.global_gates_start=5", "model.schedule.epochs=8"))
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert saved["model"]["schedule"]["epochs"] == saved["trainer"]["max_epochs"] == 4  # pretrain_epochs + 1
+    assert metrics["epochs"] == 4 and "head_selection" not in metrics and "label_selected_best_epoch" not in metrics
+    pred = read_predictions(tmp_path / "predictions.h5")
+    for c in range(4):  # a cluster's gates: the mean local gates of its samples (no global gates were trained)
+        members = pred["clusters"] == c
+        if members.any():
+            np.testing.assert_allclose(pred["global_gates"][c], pred["local_gates"][members].mean(0), rtol=1e-5, atol=1e-6)

@@ -25,6 +25,7 @@ def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path):
     for r in rows:
         assert 0 <= r["acc_final"] <= 1 and 0 <= r["kmeans_on_stage1_embeddings"] <= 1 and "gate_f1_local" in r
         assert r["criterion"] == ("compression" if r["variant"] != "faithful" else None)
+        assert 0 <= r["acc_best_epoch_by_label"] <= 1 and 0 <= r["acc_first_stage2_eval"] <= 1
     # the objective of the true classes and of the final clusters, from that run's own predictions
     import torch
 

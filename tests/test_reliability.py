@@ -54,6 +54,15 @@ def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
     assert (done / "DONE").exists() and not (done / "FAILED").exists() and (done / "metrics.json").exists()
 
 
+def test_a_run_that_fails_outside_the_cli_leaves_failed_too(cfg_factory, tmp_path):
+    from idc.train import train
+
+    with pytest.raises(ValueError, match="oops"):  # e.g. a trial of idc-search, or a script calling train()
+        train(cfg_factory("eval.enabled=false", "model.lr.pretrain=oops"))
+    assert "could not convert string to float: 'oops'" in (tmp_path / "FAILED").read_text()
+    assert not (tmp_path / "DONE").exists()
+
+
 class PoisonAt(Callback):
     """Puts a NaN into the training table at the start of one epoch."""
 
@@ -72,3 +81,10 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(cfg
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1  # saved after epoch 1, the last good one; epoch 2 was never saved
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_a_non_finite_last_stage_1_epoch_writes_no_stage1_checkpoint(cfg_factory, tmp_path):
+    cfg = cfg_factory("checkpoint_every=1")
+    with pytest.raises(NonFiniteLossError, match="stage 1, epoch 3"):  # smoke: pretrain_epochs = 3
+        fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[PoisonAt(3)])
+    assert not (tmp_path / "checkpoints" / "stage1.ckpt").exists()  # stage-2 sweeps must not reuse NaN weights

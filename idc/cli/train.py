@@ -35,7 +35,7 @@ def _show_progress(setting: object) -> bool:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
     from idc.data import DataError
-    from idc.run_dir import is_done, mark_failed
+    from idc.run_dir import FAILED, is_done
     from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
 
     if cfg.get("skip_done") and is_done(Path(cfg.paths.output_dir)):
@@ -43,10 +43,8 @@ def main(cfg: DictConfig) -> None:
         return
     try:
         metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
-    except Exception as err:
-        run_dir = Path(cfg.paths.output_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        failed = mark_failed(run_dir, err)
+    except Exception as err:  # train() has written FAILED
+        failed = Path(cfg.paths.output_dir) / FAILED
         if HydraConfig.get().mode == RunMode.MULTIRUN:  # one failed job must not stop the sweep
             log.error("job failed, the sweep goes on: %s (details in %s)", err, failed)
             return
