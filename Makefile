@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 BIN := $(VENV)/bin
 # Stamp files make re-running a target a no-op when nothing changed.
 TORCH_STAMP := $(VENV)/.torch-installed
@@ -14,13 +15,13 @@ ARGS ?=
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  Variables: TORCH='$(TORCH)' (e.g. TORCH=torch for a CUDA build), ARGS='overrides for idc-train'"
+	@echo "  Variables: TORCH='$(TORCH)', TORCH_INDEX='$(TORCH_INDEX)' (e.g. https://download.pytorch.org/whl/cpu), ARGS='overrides for idc-train'"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(TORCH_STAMP): | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	touch $@
 
 $(DEPS_STAMP): pyproject.toml $(TORCH_STAMP)
