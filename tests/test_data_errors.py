@@ -65,6 +65,18 @@ def test_non_numeric_columns_are_named(tmp_path):
     with pytest.raises(DataError, match=r"non-numeric values in column\(s\) \['comment'\]"):
         load(p, "dataset.n_clusters=2")
     assert load(p, "dataset.n_clusters=2", "dataset.drop_columns=[comment]").n_features == 2
+    kept = load(p, "dataset.n_clusters=2", "dataset.feature_columns=[b,0]")  # the text column is simply not chosen
+    assert kept.feature_names == ["b", "a"] and kept.n_features == 2
+
+
+@pytest.mark.parametrize("kind", ["text", "numbers"])
+def test_rows_without_a_label_are_an_error_not_an_extra_class(tmp_path, kind):
+    labels = ["x", "y"] if kind == "text" else ["1", "2"]
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,c,label\n" + "".join(
+        f"{r[0]},{r[1]},{r[2]},{'' if i in (3, 7) else labels[i % 2]}\n" for i, r in enumerate(GOOD)))
+    with pytest.raises(DataError, match=r"2 of 10 rows have no label \(first: row 3\)"):
+        load(p, "dataset.label_column=label")
 
 
 def test_labels_and_samples_of_different_lengths(tmp_path):

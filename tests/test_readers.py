@@ -46,6 +46,9 @@ def test_feature_columns_keep_a_subset(tmp_path):
     p.write_text("a,b,c\n" + "".join(",".join(map(str, r)) + "\n" for r in X))
     t = load(p, "dataset.n_clusters=2", "dataset.feature_columns=[c,a]")
     assert t.feature_names == ["c", "a"] and t.X[:, 0].tolist() == X[:, 2].tolist()
+    np.savez(tmp_path / "d.npz", X=X, names=np.array(["u", "v", "w"]))
+    t = load(tmp_path / "d.npz", "dataset.n_clusters=2", "dataset.names_key=names", "dataset.feature_columns=[2,u]")
+    assert t.feature_names == ["w", "u"] and t.X[:, 1].tolist() == X[:, 0].tolist()
 
 
 def test_npy_and_npz(tmp_path):

@@ -10,7 +10,7 @@ from idc.data.table import Table
 
 def load_table(dataset_cfg: Any) -> Table:
     """Call ``dataset_cfg.load`` (a Hydra ``_target_`` returning a :class:`Table`) and apply the config's
-    preprocessing keys: ``n_clusters``, ``feature_columns``, ``impute``, ``log1p``, ``drop_constant``,
+    preprocessing keys: ``n_clusters``, ``impute``, ``log1p``, ``drop_constant``,
     ``top_k_variance``, ``scaler``, ``rows``."""
     table = instantiate(dataset_cfg.load, _convert_="all")
     get = dataset_cfg.get
@@ -21,7 +21,6 @@ def load_table(dataset_cfg: Any) -> Table:
         drop_constant_=bool(get("drop_constant", False)),
         top_k=get("top_k_variance"),
         impute=get("impute"),
-        feature_columns=get("feature_columns"),
         rows=get("rows"),
         n_clusters=get("n_clusters"),
     )

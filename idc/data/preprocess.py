@@ -1,12 +1,11 @@
 """From a raw table to the one IDC trains on: labels encoded, values checked, columns filtered and scaled.
 
-Order: encode labels -> select features -> NaN/inf check (or impute) -> log1p -> drop constant columns ->
+Order: encode labels -> NaN/inf check (or impute) -> log1p -> drop constant columns ->
 top-k variance -> scale -> first ``rows`` rows -> cluster-count checks. Every step is a scikit-learn or numpy
 operation on the whole matrix.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -26,23 +25,6 @@ def encode_labels(table: Table) -> Table:
     values, codes = np.unique(table.y.astype(str) if table.y.dtype.kind in "OUS" else table.y, return_inverse=True)
     names = [str(v.item() if hasattr(v, "item") else v) for v in values]
     return replace(table, y=codes.astype(np.int64), class_names=names, n_clusters=table.n_clusters or len(names))
-
-
-def select_features(table: Table, columns: Sequence[str | int] | None) -> Table:
-    """Keep only ``columns`` (names or indices), in that order."""
-    if not columns:
-        return table
-    index = []
-    for c in columns:
-        if isinstance(c, int):
-            if not -table.n_features <= c < table.n_features:
-                raise DataError(f"{table.name}: feature column {c} is out of range for {table.n_features} columns")
-            index.append(c % table.n_features)
-        elif c in table.feature_names:
-            index.append(table.feature_names.index(c))
-        else:
-            raise DataError(f"{table.name}: feature column {c!r} not found; columns are {table.feature_names[:20]}")
-    return _columns(table, np.asarray(index))
 
 
 def check_finite(table: Table, impute: str | None = None) -> Table:
@@ -75,7 +57,7 @@ def log1p(table: Table) -> Table:
 def drop_constant(table: Table) -> Table:
     """Remove columns with a single value (all-zero genes included)."""
     varying = np.ptp(table.X, axis=0) > 0
-    return table if varying.all() else _columns(table, np.flatnonzero(varying))
+    return table if varying.all() else table.take_columns(np.flatnonzero(varying))
 
 
 def top_k_variance(table: Table, k: int | None) -> Table:
@@ -83,7 +65,7 @@ def top_k_variance(table: Table, k: int | None) -> Table:
     if not k or k >= table.n_features:
         return table
     keep = np.sort(np.argsort(-table.X.var(axis=0), kind="stable")[:k])
-    return _columns(table, keep)
+    return table.take_columns(keep)
 
 
 def scale(table: Table, scaler: str | None) -> Table:
@@ -124,7 +106,6 @@ def preprocess(
     drop_constant_: bool = False,
     top_k: int | None = None,
     impute: str | None = None,
-    feature_columns: Sequence[str | int] | None = None,
     rows: int | None = None,
     n_clusters: int | None = None,
 ) -> Table:
@@ -132,7 +113,6 @@ def preprocess(
     if n_clusters is not None:
         table = replace(table, n_clusters=int(n_clusters))
     table = encode_labels(table)
-    table = select_features(table, feature_columns)
     table = check_finite(table, impute)
     check_varies(table)
     if log1p_:
@@ -144,8 +124,3 @@ def preprocess(
         table = replace(table, X=table.X[:rows], y=None if table.y is None else table.y[:rows])
     check_clusters(table)
     return table
-
-
-def _columns(table: Table, index: np.ndarray) -> Table:
-    names = [table.feature_names[i] for i in index]
-    return replace(table, X=table.X[:, index], feature_names=names, informative=None)

@@ -272,23 +272,30 @@ def load_file(
     y_key: str | None = None,
     names_key: str | None = None,
     drop_columns: Sequence[str | int] = (),
+    feature_columns: Sequence[str | int] | None = None,
     header: str | bool = "auto",
     sep: str | None = None,
 ) -> Table:
     """A user's table in any supported format (the ``dataset=table`` loader): labels from ``label_column``
-    (CSV column, ``.h5ad`` obs column) or ``y_key`` (``.npz``/``.mat``/``.h5``)."""
+    (CSV column, ``.h5ad`` obs column) or ``y_key`` (``.npz``/``.mat``/``.h5``); ``feature_columns`` (names, or
+    indices of the file's columns) keeps only those features, in that order."""
     path = require_file(path, "table")
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".tab", ".txt"):
-        return read_csv(path, label_column=label_column, drop_columns=drop_columns, header=header, sep=sep)
+    if suffix in (".csv", ".tsv", ".tab", ".txt"):  # selected before the numeric check: other columns may be text
+        return read_csv(path, label_column=label_column, feature_columns=feature_columns,
+                        drop_columns=drop_columns, header=header, sep=sep)
     if suffix == ".h5ad":
-        return read_h5ad(path, label_column=label_column)
-    if label_column is not None:
+        table = read_h5ad(path, label_column=label_column)
+    elif label_column is not None:
         raise DataError(f"{path}: label_column is for CSV/TSV and .h5ad files; use y_key for {suffix} files")
-    if suffix == ".mat":
-        return read_mat(path, x_key=x_key or "X", y_key=y_key)
-    if suffix in (".h5", ".hdf5"):
-        return read_h5(path, x_key=x_key or "X", y_key=y_key, names_key=names_key)
-    if suffix == ".npz":
-        return read_npz(path, x_key=x_key, y_key=y_key, names_key=names_key)
-    return read_any(path)
+    elif suffix == ".mat":
+        table = read_mat(path, x_key=x_key or "X", y_key=y_key)
+    elif suffix in (".h5", ".hdf5"):
+        table = read_h5(path, x_key=x_key or "X", y_key=y_key, names_key=names_key)
+    elif suffix == ".npz":
+        table = read_npz(path, x_key=x_key, y_key=y_key, names_key=names_key)
+    else:
+        table = read_any(path)
+    if feature_columns:
+        table = table.take_columns(_select(table.feature_names, list(feature_columns), path, "feature column"))
+    return table

@@ -1,7 +1,7 @@
 """The in-memory table every loader returns and every consumer (training, evaluation, baselines) reads."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,8 +41,20 @@ class Table:
                 raise DataError(
                     f"{self.name}: {len(self.y)} labels for {len(self.X)} samples; labels and rows must match"
                 )
+            missing = np.flatnonzero(missing_labels(self.y))
+            if len(missing):
+                raise DataError(
+                    f"{self.name}: {len(missing)} of {len(self.y)} rows have no label (first: row {missing[0]}); "
+                    "fill them in, remove those rows, or leave the labels out (label_column=null, n_clusters=K)"
+                )
             if self.n_clusters is None:
                 self.n_clusters = int(len(np.unique(self.y)))
+
+    def take_columns(self, index: np.ndarray | list[int]) -> "Table":
+        """The table restricted to the feature columns ``index``, in that order (known informative features are
+        dropped: their indices would no longer match)."""
+        index = np.asarray(index, dtype=np.int64)
+        return replace(self, X=self.X[:, index], feature_names=[self.feature_names[i] for i in index], informative=None)
 
     @property
     def n_samples(self) -> int:
@@ -51,3 +63,12 @@ class Table:
     @property
     def n_features(self) -> int:
         return int(self.X.shape[1])
+
+
+def missing_labels(y: np.ndarray) -> np.ndarray:
+    """Where a label is missing: NaN, None or an empty string (an empty CSV cell)."""
+    if y.dtype.kind == "f":
+        return np.isnan(y)
+    if y.dtype.kind in "OUS":
+        return np.array([v is None or (isinstance(v, float) and v != v) or str(v).strip() == "" for v in y.tolist()])
+    return np.zeros(len(y), dtype=bool)
