@@ -109,3 +109,18 @@ def test_unknown_label_column_lists_the_columns(tmp_path):
     p.write_text("a,b\n" + "".join(f"{r[0]},{r[1]}\n" for r in GOOD))
     with pytest.raises(DataError, match=r"label column 'kind' not found; columns are \['a', 'b'\]"):
         load(p, "dataset.label_column=kind")
+
+
+def test_incomplete_npz_and_h5ad_files_say_what_they_hold(tmp_path):
+    np.savez(tmp_path / "d.npz", X=GOOD)
+    with pytest.raises(DataError, match=r"no array 'genes' for feature names; the file holds \['X'\]"):
+        load(tmp_path / "d.npz", "dataset.n_clusters=2", "dataset.names_key=genes")
+    with h5py.File(tmp_path / "no_obs.h5ad", "w") as f:
+        f["X"] = GOOD
+    with pytest.raises(DataError, match="has no obs"):
+        load(tmp_path / "no_obs.h5ad", "dataset.label_column=cell_type")
+    with h5py.File(tmp_path / "no_shape.h5ad", "w") as f:
+        g = f.create_group("X")
+        g["data"], g["indices"], g["indptr"] = np.ones(3), np.arange(3), np.array([0, 3])
+    with pytest.raises(DataError, match="sparse X lacks its shape attribute"):
+        load(tmp_path / "no_shape.h5ad", "dataset.n_clusters=2")

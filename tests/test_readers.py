@@ -39,6 +39,10 @@ def test_csv_without_header_and_tsv(tmp_path):
     q = tmp_path / "t.tsv"
     q.write_text("a\tb\tc\tlabel\n" + "".join("\t".join(map(str, r)) + f"\t{y}\n" for r, y in zip(X, Y)))
     check(load(q, "dataset.label_column=-1"), names=("a", "b", "c"))
+    # no header, a text label column: the first row is a sample, not names
+    r = tmp_path / "labelled.csv"
+    r.write_text("".join(",".join(map(str, row)) + f",{y}\n" for row, y in zip(X, Y)))
+    check(load(r, "dataset.label_column=3"))
 
 
 def test_feature_columns_keep_a_subset(tmp_path):

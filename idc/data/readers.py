@@ -60,15 +60,15 @@ def read_csv(
     header: str | bool = "auto",
     sep: str | None = None,
 ) -> Table:
-    """CSV (``,``) or TSV (``\\t``, from the suffix). ``header="auto"`` takes the first row as names unless every
-    cell of it is a number. Non-numeric feature columns are an error that names them."""
+    """CSV (``,``) or TSV (``\\t``, from the suffix). ``header="auto"`` takes the first row as names when some
+    column is text there and numbers below it (a text label column says nothing either way); a one-row file has
+    a header when any of its cells is text. Non-numeric feature columns are an error that names them."""
     import pandas as pd
 
     sep = sep or ("\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
     try:
         if header == "auto":
-            first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
-            header = not pd.to_numeric(first, errors="coerce").notna().all()
+            header = _has_header(pd.read_csv(path, sep=sep, header=None, nrows=50, dtype=str))
         frame = pd.read_csv(path, sep=sep, header=0 if header else None, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         raise DataError(f"{path}: not a readable {'TSV' if sep == chr(9) else 'CSV'} file ({err})") from None
@@ -95,6 +95,16 @@ def read_csv(
             "drop them (drop_columns=[...]), name the label column (label_column=...), or fix the values"
         )
     return Table(features.to_numpy(dtype=np.float64), labels, [names[i] for i in keep], name=path.stem)
+
+
+def _has_header(head: "pd.DataFrame") -> bool:
+    """Whether the first of these rows (read as text) names the columns (see :func:`read_csv`)."""
+    import pandas as pd
+
+    numeric = head.apply(lambda col: pd.to_numeric(col, errors="coerce")).notna() | head.isna()
+    if len(head) == 1:
+        return not bool(numeric.iloc[0].all())
+    return bool((~numeric.iloc[0] & numeric.iloc[1:].all()).any())
 
 
 def _npz_key(keys: list[str], wanted: str | None, path: Path, what: str, candidates: Sequence[str]) -> str | None:
@@ -139,9 +149,11 @@ def read_npz(
             if xk is None:
                 raise DataError(f"{path}: no matrix found; set x_key to one of {keys}")
             yk = _npz_key(keys, y_key, path, "labels", ("y", "Y", "labels", "label"))
+            nk = _npz_key(keys, names_key, path, "feature names", ()) if names_key else None
+            ck = _npz_key(keys, class_names_key, path, "class names", ()) if class_names_key else None
             X, y = z[xk], (z[yk] if yk else None)
-            names = [str(n) for n in z[names_key]] if names_key else []
-            class_names = [str(n) for n in z[class_names_key]] if class_names_key else None
+            names = [str(n) for n in z[nk]] if nk else []
+            class_names = [str(n) for n in z[ck]] if ck else None
     except ValueError as err:
         raise DataError(f"{path}: unreadable .npz ({err}); object arrays are refused") from None
     if class_names is not None and y is not None:  # labels stored as indices into class_names
@@ -194,7 +206,11 @@ def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
         node = f["X"]
         if isinstance(node, h5py.Group):
             encoding = _decode(node.attrs.get("encoding-type", node.attrs.get("h5sparse_format", "csr_matrix")))
-            shape = tuple(int(s) for s in node.attrs.get("shape", node.attrs.get("h5sparse_shape")))
+            shape = node.attrs.get("shape", node.attrs.get("h5sparse_shape"))
+            parts = [k for k in ("data", "indices", "indptr") if k not in node]
+            if shape is None or parts:
+                raise DataError(f"{path}: sparse X lacks {parts or 'its shape attribute'}; re-save it with anndata")
+            shape = tuple(int(s) for s in shape)
             cls = sp.csc_matrix if "csc" in str(encoding) else sp.csr_matrix
             X = cls((node["data"][()], node["indices"][()], node["indptr"][()]), shape=shape).toarray()
         else:
@@ -202,6 +218,8 @@ def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
         names = _h5ad_index(f["var"]) if "var" in f else []
         y = None
         if label_column is not None:
+            if "obs" not in f:
+                raise DataError(f"{path}: label_column={label_column!r}, but this .h5ad has no obs; it holds {_h5_keys(f)}")
             obs = f["obs"]
             columns = [k for k in obs.keys() if not k.startswith("_")]
             if label_column not in obs:
