@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from idc import run_dir as rd
 from idc.data import DataError, Table, load_table
+from idc.data.preprocess import Fitted
 from idc.explain import as_columns, column_names, top_features
 from idc.history import HISTORY
 from idc.metrics import (
@@ -182,31 +183,57 @@ def evaluate(
 
 
 def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, Any]:
-    """``idc-eval``: re-evaluate a finished run on its own dataset, or on another table with the same
-    features (``dataset.*`` overrides)."""
-    from idc.config import compose
-
+    """``idc-eval``: re-evaluate a finished run on its own dataset (files written into the run directory), or
+    cluster and explain another table with the same features (``dataset.*`` overrides, applied on top of the
+    run's dataset config; written into ``<run>/eval_<table>/``). A new table takes the training table's columns
+    and scaling (``preprocessing.npz``); nothing is refitted on it."""
     run_dir = Path(run_dir)
     if not rd.is_done(run_dir):
         raise DataError(f"{run_dir}: not a finished idc-train run directory (no DONE marker)")
     if not (run_dir / rd.CHECKPOINT).is_file():
         raise DataError(f"{run_dir}: no model checkpoint (a baseline run?); only IDC runs can be re-evaluated")
     saved = OmegaConf.load(run_dir / rd.CONFIG)
-    dataset_cfg = saved.dataset
-    if overrides:
-        dataset_cfg = compose(list(overrides)).dataset
+    dataset_cfg = dataset_with(saved.dataset, list(overrides))
+    fitted_file = run_dir / rd.PREPROCESSING
+    fitted = Fitted.load(fitted_file) if overrides and fitted_file.is_file() else None
     module = load_module(run_dir)
-    table = load_table(dataset_cfg)
+    table = load_table(dataset_cfg, fitted)
     trained_on = [str(n) for n in rd.read_predictions(run_dir / rd.PREDICTIONS)["feature_names"]]
-    if trained_on != table.feature_names:
+    if trained_on != table.feature_names:  # runs from before preprocessing.npz: scaled on their own statistics
         unknown = [n for n in table.feature_names if n not in set(trained_on)][:5]
         raise DataError(
             f"{dataset_cfg.get('name')}: its {table.n_features} features do not match the {len(trained_on)} "
             f"features the model of {run_dir} was trained on"
             + (f" (unknown: {unknown})" if unknown else "; the same names in the same order are required")
         )
-    metrics, _ = evaluate(module, table, run_dir, saved.get("eval") or {}, image_shape_of(dataset_cfg))
+    out = run_dir
+    if overrides:
+        out = run_dir / f"eval_{Path(str(dataset_cfg.get('path') or dataset_cfg.get('name'))).stem}"
+        out.mkdir(exist_ok=True)
+    metrics, _ = evaluate(module, table, out, saved.get("eval") or {}, image_shape_of(dataset_cfg))
     return metrics
+
+
+def dataset_with(saved: DictConfig, overrides: list[str]) -> DictConfig:
+    """The run's dataset config with ``dataset.key=value`` overrides on top; ``dataset=NAME`` naming another
+    dataset starts from that dataset's config instead (the run's own name keeps the run's settings)."""
+    from idc.config import compose
+
+    others = [o for o in overrides if not o.startswith("dataset")]
+    if others:
+        raise DataError(f"idc-eval takes dataset overrides only (dataset=..., dataset.key=...); got {others}")
+    groups = [o.split("=", 1)[1] for o in overrides if o.startswith("dataset=")]
+    if groups and groups[-1] != saved.get("name"):
+        return compose(overrides).dataset
+    # config.yaml is resolved, so `load` holds copies of the old values: rebuild from the group's config (its
+    # interpolations intact) with the run's own values (not the derived ones) and the overrides on top
+    cfg = compose([f"dataset={saved.name}"])
+    OmegaConf.set_struct(cfg, False)
+    own = {k: v for k, v in saved.items() if k in cfg.dataset and not OmegaConf.is_interpolation(cfg.dataset, k)}
+    own.pop("load", None)
+    keys = [o.removeprefix("dataset.") for o in overrides if o.startswith("dataset.")]
+    cfg.dataset = OmegaConf.merge(cfg.dataset, own, OmegaConf.from_dotlist(keys))
+    return cfg.dataset
 
 
 def image_shape_of(dataset_cfg: Any) -> tuple[int, int] | None:

@@ -15,6 +15,7 @@ CONFIG = "config.yaml"
 METRICS = "metrics.json"
 RUN_INFO = "run_info.json"
 PREDICTIONS = "predictions.h5"
+PREPROCESSING = "preprocessing.npz"  # the training table's columns and scaling, for new samples (idc-eval)
 CHECKPOINT = "checkpoints/last.ckpt"
 STAGE1_CHECKPOINT = "checkpoints/stage1.ckpt"
 DONE = "DONE"

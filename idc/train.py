@@ -16,6 +16,7 @@ from pytorch_lightning.loggers import Logger
 from idc import run_dir as rd
 from idc.config import instantiate
 from idc.data import Table, TableDataModule, load_table
+from idc.data.preprocess import Fitted
 from idc.evaluate import evaluate, headline_metrics, image_shape_of, predict
 from idc.history import HistoryLogger
 from idc.loggers import build_logger, finish_logger
@@ -136,6 +137,7 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
         from idc.baselines import run_baseline
 
         return run_baseline(cfg, table, run_dir)
+    Fitted.of(table).save(run_dir / rd.PREPROCESSING)
     logger = build_logger(cfg.get("logger"), run_dir)
     try:
         module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)

@@ -121,4 +121,34 @@ def test_idc_eval_rebuilds_the_evaluation_from_the_run_directory(smoke_run, tmp_
 
 def test_idc_eval_refuses_a_table_with_other_features(smoke_run):
     proc = idc_eval(smoke_run, "dataset=digits")
-    assert proc.returncode == 2 and "do not match the 13 features" in proc.stderr
+    assert proc.returncode == 2 and "13 of the 13 features the model was trained on are missing" in proc.stderr
+
+
+def test_new_samples_take_the_training_scaling_and_go_to_their_own_folder(cfg_factory, tmp_path):
+    import numpy as np
+
+    from idc.evaluate import evaluate_run
+    from idc.run_dir import read_predictions
+    from idc.train import train
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(["t", "b", "nk"], 40)
+    X = np.eye(3)[np.repeat([0, 1, 2], 40)] * 5 + rng.normal(0, 1, (120, 3)) + [10, 0, 3]
+    names = ["CD3E", "MS4A1", "NKG7"]
+    (tmp_path / "data").mkdir()
+    train_csv, new_csv = tmp_path / "data" / "cells.csv", tmp_path / "data" / "new_cells.csv"
+    train_csv.write_text("cell,label," + ",".join(names) + "\n" + "".join(
+        f"c{i},{y[i]}," + ",".join(f"{v:.6f}" for v in X[i]) + "\n" for i in range(120)))
+    pick = np.r_[0:40:3, 40:80:3]  # two of the three types, columns reordered: a refitted scaler would move them
+    new_csv.write_text("NKG7,label,cell,MS4A1,CD3E\n" + "".join(
+        f"{X[i, 2]:.6f},{y[i]},c{i},{X[i, 1]:.6f},{X[i, 0]:.6f}\n" for i in pick))
+    run = tmp_path  # the run directory of cfg_factory
+    train(cfg_factory("dataset=table", f"dataset.path={train_csv}", "dataset.label_column=label",
+                      "dataset.drop_columns=[cell]", "eval.enabled=false"))
+    metrics = evaluate_run(run, [f"dataset.path={new_csv}"])
+    out = run / "eval_new_cells"
+    assert (out / "eval.json").is_file() and not (run / "eval.json").exists()  # the run's own files untouched
+    assert metrics["n_samples"] == len(pick)
+    rows = [r.split(",") for r in (out / "explanations.csv").read_text().splitlines() if r.startswith("sample,")]
+    clusters = read_predictions(run / "predictions.h5")["clusters"]
+    assert [int(r[2]) for r in rows] == clusters[pick].tolist()  # the same samples get the same clusters

@@ -1,8 +1,9 @@
 """``idc-eval RUN_DIR [dataset overrides]``: re-evaluate a finished run, writing ``eval.json``,
-``explanations.csv`` and ``plots/`` into it.
+``explanations.csv`` and ``plots/`` into it; with overrides, cluster and explain another table with the same
+features (scaled as the training table was), written into ``RUN_DIR/eval_<table>/``.
 
     idc-eval outputs/train/runs/2026-01-01_12-00-00
-    idc-eval outputs/train/runs/... dataset=table dataset.path=new_cells.csv   # same features, new samples
+    idc-eval outputs/train/runs/... dataset.path=new_cells.csv   # same features, new samples
 """
 from __future__ import annotations
 

@@ -2,11 +2,13 @@
 
 Order: encode labels -> NaN/inf check (or impute) -> log1p -> drop constant columns ->
 top-k variance -> scale -> first ``rows`` rows -> cluster-count checks. Every step is a scikit-learn or numpy
-operation on the whole matrix.
+operation on the whole matrix. New samples for a trained model (``fitted``) take the training table's columns
+and scaling instead of refitting them.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from sklearn.impute import SimpleImputer
@@ -74,7 +76,48 @@ def scale(table: Table, scaler: str | None) -> Table:
         return table
     if scaler not in SCALERS:
         raise DataError(f"{table.name}: unknown scaler {scaler!r}; choose one of {sorted(SCALERS)} or 'none'")
-    return replace(table, X=SCALERS[scaler]().fit_transform(table.X.astype(np.float64)))
+    fitted = SCALERS[scaler]().fit(table.X.astype(np.float64))
+    if scaler == "minmax":
+        mul, add = fitted.scale_, fitted.min_
+    else:
+        mul, add = 1.0 / fitted.scale_, -fitted.mean_ / fitted.scale_
+    return replace(table, X=fitted.transform(table.X.astype(np.float64)), affine=(mul, add))
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What preprocessing learned from a training table: the features kept, in order, and the scaling
+    ``X * mul + add`` (identity without a scaler); saved in the run directory as ``preprocessing.npz``."""
+
+    feature_names: list[str]
+    mul: np.ndarray
+    add: np.ndarray
+
+    @classmethod
+    def of(cls, table: Table) -> "Fitted":
+        ones, zeros = np.ones(table.n_features), np.zeros(table.n_features)
+        mul, add = table.affine if table.affine is not None else (ones, zeros)
+        return cls(list(table.feature_names), np.asarray(mul, np.float64), np.asarray(add, np.float64))
+
+    def save(self, path: Path) -> None:
+        np.savez(path, feature_names=np.array(self.feature_names, dtype=str), mul=self.mul, add=self.add)
+
+    @classmethod
+    def load(cls, path: Path) -> "Fitted":
+        with np.load(path, allow_pickle=False) as z:
+            return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"])
+
+    def apply(self, table: Table) -> Table:
+        """``table``'s columns picked by name and scaled as the training table was (nothing refitted)."""
+        where = {n: i for i, n in enumerate(table.feature_names)}
+        missing = [n for n in self.feature_names if n not in where]
+        if missing:
+            raise DataError(
+                f"{table.name}: {len(missing)} of the {len(self.feature_names)} features the model was trained on "
+                f"are missing (first: {missing[:5]}); the same feature names are required"
+            )
+        picked = table.take_columns([where[n] for n in self.feature_names])
+        return replace(picked, X=picked.X.astype(np.float64) * self.mul + self.add, affine=(self.mul, self.add))
 
 
 def check_clusters(table: Table) -> None:
@@ -108,15 +151,20 @@ def preprocess(
     impute: str | None = None,
     rows: int | None = None,
     n_clusters: int | None = None,
+    fitted: Fitted | None = None,
 ) -> Table:
-    """The whole pipeline (see the module docstring); returns a validated float32 table."""
+    """The whole pipeline (see the module docstring); returns a validated float32 table. With ``fitted`` (new
+    samples for a trained model) the columns and scaling are the training table's, and ``drop_constant_``,
+    ``top_k`` and ``scaler`` are not refitted."""
     if n_clusters is not None:
         table = replace(table, n_clusters=int(n_clusters))
     table = encode_labels(table)
     table = check_finite(table, impute)
-    check_varies(table)
     if log1p_:
         table = log1p(table)
+    if fitted is not None:
+        return fitted.apply(table)
+    check_varies(table)
     if drop_constant_:
         table = drop_constant(table)
     table = scale(top_k_variance(table, top_k), scaler)

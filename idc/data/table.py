@@ -16,7 +16,8 @@ class Table:
 
     ``class_names[k]`` is the original label of class ``k`` once labels are encoded to ``0..K-1``;
     ``informative`` maps a class to the indices of the features that explain it, when they are known
-    (generated data), for the gate F1 metric.
+    (generated data), for the gate F1 metric; ``affine`` is the scaling preprocessing applied, ``X * mul + add``
+    per column, so that new samples can be scaled the same way.
     """
 
     X: np.ndarray
@@ -26,6 +27,7 @@ class Table:
     n_clusters: int | None = None
     class_names: list[str] | None = None
     informative: dict[int, list[int]] | None = None
+    affine: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.X = np.asarray(self.X)
@@ -54,7 +56,9 @@ class Table:
         """The table restricted to the feature columns ``index``, in that order (known informative features are
         dropped: their indices would no longer match)."""
         index = np.asarray(index, dtype=np.int64)
-        return replace(self, X=self.X[:, index], feature_names=[self.feature_names[i] for i in index], informative=None)
+        affine = None if self.affine is None else (self.affine[0][index], self.affine[1][index])
+        names = [self.feature_names[i] for i in index]
+        return replace(self, X=self.X[:, index], feature_names=names, informative=None, affine=affine)
 
     @property
     def n_samples(self) -> int:
