@@ -73,10 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("outputs/paper"))
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     args = parser.parse_args(argv)
+    env = dict(os.environ)
+    if args.launcher == "joblib":  # jobs side by side share the cores instead of each taking all of them
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(args.jobs, 1))))
     for cmd in commands(args):
         print(" ".join(cmd), flush=True)
         if not args.dry_run:
-            subprocess.run(cmd, check=False)  # failed jobs are recorded in their run directories
+            subprocess.run(cmd, check=False, env=env)  # failed jobs are recorded in their run directories
     if args.dry_run:
         return 0
     from idc.tables import build_tables
