@@ -5,6 +5,7 @@ Used at the end of every training run (``eval.enabled``) and by ``idc-eval RUN_D
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from idc.metrics import (
     uniqueness_stability,
 )
 from idc.module import IDCModule
+
+log = logging.getLogger(__name__)
 
 EVAL = "eval.json"
 EXPLANATIONS = "explanations.csv"
@@ -196,7 +199,12 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     dataset_cfg = dataset_with(saved.dataset, list(overrides))
     fitted_file = run_dir / rd.PREPROCESSING
     fitted = Fitted.load(fitted_file) if overrides and fitted_file.is_file() else None
+    if overrides and fitted is None:
+        log.warning("%s has no %s (a run from before it existed): the new table is scaled on its own statistics",
+                    run_dir, rd.PREPROCESSING)
     module = load_module(run_dir)
+    if overrides:
+        module.best_by_label = {}  # a best epoch picked on the training table says nothing about this one
     table = load_table(dataset_cfg, fitted)
     trained_on = [str(n) for n in rd.read_predictions(run_dir / rd.PREDICTIONS)["feature_names"]]
     if trained_on != table.feature_names:  # runs from before preprocessing.npz: scaled on their own statistics
@@ -215,24 +223,34 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
 
 
 def dataset_with(saved: DictConfig, overrides: list[str]) -> DictConfig:
-    """The run's dataset config with ``dataset.key=value`` overrides on top; ``dataset=NAME`` naming another
-    dataset starts from that dataset's config instead (the run's own name keeps the run's settings)."""
+    """The run's dataset config with ``dataset.key=value`` overrides on top (parsed as Hydra overrides);
+    ``dataset=NAME`` naming another dataset starts from that dataset's config instead."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     from idc.config import compose
 
-    others = [o for o in overrides if not o.startswith("dataset")]
+    others = [o for o in overrides if not o.lstrip("+~").startswith("dataset")]
     if others:
         raise DataError(f"idc-eval takes dataset overrides only (dataset=..., dataset.key=...); got {others}")
     groups = [o.split("=", 1)[1] for o in overrides if o.startswith("dataset=")]
-    if groups and groups[-1] != saved.get("name"):
-        return compose(overrides).dataset
-    # config.yaml is resolved, so `load` holds copies of the old values: rebuild from the group's config (its
-    # interpolations intact) with the run's own values (not the derived ones) and the overrides on top
-    cfg = compose([f"dataset={saved.name}"])
-    OmegaConf.set_struct(cfg, False)
-    own = {k: v for k, v in saved.items() if k in cfg.dataset and not OmegaConf.is_interpolation(cfg.dataset, k)}
-    own.pop("load", None)
-    keys = [o.removeprefix("dataset.") for o in overrides if o.startswith("dataset.")]
-    cfg.dataset = OmegaConf.merge(cfg.dataset, own, OmegaConf.from_dotlist(keys))
+    group = groups[-1] if groups else str(saved.get("name"))
+    try:
+        cfg = compose([f"dataset={group}", *[o for o in overrides if not o.startswith("dataset=")]])
+    except (HydraException, OmegaConfBaseException) as err:
+        raise DataError(
+            f"dataset {group!r}: {err}. New samples of a built-in dataset, or of a table trained under another "
+            "name, go through dataset=table dataset.path=FILE (with x_key / y_key / label_column as needed)"
+        ) from None
+    if group == saved.get("name"):
+        # config.yaml is resolved, so its `load` holds copies of the old values: keep the group's `load` (its
+        # interpolations intact) and take the run's own values for every key not overridden now
+        overridden = {o.split("=", 1)[0].lstrip("+~").removeprefix("dataset.") for o in overrides}
+        own = {
+            k: v for k, v in saved.items()
+            if k in cfg.dataset and k != "load" and k not in overridden and not OmegaConf.is_interpolation(cfg.dataset, k)
+        }
+        cfg.dataset = OmegaConf.merge(cfg.dataset, own)
     return cfg.dataset
 
 

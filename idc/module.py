@@ -349,6 +349,10 @@ class IDCModule(pl.LightningModule):
         stage, names, flags = self._nonfinite
         self._nonfinite = None
         bad = [n for n, f in zip(names, flags.tolist()) if f]  # one host sync per epoch
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None and trainer.world_size > 1:  # every DDP process stops together, or none does
+            if trainer.strategy.reduce_boolean_decision(bool(bad), all=False) and not bad:
+                bad = ["(in another process)"]
         if bad:
             raise NonFiniteLossError(
                 f"{stage}, epoch {self.current_epoch}: the loss term(s) {bad} became NaN or infinite; training "

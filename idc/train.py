@@ -137,7 +137,7 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
         from idc.baselines import run_baseline
 
         return run_baseline(cfg, table, run_dir)
-    Fitted.of(table).save(run_dir / rd.PREPROCESSING)
+    Fitted.of(table, bool(cfg.dataset.get("log1p", False))).save(run_dir / rd.PREPROCESSING)
     logger = build_logger(cfg.get("logger"), run_dir)
     try:
         module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)

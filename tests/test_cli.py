@@ -152,3 +152,17 @@ def test_new_samples_take_the_training_scaling_and_go_to_their_own_folder(cfg_fa
     rows = [r.split(",") for r in (out / "explanations.csv").read_text().splitlines() if r.startswith("sample,")]
     clusters = read_predictions(run / "predictions.h5")["clusters"]
     assert [int(r[2]) for r in rows] == clusters[pick].tolist()  # the same samples get the same clusters
+
+
+def test_new_samples_of_a_built_in_dataset_are_pointed_to_dataset_table():
+    from idc.config import compose
+    from idc.data import DataError
+    from idc.evaluate import dataset_with
+
+    saved = compose(["dataset=synthetic", "dataset.batch_size=99"]).dataset
+    rebuilt = dataset_with(saved, ["dataset.scaler=minmax"])
+    assert rebuilt.batch_size == 99 and rebuilt.scaler == "minmax"  # the run's own values, the override on top
+    with pytest.raises(DataError, match="dataset=table dataset.path=FILE"):
+        dataset_with(saved, ["dataset.path=new.csv"])  # a built-in dataset has no path to override
+    with pytest.raises(DataError, match="dataset overrides only"):
+        dataset_with(saved, ["eval.top_k=3"])

@@ -124,3 +124,31 @@ def test_incomplete_npz_and_h5ad_files_say_what_they_hold(tmp_path):
         g["data"], g["indices"], g["indptr"] = np.ones(3), np.arange(3), np.array([0, 3])
     with pytest.raises(DataError, match="sparse X lacks its shape attribute"):
         load(tmp_path / "no_shape.h5ad", "dataset.n_clusters=2")
+
+
+def test_missing_label_codes_and_empty_byte_labels_are_errors(tmp_path):
+    np.savez(tmp_path / "codes.npz", X=GOOD, y=np.r_[np.zeros(9, int), -1], classes=np.array(["a", "b"]))
+    from idc.data.readers import read_npz
+
+    with pytest.raises(DataError, match=r"1 label code\(s\) are missing"):
+        read_npz(tmp_path / "codes.npz", class_names_key="classes")
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        f["X"], f["y"] = GOOD, np.array([b"a", b"b"] * 4 + [b"", b"a"])
+    with pytest.raises(DataError, match=r"1 of 10 rows have no label \(first: row 8\)"):
+        load(tmp_path / "b.h5", "dataset.y_key=y")
+
+
+def test_new_samples_are_matched_to_the_trained_features_by_name():
+    from idc.data import Table
+    from idc.data.preprocess import Fitted
+
+    fitted = Fitted(["g", "h"], np.array([2.0, 1.0]), np.array([0.0, -1.0]))
+    new = Table(np.array([[np.nan, 1.0, 3.0], [np.nan, 2.0, 4.0]]), feature_names=["junk", "h", "g"])
+    out = fitted.apply(new)  # the unused column's NaN does not matter
+    assert out.feature_names == ["g", "h"] and out.X.tolist() == [[6.0, 0.0], [8.0, 1.0]]
+    same = Fitted(["g", "g"], np.ones(2), np.zeros(2))
+    assert same.apply(Table(np.eye(2), feature_names=["g", "g"])).X.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    with pytest.raises(DataError, match=r"duplicate feature names \['g'\]"):
+        same.apply(Table(np.eye(3), feature_names=["x", "g", "g"]))
+    with pytest.raises(DataError, match=r"1 of the 2 features the model was trained on are missing \(first: \['h'\]\)"):
+        fitted.apply(Table(np.eye(2), feature_names=["g", "x"]))

@@ -6,7 +6,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from idc.config import compose
-from idc.data import load_table
+from idc.data import DataError, load_table
 
 X = np.array([[1.0, 0.0, 3.0], [2.0, 1.0, 0.5], [0.0, 4.0, 1.0], [3.0, 2.0, 2.0], [5.0, 1.5, 0.0], [0.5, 0.5, 9.0]])
 Y = np.array(["b", "a", "b", "c", "a", "c"])  # strings, mapped to 0..K-1 in sorted order
@@ -43,6 +43,18 @@ def test_csv_without_header_and_tsv(tmp_path):
     r = tmp_path / "labelled.csv"
     r.write_text("".join(",".join(map(str, row)) + f",{y}\n" for row, y in zip(X, Y)))
     check(load(r, "dataset.label_column=3"))
+    # integer column names above a text label column; a saved pandas index (empty first header cell)
+    s = tmp_path / "intnames.csv"
+    s.write_text("0,1,2,cell_type\n" + "".join(",".join(map(str, row)) + f",{y}\n" for row, y in zip(X, Y)))
+    check(load(s, "dataset.label_column=cell_type"), names=("0", "1", "2"))
+    check(load(s, "dataset.label_column=3"), names=("0", "1", "2"))
+    u = tmp_path / "index.csv"
+    u.write_text(",a,b,c\n" + "".join(f"{i}," + ",".join(map(str, row)) + "\n" for i, row in enumerate(X)))
+    check(load(u, "dataset.n_clusters=2", "dataset.drop_columns=[0]"), names=("a", "b", "c"), labels=False)
+    # R's write.table: the header has one field fewer than the rows (row names)
+    v = tmp_path / "r.tsv"
+    v.write_text("a\tb\tc\n" + "".join(f"r{i}\t" + "\t".join(map(str, row)) + "\n" for i, row in enumerate(X)))
+    check(load(v, "dataset.n_clusters=2"), names=("a", "b", "c"), labels=False)
 
 
 def test_feature_columns_keep_a_subset(tmp_path):
@@ -50,6 +62,10 @@ def test_feature_columns_keep_a_subset(tmp_path):
     p.write_text("a,b,c\n" + "".join(",".join(map(str, r)) + "\n" for r in X))
     t = load(p, "dataset.n_clusters=2", "dataset.feature_columns=[c,a]")
     assert t.feature_names == ["c", "a"] and t.X[:, 0].tolist() == X[:, 2].tolist()
+    q = tmp_path / "labelled.csv"
+    q.write_text("id,label,a,b\n" + "".join(f"s{i},{y},{r[0]},{r[1]}\n" for i, (r, y) in enumerate(zip(X, Y))))
+    with pytest.raises(DataError, match=r"names the label or a dropped column: \['id', 'label'\]"):
+        load(q, "dataset.label_column=label", "dataset.drop_columns=[id]", "dataset.feature_columns=[0,1]")
     np.savez(tmp_path / "d.npz", X=X, names=np.array(["u", "v", "w"]))
     t = load(tmp_path / "d.npz", "dataset.n_clusters=2", "dataset.names_key=names", "dataset.feature_columns=[2,u]")
     assert t.feature_names == ["w", "u"] and t.X[:, 1].tolist() == X[:, 0].tolist()

@@ -86,37 +86,53 @@ def scale(table: Table, scaler: str | None) -> Table:
 
 @dataclass(frozen=True)
 class Fitted:
-    """What preprocessing learned from a training table: the features kept, in order, and the scaling
-    ``X * mul + add`` (identity without a scaler); saved in the run directory as ``preprocessing.npz``."""
+    """What preprocessing learned from a training table: the features kept, in order, whether ``log1p`` ran,
+    and the scaling ``X * mul + add`` (identity without a scaler); saved in the run directory as
+    ``preprocessing.npz``."""
 
     feature_names: list[str]
     mul: np.ndarray
     add: np.ndarray
+    log1p: bool = False
 
     @classmethod
-    def of(cls, table: Table) -> "Fitted":
+    def of(cls, table: Table, log1p_: bool = False) -> "Fitted":
         ones, zeros = np.ones(table.n_features), np.zeros(table.n_features)
         mul, add = table.affine if table.affine is not None else (ones, zeros)
-        return cls(list(table.feature_names), np.asarray(mul, np.float64), np.asarray(add, np.float64))
+        return cls(list(table.feature_names), np.asarray(mul, np.float64), np.asarray(add, np.float64), log1p_)
 
     def save(self, path: Path) -> None:
-        np.savez(path, feature_names=np.array(self.feature_names, dtype=str), mul=self.mul, add=self.add)
+        np.savez(path, feature_names=np.array(self.feature_names, dtype=str), mul=self.mul, add=self.add,
+                 log1p=np.array(self.log1p))
 
     @classmethod
     def load(cls, path: Path) -> "Fitted":
         with np.load(path, allow_pickle=False) as z:
-            return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"])
+            log1p_ = bool(z["log1p"]) if "log1p" in z.files else False
+            return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"], log1p_)
 
-    def apply(self, table: Table) -> Table:
-        """``table``'s columns picked by name and scaled as the training table was (nothing refitted)."""
-        where = {n: i for i, n in enumerate(table.feature_names)}
-        missing = [n for n in self.feature_names if n not in where]
-        if missing:
-            raise DataError(
-                f"{table.name}: {len(missing)} of the {len(self.feature_names)} features the model was trained on "
-                f"are missing (first: {missing[:5]}); the same feature names are required"
-            )
-        picked = table.take_columns([where[n] for n in self.feature_names])
+    def apply(self, table: Table, impute: str | None = None) -> Table:
+        """``table``'s trained columns (by name), then the NaN check, ``log1p`` and scaling of the training
+        table (nothing refitted; other columns are ignored, whatever they hold)."""
+        if table.feature_names == self.feature_names:
+            index = list(range(table.n_features))
+        else:
+            where = {n: i for i, n in enumerate(table.feature_names)}
+            dups = {n for n in self.feature_names if self.feature_names.count(n) > 1}
+            dups |= {n for n in self.feature_names if n in where and table.feature_names.count(n) > 1}
+            if dups:
+                raise DataError(f"{table.name}: duplicate feature names {sorted(dups)[:5]} cannot be matched to the "
+                                "trained features; give the columns the training table's names in its order")
+            missing = [n for n in self.feature_names if n not in where]
+            if missing:
+                raise DataError(
+                    f"{table.name}: {len(missing)} of the {len(self.feature_names)} features the model was trained "
+                    f"on are missing (first: {missing[:5]}); the same feature names are required"
+                )
+            index = [where[n] for n in self.feature_names]
+        picked = check_finite(table.take_columns(index), impute)
+        if self.log1p:
+            picked = log1p(picked)
         return replace(picked, X=picked.X.astype(np.float64) * self.mul + self.add, affine=(self.mul, self.add))
 
 
@@ -154,16 +170,16 @@ def preprocess(
     fitted: Fitted | None = None,
 ) -> Table:
     """The whole pipeline (see the module docstring); returns a validated float32 table. With ``fitted`` (new
-    samples for a trained model) the columns and scaling are the training table's, and ``drop_constant_``,
-    ``top_k`` and ``scaler`` are not refitted."""
+    samples for a trained model) the columns, ``log1p`` and scaling are the training table's and ``log1p_``,
+    ``drop_constant_``, ``top_k``, ``scaler`` and ``rows`` are not used (``impute`` still fills from this table)."""
     if n_clusters is not None:
         table = replace(table, n_clusters=int(n_clusters))
     table = encode_labels(table)
+    if fitted is not None:
+        return fitted.apply(table, impute)
     table = check_finite(table, impute)
     if log1p_:
         table = log1p(table)
-    if fitted is not None:
-        return fitted.apply(table)
     check_varies(table)
     if drop_constant_:
         table = drop_constant(table)

@@ -60,15 +60,15 @@ def read_csv(
     header: str | bool = "auto",
     sep: str | None = None,
 ) -> Table:
-    """CSV (``,``) or TSV (``\\t``, from the suffix). ``header="auto"`` takes the first row as names when some
-    column is text there and numbers below it (a text label column says nothing either way); a one-row file has
-    a header when any of its cells is text. Non-numeric feature columns are an error that names them."""
+    """CSV (``,``) or TSV (``\\t``, from the suffix). ``header="auto"`` (see :func:`_has_header`) is a header
+    whenever ``label_column`` is a name. ``feature_columns`` indices count the file's columns; the label and
+    dropped columns cannot be chosen. Non-numeric feature columns are an error that names them."""
     import pandas as pd
 
     sep = sep or ("\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
     try:
         if header == "auto":
-            header = _has_header(pd.read_csv(path, sep=sep, header=None, nrows=50, dtype=str))
+            header = isinstance(label_column, str) or _has_header(path, sep)
         frame = pd.read_csv(path, sep=sep, header=0 if header else None, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         raise DataError(f"{path}: not a readable {'TSV' if sep == chr(9) else 'CSV'} file ({err})") from None
@@ -82,11 +82,12 @@ def read_csv(
         (li,) = _select(names, [label_column], path, "label column")
         labels = frame.iloc[:, li].to_numpy()
         drop.add(li)
-    keep = (
-        _select(names, list(feature_columns), path, "feature column")
-        if feature_columns
-        else [i for i in range(len(names)) if i not in drop]
-    )
+    keep = [i for i in range(len(names)) if i not in drop]
+    if feature_columns:
+        keep = _select(names, list(feature_columns), path, "feature column")
+        taken = [names[i] for i in keep if i in drop]
+        if taken:
+            raise DataError(f"{path}: feature_columns names the label or a dropped column: {taken}")
     features = frame.iloc[:, keep]
     bad = [names[i] for i, dt in zip(keep, features.dtypes) if not pd.api.types.is_numeric_dtype(dt)]
     if bad:
@@ -97,14 +98,25 @@ def read_csv(
     return Table(features.to_numpy(dtype=np.float64), labels, [names[i] for i in keep], name=path.stem)
 
 
-def _has_header(head: "pd.DataFrame") -> bool:
-    """Whether the first of these rows (read as text) names the columns (see :func:`read_csv`)."""
+def _has_header(path: Path, sep: str) -> bool:
+    """Whether the first row names the columns, judged per column on the first 50 rows: a text cell above
+    numbers, an empty cell above values (a saved pandas index), or a text cell that never recurs below it (a
+    label column's values recur, its name does not). A one-row file, or rows of uneven length (R's
+    ``write.table``), fall back to: any text cell in the first row."""
     import pandas as pd
 
-    numeric = head.apply(lambda col: pd.to_numeric(col, errors="coerce")).notna() | head.isna()
-    if len(head) == 1:
-        return not bool(numeric.iloc[0].all())
-    return bool((~numeric.iloc[0] & numeric.iloc[1:].all()).any())
+    try:
+        head = pd.read_csv(path, sep=sep, header=None, nrows=50, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError:
+        head = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    first, rest = head.iloc[0], head.iloc[1:]
+    text = pd.to_numeric(first, errors="coerce").isna() & (first.str.strip() != "")
+    if rest.empty:
+        return bool(text.any())
+    numbers_below = rest.apply(lambda col: pd.to_numeric(col, errors="coerce")).notna().all()
+    empty_above = (first.str.strip() == "") & (rest != "").all()
+    unique_text = pd.Series([text[c] and first[c] not in set(rest[c]) for c in head.columns], index=head.columns)
+    return bool((text & numbers_below).any() or empty_above.any() or unique_text.any())
 
 
 def _npz_key(keys: list[str], wanted: str | None, path: Path, what: str, candidates: Sequence[str]) -> str | None:
@@ -157,7 +169,7 @@ def read_npz(
     except ValueError as err:
         raise DataError(f"{path}: unreadable .npz ({err}); object arrays are refused") from None
     if class_names is not None and y is not None:  # labels stored as indices into class_names
-        y = np.asarray(class_names)[np.asarray(y, dtype=np.int64)]
+        y = _categories(class_names, y, path)
     return Table(_numeric(X, path), y, names, name=path.stem)
 
 
@@ -257,15 +269,21 @@ def _h5ad_index(group: h5py.Group) -> list[str]:
 def _h5ad_column(obs: h5py.Group, column: str) -> np.ndarray:
     node = obs[column]
     if isinstance(node, h5py.Group):  # anndata >= 0.8 categorical: {categories, codes}
-        categories, codes = _decode(node["categories"][()]), node["codes"][()]
-        if (codes < 0).any():  # -1 marks a missing category
-            raise DataError(f"obs column {column!r}: {int((codes < 0).sum())} cell(s) have no label; fill or drop them")
-        return np.asarray(categories)[codes]
+        return _categories(_decode(node["categories"][()]), node["codes"][()], f"obs column {column!r}")
     values = _decode(node[()])
     legacy = obs.get("__categories")  # anndata < 0.8: codes in the column, categories aside
     if legacy is not None and column in legacy:
-        return np.asarray(_decode(legacy[column][()]))[values]
+        return _categories(_decode(legacy[column][()]), values, f"obs column {column!r}")
     return np.asarray(values)
+
+
+def _categories(categories: Any, codes: Any, where: object) -> np.ndarray:
+    """Labels from category codes; a negative code (-1: missing) is an error, not the last category."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if (codes < 0).any() or (codes >= len(categories)).any():
+        bad = int(((codes < 0) | (codes >= len(categories))).sum())
+        raise DataError(f"{where}: {bad} label code(s) are missing (-1) or out of range; fill or drop those rows")
+    return np.asarray(categories)[codes]
 
 
 READERS = {

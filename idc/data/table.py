@@ -70,9 +70,17 @@ class Table:
 
 
 def missing_labels(y: np.ndarray) -> np.ndarray:
-    """Where a label is missing: NaN, None or an empty string (an empty CSV cell)."""
+    """Where a label is missing: NaN, None, pandas NA, or an empty or "nan" string (bytes decoded)."""
+    import pandas as pd
+
     if y.dtype.kind == "f":
         return np.isnan(y)
-    if y.dtype.kind in "OUS":
-        return np.array([v is None or (isinstance(v, float) and v != v) or str(v).strip() == "" for v in y.tolist()])
-    return np.zeros(len(y), dtype=bool)
+    if y.dtype.kind not in "OUS":
+        return np.zeros(len(y), dtype=bool)
+
+    def missing(v: object) -> bool:
+        if isinstance(v, bytes):
+            v = v.decode(errors="replace")
+        return bool(pd.isna(v)) or str(v).strip().lower() in ("", "nan")
+
+    return np.array([missing(v) for v in y.tolist()], dtype=bool)
