@@ -114,6 +114,9 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         if self._scaler_ is not None:
             table.X = self._scaler_.fit_transform(table.X).astype(np.float32)
         cfg = self._config(table)
+        if cfg.model.get("embedding_clusterer"):
+            raise ValueError("IDC clusters with its trained head; for K-means on the stage-1 embeddings (model=ae_kmeans) "
+                             "use idc-train model=ae_kmeans")
         trainer_kwargs = {k: getattr(self, k) for k in self._options if k not in CONFIG_GROUPS}
         trainer_kwargs.setdefault("accelerator", self.accelerator)
         trainer_kwargs.setdefault("devices", self.devices)

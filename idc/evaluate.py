@@ -205,6 +205,9 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     module = load_module(run_dir)
     if overrides:
         module.best_by_label = {}  # a best epoch picked on the training table says nothing about this one
+        if module.hparams.model.get("embedding_clusterer"):
+            log.warning("%s clusters with K-means on the embeddings: it is fitted anew on the new samples, so "
+                        "their cluster numbers are not the training run's", run_dir)
     table = load_table(dataset_cfg, fitted)
     trained_on = [str(n) for n in rd.read_predictions(run_dir / rd.PREDICTIONS)["feature_names"]]
     if trained_on != table.feature_names:  # runs from before preprocessing.npz: scaled on their own statistics
