@@ -134,3 +134,9 @@ def test_from_config_mirrors_the_hydra_groups():
     p = est.get_params()
     assert p["n_clusters"] == 10 and p["scaler"] == "minmax" and p["batch_size"] == 256
     assert p["model"]["schedule"]["epochs"] == 12 and p["gates"]["reg_lambda"] == 2
+
+
+def test_ae_kmeans_is_refused_by_the_estimator(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="use idc-train model=ae_kmeans"):
+        IDC(n_clusters=3, **{**TINY, "model": {**TINY["model"], "embedding_clusterer": {"_target_": "sklearn.cluster.KMeans"}}}).fit(X)
