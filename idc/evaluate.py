@@ -51,11 +51,14 @@ def load_module(run_dir: Path) -> IDCModule:
     return module.eval()
 
 
-def predict(module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
+def predict(
+    module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0, centers: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates.
-    With ``embedding_clusterer`` (e.g. ``model=ae_kmeans``) the clusters come from it, fitted on the embeddings,
-    instead of the clustering head, and a cluster's "global gates" are its samples' mean local gates (no global
-    gates were trained)."""
+    With ``embedding_clusterer`` (e.g. ``model=ae_kmeans``) the clusters come from it instead of the clustering
+    head: fitted on the embeddings, its centres (``cluster_centers``, K x bottleneck) are returned, and given
+    ``centers`` (a fitted run's) each row goes to the nearest one, so new samples keep the run's cluster numbers.
+    A cluster's "global gates" are then its samples' mean local gates (no global gates were trained)."""
     module.eval()
     out = module.infer(torch.as_tensor(X, dtype=torch.float32))
     pred = {
@@ -65,13 +68,25 @@ def predict(module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, s
         "global_gates": module.global_gates.matrix().cpu().numpy().astype(np.float32),
     }
     if embedding_clusterer:
-        from idc.baselines.run import fit_predict
+        from idc.baselines.run import fit_centers
 
         k = int(module.hparams.n_clusters)
-        pred["clusters"] = fit_predict(embedding_clusterer, pred["embeddings"], k, seed)
+        if centers is None:
+            pred["clusters"], centers = fit_centers(embedding_clusterer, pred["embeddings"], k, seed)
+        else:
+            pred["clusters"] = nearest_center(pred["embeddings"], centers)
+        pred["cluster_centers"] = np.asarray(centers, dtype=np.float32)
         members = np.eye(k, dtype=np.float32)[pred["clusters"]]  # N x K one-hot
         pred["global_gates"] = (members.T @ pred["local_gates"]) / np.maximum(members.sum(0), 1.0)[:, None]
     return pred
+
+
+def nearest_center(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centre (Euclidean, as K-means assigns); NaN centres (empty clusters) never win."""
+    from sklearn.metrics import pairwise_distances_argmin
+
+    usable = np.flatnonzero(np.isfinite(centers).all(1))
+    return usable[pairwise_distances_argmin(X, centers[usable])].astype(np.int64)
 
 
 def headline_metrics(
@@ -126,8 +141,8 @@ def compute_metrics(
 
     clusterer = module.hparams.model.get("embedding_clusterer")
 
-    def recluster(X: np.ndarray) -> np.ndarray:
-        return predict(module, X, clusterer, seed)["clusters"]
+    def recluster(X: np.ndarray) -> np.ndarray:  # the fitted model on masked inputs (K-means centres kept)
+        return predict(module, X, clusterer, seed, pred.get("cluster_centers"))["clusters"]
 
     m.update(faithfulness(Xs, gs, recluster, reference, max_features=cfg.get("faithfulness_max_features")))
     if table.informative is not None and y is not None:
@@ -160,15 +175,13 @@ def evaluate(
     table: Table,
     run_dir: Path,
     cfg: DictConfig | dict,
+    pred: dict[str, np.ndarray],
     image_shape: tuple[int, int] | None = None,
-    pred: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], list[Path]]:
-    """Predict (unless ``pred`` is given), measure, explain and draw; writes ``eval.json``,
+    """Measure, explain and draw the predictions ``pred`` (:func:`predict`) of ``table``; writes ``eval.json``,
     ``explanations.csv`` and ``plots/*.png`` into ``run_dir`` and returns the metrics and the plot paths."""
     from idc.plots import save_run_plots
 
-    if pred is None:
-        pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.get("seed", 0)))
     metrics = compute_metrics(module, table, pred, cfg)
     rd.write_json(run_dir / EVAL, metrics)
     write_explanations(run_dir / EXPLANATIONS, table, pred, int(cfg.get("top_k", 5)))
@@ -205,11 +218,9 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     module = load_module(run_dir)
     if overrides:
         module.best_by_label = {}  # a best epoch picked on the training table says nothing about this one
-        if module.hparams.model.get("embedding_clusterer"):
-            log.warning("%s clusters with K-means on the embeddings: it is fitted anew on the new samples, so "
-                        "their cluster numbers are not the training run's", run_dir)
     table = load_table(dataset_cfg, fitted)
-    trained_on = [str(n) for n in rd.read_predictions(run_dir / rd.PREDICTIONS)["feature_names"]]
+    trained = rd.read_predictions(run_dir / rd.PREDICTIONS)
+    trained_on = [str(n) for n in trained["feature_names"]]
     if trained_on != table.feature_names:  # runs from before preprocessing.npz: scaled on their own statistics
         unknown = [n for n in table.feature_names if n not in set(trained_on)][:5]
         raise DataError(
@@ -221,7 +232,14 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     if overrides:
         out = run_dir / f"eval_{Path(str(dataset_cfg.get('path') or dataset_cfg.get('name'))).stem}"
         out.mkdir(exist_ok=True)
-    metrics, _ = evaluate(module, table, out, saved.get("eval") or {}, image_shape_of(dataset_cfg))
+    eval_cfg = saved.get("eval") or {}
+    clusterer = module.hparams.model.get("embedding_clusterer")
+    centers = trained.get("cluster_centers")
+    if clusterer and centers is None:
+        log.warning("%s has no saved K-means centres (a run from before they were kept): K-means is fitted anew, "
+                    "so cluster numbers need not be the training run's", run_dir)
+    pred = predict(module, table.X, clusterer, int(eval_cfg.get("seed", 0)), centers)
+    metrics, _ = evaluate(module, table, out, eval_cfg, pred, image_shape_of(dataset_cfg))
     return metrics
 
 

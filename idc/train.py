@@ -158,7 +158,7 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
         rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names)
         eval_cfg = cfg.get("eval") or {}
         if eval_cfg.get("enabled", True):
-            scores, plots = evaluate(module, table, run_dir, eval_cfg, image_shape_of(cfg.dataset), pred)
+            scores, plots = evaluate(module, table, run_dir, eval_cfg, pred, image_shape_of(cfg.dataset))
             log_evaluation(logger, scores, plots, trainer.global_step)
     finally:
         finish_logger(logger)

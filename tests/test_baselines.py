@@ -76,3 +76,16 @@ def test_ae_kmeans_stops_after_stage_1_whatever_schedule_an_experiment_sets(cfg_
         members = pred["clusters"] == c
         if members.any():
             np.testing.assert_allclose(pred["global_gates"][c], pred["local_gates"][members].mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_clusters_keep_their_centres_for_new_samples():
+    from idc.baselines.run import fit_centers
+    from idc.evaluate import nearest_center
+
+    X = np.r_[np.zeros((5, 2)), np.full((5, 2), 10.0)] + np.linspace(0, 1, 10)[:, None]
+    labels, centers = fit_centers({"_target_": "sklearn.cluster.AgglomerativeClustering", "seed_param": None}, X, 2, 0)
+    for c in range(2):  # no cluster_centers_ on this estimator: each cluster's mean
+        np.testing.assert_allclose(centers[c], X[labels == c].mean(0))
+    assert (nearest_center(X, centers) == labels).all()
+    empty = np.array([[0.0, 0.0], [np.nan, np.nan], [10.0, 10.0]])  # a cluster left empty never wins
+    assert nearest_center(np.array([[1.0, 1.0], [9.0, 9.0]]), empty).tolist() == [0, 2]

@@ -124,7 +124,8 @@ def test_idc_eval_refuses_a_table_with_other_features(smoke_run):
     assert proc.returncode == 2 and "13 of the 13 features the model was trained on are missing" in proc.stderr
 
 
-def test_new_samples_take_the_training_scaling_and_go_to_their_own_folder(cfg_factory, tmp_path):
+@pytest.mark.parametrize("model", ["idc", "ae_kmeans"])  # ae_kmeans: the run's K-means centres, not a refit
+def test_new_samples_take_the_training_scaling_and_go_to_their_own_folder(cfg_factory, tmp_path, model):
     import numpy as np
 
     from idc.evaluate import evaluate_run
@@ -143,7 +144,7 @@ def test_new_samples_take_the_training_scaling_and_go_to_their_own_folder(cfg_fa
     new_csv.write_text("NKG7,label,cell,MS4A1,CD3E\n" + "".join(
         f"{X[i, 2]:.6f},{y[i]},c{i},{X[i, 1]:.6f},{X[i, 0]:.6f}\n" for i in pick))
     run = tmp_path  # the run directory of cfg_factory
-    train(cfg_factory("dataset=table", f"dataset.path={train_csv}", "dataset.label_column=label",
+    train(cfg_factory(f"model={model}", "dataset=table", f"dataset.path={train_csv}", "dataset.label_column=label",
                       "dataset.drop_columns=[cell]", "eval.enabled=false"))
     metrics = evaluate_run(run, [f"dataset.path={new_csv}"])
     out = run / "eval_new_cells"

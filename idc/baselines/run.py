@@ -24,9 +24,17 @@ def make_clusterer(spec: DictConfig | dict, n_clusters: int, seed: int) -> Any:
     return instantiate(spec, **kwargs)
 
 
-def fit_predict(spec: DictConfig | dict, X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """The clusters of ``X`` by the clusterer ``spec`` describes (see :func:`make_clusterer`)."""
-    return np.asarray(make_clusterer(spec, n_clusters, seed).fit_predict(X), dtype=np.int64)
+def fit_centers(spec: DictConfig | dict, X: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The clusters of ``X`` by the clusterer ``spec`` describes (see :func:`make_clusterer`) and their centres
+    (K x D: the estimator's ``cluster_centers_``, else each cluster's mean; NaN for a cluster left empty)."""
+    clusterer = make_clusterer(spec, n_clusters, seed)
+    labels = np.asarray(clusterer.fit_predict(X), dtype=np.int64)
+    centers = getattr(clusterer, "cluster_centers_", None)
+    if centers is None:
+        centers = np.full((int(n_clusters), X.shape[1]), np.nan, dtype=np.float64)
+        for c in np.unique(labels):
+            centers[c] = X[labels == c].mean(0)
+    return labels, np.asarray(centers)
 
 
 def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]:
