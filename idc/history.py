@@ -63,5 +63,10 @@ class HistoryLogger(Logger):
         tmp.replace(self.path)
 
     @rank_zero_only
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Written with every checkpoint, so a run killed later resumes with its history up to that epoch."""
+        self.save(force=True)
+
+    @rank_zero_only
     def finalize(self, status: str) -> None:
         self.save(force=True)

@@ -61,6 +61,13 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def mark_started(run_dir: Path) -> None:
+    """A run (re)starting in ``run_dir`` is unfinished: drop ``DONE`` and ``FAILED`` of an earlier attempt, so
+    that tables never pair its new config with old metrics and a failure is never hidden behind ``DONE``."""
+    (run_dir / DONE).unlink(missing_ok=True)
+    (run_dir / FAILED).unlink(missing_ok=True)
+
+
 def mark_done(run_dir: Path) -> None:
     """Write the ``DONE`` marker (and drop a ``FAILED`` left by an earlier attempt); call it last."""
     (run_dir / FAILED).unlink(missing_ok=True)

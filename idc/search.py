@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,20 +67,57 @@ def run_search(overrides: Sequence[str]) -> Any:
         log.warning("objective %r uses the labels: its best trial is label-selected", spec["objective"])
     storage = Path(spec["storage"]).resolve()
     storage.parent.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
-        study_name=spec["study_name"], storage=f"sqlite:///{storage}", load_if_exists=True,
-        direction=spec["direction"], sampler=optuna.samplers.TPESampler(seed=int(spec["sampler_seed"])),
-    )
+    study = open_study(spec, storage)
+    check_same_search(study, overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a killed search's trial: failed, and queued again as it was
+        retried = {optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in study.trials} - {None}
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
-    remaining = int(spec["n_trials"]) - len(study.get_trials(deepcopy=False, states=finished))
+    done = [t for t in study.get_trials(deepcopy=False, states=finished) if t.number not in retried]
+    remaining = int(spec["n_trials"]) - len(done)
+    # reseeded by the trials so far: a resumed search does not replay the settings its sampler already tried
+    study.sampler = optuna.samplers.TPESampler(seed=int(spec["sampler_seed"]) + len(study.trials))
 
     def objective(trial: optuna.Trial) -> float:
-        run_dir = storage.parent / f"trial{trial.number}"
+        # a retried trial inherits its first attempt's run_dir (user attributes are copied) and resumes there
+        run_dir = Path(trial.user_attrs.get("run_dir") or storage.parent / f"trial{trial.number}")
+        trial.set_user_attr("run_dir", str(run_dir))
         cfg = compose_run([*overrides, *suggest(trial, spec["params"])], run_dir)
         train(cfg)
-        trial.set_user_attr("run_dir", str(run_dir))
         return score(run_dir, spec["objective"])
 
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, catch=(Exception,))
     return study
+
+
+def open_study(spec: dict[str, Any], storage: Path) -> Any:
+    """The study in SQLite ``storage`` (created or loaded), with heartbeats: a trial silent for twice
+    ``heartbeat_seconds`` counts as killed and is queued again, with its settings, up to ``max_retry`` times."""
+    import optuna
+
+    beat = int(spec.get("heartbeat_seconds", 60))
+    with warnings.catch_warnings():  # heartbeats are marked experimental (in Optuna since 2.9)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(spec.get("max_retry", 2)))
+        rdb = optuna.storages.RDBStorage(
+            f"sqlite:///{storage}", heartbeat_interval=beat, grace_period=2 * beat, heartbeat_stale_trial_callback=retry
+        )
+    return optuna.create_study(
+        study_name=spec["study_name"], storage=rdb, load_if_exists=True, direction=spec["direction"]
+    )
+
+
+def check_same_search(study: Any, overrides: Sequence[str]) -> None:
+    """A study holds the trials of one configuration: the first search records its overrides (all but
+    ``hparams_search.*``), and a later one with other overrides is refused instead of mixing into it."""
+    settings = sorted(o for o in overrides if not o.lstrip("+~").startswith("hparams_search"))
+    recorded = study.user_attrs.get("overrides")
+    if recorded is None:
+        study.set_user_attr("overrides", settings)
+    elif list(recorded) != settings:
+        raise SystemExit(
+            f"idc-search: study {study.study_name!r} was run with {recorded}, this search has {settings}; resume "
+            "with the same overrides, or start another study with hparams_search.study_name=NAME"
+        )

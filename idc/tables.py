@@ -30,6 +30,16 @@ PAPER_NAMES = {
 PAPER_TABLES = ("real_data_acc", "mnist_fashion", "synthetic", "interpretability_mnist10k", "ablation_mnist60k")
 
 
+#: config keys (and key prefixes) that do not change what a run computes, or differ per seed or machine by
+#: construction; every other key that differs between runs of one method and dataset makes them variants
+NOT_SETTINGS = (
+    "task_name", "seed", "progress_bar", "resume", "skip_done", "checkpoint_every", "data_loading", "eval", "paths",
+    "logger", "dataset.files", "dataset.load.path", "model.compile", "model.eval_every", "trainer.accelerator",
+    "trainer.devices", "trainer.num_nodes", "trainer.strategy", "trainer.check_val_every_n_epoch",
+    "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.default_root_dir",
+)
+
+
 @dataclass
 class Run:
     path: Path
@@ -40,6 +50,45 @@ class Run:
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
     selection: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    variant: str = ""  # the settings that set this run apart from other runs of its method and dataset
+
+    @property
+    def label(self) -> str:
+        """The table row: the method, and its variant when runs of it differ in settings."""
+        return f"{self.method} [{self.variant}]" if self.variant else self.method
+
+
+def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """The run's settings as flat ``dotted.key -> value`` strings, without :data:`NOT_SETTINGS`; a stage-1
+    checkpoint counts only as set or not (its path names the seed)."""
+    out: dict[str, str] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if any(name == n or name.startswith(n + ".") for n in NOT_SETTINGS):
+            continue
+        if isinstance(value, dict):
+            out.update(settings_of(value, name + "."))
+        elif name == "model.stage1_checkpoint":
+            out[name] = "given" if value else "none"
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list) else str(value)
+    return out
+
+
+def label_variants(runs: list[Run], max_keys: int = 4) -> None:
+    """Runs of one method and dataset whose settings differ (a grid over ``head.restarts``, the quick and the
+    paper schedule under one root) are told apart by the differing keys, so no cell averages over settings;
+    keys absent from some runs (written by other versions) are not compared."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.method, r.dataset), []).append(r)
+    for members in groups.values():
+        common = set.intersection(*(set(r.settings) for r in members))
+        differing = sorted(k for k in common if len({r.settings[k] for r in members}) > 1)
+        for r in members:
+            shown = [f"{k}={r.settings[k]}" for k in differing[:max_keys]]
+            r.variant = ", ".join(shown + (["..."] if len(differing) > max_keys else []))
 
 
 def method_name(cfg: dict[str, Any]) -> str:
@@ -60,6 +109,7 @@ def find_runs(root: Path) -> list[Run]:
             continue
         cfg = yaml.safe_load(config.read_text()) or {}
         run = Run(d, method_name(cfg), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
+        run.settings = settings_of(cfg)
         if (d / rd.FAILED).exists():
             run.status = "failed"
         elif rd.is_done(d) and (d / rd.METRICS).exists():
@@ -69,18 +119,21 @@ def find_runs(root: Path) -> list[Run]:
             if (d / rd.RUN_INFO).exists():
                 run.seconds = json.loads((d / rd.RUN_INFO).read_text()).get("wall_seconds")
         runs.append(run)
+    label_variants(runs)
     return runs
 
 
 def aggregate(runs: list[Run]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (method, dataset): counts by status and mean/std (sample std, ddof=1) of each metric over done runs."""
+    """Per (method and variant, dataset): counts by status and mean/std (sample std, ddof=1) of each metric over
+    done runs."""
     groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
-        groups.setdefault((r.method, r.dataset), []).append(r)
+        groups.setdefault((r.label, r.dataset), []).append(r)
     out = {}
     for key, members in sorted(groups.items()):
         done = [r for r in members if r.status == "done"]
         cell: dict[str, Any] = {
+            "method": members[0].method,
             "done": len(done),
             "failed": [str(r.path) for r in members if r.status == "failed"],
             "unfinished": [str(r.path) for r in members if r.status == "unfinished"],
@@ -150,12 +203,23 @@ def published_table(agg: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for (m, d), cell in sorted(agg.items()):
         for metric in ("acc", "nmi", "ari"):
-            ours, paper = cell.get(metric), _published(m, d, metric)
+            ours, paper = cell.get(metric), _published(cell.get("method", m), d, metric)
             if paper is None:
                 continue
             diff = f"{ours['mean'] - paper['mean']:+.1f}" if ours else "-"
             rows.append([m, d, metric, f"{_fmt(ours)} ({ours['n']})" if ours else "-", _fmt(paper), diff])
     return header, rows
+
+
+def numeric_rows(agg: dict, metric: str) -> list[list[Any]]:
+    """One row per method and dataset with plain numbers (for pandas / spreadsheets): mean, std, n, and the
+    failed and unfinished counts."""
+    rows: list[list[Any]] = [["method", "dataset", "mean", "std", "n", "failed", "unfinished"]]
+    for (m, d), cell in sorted(agg.items()):
+        stat = cell.get(metric) or {}
+        rows.append([m, d, stat.get("mean", ""), stat.get("std", ""), stat.get("n", 0),
+                     len(cell.get("failed", [])), len(cell.get("unfinished", []))])
+    return rows
 
 
 def to_markdown(header: list[str], rows: list[list[str]], bold: list[tuple[int, int]] = ()) -> str:
@@ -185,30 +249,37 @@ def selection_line(runs: list[Run]) -> str:
     return "Reported epoch: " + ("; ".join(how.get(c, c) for c in chosen) if chosen else "no finished run") + "."
 
 
-def build_tables(root: Path, out: Path | None = None) -> dict[str, Path]:
+def build_tables(root: Path, out: Path | None = None, expected: list[Path] | None = None) -> dict[str, Path]:
     """Write ``<out>/<metric>.{md,tex,csv}``, ``published.{md,tex,csv}`` and ``runs.md`` (every failed or
-    unfinished run with its path); ``out`` defaults to ``root/tables``."""
+    unfinished run with its path, and the ``expected`` run directories that were never started); ``out``
+    defaults to ``root/tables``."""
     runs = find_runs(root)
     agg = aggregate(runs)
     out = out or root / "tables"
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    note = selection_line(runs) + " Cells: mean ± sample std over finished runs (n); best mean in bold."
     tables = {metric: metric_table(agg, metric) for metric in METRICS}
     tables["published"] = (*published_table(agg), [])
     for name, (header, rows, bold) in tables.items():
         title = METRICS[name][0] if name in METRICS else "ours vs published (percent)"
+        note = selection_line(runs) + " Cells: mean ± sample std over finished runs (n)"
+        note += "; best mean in bold." if bold else "."
         (out / f"{name}.md").write_text(f"# {title}\n\n{to_markdown(header, rows, bold)}\n\n{note}\n")
         (out / f"{name}.tex").write_text(f"% {title}. {note}\n{to_latex(header, rows, bold)}\n")
         with open(out / f"{name}.csv", "w", newline="") as f:
-            csv.writer(f).writerows([header, *rows])
+            csv.writer(f).writerows([header, *rows] if name == "published" else numeric_rows(agg, name))
         written[name] = out / f"{name}.md"
     status = ["| method | dataset | seed | status | where |", "|---|---|---|---|---|"]
     for r in runs:
         if r.status != "done":
             where = r.path / (rd.FAILED if r.status == "failed" else "train.log")
-            status.append(f"| {r.method} | {r.dataset} | {r.seed} | {r.status} | {where} |")
+            status.append(f"| {r.label} | {r.dataset} | {r.seed} | {r.status} | {where} |")
+    seen = {r.path.resolve() for r in runs}
+    missing = [p for p in expected or [] if p.resolve() not in seen]
+    for p in missing:
+        status.append(f"| {p.parent.parent.name} | {p.parent.name} | {p.name.removeprefix('seed')} | not started | {p} |")
     done = sum(r.status == "done" for r in runs)
-    (out / "runs.md").write_text(f"# Runs\n\n{done} finished of {len(runs)}.\n\n" + "\n".join(status) + "\n")
+    total = len(runs) + len(missing)
+    (out / "runs.md").write_text(f"# Runs\n\n{done} finished of {total}.\n\n" + "\n".join(status) + "\n")
     written["runs"] = out / "runs.md"
     return written

@@ -129,6 +129,7 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any]:
+    rd.mark_started(run_dir)
     stage1_only_schedule(cfg)
     (run_dir / rd.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()

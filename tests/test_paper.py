@@ -33,3 +33,14 @@ def test_quick_paper_run_builds_tables_and_resumes(tmp_path):
     assert "already done, skipped" in second.stderr + second.stdout
     assert (root / "kmeans/synthetic/seed0/metrics.json").stat().st_mtime_ns == stamp
     assert "experiment=quick/synthetic" in first.stdout
+
+
+def test_named_datasets_without_files_are_reported(capsys, monkeypatch):
+    import argparse
+
+    from idc.cli import paper
+
+    monkeypatch.setattr(paper, "present", lambda names: [n for n in names if n != "srbct"])
+    args = argparse.Namespace(datasets=["allaml", "srbct"], quick=False)
+    assert paper.chosen_datasets(args) == ["allaml"]
+    assert "skipped, files not in the data directory: srbct" in capsys.readouterr().err

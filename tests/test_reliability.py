@@ -57,10 +57,22 @@ def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
 def test_a_run_that_fails_outside_the_cli_leaves_failed_too(cfg_factory, tmp_path):
     from idc.train import train
 
+    (tmp_path / "DONE").write_text("done\n")  # an earlier attempt in this directory had finished
     with pytest.raises(ValueError, match="oops"):  # e.g. a trial of idc-search, or a script calling train()
         train(cfg_factory("eval.enabled=false", "model.lr.pretrain=oops"))
     assert "could not convert string to float: 'oops'" in (tmp_path / "FAILED").read_text()
-    assert not (tmp_path / "DONE").exists()
+    assert not (tmp_path / "DONE").exists()  # else skip_done would never retry it
+
+
+def test_history_is_written_with_every_checkpoint(tmp_path):
+    from idc.history import HistoryLogger
+
+    history = HistoryLogger(tmp_path, every_seconds=1e9)  # the timer alone would never write it
+    history.log_metrics({"epoch": 0, "stage1/loss": 1.5})
+    history.save()
+    assert not (tmp_path / "history.csv").exists()
+    history.after_save_checkpoint(None)  # Lightning's ModelCheckpoint calls this after each save
+    assert (tmp_path / "history.csv").read_text().splitlines() == ["epoch,stage1/loss", "0,1.5"]
 
 
 class PoisonAt(Callback):

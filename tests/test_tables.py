@@ -2,16 +2,18 @@
 import csv
 import json
 
+import pytest
 import yaml
 
 from idc.tables import build_tables
 
 
-def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=True):
+def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=True, **settings):
     d = root / name
     d.mkdir(parents=True)
-    (d / "config.yaml").write_text(yaml.safe_dump(
-        {"model": {"name": method}, "gates": {"enabled": gates}, "dataset": {"name": dataset}, "seed": seed}))
+    (d / "config.yaml").write_text(yaml.safe_dump({
+        "model": {"name": method, "stage1_checkpoint": f"/runs/seed{seed}/stage1.ckpt"}, "gates": {"enabled": gates},
+        "dataset": {"name": dataset}, "seed": seed, "paths": {"output_dir": str(d)}, **settings}))
     (d / ".hydra").mkdir()
     (d / ".hydra" / "config.yaml").write_text("ignored: true\n")
     if status == "done":
@@ -33,7 +35,8 @@ def test_tables_from_run_directories(tmp_path):
     make_run(tmp_path, "km_allaml_0", "kmeans", "allaml", 0, 0.60)
     make_run(tmp_path, "km_allaml_1", "kmeans", "allaml", 1, 0.64)
     make_run(tmp_path, "nogates_syn", "idc", "synthetic", 0, 0.999, gates=False)
-    written = build_tables(tmp_path)
+    never_started = tmp_path / "kmeans" / "srbct" / "seed3"  # e.g. its sweep was stopped by a killed worker
+    written = build_tables(tmp_path, expected=[failed, never_started])
 
     acc = (tmp_path / "tables" / "acc.md").read_text()
     assert "| method | allaml | synthetic |" in acc
@@ -42,7 +45,13 @@ def test_tables_from_run_directories(tmp_path):
     assert "| idc w/o gates | - | **99.9 ± 0.0 (1)** |" in acc
     assert "Reported epoch: the final epoch of each run (no label-based selection)." in acc
     gates = (tmp_path / "tables" / "open_local_gates.md").read_text()
-    assert "| idc | 11.0 ± 1.0 (3) [1 failed] [1 unfinished] |" in gates and "**" not in gates.split("\n\n")[1]
+    assert "| idc | 11.0 ± 1.0 (3) [1 failed] [1 unfinished] |" in gates and "**" not in gates
+    assert "in bold" not in gates and "best mean in bold." in acc
+    numeric = list(csv.reader(open(tmp_path / "tables" / "acc.csv")))
+    assert numeric[0] == ["method", "dataset", "mean", "std", "n", "failed", "unfinished"]
+    idc_allaml = next(r for r in numeric if r[:2] == ["idc", "allaml"])
+    assert float(idc_allaml[2]) == pytest.approx(72.0) and float(idc_allaml[3]) == pytest.approx(2.0)
+    assert idc_allaml[4:] == ["3", "1", "1"]
 
     rows = list(csv.reader(open(tmp_path / "tables" / "published.csv")))
     assert rows[0] == ["method", "dataset", "metric", "ours (mean ± std, n)", "published", "difference"]
@@ -54,6 +63,23 @@ def test_tables_from_run_directories(tmp_path):
     assert r"\textbf{72.0 $\pm$ 2.0 (3) [1 failed] [1 unfinished]}" in tex and r"\begin{tabular}{lcc}" in tex
 
     runs = written["runs"].read_text()
-    assert "6 finished of 8." in runs
+    assert "6 finished of 9." in runs
+    assert f"| kmeans | srbct | 3 | not started | {never_started} |" in runs
     assert f"| idc | allaml | 3 | failed | {failed / 'FAILED'} |" in runs
     assert f"| idc | allaml | 4 | unfinished | {unfinished / 'train.log'} |" in runs
+
+
+def test_runs_with_other_settings_are_not_averaged_together(tmp_path):
+    # a grid over head.restarts under one root: one row per setting, each compared with the published number
+    for seed in range(2):
+        make_run(tmp_path, f"r1_{seed}", "idc", "allaml", seed, 0.60 + seed / 100, head={"restarts": 1, "tau": 100})
+        make_run(tmp_path, f"r8_{seed}", "idc", "allaml", seed, 0.70 + seed / 100, head={"restarts": 8, "tau": 100})
+    make_run(tmp_path, "km", "kmeans", "allaml", 0, 0.5, head={"restarts": 3})  # alone in its group: no variant
+    build_tables(tmp_path)
+    acc = (tmp_path / "tables" / "acc.md").read_text()
+    assert "| idc [head.restarts=1] | 60.5 ± 0.7 (2) |" in acc
+    assert "| idc [head.restarts=8] | **70.5 ± 0.7 (2)** |" in acc
+    assert "| kmeans | 50.0 ± 0.0 (1) |" in acc
+    rows = list(csv.reader(open(tmp_path / "tables" / "published.csv")))
+    assert ["idc [head.restarts=1]", "allaml", "acc", "60.5 ± 0.7 (2)", "72.2 ± 3.0", "-11.7"] in rows
+    assert ["idc [head.restarts=8]", "allaml", "acc", "70.5 ± 0.7 (2)", "72.2 ± 3.0", "-1.7"] in rows

@@ -42,17 +42,33 @@ def present(datasets: list[str]) -> list[str]:
     return [d for d in datasets if files_present(d)]
 
 
-def commands(args: argparse.Namespace) -> list[list[str]]:
-    schedule = "quick" if args.quick else "paper"
-    sweep = args.root / schedule
-    exe = str(Path(sys.executable).with_name("idc-train"))
-    datasets = present(args.datasets or list(QUICK_DATASETS if args.quick else PAPER_DATASETS))
+def chosen_datasets(args: argparse.Namespace) -> list[str]:
+    """The datasets to run: those named (or the defaults) whose files are present; named ones that are absent
+    are reported, not dropped in silence."""
+    wanted = args.datasets or list(QUICK_DATASETS if args.quick else PAPER_DATASETS)
+    datasets = present(wanted)
+    if args.datasets and len(datasets) < len(wanted):
+        missing = [d for d in wanted if d not in datasets]
+        print(f"idc-paper: skipped, files not in the data directory: {', '.join(missing)} (see `idc-data`)",
+              file=sys.stderr)
     if not datasets:
         raise SystemExit("idc-paper: none of the datasets' files are in the data directory; set IDC_DATA_DIR")
+    return datasets
+
+
+def expected_runs(args: argparse.Namespace, datasets: list[str]) -> list[Path]:
+    """The run directory of every method x dataset x seed this command is meant to produce."""
+    sweep = args.root / ("quick" if args.quick else "paper")
+    return [sweep / m / d / f"seed{k}" for m in args.methods for d in datasets for k in range(args.seeds)]
+
+
+def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
+    schedule = "quick" if args.quick else "paper"
+    sweep = args.root / schedule
     out = []
     for method in args.methods:
         out.append([
-            exe, "-m", *METHODS[method],
+            sys.executable, "-m", "idc.cli.train", "-m", *METHODS[method],
             "experiment=" + ",".join(f"{schedule}/{d}" for d in datasets),
             f"seed=range({args.seeds})", "skip_done=true", f"logger={args.logger}",
             f"hydra/launcher={args.launcher}", *([f"hydra.launcher.n_jobs={args.jobs}"] if args.launcher == "joblib" else []),
@@ -76,17 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     if args.launcher == "joblib":  # jobs side by side share the cores instead of each taking all of them
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(args.jobs, 1))))
-    for cmd in commands(args):
+    datasets = chosen_datasets(args)
+    broken = []
+    for cmd in commands(args, datasets):
         print(" ".join(cmd), flush=True)
-        if not args.dry_run:
-            subprocess.run(cmd, check=False, env=env)  # failed jobs are recorded in their run directories
+        if not args.dry_run:  # a failed job is recorded in its run directory and the sweep goes on; a sweep
+            if subprocess.run(cmd, check=False, env=env).returncode:  # that stops (launcher, killed worker) is not
+                broken.append(" ".join(cmd))
     if args.dry_run:
         return 0
     from idc.tables import build_tables
 
-    written = build_tables(args.root / ("quick" if args.quick else "paper"))
+    written = build_tables(args.root / ("quick" if args.quick else "paper"), expected=expected_runs(args, datasets))
     print(written["acc"].read_text())
-    return 0
+    for cmd in broken:
+        print(f"idc-paper: this sweep stopped before its end (runs never started are listed in {written['runs']}):"
+              f"\n  {cmd}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
