@@ -61,6 +61,20 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any) -> None:
+    """``run_info.json``: wall time, device, library versions and threads (``extra`` on top), for IDC runs and
+    baselines alike."""
+    import platform
+
+    import sklearn
+    import torch
+
+    write_json(run_dir / RUN_INFO, {
+        "wall_seconds": round(wall_seconds, 3), "device": device, **extra, "torch": torch.__version__,
+        "sklearn": sklearn.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
+    })
+
+
 def mark_started(run_dir: Path) -> None:
     """A run (re)starting in ``run_dir`` is unfinished: drop ``DONE`` and ``FAILED`` of an earlier attempt, so
     that tables never pair its new config with old metrics and a failure is never hidden behind ``DONE``."""

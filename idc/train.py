@@ -1,7 +1,6 @@
 """One training run from a composed config to a finished run directory."""
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -164,18 +163,9 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
     finally:
         finish_logger(logger)
     rd.write_json(run_dir / rd.METRICS, metrics)
-    rd.write_json(
-        run_dir / rd.RUN_INFO,
-        {
-            "wall_seconds": round(time.perf_counter() - started, 3),
-            "train_seconds": round(train_seconds, 3),
-            "device": str(module.device),
-            "torch": torch.__version__,
-            "lightning": pl.__version__,
-            "threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "resumed_from": ckpt_path,
-        },
+    rd.write_run_info(
+        run_dir, time.perf_counter() - started, str(module.device), train_seconds=round(train_seconds, 3),
+        lightning=pl.__version__, resumed_from=ckpt_path,
     )
     rd.mark_done(run_dir)
     return metrics

@@ -60,6 +60,6 @@ def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]
         arrays["labels"] = table.y
     rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names)
     rd.write_json(run_dir / rd.METRICS, metrics)
-    rd.write_json(run_dir / rd.RUN_INFO, {"wall_seconds": round(time.perf_counter() - started, 3), "device": "cpu"})
+    rd.write_run_info(run_dir, time.perf_counter() - started, "cpu")
     rd.mark_done(run_dir)
     return metrics
