@@ -65,3 +65,26 @@ def test_every_option_composes_and_instantiates(cfg_factory, tmp_path, group, op
 
 def test_experiment_group_is_optional(cfg_factory):
     assert cfg_factory().get("experiment") is None
+
+
+EXPERIMENTS = [f"{s}/{p.stem}" for s in ("paper", "short", "quick")
+               for p in sorted((config_dir() / "experiment" / s).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_with_an_ordered_schedule(cfg_factory, experiment):
+    cfg = cfg_factory(f"experiment={experiment}")
+    s = cfg.model.schedule
+    assert cfg.dataset.name == experiment.split("/")[1]
+    assert 0 <= s.non_gated_epochs < s.pretrain_epochs <= s.global_gates_start <= s.epochs
+    assert cfg.trainer.max_epochs == s.epochs
+
+
+def test_short_schedule_keeps_the_paper_settings_but_a_quarter_of_the_epochs(cfg_factory):
+    assert {e.split("/")[1] for e in EXPERIMENTS if e.startswith("short/")} == {"allaml", "prostate", "srbct", "tox171"}
+    for name in ("allaml", "prostate", "tox171"):
+        paper, short = cfg_factory(f"experiment=paper/{name}"), cfg_factory(f"experiment=short/{name}")
+        assert short.model.schedule.epochs == 3000 and short.model.schedule.epochs * 3 < paper.model.schedule.epochs
+        assert short.gates.reg_lambda == 0.1 and paper.gates.reg_lambda == 1.0
+        assert (short.model.bottleneck, short.gates.hidden_dim) == (paper.model.bottleneck, paper.gates.hidden_dim)
+    assert cfg_factory("experiment=short/srbct").model == cfg_factory("experiment=paper/srbct").model

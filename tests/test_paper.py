@@ -41,6 +41,20 @@ def test_named_datasets_without_files_are_reported(capsys, monkeypatch):
     from idc.cli import paper
 
     monkeypatch.setattr(paper, "present", lambda names: [n for n in names if n != "srbct"])
-    args = argparse.Namespace(datasets=["allaml", "srbct"], quick=False)
+    args = argparse.Namespace(datasets=["allaml", "srbct"], schedule="paper")
     assert paper.chosen_datasets(args) == ["allaml"]
     assert "skipped, files not in the data directory: srbct" in capsys.readouterr().err
+
+
+def test_short_schedule_runs_its_four_tables_and_refuses_others(monkeypatch, capsys):
+    from idc.cli import paper
+
+    monkeypatch.setattr(paper, "present", lambda names: list(names))
+    assert paper.main(["--schedule", "short", "--methods", "idc", "--seeds", "3", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "experiment=short/tox171,short/allaml,short/prostate,short/srbct" in out and "seed=range(3)" in out
+    assert "hydra.sweep.dir=outputs/paper/short" in out
+    with pytest.raises(SystemExit, match="no short schedule for digits"):
+        paper.main(["--schedule", "short", "--datasets", "allaml", "digits", "--dry-run"])
+    assert paper.main(["--quick", "--datasets", "mnist10k", "--dry-run"]) == 0  # every dataset has a quick file
+    assert "experiment=quick/mnist10k" in capsys.readouterr().out

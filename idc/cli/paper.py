@@ -1,11 +1,12 @@
 """``idc-paper``: every method x dataset x seed of the paper's tables that is not DONE yet, as Hydra multiruns
 with a parallel launcher, then the tables (``idc-table``).
 
-    idc-paper --quick --seeds 2                 # short schedules on the datasets present: minutes on a CPU
+    idc-paper --quick --seeds 2                 # smoke schedules on the datasets present: minutes on a CPU
+    idc-paper --schedule short                  # a quarter of the paper's epochs on allaml, prostate, srbct, tox171
     idc-paper                                   # the paper's schedules, 10 seeds (hours to days on a CPU)
     idc-paper --datasets allaml srbct --methods idc kmeans --launcher submitit_slurm
 
-Run directories are ``<root>/<paper|quick>/<method>/<dataset>/seed<k>``: re-running resumes (DONE runs are
+Run directories are ``<root>/<schedule>/<method>/<dataset>/seed<k>``: re-running resumes (DONE runs are
 skipped, unfinished ones restart from their last checkpoint) and a failed run is reported in the tables with
 its log, never stopping the others.
 """
@@ -34,6 +35,15 @@ PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "pros
                   "intestine", "cnae9", "mfeat_zernike")
 #: --quick skips the large tables unless they are asked for by name
 QUICK_DATASETS = ("synthetic", "tox171", "allaml", "prostate", "srbct", "biase", "cnae9", "mfeat_zernike")
+#: schedule (a folder of configs/experiment) -> the datasets it runs when none are named
+SCHEDULES = {"paper": PAPER_DATASETS, "quick": QUICK_DATASETS, "short": ("tox171", "allaml", "prostate", "srbct")}
+
+
+def schedule_datasets(schedule: str) -> list[str]:
+    """Every dataset with a ``configs/experiment/<schedule>/<dataset>.yaml``."""
+    from idc.config import config_dir
+
+    return sorted(p.stem for p in (config_dir() / "experiment" / schedule).glob("*.yaml"))
 
 
 def present(datasets: list[str]) -> list[str]:
@@ -45,7 +55,12 @@ def present(datasets: list[str]) -> list[str]:
 def chosen_datasets(args: argparse.Namespace) -> list[str]:
     """The datasets to run: those named (or the defaults) whose files are present; named ones that are absent
     are reported, not dropped in silence."""
-    wanted = args.datasets or list(QUICK_DATASETS if args.quick else PAPER_DATASETS)
+    wanted = args.datasets or list(SCHEDULES[args.schedule])
+    known = schedule_datasets(args.schedule)
+    unknown = [d for d in wanted if d not in known]
+    if unknown:
+        raise SystemExit(f"idc-paper: no {args.schedule} schedule for {', '.join(unknown)} "
+                         f"(configs/experiment/{args.schedule}/ has {', '.join(known)})")
     datasets = present(wanted)
     if args.datasets and len(datasets) < len(wanted):
         missing = [d for d in wanted if d not in datasets]
@@ -58,12 +73,12 @@ def chosen_datasets(args: argparse.Namespace) -> list[str]:
 
 def expected_runs(args: argparse.Namespace, datasets: list[str]) -> list[Path]:
     """The run directory of every method x dataset x seed this command is meant to produce."""
-    sweep = args.root / ("quick" if args.quick else "paper")
+    sweep = args.root / args.schedule
     return [sweep / m / d / f"seed{k}" for m in args.methods for d in datasets for k in range(args.seeds)]
 
 
 def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
-    schedule = "quick" if args.quick else "paper"
+    schedule = args.schedule
     sweep = args.root / schedule
     out = []
     for method in args.methods:
@@ -79,7 +94,10 @@ def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short schedules (experiment/quick)")
+    parser.add_argument("--schedule", choices=list(SCHEDULES), default="paper",
+                        help="configs/experiment/<schedule>/<dataset>.yaml: paper (Table 7), short (a quarter of "
+                             "the epochs, four biomedical tables), quick (smoke runs)")
+    parser.add_argument("--quick", dest="schedule", action="store_const", const="quick", help="= --schedule quick")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--datasets", nargs="*", help=f"default: those present of {', '.join(PAPER_DATASETS)}")
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
@@ -103,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from idc.tables import build_tables
 
-    written = build_tables(args.root / ("quick" if args.quick else "paper"), expected=expected_runs(args, datasets))
+    written = build_tables(args.root / args.schedule, expected=expected_runs(args, datasets))
     print(written["acc"].read_text())
     for cmd in broken:
         print(f"idc-paper: this sweep stopped before its end (runs never started are listed in {written['runs']}):"
