@@ -152,3 +152,7 @@ def test_new_samples_are_matched_to_the_trained_features_by_name():
         same.apply(Table(np.eye(3), feature_names=["x", "g", "g"]))
     with pytest.raises(DataError, match=r"1 of the 2 features the model was trained on are missing \(first: \['h'\]\)"):
         fitted.apply(Table(np.eye(2), feature_names=["g", "x"]))
+    unnamed = Fitted(["f0", "f1"], np.ones(2), np.zeros(2))  # a training file without a header
+    assert unnamed.apply(Table(np.eye(2))).X.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    with pytest.raises(DataError, match=r"trained on a table without column names.*it holds 3"):
+        unnamed.apply(Table(np.arange(6.0).reshape(2, 3)))  # an extra column would shift every feature

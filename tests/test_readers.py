@@ -57,6 +57,38 @@ def test_csv_without_header_and_tsv(tmp_path):
     check(load(v, "dataset.n_clusters=2"), names=("a", "b", "c"), labels=False)
 
 
+def test_header_detection_keeps_every_sample(tmp_path):
+    rows = [",".join(map(str, r)) for r in X]
+    frac = [",".join(f"{v + 0.25}" for v in r) for r in X]  # every column holds fractions
+    cases = {  # file text -> (feature names, overrides); each must keep all 6 samples
+        "0,1,2\n": (["0", "1", "2"], []),                                   # pandas' default column names
+        "7157,672,1956\n": (["7157", "672", "1956"], []),                   # gene IDs above fractions
+        "": (["f1", "f2", "f3"], ["dataset.drop_columns=[0]"]),                   # headerless, a sample-ID column
+    }
+    for i, (top, (names, extra)) in enumerate(cases.items()):
+        p = tmp_path / f"c{i}.csv"
+        body = [f"cell_{j},{r}" for j, r in enumerate(rows)] if not top else (frac if "7157" in top else rows)
+        p.write_text(top + "\n".join(body) + "\n")
+        t = load(p, "dataset.n_clusters=2", *extra)
+        assert t.n_samples == 6 and t.feature_names == names, (top, t.feature_names)
+    # a missing value in the first row is data, not a header, and is reported as missing
+    q = tmp_path / "na.csv"
+    q.write_text("\n".join(["NA,0.0,3.0"] + rows[1:]) + "\n")
+    with pytest.raises(DataError, match="NaN"):
+        load(q, "dataset.n_clusters=2")
+    assert load(q, "dataset.n_clusters=2", "dataset.impute=mean").n_samples == 6
+    # headerless, many classes: the first row's class never recurs, yet it is a sample
+    r = tmp_path / "classes.csv"
+    r.write_text("".join(f"{row},class{9 if j == 0 else j % 2}\n" for j, row in enumerate(rows)))
+    assert load(r, "dataset.label_column=3").n_samples == 6
+    # a name above numbers next to a number above numbers: ask, never guess
+    u = tmp_path / "mixed.csv"
+    u.write_text("gene_a,1.5,2.5\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="set dataset.header=true or dataset.header=false"):
+        load(u, "dataset.n_clusters=2")
+    assert load(u, "dataset.n_clusters=2", "dataset.header=true").feature_names == ["gene_a", "1.5", "2.5"]
+
+
 def test_feature_columns_keep_a_subset(tmp_path):
     p = tmp_path / "cells.csv"
     p.write_text("a,b,c\n" + "".join(",".join(map(str, r)) + "\n" for r in X))

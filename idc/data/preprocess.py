@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from idc.data.table import DataError, Table
+from idc.data.table import GENERATED_NAME, DataError, Table
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler}
 IMPUTE = ("mean", "median", "zero")
@@ -112,10 +112,15 @@ class Fitted:
             return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"], log1p_)
 
     def apply(self, table: Table, impute: str | None = None) -> Table:
-        """``table``'s trained columns (by name), then the NaN check, ``log1p`` and scaling of the training
+        """``table``'s trained columns (by name; by place when the training table had none), then the NaN check, ``log1p`` and scaling of the training
         table (nothing refitted; other columns are ignored, whatever they hold)."""
         if table.feature_names == self.feature_names:
             index = list(range(table.n_features))
+        elif all(GENERATED_NAME.fullmatch(n) for n in self.feature_names):
+            raise DataError(
+                f"{table.name}: the model was trained on a table without column names, so the new table must hold "
+                f"the same {len(self.feature_names)} columns in the same places ({self.feature_names[:3]}...); it "
+                f"holds {table.n_features} ({table.feature_names[:3]}...). Remove the extra columns or name them")
         else:
             where = {n: i for i, n in enumerate(table.feature_names)}
             dups = {n for n in self.feature_names if self.feature_names.count(n) > 1}

@@ -6,6 +6,7 @@ names). Problems raise :class:`DataError` naming the file and what to do.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from idc.data.table import DataError, Table
+from idc.data.table import DataError, Table, generated_names
 
 DOWNLOAD_HINT = "python scripts/download_data.py"
+log = logging.getLogger(__name__)
 
 
 def require_file(path: str | Path, dataset: str = "table") -> Path:
@@ -74,7 +76,7 @@ def read_csv(
         raise DataError(f"{path}: not a readable {'TSV' if sep == chr(9) else 'CSV'} file ({err})") from None
     if frame.empty:
         raise DataError(f"{path}: the file holds no rows")
-    names = [str(c) for c in frame.columns] if header else [f"f{i}" for i in range(frame.shape[1])]
+    names = [str(c) for c in frame.columns] if header else generated_names(frame.shape[1])
     frame.columns = names
     labels = None
     drop = set(_select(names, list(drop_columns), path, "column to drop"))
@@ -98,25 +100,62 @@ def read_csv(
     return Table(features.to_numpy(dtype=np.float64), labels, [names[i] for i in keep], name=path.stem)
 
 
+#: cells that stand for a missing value: evidence for neither a header nor a data row
+MISSING = {"", "na", "nan", "n/a", "null", "none", "-", "?"}
+
+
 def _has_header(path: Path, sep: str) -> bool:
-    """Whether the first row names the columns, judged per column on the first 50 rows: a text cell above
-    numbers, an empty cell above values (a saved pandas index), or a text cell that never recurs below it (a
-    label column's values recur, its name does not). A one-row file, or rows of uneven length (R's
-    ``write.table``), fall back to: any text cell in the first row."""
+    """Whether the first row names the columns, judged on the first 50 rows (missing-value cells say nothing):
+
+    - names: a text cell above a column of numbers, or integer names (``0,1,2,...`` as pandas writes them, or
+      distinct integers such as gene IDs, each above a column that holds fractions);
+    - data: a number above a column of numbers (without the integer names above);
+    - only where neither speaks: a text cell that never recurs below it in a column whose values do recur (a
+      label column's name).
+
+    Names and data at once are an error that asks for ``header=true|false``. A one-row file, or rows of uneven
+    length (R's ``write.table``), fall back to: any text cell in the first row. The decision is logged."""
     import pandas as pd
 
     try:
         head = pd.read_csv(path, sep=sep, header=None, nrows=50, dtype=str, keep_default_na=False)
     except pd.errors.ParserError:
         head = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    head = head.apply(lambda col: col.str.strip())
     first, rest = head.iloc[0], head.iloc[1:]
-    text = pd.to_numeric(first, errors="coerce").isna() & (first.str.strip() != "")
+    missing = first.str.lower().isin(MISSING)
+    number = pd.to_numeric(first, errors="coerce").notna() & ~missing
+    text = ~number & ~missing
     if rest.empty:
-        return bool(text.any())
-    numbers_below = rest.apply(lambda col: pd.to_numeric(col, errors="coerce")).notna().all()
-    empty_above = (first.str.strip() == "") & (rest != "").all()
-    unique_text = pd.Series([text[c] and first[c] not in set(rest[c]) for c in head.columns], index=head.columns)
-    return bool((text & numbers_below).any() or empty_above.any() or unique_text.any())
+        return _decided(path, bool(text.any()), "text in the only row" if text.any() else "no text in the only row")
+    values = rest.where(~rest.apply(lambda col: col.str.lower().isin(MISSING)))
+    numeric = values.apply(lambda col: pd.to_numeric(col, errors="coerce"))
+    numbers_below = (numeric.notna() | values.isna()).all() & values.notna().any()
+    integer = first.str.fullmatch(r"[+-]?\d+") & number
+    ints = pd.to_numeric(first[integer]).astype(np.int64).tolist()
+    fractions_below = [bool(((numeric[c] % 1).abs() > 0).any()) for c in head.columns[integer & numbers_below]]
+    integer_names = bool(integer[number].all() and len(ints) >= 2 and len(set(ints)) == len(ints) and (
+        sorted(ints) in (list(range(len(ints))), list(range(1, len(ints) + 1)))
+        or (len(fractions_below) == len(ints) and all(fractions_below))))
+    names = list(head.columns[text & numbers_below])
+    data = [] if integer_names else list(head.columns[number & numbers_below])
+    if names and data:
+        raise DataError(
+            f"{path}: cannot tell whether the first row is a header: column(s) {names[:5]} hold text above numbers, "
+            f"column(s) {data[:5]} numbers above numbers; set dataset.header=true or dataset.header=false")
+    if names or integer_names:
+        return _decided(path, True, "integer column names" if integer_names else f"text above numbers in column {names[0]}")
+    if data:
+        return _decided(path, False, f"numbers above numbers in column {data[0]}")
+    recurring = [c for c in head.columns if text[c] and rest[c].nunique() < len(rest) and first[c] not in set(rest[c])]
+    return _decided(path, bool(recurring), f"a unique name above repeated values in column {recurring[0]}"
+                    if recurring else "no column says otherwise")
+
+
+def _decided(path: Path, header: bool, why: str) -> bool:
+    log.info("%s: first row read as %s (%s); set dataset.header=%s if that is wrong",
+             path.name, "column names" if header else "data", why, str(not header).lower())
+    return header
 
 
 def _npz_key(keys: list[str], wanted: str | None, path: Path, what: str, candidates: Sequence[str]) -> str | None:

@@ -1,9 +1,17 @@
 """The in-memory table every loader returns and every consumer (training, evaluation, baselines) reads."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+#: the names of a table's columns when its file has none: f0, f1, ... by the file's column
+GENERATED_NAME = re.compile(r"f\d+")
+
+
+def generated_names(n: int) -> list[str]:
+    return [f"f{i}" for i in range(n)]
 
 
 class DataError(ValueError):
@@ -34,7 +42,7 @@ class Table:
         if self.X.ndim != 2:
             raise DataError(f"{self.name}: expected a 2-D samples x features matrix, got shape {self.X.shape}")
         self.X = np.ascontiguousarray(self.X, dtype=np.float32)
-        self.feature_names = [str(n) for n in self.feature_names] or [f"f{i}" for i in range(self.X.shape[1])]
+        self.feature_names = [str(n) for n in self.feature_names] or generated_names(self.X.shape[1])
         if len(self.feature_names) != self.X.shape[1]:
             raise DataError(f"{self.name}: {len(self.feature_names)} feature names for {self.X.shape[1]} columns")
         if self.y is not None:
