@@ -75,6 +75,32 @@ def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any
     })
 
 
+class SettingsChanged(ValueError):
+    """The run directory holds a checkpoint trained under other settings than the ones given now."""
+
+
+def check_resumable(run_dir: Path, cfg: dict[str, Any]) -> None:
+    """Before a run resumes from ``run_dir``'s last checkpoint: the settings it was started with (its
+    ``config.yaml``; paths, loggers and devices aside, see :data:`idc.tables.NOT_SETTINGS`) must be the ones
+    given now, or :class:`SettingsChanged` names what differs and the directory is left as it is. Keys only one
+    side has (another version of idc) are not compared."""
+    from omegaconf import OmegaConf
+
+    from idc.tables import settings_of
+
+    if not (run_dir / CHECKPOINT).exists() or not (run_dir / CONFIG).exists():
+        return
+    old = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG))
+    before, now = settings_of({**old, "_seed": old.get("seed")}), settings_of({**cfg, "_seed": cfg.get("seed")})
+    changed = [f"{k.lstrip('_')}: {before[k]} -> {now[k]}" for k in sorted(before.keys() & now.keys())
+               if before[k] != now[k]]
+    if changed:
+        raise SettingsChanged(
+            f"{run_dir} holds a checkpoint trained with other settings ({'; '.join(changed[:6])}"
+            f"{' ...' if len(changed) > 6 else ''}). Give it another run directory (hydra.run.dir=...), set "
+            "resume=false to start it over (its checkpoints are then overwritten), or keep the old settings.")
+
+
 def mark_started(run_dir: Path) -> None:
     """A run (re)starting in ``run_dir`` is unfinished: drop ``DONE`` and ``FAILED`` of an earlier attempt, so
     that tables never pair its new config with old metrics and a failure is never hidden behind ``DONE``."""

@@ -117,9 +117,13 @@ def stage1_only_schedule(cfg: DictConfig) -> None:
 def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     """Train IDC as ``cfg`` says and fill ``cfg.paths.output_dir``: resolved config, checkpoints,
     ``metrics.json``, ``predictions.h5``, the evaluation and, last, ``DONE``; a failure leaves ``FAILED`` (the
-    error and its traceback) and is raised again. Returns the final metrics."""
+    error and its traceback) and is raised again; a directory whose checkpoint has other settings is refused
+    (:class:`idc.run_dir.SettingsChanged`) and left untouched. Returns the final metrics."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    stage1_only_schedule(cfg)
+    if cfg.get("resume", True):  # before anything is written: a mismatch leaves the directory as it was
+        rd.check_resumable(run_dir, OmegaConf.to_container(cfg, resolve=True))
     try:
         return _train(cfg, run_dir, show_progress)
     except Exception as err:
@@ -129,7 +133,6 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any]:
     rd.mark_started(run_dir)
-    stage1_only_schedule(cfg)
     (run_dir / rd.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()
     table = load_table(cfg.dataset)

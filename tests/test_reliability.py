@@ -45,6 +45,21 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert torch.load(ckpt, weights_only=True)["epoch"] == 400
 
 
+def test_a_run_directory_resumes_only_under_its_own_settings(cfg_factory, tmp_path):
+    from idc.run_dir import SettingsChanged
+    from idc.train import train
+
+    train(cfg_factory("eval.enabled=false"))
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(SettingsChanged, match=r"model.lr.pretrain: 0.001 -> 0.5.*resume=false"):
+        train(cfg_factory("eval.enabled=false", "model.lr.pretrain=0.5"))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == files  # DONE, config, metrics kept
+    train(cfg_factory("eval.enabled=false", "logger=csv", "checkpoint_every=7"))  # not settings: it resumes
+    assert (tmp_path / "DONE").exists()
+    train(cfg_factory("eval.enabled=false", "model.lr.pretrain=0.5", "resume=false"))  # asked to start over
+    assert "pretrain: 0.5" in (tmp_path / "config.yaml").read_text() and (tmp_path / "DONE").exists()
+
+
 def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
     run_cli("-m", "trainer=smoke", "logger=none", "eval.enabled=false", "model.lr.pretrain=oops,0.001",
             f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)

@@ -8,10 +8,9 @@ Examples::
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
-
-import logging
 from pathlib import Path
 
 import hydra
@@ -20,9 +19,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info
 
-log = logging.getLogger(__name__)
-
 from idc.config import config_dir
+
+log = logging.getLogger(__name__)
 
 
 def _show_progress(setting: object) -> bool:
@@ -35,17 +34,23 @@ def _show_progress(setting: object) -> bool:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
     from idc.data import DataError
-    from idc.run_dir import FAILED, is_done
+    from idc.run_dir import FAILED, SettingsChanged, is_done
     from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
 
     if cfg.get("skip_done") and is_done(Path(cfg.paths.output_dir)):
         log.info("already done, skipped: %s", cfg.paths.output_dir)
         return
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
+    except SettingsChanged as err:  # nothing was written
+        if multirun:
+            log.error("job not run, the sweep goes on: %s", err)
+            return
+        raise SystemExit(f"idc-train: {err}") from None
     except Exception as err:  # train() has written FAILED
         failed = Path(cfg.paths.output_dir) / FAILED
-        if HydraConfig.get().mode == RunMode.MULTIRUN:  # one failed job must not stop the sweep
+        if multirun:  # one failed job must not stop the sweep
             log.error("job failed, the sweep goes on: %s (details in %s)", err, failed)
             return
         if isinstance(err, DataError):
