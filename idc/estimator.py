@@ -199,7 +199,10 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             "feature_names": [str(n) for n in self.feature_names_in_],
             "labels": torch.as_tensor(self.labels_),
         }
-        torch.save(payload, path)
+        from idc.run_dir import replacing
+
+        with replacing(path) as tmp:  # a kill while saving leaves the previous model file whole
+            torch.save(payload, tmp)
         return path
 
     @classmethod

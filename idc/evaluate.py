@@ -159,15 +159,13 @@ def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], to
     sizes = np.bincount(pred["clusters"], minlength=len(pred["global_gates"]))
     per_cluster = top_features(pred["global_gates"], names, top_k)
     per_sample = top_features(pred["local_gates"], names, top_k, np.abs(table.X * pred["local_gates"]))
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with rd.replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["kind", "id", "cluster", "size", *column_names(top_k)])
         for c, ranked in enumerate(per_cluster):
             w.writerow(["cluster", c, c, int(sizes[c]), *as_columns(ranked, top_k)])
         for i, (c, ranked) in enumerate(zip(pred["clusters"], per_sample)):
             w.writerow(["sample", i, int(c), "", *as_columns(ranked, top_k)])
-    tmp.replace(path)
 
 
 def evaluate(

@@ -10,6 +10,8 @@ from typing import Any
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
+from idc.run_dir import replacing
+
 HISTORY = "history.csv"
 
 
@@ -54,13 +56,11 @@ class HistoryLogger(Logger):
             return
         self._saved_at = time.monotonic()
         columns = ["epoch", *sorted({k for row in self.rows.values() for k in row} - {"epoch"})]
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
+        with replacing(self.path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             for epoch in sorted(self.rows):
                 writer.writerow(self.rows[epoch])
-        tmp.replace(self.path)
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:

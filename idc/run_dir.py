@@ -5,6 +5,8 @@ Tables and evaluations are rebuilt from these files alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +35,36 @@ def _strict(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; it becomes ``path`` only when the block ends without an
+    error, so a crash or a kill never leaves half a file (nor destroys the previous one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented strict JSON through a temporary file, so a crash never leaves half a
-    file (undefined numbers, NaN, are written as ``null``)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_strict(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
-    tmp.replace(path)
+    """Write ``payload`` as indented strict JSON (undefined numbers, NaN, are written as ``null``), atomically."""
+    write_text(path, json.dumps(_strict(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def write_predictions(path: Path, arrays: dict[str, np.ndarray], feature_names: list[str]) -> None:
     """Save per-sample and per-cluster outputs (h5py, gzip): ``clusters`` (N), ``local_gates`` (N x D),
     ``global_gates`` (K x D), ``embeddings`` (N x bottleneck), optional ``labels``, and ``feature_names``."""
-    tmp = path.with_suffix(".tmp")
-    with h5py.File(tmp, "w") as f:
+    with replacing(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in arrays.items():
             value = np.asarray(value)
             f.create_dataset(key, data=value, compression="gzip" if value.ndim > 1 else None)
         f.create_dataset("feature_names", data=np.array(feature_names, dtype=h5py.string_dtype()))
-    tmp.replace(path)
 
 
 def read_predictions(path: Path) -> dict[str, np.ndarray]:

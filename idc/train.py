@@ -133,7 +133,7 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any]:
     rd.mark_started(run_dir)
-    (run_dir / rd.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    rd.write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()
     table = load_table(cfg.dataset)
     if cfg.model.get("baseline"):

@@ -37,6 +37,42 @@ def test_unreadable_or_unsupported_files(tmp_path):
         load(tmp_path / "x.parquet", "dataset.n_clusters=2")
 
 
+def test_truncated_empty_or_odd_files_get_a_data_error(tmp_path):
+    np.savez(tmp_path / "good.npz", X=GOOD)
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "good.npz").read_bytes()[:200])  # a zip cut short
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.savez(tmp_path / "complex.npz", X=GOOD + 1j)
+    with h5py.File(tmp_path / "group.h5", "w") as f:  # a group where the matrix should be (10x-like)
+        f.create_group("X")["data"] = np.ones(3)
+    for name, match in [("cut.npz", "BadZipFile"), ("empty.npy", "empty or truncated"),
+                        ("complex.npz", "complex numbers"), ("group.h5", "/X is a group, not a matrix")]:
+        with pytest.raises(DataError, match=match):
+            load(tmp_path / name, "dataset.n_clusters=2")
+
+
+def test_sparse_matrices_cell_array_labels_nullable_obs_and_spaced_text_are_read(tmp_path):
+    import scipy.sparse as sp
+
+    y = np.array([0, 1] * 5)
+    scipy.io.savemat(tmp_path / "s.mat", {"X": sp.csc_matrix(GOOD), "Y": np.array([["a"], ["b"]] * 5, dtype=object)})
+    t = load(tmp_path / "s.mat", "dataset.y_key=Y", "dataset.scaler=none")
+    np.testing.assert_allclose(t.X, GOOD, rtol=1e-6)
+    assert t.class_names == ["a", "b"] and t.y.tolist() == y.tolist()
+    with h5py.File(tmp_path / "n.h5ad", "w") as f:  # anndata >= 0.10 writes nullable integers as values + mask
+        f["X"] = GOOD
+        g = f.create_group("obs").create_group("batch")
+        g["values"], g["mask"] = y, np.zeros(10, bool)
+    assert load(tmp_path / "n.h5ad", "dataset.label_column=batch").y.tolist() == y.tolist()
+    with h5py.File(tmp_path / "n.h5ad", "a") as f:
+        f["obs/batch/mask"][3] = True
+    with pytest.raises(DataError, match="1 label\\(s\\) are missing"):
+        load(tmp_path / "n.h5ad", "dataset.label_column=batch")
+    np.savetxt(tmp_path / "spaced.txt", GOOD)  # numpy's default: values separated by spaces
+    t = load(tmp_path / "spaced.txt", "dataset.n_clusters=2", "dataset.scaler=none")
+    assert t.X.shape == (10, 3)
+    np.testing.assert_allclose(t.X, GOOD, rtol=1e-6)
+
+
 def test_pickled_object_arrays_are_refused(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="object arrays are refused"):
@@ -122,7 +158,7 @@ def test_incomplete_npz_and_h5ad_files_say_what_they_hold(tmp_path):
     with h5py.File(tmp_path / "no_shape.h5ad", "w") as f:
         g = f.create_group("X")
         g["data"], g["indices"], g["indptr"] = np.ones(3), np.arange(3), np.array([0, 3])
-    with pytest.raises(DataError, match="sparse X lacks its shape attribute"):
+    with pytest.raises(DataError, match="the shape attribute missing for a sparse one"):
         load(tmp_path / "no_shape.h5ad", "dataset.n_clusters=2")
 
 
@@ -156,3 +192,31 @@ def test_new_samples_are_matched_to_the_trained_features_by_name():
     assert unnamed.apply(Table(np.eye(2))).X.tolist() == [[1.0, 0.0], [0.0, 1.0]]
     with pytest.raises(DataError, match=r"trained on a table without column names.*it holds 3"):
         unnamed.apply(Table(np.arange(6.0).reshape(2, 3)))  # an extra column would shift every feature
+
+
+@pytest.mark.parametrize("override", ["dataset.n_clusters=2.7", "dataset.top_k_variance=-1", "+dataset.rows=-3",
+                                      "dataset.n_clusters=true"])
+def test_counting_options_must_be_whole_numbers(tmp_path, override):
+    np.save(tmp_path / "x.npy", GOOD)
+    extra = [] if "n_clusters" in override else ["dataset.n_clusters=2"]
+    key = override.split("=")[0].lstrip("+")
+    with pytest.raises(DataError, match=f"{key} must be a whole number of at least 1"):
+        load(tmp_path / "x.npy", override, *extra)
+
+
+def test_a_batch_size_below_one_is_an_error():
+    from idc.data import Table, TableDataModule
+
+    with pytest.raises(DataError, match="batch_size must be a whole number of at least 1, got 0"):
+        TableDataModule(Table(GOOD), 0)
+
+
+def test_a_write_that_fails_half_way_leaves_the_previous_file(tmp_path):
+    from idc.run_dir import replacing
+
+    path = tmp_path / "model.pt"
+    path.write_text("the good model")
+    with pytest.raises(RuntimeError), replacing(path) as tmp:
+        tmp.write_text("half a mod")
+        raise RuntimeError("killed while saving")
+    assert path.read_text() == "the good model" and list(tmp_path.iterdir()) == [path]

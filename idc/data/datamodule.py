@@ -99,6 +99,8 @@ class TableDataModule(pl.LightningDataModule):
         super().__init__()
         self.table = table
         self.per_row = per_row
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise DataError(f"{table.name}: dataset.batch_size must be a whole number of at least 1, got {batch_size}")
         self.batch_size = min(int(batch_size), table.n_samples)
         self.seed = seed
         self.eval_batch_size = eval_batch_size

@@ -102,8 +102,11 @@ class Fitted:
         return cls(list(table.feature_names), np.asarray(mul, np.float64), np.asarray(add, np.float64), log1p_)
 
     def save(self, path: Path) -> None:
-        np.savez(path, feature_names=np.array(self.feature_names, dtype=str), mul=self.mul, add=self.add,
-                 log1p=np.array(self.log1p))
+        from idc.run_dir import replacing
+
+        with replacing(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, feature_names=np.array(self.feature_names, dtype=str), mul=self.mul, add=self.add,
+                     log1p=np.array(self.log1p))
 
     @classmethod
     def load(cls, path: Path) -> "Fitted":
@@ -163,6 +166,19 @@ def check_varies(table: Table) -> None:
         raise DataError(f"{table.name}: every column is constant; there is nothing to cluster")
 
 
+def _check_counts(name: str, **counts: object) -> None:
+    """Options that count something are whole numbers of at least 1 (or unset)."""
+    for key, value in counts.items():
+        if value is None:
+            continue
+        try:
+            whole = float(value).is_integer() and int(value) >= 1  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            whole = False
+        if not whole or isinstance(value, bool):
+            raise DataError(f"{name}: dataset.{key} must be a whole number of at least 1 (or null), got {value!r}")
+
+
 def preprocess(
     table: Table,
     scaler: str | None = "none",
@@ -177,6 +193,7 @@ def preprocess(
     """The whole pipeline (see the module docstring); returns a validated float32 table. With ``fitted`` (new
     samples for a trained model) the columns, ``log1p`` and scaling are the training table's and ``log1p_``,
     ``drop_constant_``, ``top_k``, ``scaler`` and ``rows`` are not used (``impute`` still fills from this table)."""
+    _check_counts(table.name, n_clusters=n_clusters, top_k_variance=top_k, rows=rows)
     if n_clusters is not None:
         table = replace(table, n_clusters=int(n_clusters))
     table = encode_labels(table)

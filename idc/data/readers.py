@@ -7,6 +7,8 @@ names). Problems raise :class:`DataError` naming the file and what to do.
 from __future__ import annotations
 
 import logging
+import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ import numpy as np
 from idc.data.table import DataError, Table, generated_names
 
 DOWNLOAD_HINT = "python scripts/download_data.py"
+#: what numpy raises on a truncated, empty or foreign .npy/.npz
+UNREADABLE = (ValueError, EOFError, OSError, zipfile.BadZipFile)
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +38,8 @@ def require_file(path: str | Path, dataset: str = "table") -> Path:
 def _numeric(values: np.ndarray, path: Path, what: str = "X") -> np.ndarray:
     if values.dtype.kind in "biuf":
         return values
+    if values.dtype.kind == "c":
+        raise DataError(f"{path}: {what} holds complex numbers; store real features (e.g. magnitudes)")
     try:
         return values.astype(np.float64)
     except (TypeError, ValueError) as err:
@@ -67,7 +73,7 @@ def read_csv(
     dropped columns cannot be chosen. Non-numeric feature columns are an error that names them."""
     import pandas as pd
 
-    sep = sep or ("\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
+    sep = sep or _separator(path)
     try:
         if header == "auto":
             header = isinstance(label_column, str) or _has_header(path, sep)
@@ -102,6 +108,19 @@ def read_csv(
 
 #: cells that stand for a missing value: evidence for neither a header nor a data row
 MISSING = {"", "na", "nan", "n/a", "null", "none", "-", "?"}
+
+
+def _separator(path: Path) -> str:
+    """Tab for ``.tsv``/``.tab``, comma for ``.csv``; for ``.txt`` what its first line uses (tab, comma, or
+    runs of spaces as ``numpy.savetxt`` writes)."""
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".tab"):
+        return "\t"
+    if suffix != ".txt":
+        return ","
+    with open(path, encoding="utf-8", errors="replace") as f:
+        line = f.readline()
+    return "\t" if "\t" in line else "," if "," in line else r"\s+"
 
 
 def _has_header(path: Path, sep: str) -> bool:
@@ -171,8 +190,9 @@ def read_npy(path: Path, **_: Any) -> Table:
     """A 2-D ``.npy`` array (no labels)."""
     try:
         X = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise DataError(f"{path}: not a plain numeric .npy array ({err}); object arrays are refused") from None
+    except UNREADABLE as err:
+        raise DataError(f"{path}: not a plain numeric .npy array ({type(err).__name__}: {err}); object arrays are "
+                        "refused, and an empty or truncated file cannot be read") from None
     return Table(_numeric(X, path), name=path.stem)
 
 
@@ -183,8 +203,8 @@ def npz_array(path: Path, key: str) -> np.ndarray:
             if key not in z.files:
                 raise DataError(f"{path}: no array {key!r}; the file holds {list(z.files)}")
             return z[key]
-    except ValueError as err:
-        raise DataError(f"{path}: unreadable .npz ({err}); object arrays are refused") from None
+    except UNREADABLE as err:
+        raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}); object arrays are refused") from None
 
 
 def read_npz(
@@ -205,8 +225,8 @@ def read_npz(
             X, y = z[xk], (z[yk] if yk else None)
             names = [str(n) for n in z[nk]] if nk else []
             class_names = [str(n) for n in z[ck]] if ck else None
-    except ValueError as err:
-        raise DataError(f"{path}: unreadable .npz ({err}); object arrays are refused") from None
+    except UNREADABLE as err:
+        raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}); object arrays are refused") from None
     if class_names is not None and y is not None:  # labels stored as indices into class_names
         y = _categories(class_names, y, path)
     return Table(_numeric(X, path), y, names, name=path.stem)
@@ -215,6 +235,7 @@ def read_npz(
 def read_mat(path: Path, x_key: str = "X", y_key: str | None = "Y", **_: Any) -> Table:
     """MATLAB ``.mat``: v5 files through ``scipy.io.loadmat``, v7.3 (HDF5) files through h5py."""
     import scipy.io
+    import scipy.sparse as sp
 
     try:
         mat = scipy.io.loadmat(path)
@@ -226,8 +247,22 @@ def read_mat(path: Path, x_key: str = "X", y_key: str | None = "Y", **_: Any) ->
     for key in [x_key] + ([y_key] if y_key else []):
         if key not in mat:
             raise DataError(f"{path}: no variable {key!r}; the file holds {keys} (set x_key / y_key)")
-    y = np.asarray(mat[y_key]).reshape(-1) if y_key else None
-    return Table(_numeric(np.asarray(mat[x_key]), path), y, name=path.stem)
+    y = _mat_labels(mat[y_key], path) if y_key else None
+    X = mat[x_key]
+    X = _densify(X, path) if sp.issparse(X) else np.asarray(X)
+    return Table(_numeric(X, path), y, name=path.stem)
+
+
+def _mat_labels(values: Any, path: Path) -> np.ndarray:
+    """A label vector, or a cell array of strings (each cell a 1-element array)."""
+    values = np.asarray(values).reshape(-1)
+    if values.dtype != object:
+        return values
+    cells = [np.asarray(v).reshape(-1) for v in values]
+    if any(c.size != 1 for c in cells):
+        raise DataError(f"{path}: the labels are a cell array whose cells are not single values; store one "
+                        "number or string per sample")
+    return np.array([str(c[0]) for c in cells])
 
 
 def read_h5(
@@ -240,7 +275,7 @@ def read_h5(
         for key in [k for k in (x_key, y_key, names_key) if k]:
             if key not in f:
                 raise DataError(f"{path}: no dataset {key!r}; the file holds {keys} (set x_key / y_key / names_key)")
-        X = np.asarray(f[x_key][()])
+        X = _matrix(f[x_key], path)
         y = _decode(f[y_key][()]).reshape(-1) if y_key else None
         names = [str(n) for n in _decode(f[names_key][()])] if names_key else []
     return Table(_numeric(X.T if transpose else X, path), y, names, name=path.stem)
@@ -248,24 +283,12 @@ def read_h5(
 
 def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
     """AnnData ``.h5ad`` without the anndata package: ``X`` dense or sparse (CSR/CSC, densified once),
-    labels from the ``obs`` column ``label_column`` (plain or categorical), feature names from ``var``'s index."""
-    import scipy.sparse as sp
-
+    labels from the ``obs`` column ``label_column`` (plain, categorical or nullable), feature names from ``var``'s
+    index."""
     with _open_h5(path) as f:
         if "X" not in f:
             raise DataError(f"{path}: no X in this .h5ad; it holds {_h5_keys(f)}")
-        node = f["X"]
-        if isinstance(node, h5py.Group):
-            encoding = _decode(node.attrs.get("encoding-type", node.attrs.get("h5sparse_format", "csr_matrix")))
-            shape = node.attrs.get("shape", node.attrs.get("h5sparse_shape"))
-            parts = [k for k in ("data", "indices", "indptr") if k not in node]
-            if shape is None or parts:
-                raise DataError(f"{path}: sparse X lacks {parts or 'its shape attribute'}; re-save it with anndata")
-            shape = tuple(int(s) for s in shape)
-            cls = sp.csc_matrix if "csc" in str(encoding) else sp.csr_matrix
-            X = cls((node["data"][()], node["indices"][()], node["indptr"][()]), shape=shape).toarray()
-        else:
-            X = node[()]
+        X = _matrix(f["X"], path)
         names = _h5ad_index(f["var"]) if "var" in f else []
         y = None
         if label_column is not None:
@@ -277,6 +300,38 @@ def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
                 raise DataError(f"{path}: obs has no column {label_column!r}; it has {columns}")
             y = _h5ad_column(obs, label_column)
     return Table(_numeric(np.asarray(X), path), y, names, name=path.stem)
+
+
+def _matrix(node: h5py.Dataset | h5py.Group, path: Path) -> np.ndarray:
+    """A dense dataset, or a sparse matrix stored as anndata does (a group with ``data``, ``indices``,
+    ``indptr`` and a ``shape`` attribute), densified after a memory check."""
+    import scipy.sparse as sp
+
+    if not isinstance(node, h5py.Group):
+        return np.asarray(node[()])
+    encoding = _decode(node.attrs.get("encoding-type", node.attrs.get("h5sparse_format", "csr_matrix")))
+    shape = node.attrs.get("shape", node.attrs.get("h5sparse_shape"))
+    parts = [k for k in ("data", "indices", "indptr") if k not in node]
+    if shape is None or parts:
+        missing = ", ".join(parts) or "the shape attribute"
+        raise DataError(f"{path}: {node.name} is a group, not a matrix ({missing} missing for a sparse one); save "
+                        "the matrix as a dense dataset or as an AnnData .h5ad")
+    cls = sp.csc_matrix if "csc" in str(encoding) else sp.csr_matrix
+    return _densify(cls((node["data"][()], node["indices"][()], node["indptr"][()]),
+                        shape=tuple(int(n) for n in shape)), path)
+
+
+def _densify(matrix: Any, path: Path) -> np.ndarray:
+    """``matrix.toarray()``, refused with a clear error when the dense table (and the copies preprocessing makes)
+    would not fit in this machine's memory."""
+    n, d = matrix.shape
+    need = 3 * n * d * 8  # float64 while preprocessing, about three copies at the peak
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    if total and need > total:
+        raise DataError(
+            f"{path}: the sparse {n} x {d} matrix needs about {need / 2**30:.0f} GiB dense, more than this machine's "
+            f"{total / 2**30:.0f} GiB; keep fewer features first (e.g. highly variable genes) and save a smaller file")
+    return matrix.toarray()
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -307,7 +362,15 @@ def _h5ad_index(group: h5py.Group) -> list[str]:
 
 def _h5ad_column(obs: h5py.Group, column: str) -> np.ndarray:
     node = obs[column]
+    if isinstance(node, h5py.Group) and "values" in node and "mask" in node:  # anndata >= 0.10 nullable int/bool
+        mask = np.asarray(node["mask"][()], dtype=bool)
+        if mask.any():
+            raise DataError(f"obs column {column!r}: {int(mask.sum())} label(s) are missing; fill or drop those rows")
+        return np.asarray(node["values"][()])
     if isinstance(node, h5py.Group):  # anndata >= 0.8 categorical: {categories, codes}
+        if "categories" not in node or "codes" not in node:
+            raise DataError(f"obs column {column!r} is stored as {sorted(node.keys())}, which idc cannot read; "
+                            "store the labels as a categorical or plain column")
         return _categories(_decode(node["categories"][()]), node["codes"][()], f"obs column {column!r}")
     values = _decode(node[()])
     legacy = obs.get("__categories")  # anndata < 0.8: codes in the column, categories aside
