@@ -24,6 +24,7 @@ from idc.metrics import (
     diversity,
     faithfulness,
     gate_f1,
+    gate_mass,
     generalizability,
     greedy_accuracy,
     group_feature_sets,
@@ -99,6 +100,8 @@ def headline_metrics(
         "selection": "final_epoch",
         "open_local_gates": open_gates(pred["local_gates"], "median"),
         "open_global_gates": open_gates(pred["global_gates"], "mean"),
+        "gate_mass_local": gate_mass(pred["local_gates"], "median"),  # the official code's |S|
+        "gate_mass_global": gate_mass(pred["global_gates"], "mean"),
         "cluster_sizes": cluster_sizes(pred["clusters"], k),
         "n_samples": int(len(pred["clusters"])),
         "n_clusters": k,

@@ -126,6 +126,7 @@ class IDCModule(pl.LightningModule):
         self._val_outputs: list[dict[str, Tensor]] = []
         self.best_by_label: dict[str, float] = {}
         self._nonfinite: tuple[str, list[str], Tensor] | None = None  # (stage, term names, flags on device)
+        self._epoch_weights: dict[str, float] = {}  # schedule weights of this epoch, logged at its end
         self.stage1_loaded = False  # True: weights from load_stage1, stage-1 steps are skipped
 
     # ----------------------------------------------------------------------------------------------- data
@@ -227,7 +228,8 @@ class IDCModule(pl.LightningModule):
             )
             reg_weight = losses.cosine_increase(self.current_epoch, self.t0, self.t1, float(g["reg_lambda"]))
             loss = loss + reg_weight * reg + float(g["gtcr_lambda"]) * gtcr
-            self._log_epoch({"stage1/gate_reg": reg, "stage1/gtcr": gtcr, "stage1/gate_reg_weight": reg_weight})
+            self._log_epoch({"stage1/gate_reg": reg, "stage1/gtcr": gtcr})
+            self._epoch_weights["stage1/gate_reg_weight"] = reg_weight
         elif "gated" in tasks:
             # gates are all ones (warm-up, or no gating network): the gated task is the clean task again
             terms["recon_gated"] = (
@@ -237,8 +239,9 @@ class IDCModule(pl.LightningModule):
             keep = (torch.rand_like(x) >= float(self.model_cfg["mask_rate"])).to(x.dtype)
             terms["recon_masked"] = losses.reconstruction_loss(ae(x * keep), x, kind)
         if "latent" in tasks:
-            noise = 1.0 + float(self.model_cfg["latent_noise_std"]) * torch.randn_like(h_clean)
-            terms["recon_latent"] = losses.reconstruction_loss(ae.decoder(h_clean * noise), x, kind)
+            # in float32: under bf16 autocast a 1% noise around 1 would fall on a grid of a few values
+            noise = 1.0 + float(self.model_cfg["latent_noise_std"]) * torch.randn_like(h_clean, dtype=torch.float32)
+            terms["recon_latent"] = losses.reconstruction_loss(ae.decoder(h_clean.float() * noise), x, kind)
         for value in terms.values():
             loss = loss + value
         self._watch("stage 1", {**terms, "loss": loss})
@@ -287,7 +290,8 @@ class IDCModule(pl.LightningModule):
             terms.update(aux_ce=ce, global_gate_reg=reg)
             reg_weight = self.global_reg_weight()
             loss = loss + ce + reg_weight * reg
-            self._log_epoch({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg, "stage2/global_reg_weight": reg_weight})
+            self._log_epoch({"stage2/aux_ce": ce, "stage2/global_gate_reg": reg})
+            self._epoch_weights["stage2/global_reg_weight"] = reg_weight
         if not terms:
             return  # a frozen head and no global gates: nothing left to train
         self._watch("stage 2", terms)
@@ -393,6 +397,11 @@ class IDCModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.raise_if_nonfinite()
+        # the schedules' weights are Python floats, constant within an epoch: logged once here, since logging a
+        # float in a step copies it to the device and syncs the GPU every step
+        if self._epoch_weights:
+            self.log_dict(self._epoch_weights, on_step=False, on_epoch=True)
+            self._epoch_weights = {}
         last_epoch = self.trainer is not None and self.current_epoch >= self.trainer.max_epochs - 1
         if last_epoch and not self.in_stage1() and self._selected < 0:
             self.select_head()

@@ -97,6 +97,10 @@ def test_training_ends_with_an_evaluation(smoke_run):
             "confusion_matrix.png", "training_curves.png"} <= plots
     history = (smoke_run / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 1 + 8
+    columns = history[0].split(",")  # the schedules' weights, logged once per epoch where they apply
+    weights = [row.split(",")[columns.index("stage1/gate_reg_weight")] for row in history[1:]]
+    assert [w != "" for w in weights] == [False, False, True, True, False, False, False, False]  # gates on: 2-3
+    assert "stage2/global_reg_weight" in columns
 
 
 def idc_eval(*args):

@@ -4,7 +4,7 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from idc.metrics import cluster_sizes, clustering_metrics, hungarian_accuracy, open_gates
+from idc.metrics import cluster_sizes, clustering_metrics, gate_mass, hungarian_accuracy, open_gates
 
 
 def brute_force_accuracy(y, c):
@@ -38,4 +38,6 @@ def test_gate_counts_and_cluster_sizes():
     gates = np.array([[0.0, 0.3, 1.0], [0.0, 0.0, 0.2], [0.5, 0.5, 0.5]])
     assert open_gates(gates, "median") == 2.0
     assert open_gates(gates, "mean") == pytest.approx(2.0)
+    assert gate_mass(gates, "median") == pytest.approx(1.3)  # per row 1.3, 0.2, 1.5: the official |S|
+    assert gate_mass(gates, "mean") == pytest.approx(1.0)
     assert cluster_sizes(np.array([0, 2, 2]), 4) == [1, 0, 2, 0]

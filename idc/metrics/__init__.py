@@ -2,6 +2,7 @@
 from idc.metrics.clustering import (
     cluster_sizes,
     clustering_metrics,
+    gate_mass,
     greedy_accuracy,
     hungarian_accuracy,
     open_gates,
@@ -22,6 +23,7 @@ __all__ = [
     "diversity",
     "faithfulness",
     "gate_f1",
+    "gate_mass",
     "generalizability",
     "greedy_accuracy",
     "group_feature_sets",

@@ -53,11 +53,20 @@ def clustering_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 def open_gates(gates: np.ndarray, reduce: str) -> float:
     """Number of open gates (value > 0) per row of ``gates``, reduced over rows by ``median`` (local gates,
     one row per sample) or ``mean`` (global gates, one row per cluster)."""
-    counts = (np.asarray(gates) > 0).sum(axis=1)
+    return _reduce((np.asarray(gates) > 0).sum(axis=1), reduce)
+
+
+def gate_mass(gates: np.ndarray, reduce: str) -> float:
+    """The official code's |S| (``num_open_gates``, ``open_global_gates``): the sum of the gate values per row,
+    reduced as in :func:`open_gates`; a gate at 0.5 counts a half here and a whole gate there."""
+    return _reduce(np.asarray(gates, dtype=np.float64).sum(axis=1), reduce)
+
+
+def _reduce(per_row: np.ndarray, reduce: str) -> float:
     if reduce == "median":
-        return float(np.median(counts))
+        return float(np.median(per_row))
     if reduce == "mean":
-        return float(np.mean(counts))
+        return float(np.mean(per_row))
     raise ValueError(f"reduce must be 'median' or 'mean', got {reduce!r}")
 
 

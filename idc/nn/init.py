@@ -6,7 +6,9 @@ from torch import nn
 
 
 def small_normal_(module: nn.Module, std: float = 1e-3) -> None:
-    """Official-code initialisation: every Linear weight ~ N(0, std^2), bias 0 (use with ``Module.apply``)."""
+    """Every Linear weight ~ N(0, std^2), bias 0 (use with ``Module.apply``): the official code's intent. Its own
+    check (``'bias' in vars(m)``) never matches an ``nn.Linear``, so there biases keep PyTorch's default
+    U(+-1/sqrt(fan_in)) and gates start near, not at, 0.5; here they start at exactly 0.5."""
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, std=std)
         if module.bias is not None:
