@@ -22,6 +22,7 @@ from idc.metrics import (
     cluster_sizes,
     clustering_metrics,
     diversity,
+    empty_sets,
     faithfulness,
     gate_f1,
     gate_mass,
@@ -138,6 +139,7 @@ def compute_metrics(
         sets = group_feature_sets(gates, groups, int(n_groups))
         m[f"diversity_{name}"] = diversity(sets, "paper")
         m[f"diversity_{name}_official"] = diversity(sets, "official")
+        m[f"empty_sets_{name}"] = empty_sets(sets)
     m["diversity_global_gates"] = diversity(pred["global_gates"] > 0, "paper")
     m.update(uniqueness_stability(Xs, gs))
     m["generalizability"] = generalizability(Xs, gs, reference, seed=seed)

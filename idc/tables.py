@@ -144,7 +144,7 @@ def aggregate(runs: list[Run]) -> dict[tuple[str, str], dict[str, Any]]:
                 scale = 100.0 if percent else 1.0
                 cell[metric] = {
                     "mean": float(values.mean() * scale),
-                    "std": float(values.std(ddof=1) * scale) if values.size > 1 else 0.0,
+                    "std": float(values.std(ddof=1) * scale) if values.size > 1 else None,  # one run: no spread
                     "n": int(values.size),
                 }
         seconds = [r.seconds for r in done if r.seconds is not None]

@@ -44,6 +44,27 @@ def test_laplacian_score_ranks_the_structured_features_first():
     assert list(model.selected_) == [0, 1] and hungarian_accuracy(y, model.labels_) > 0.95
 
 
+def test_laplacian_score_matches_a_dense_computation_with_duplicate_rows():
+    from sklearn.neighbors import NearestNeighbors
+
+    from idc.baselines.laplacian import laplacian_score
+
+    rng = np.random.default_rng(1)
+    X = rng.random((30, 4))
+    X[1] = X[0]  # a duplicated sample: its nearest neighbour sits at distance 0 and must keep its edge
+    _, idx = NearestNeighbors(n_neighbors=4).fit(X).kneighbors(X)
+    A = np.zeros((30, 30), bool)
+    for i, row in enumerate(idx):
+        A[i, [j for j in row if j != i][:3]] = True
+    A |= A.T
+    sq = ((X[:, None] - X[None]) ** 2).sum(-1)
+    S = np.where(A, np.exp(-sq / sq[A].mean()), 0.0)
+    d = S.sum(1)
+    Xc = X - (d @ X) / d.sum()
+    expected = ((Xc * ((np.diag(d) - S) @ Xc)).sum(0)) / ((Xc**2 * d[:, None]).sum(0))
+    np.testing.assert_allclose(laplacian_score(X, n_neighbors=3), expected, rtol=1e-10)
+
+
 def test_concrete_autoencoder_selects_one_feature_per_redundant_group():
     from idc.baselines.concrete import ConcreteAutoencoderKMeans, temperature
     from idc.metrics import hungarian_accuracy

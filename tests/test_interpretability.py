@@ -4,6 +4,7 @@ import pytest
 
 from idc.metrics import (
     diversity,
+    empty_sets,
     faithfulness,
     gate_f1,
     generalizability,
@@ -25,6 +26,11 @@ def test_diversity_of_disjoint_identical_and_overlapping_sets():
     assert diversity(identical, "official") == pytest.approx(100 * (1 - 9 / 6))
     half = np.array([[1, 1, 0], [0, 1, 1]], dtype=bool)  # Jaccard 1/3
     assert diversity(half) == pytest.approx(100 * (1 - 1 / 3))
+    # empty sets share nothing, themselves included, as in the official code (scikit-learn's jaccard_score)
+    some_empty = np.array([[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=bool)
+    assert diversity(some_empty) == pytest.approx(100.0) and empty_sets(some_empty) == 2
+    assert diversity(some_empty, "official") == pytest.approx(100 * (1 - 2 / 12))  # only the two non-empty J_ii
+    assert diversity(np.zeros((10, 5), bool), "official") == pytest.approx(100.0)
 
 
 def test_group_feature_sets_use_the_median_gate():
@@ -60,8 +66,12 @@ def test_uniqueness_and_stability_on_hand_made_neighbours():
     X = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [12.0, 0.0]])
     gates = np.array([[0.0], [2.0], [0.0], [1.0]])
     # nearest neighbours: 0<->1 (dist 1, gate dist 2), 2<->3 (dist 2, gate dist 1)
-    r = uniqueness_stability(X, gates)
-    assert r["uniqueness"] == pytest.approx((2 + 2 + 0.5 + 0.5) / 4) and r["stability"] == pytest.approx(2.0)
+    r = uniqueness_stability(X, gates)  # the official k = 2: one neighbour, so min = max
+    assert r["uniqueness"] == r["stability"] == pytest.approx((2 + 2 + 0.5 + 0.5) / 4)
+    # k = 3, ratios to two neighbours: sample 0 {2, 0/10}, 1 {2, 2/9}, 2 {1/2, 2/9}, 3 {1/2, 1/11}
+    r = uniqueness_stability(X, gates, k=3)
+    assert r["uniqueness"] == pytest.approx((0 + 2 / 9 + 2 / 9 + 1 / 11) / 4)
+    assert r["stability"] == pytest.approx((2 + 2 + 0.5 + 0.5) / 4)
 
 
 def test_generalizability_of_informative_and_closed_gates():

@@ -18,8 +18,9 @@ def laplacian_score(X: np.ndarray, n_neighbors: int = 5) -> np.ndarray:
     """
     X = np.asarray(X, dtype=np.float64)
     dist = kneighbors_graph(X, n_neighbors, mode="distance", include_self=False)
+    dist.data += 1.0  # shifted so that duplicate rows (distance 0) keep their edge through the symmetrisation
     dist = dist.maximum(dist.T).tocsr()
-    sq = dist.data**2
+    sq = (dist.data - 1.0) ** 2
     t = sq.mean() if sq.size and sq.mean() > 0 else 1.0
     S = sparse.csr_matrix((np.exp(-sq / t), dist.indices, dist.indptr), shape=dist.shape)
     d = np.asarray(S.sum(axis=1)).ravel()

@@ -10,6 +10,7 @@ from idc.metrics.clustering import (
 )
 from idc.metrics.interpretability import (
     diversity,
+    empty_sets,
     faithfulness,
     gate_f1,
     generalizability,
@@ -21,6 +22,7 @@ __all__ = [
     "cluster_sizes",
     "clustering_metrics",
     "diversity",
+    "empty_sets",
     "faithfulness",
     "gate_f1",
     "gate_mass",

@@ -33,20 +33,24 @@ def diversity(sets: np.ndarray, variant: str = "paper") -> float:
 
     ``paper``: ``100 * (1 - sum_{i<j} J(S_i, S_j) / (K(K-1)/2))`` with J the Jaccard similarity.
     ``official``: the code's ``100 * (1 - sum_{i,j} J(S_i, S_j) / (K(K-1)))``, whose sum includes the
-    diagonal ``J_ii = 1`` (about 100/(K-1) points lower for the same gates).
+    diagonal (about 100/(K-1) points lower for the same gates). An empty set shares nothing, itself included
+    (J = 0: scikit-learn's and the official code's convention), so groups with no open gate raise diversity;
+    :func:`empty_sets` counts them.
     """
     k = len(sets)
     if k < 2:
         raise ValueError("diversity needs at least two groups")
-    sim = np.ones((k, k))
-    for i in range(k):
-        for j in range(i + 1, k):
-            sim[i, j] = sim[j, i] = jaccard_score(sets[i], sets[j], zero_division=1.0)
+    sim = np.array([[jaccard_score(sets[i], sets[j], zero_division=0.0) for j in range(k)] for i in range(k)])
     if variant == "paper":
         return float(100.0 * (1.0 - sim[np.triu_indices(k, 1)].sum() / (k * (k - 1) / 2)))
     if variant == "official":
         return float(100.0 * (1.0 - sim.sum() / (k * (k - 1))))
     raise ValueError(f"variant must be 'paper' or 'official', got {variant!r}")
+
+
+def empty_sets(sets: np.ndarray) -> int:
+    """Groups whose feature set is empty (no gate open for most of their samples, or no samples)."""
+    return int((~np.asarray(sets, dtype=bool).any(axis=1)).sum())
 
 
 def faithfulness(
@@ -89,25 +93,26 @@ def faithfulness(
     return result
 
 
-def neighbour_ratios(X: np.ndarray, gates: np.ndarray) -> np.ndarray:
-    """For each sample, ``||w_i - w_j|| / ||x_i - x_j||`` with j its nearest neighbour in input space (pairs
-    at distance 0 are skipped)."""
-    dist, idx = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)
-    nn = idx[:, 1]
-    d_in = dist[:, 1]
-    d_gate = np.linalg.norm(gates - gates[nn], axis=1)
-    keep = d_in > 0
-    return d_gate[keep] / d_in[keep]
+def neighbour_ratios(X: np.ndarray, gates: np.ndarray, k: int = 2) -> np.ndarray:
+    """An N x (k-1) matrix: for each sample and each of its k-1 nearest neighbours j in input space,
+    ``||w_i - w_j|| / ||x_i - x_j||`` (NaN where the inputs coincide)."""
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(X)
+    d_in, nn = dist[:, 1:], idx[:, 1:]
+    d_gate = np.linalg.norm(gates[:, None, :] - gates[nn], axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(d_in > 0, d_gate / np.where(d_in > 0, d_in, 1.0), np.nan)
 
 
-def uniqueness_stability(X: np.ndarray, gates: np.ndarray) -> dict[str, float]:
-    """``uniqueness``: mean over samples of the nearest-neighbour ratio of gate distance to input distance
-    (higher: explanations more sample-specific); ``stability``: the same ratio's maximum (the LSPIN/SENN
-    Lipschitz-style estimate; lower: more stable). Official-code definitions."""
-    ratios = neighbour_ratios(X, gates)
+def uniqueness_stability(X: np.ndarray, gates: np.ndarray, k: int = 2) -> dict[str, float]:
+    """The official code's ``uniqueness`` (mean over samples of the smallest ratio of gate distance to input
+    distance among the k-1 nearest neighbours; higher: explanations more sample-specific) and ``stability``
+    (the same with the largest ratio, a Lipschitz-style estimate; lower: more stable). With the official k = 2
+    the two coincide. Samples whose neighbours all sit at distance 0 are skipped."""
+    ratios = neighbour_ratios(X, gates, k)
+    ratios = ratios[~np.isnan(ratios).all(axis=1)]
     if ratios.size == 0:
         return {"uniqueness": float("nan"), "stability": float("nan")}
-    return {"uniqueness": float(ratios.mean()), "stability": float(ratios.max())}
+    return {"uniqueness": float(np.nanmin(ratios, axis=1).mean()), "stability": float(np.nanmax(ratios, axis=1).mean())}
 
 
 def generalizability(
