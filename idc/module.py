@@ -239,9 +239,10 @@ class IDCModule(pl.LightningModule):
             keep = (torch.rand_like(x) >= float(self.model_cfg["mask_rate"])).to(x.dtype)
             terms["recon_masked"] = losses.reconstruction_loss(ae(x * keep), x, kind)
         if "latent" in tasks:
-            # in float32: under bf16 autocast a 1% noise around 1 would fall on a grid of a few values
-            noise = 1.0 + float(self.model_cfg["latent_noise_std"]) * torch.randn_like(h_clean, dtype=torch.float32)
-            terms["recon_latent"] = losses.reconstruction_loss(ae.decoder(h_clean.float() * noise), x, kind)
+            # at least float32: under bf16 autocast a 1% noise around 1 would fall on a grid of a few values
+            dtype = torch.promote_types(h_clean.dtype, torch.float32)
+            noise = 1.0 + float(self.model_cfg["latent_noise_std"]) * torch.randn_like(h_clean, dtype=dtype)
+            terms["recon_latent"] = losses.reconstruction_loss(ae.decoder(h_clean.to(dtype) * noise), x, kind)
         for value in terms.values():
             loss = loss + value
         self._watch("stage 1", {**terms, "loss": loss})
