@@ -149,7 +149,7 @@ def test_unknown_label_column_lists_the_columns(tmp_path):
 
 def test_incomplete_npz_and_h5ad_files_say_what_they_hold(tmp_path):
     np.savez(tmp_path / "d.npz", X=GOOD)
-    with pytest.raises(DataError, match=r"no array 'genes' for feature names; the file holds \['X'\]"):
+    with pytest.raises(DataError, match=r"^\S+d.npz: no array 'genes' for feature names; the file holds \['X'\]$"):
         load(tmp_path / "d.npz", "dataset.n_clusters=2", "dataset.names_key=genes")
     with h5py.File(tmp_path / "no_obs.h5ad", "w") as f:
         f["X"] = GOOD

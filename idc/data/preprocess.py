@@ -115,8 +115,8 @@ class Fitted:
             return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"], log1p_)
 
     def apply(self, table: Table, impute: str | None = None) -> Table:
-        """``table``'s trained columns (by name; by place when the training table had none), then the NaN check, ``log1p`` and scaling of the training
-        table (nothing refitted; other columns are ignored, whatever they hold)."""
+        """``table``'s trained columns (by name; by place when the training table had none), then the NaN
+        check, ``log1p`` and scaling of the training table (nothing refitted; other columns are ignored)."""
         if table.feature_names == self.feature_names:
             index = list(range(table.n_features))
         elif all(GENERATED_NAME.fullmatch(n) for n in self.feature_names):

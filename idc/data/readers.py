@@ -203,6 +203,8 @@ def npz_array(path: Path, key: str) -> np.ndarray:
             if key not in z.files:
                 raise DataError(f"{path}: no array {key!r}; the file holds {list(z.files)}")
             return z[key]
+    except DataError:
+        raise
     except UNREADABLE as err:
         raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}); object arrays are refused") from None
 
@@ -225,6 +227,8 @@ def read_npz(
             X, y = z[xk], (z[yk] if yk else None)
             names = [str(n) for n in z[nk]] if nk else []
             class_names = [str(n) for n in z[ck]] if ck else None
+    except DataError:  # a missing key, said as such (DataError is a ValueError)
+        raise
     except UNREADABLE as err:
         raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}); object arrays are refused") from None
     if class_names is not None and y is not None:  # labels stored as indices into class_names
