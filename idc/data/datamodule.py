@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-from idc.data.table import DataError, Table
+from idc.data.table import DataError, Table, check_count
 
 # IndexBatches defines __len__ on purpose (one process, no workers), which Lightning warns about.
 warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined.*")
@@ -99,8 +99,7 @@ class TableDataModule(pl.LightningDataModule):
         super().__init__()
         self.table = table
         self.per_row = per_row
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise DataError(f"{table.name}: dataset.batch_size must be a whole number of at least 1, got {batch_size}")
+        check_count(table.name, "batch_size", batch_size, optional=False)
         self.batch_size = min(int(batch_size), table.n_samples)
         self.seed = seed
         self.eval_batch_size = eval_batch_size

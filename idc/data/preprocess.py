@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from idc.data.table import GENERATED_NAME, DataError, Table
+from idc.data.table import GENERATED_NAME, DataError, Table, check_count
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler}
 IMPUTE = ("mean", "median", "zero")
@@ -166,19 +166,6 @@ def check_varies(table: Table) -> None:
         raise DataError(f"{table.name}: every column is constant; there is nothing to cluster")
 
 
-def _check_counts(name: str, **counts: object) -> None:
-    """Options that count something are whole numbers of at least 1 (or unset)."""
-    for key, value in counts.items():
-        if value is None:
-            continue
-        try:
-            whole = float(value).is_integer() and int(value) >= 1  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            whole = False
-        if not whole or isinstance(value, bool):
-            raise DataError(f"{name}: dataset.{key} must be a whole number of at least 1 (or null), got {value!r}")
-
-
 def preprocess(
     table: Table,
     scaler: str | None = "none",
@@ -193,7 +180,8 @@ def preprocess(
     """The whole pipeline (see the module docstring); returns a validated float32 table. With ``fitted`` (new
     samples for a trained model) the columns, ``log1p`` and scaling are the training table's and ``log1p_``,
     ``drop_constant_``, ``top_k``, ``scaler`` and ``rows`` are not used (``impute`` still fills from this table)."""
-    _check_counts(table.name, n_clusters=n_clusters, top_k_variance=top_k, rows=rows)
+    for key, value in (("n_clusters", n_clusters), ("top_k_variance", top_k), ("rows", rows)):
+        check_count(table.name, key, value)
     if n_clusters is not None:
         table = replace(table, n_clusters=int(n_clusters))
     table = encode_labels(table)

@@ -18,6 +18,20 @@ class DataError(ValueError):
     """A problem with input data that the user can fix; the message names the file and what to do."""
 
 
+def check_count(name: str, key: str, value: object, optional: bool = True) -> None:
+    """An option that counts something (``dataset.<key>``) is a whole number of at least 1, or unset where
+    ``optional``."""
+    if value is None and optional:
+        return
+    try:
+        whole = not isinstance(value, bool) and float(value).is_integer() and int(value) >= 1  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        unset = " (or null)" if optional else ""
+        raise DataError(f"{name}: dataset.{key} must be a whole number of at least 1{unset}, got {value!r}")
+
+
 @dataclass
 class Table:
     """A samples x features matrix with optional labels and the names that explanations print.
