@@ -8,7 +8,7 @@ import yaml
 from idc.tables import build_tables
 
 
-def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=True, **settings):
+def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=True, picked=None, **settings):
     d = root / name
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({
@@ -19,7 +19,8 @@ def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=T
     if status == "done":
         (d / "metrics.json").write_text(json.dumps(
             {"acc": acc, "nmi": acc / 2, "ari": acc / 4, "open_local_gates": 10.0 + seed, "open_global_gates": 20.0,
-             "selection": "final_epoch"}))
+             "selection": "final_epoch",
+             **({"label_selected_best_epoch": {"epoch": 99, "acc": picked, "nmi": 0.0}} if picked else {})}))
         (d / "run_info.json").write_text(json.dumps({"wall_seconds": 10.0 * (seed + 1)}))
         (d / "DONE").write_text("done\n")
     elif status == "failed":
@@ -28,8 +29,8 @@ def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=T
 
 
 def test_tables_from_run_directories(tmp_path):
-    for seed, acc in enumerate([0.70, 0.72, 0.74]):
-        make_run(tmp_path, f"idc_allaml_{seed}", "idc", "allaml", seed, acc)
+    for seed, (acc, picked) in enumerate([(0.70, 0.75), (0.72, 0.80), (0.74, None)]):  # seed 2: an older run
+        make_run(tmp_path, f"idc_allaml_{seed}", "idc", "allaml", seed, acc, picked=picked)
     failed = make_run(tmp_path, "idc_allaml_3", "idc", "allaml", 3, status="failed")
     unfinished = make_run(tmp_path, "idc_allaml_4", "idc", "allaml", 4, status="unfinished")
     make_run(tmp_path, "km_allaml_0", "kmeans", "allaml", 0, 0.60)
@@ -58,6 +59,13 @@ def test_tables_from_run_directories(tmp_path):
     assert ["idc", "allaml", "acc", "72.0 ± 2.0 (3)", "72.2 ± 3.0", "-0.2"] in rows
     assert ["kmeans", "allaml", "acc", "62.0 ± 2.8 (2)", "67.3 ± 3.0", "-5.3"] in rows
     assert not [r for r in rows if r[2] in ("nmi", "ari")]  # the paper's real-data table has ACC only
+    # the label-picked epoch faces the published number in its own, named row, and has its own table
+    assert ["idc", "allaml", "acc_label_picked_epoch", "77.5 ± 3.5 (2)", "72.2 ± 3.0", "+5.3"] in rows
+    assert not [r for r in rows if r[0] == "kmeans" and r[2] == "acc_label_picked_epoch"]
+    picked = (tmp_path / "tables" / "acc_label_picked_epoch.md").read_text()
+    assert "peeks at labels: not a result" in picked and "picked WITH the labels" in picked
+    assert "| idc | **77.5 ± 3.5 (2) [1 failed] [1 unfinished]** | - |" in picked
+    assert "no label-based selection" not in picked and "not a result" in (tmp_path / "tables" / "published.md").read_text()
 
     tex = (tmp_path / "tables" / "acc.tex").read_text()
     assert r"\textbf{72.0 $\pm$ 2.0 (3) [1 failed] [1 unfinished]}" in tex and r"\begin{tabular}{lcc}" in tex
