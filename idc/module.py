@@ -100,8 +100,13 @@ class IDCModule(pl.LightningModule):
                 f"head.restarts must be >= 1 and head.restart_criterion one of {restarts.CRITERIA}; got "
                 f"{n_heads}, {self.head_cfg.get('restart_criterion')!r}"
             )
-        if self.head_cfg.get("init", "random") not in ("random", "kmeans"):
-            raise ValueError(f"head.init must be 'random' or 'kmeans', got {self.head_cfg.get('init')!r}")
+        for group, key, choices in (
+            (self.head_cfg, "head.init", ("random", "kmeans")),
+            (self.head_cfg, "head.lr_until", ("end", "freeze")),
+            (self.model_cfg, "model.bn_stats", ("stage1", "gated_inputs")),
+        ):
+            if group.get(key.split(".")[1], choices[0]) not in choices:
+                raise ValueError(f"{key} must be one of {choices}, got {group.get(key.split('.')[1])!r}")
         self.cluster_heads = nn.ModuleList(
             [ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters) for _ in range(n_heads)]
         )
@@ -460,6 +465,8 @@ class IDCModule(pl.LightningModule):
         """Stage 2 trains only the head and the global gates, so the embeddings of gated inputs are computed
         once, in evaluation mode (this also keeps the encoder's BatchNorm statistics fixed, which drift in
         the official code because its frozen encoder stays in training mode)."""
+        if self.model_cfg.get("bn_stats", "stage1") == "gated_inputs":
+            self.refresh_batchnorm_statistics()
         embs, gated, n_open = [], [], []
         with evaluation_mode(self.gating, self.autoencoder):
             for i in range(0, len(self.table), 4096):
@@ -477,6 +484,28 @@ class IDCModule(pl.LightningModule):
                 "Lower the sparsity pressure (gates.reg_lambda, e.g. 0.1) or lengthen stage 1.",
                 median_open, self.table.shape[1],
             )
+
+    @torch.no_grad()
+    def refresh_batchnorm_statistics(self, chunk: int = 4096) -> None:
+        """``model.bn_stats=gated_inputs``: recompute the encoder's BatchNorm statistics on the gated inputs
+        ``x * z`` alone (averages over the table), instead of the running averages of stage 1's clean,
+        gated and masked passes. With full batches this is what the official code's encoder, left in training
+        mode, normalises stage-2 inputs with; here once, deterministically, and kept for prediction."""
+        norms = [m for m in self.autoencoder.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: one pass over the table gives its statistics
+        encoder, was_training = self.autoencoder.encoder, self.autoencoder.encoder.training
+        with evaluation_mode(self.gating):
+            encoder.train()
+            for x in torch.tensor_split(self.table, -(-len(self.table) // chunk)):  # even chunks: none of 1 row
+                encoder(x * self.local_gates(x))
+        encoder.train(was_training)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
 
     @torch.no_grad()
     def set_frozen(self, embeddings: Tensor, gated: Tensor) -> None:
@@ -526,9 +555,16 @@ class IDCModule(pl.LightningModule):
             opt_pre, T_max=steps * (self.t1 + 1), eta_min=float(min_lr["pretrain"])
         )
         sched_head = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt_head, T_max=steps * stage2_epochs, eta_min=float(min_lr["clustering"])
+            opt_head, T_max=steps * self.head_training_epochs(stage2_epochs), eta_min=float(min_lr["clustering"])
         )
         return [opt_pre, opt_head, opt_aux], [sched_pre, sched_head]
+
+    def head_training_epochs(self, stage2_epochs: int) -> int:
+        """The head's cosine horizon: all of stage 2 (``head.lr_until=end``, official), or only the epochs before
+        a head frozen after selection stops training (``head.lr_until=freeze``), so that its rate anneals."""
+        if self.head_cfg.get("lr_until", "end") == "freeze" and self.head_cfg.get("freeze_after_selection", False) and self.head_cfg["global_gates"].get("enabled", True):
+            return max(self.global_start - self.t1 - 1, 1)
+        return stage2_epochs
 
     def _aux_optimizer(self, lr: float) -> torch.optim.Optimizer:
         """One optimizer for the auxiliary classifier and the global gate matrix: SGD at ``lr`` (official code),

@@ -275,3 +275,56 @@ def test_balance_prior_is_measured_in_units_of_the_embeddings_coding_rate():
     off = _module(balance_weight=0.0)
     off.set_frozen(emb, emb)
     assert off.balance_weight() == 0.0
+
+
+def _model_module(**model):
+    cfg = compose(["trainer=smoke", *[f"model.{k}={v}" for k, v in model.items()]])
+    from omegaconf import OmegaConf
+
+    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
+    return IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=0)
+
+
+@pytest.mark.parametrize("bn_stats", ["stage1", "gated_inputs"])
+def test_stage2_embeddings_use_batchnorm_statistics_of_the_gated_inputs_when_asked(bn_stats):
+    module = _model_module(bn_stats=bn_stats)
+    torch.manual_seed(0)
+    module.table = 3.0 + 2.0 * torch.randn(4099, 8)  # two chunks (4096 rows would leave one of 3)
+    bn = next(m for m in module.autoencoder.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    before = (bn.running_mean.clone(), bn.running_var.clone(), bn.momentum)
+    module._freeze_inputs()
+    with torch.no_grad():
+        pre = module.autoencoder.encoder[0](module.table * module.local_gates(module.table))
+    if bn_stats == "stage1":
+        assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
+    else:
+        assert torch.allclose(bn.running_mean, pre.mean(0), atol=1e-5)
+        assert torch.allclose(bn.running_var, pre.var(0), rtol=1e-3)
+        assert not torch.allclose(bn.running_mean, before[0], atol=1e-3)
+        assert module.autoencoder.training and bn.momentum == before[2]  # modes and momentum given back
+    with pytest.raises(ValueError, match="model.bn_stats"):
+        _model_module(bn_stats="batch")
+
+
+@pytest.mark.parametrize("lr_until", ["end", "freeze"])
+def test_the_head_learning_rate_anneals_until_the_freeze_when_asked(tmp_path, lr_until):
+    import pytorch_lightning as pl
+
+    from idc.data import load_table
+    from idc.train import fit
+    from tests.conftest import make_cfg
+
+    class HeadRate(pl.Callback):
+        at_freeze = None
+
+        def on_train_epoch_start(self, trainer, module):
+            if module.global_gates_on() and self.at_freeze is None:
+                self.at_freeze = trainer.optimizers[1].param_groups[0]["lr"]
+
+    cfg = make_cfg(tmp_path, "eval.enabled=false", f"head.lr_until={lr_until}", "model.lr.clustering=0.01")
+    seen = HeadRate()
+    fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[seen])
+    if lr_until == "freeze":
+        assert seen.at_freeze == pytest.approx(float(cfg.model.min_lr.clustering))
+    else:
+        assert seen.at_freeze > 0.005  # a quarter into a cosine over all of stage 2
