@@ -43,8 +43,9 @@ def test_every_criterion_prefers_the_true_partition_to_a_collapsed_or_shuffled_o
     assert int(np.argmin(values)) == 1, values
 
 
-def _module(**head):
-    cfg = compose(["trainer=smoke", *[f"head.{k}={v}" for k, v in head.items()]])
+def _module(model: dict | None = None, **head):
+    overrides = [*(f"model.{k}={v}" for k, v in (model or {}).items()), *(f"head.{k}={v}" for k, v in head.items())]
+    cfg = compose(["trainer=smoke", *overrides])
     from omegaconf import OmegaConf
 
     plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
@@ -277,17 +278,9 @@ def test_balance_prior_is_measured_in_units_of_the_embeddings_coding_rate():
     assert off.balance_weight() == 0.0
 
 
-def _model_module(**model):
-    cfg = compose(["trainer=smoke", *[f"model.{k}={v}" for k, v in model.items()]])
-    from omegaconf import OmegaConf
-
-    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
-    return IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=0)
-
-
 @pytest.mark.parametrize("bn_stats", ["stage1", "gated_inputs"])
 def test_stage2_embeddings_use_batchnorm_statistics_of_the_gated_inputs_when_asked(bn_stats):
-    module = _model_module(bn_stats=bn_stats)
+    module = _module({"bn_stats": bn_stats})
     torch.manual_seed(0)
     module.table = 3.0 + 2.0 * torch.randn(4099, 8)  # two chunks (4096 rows would leave one of 3)
     bn = next(m for m in module.autoencoder.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
@@ -303,7 +296,7 @@ def test_stage2_embeddings_use_batchnorm_statistics_of_the_gated_inputs_when_ask
         assert not torch.allclose(bn.running_mean, before[0], atol=1e-3)
         assert module.autoencoder.training and bn.momentum == before[2]  # modes and momentum given back
     with pytest.raises(ValueError, match="model.bn_stats"):
-        _model_module(bn_stats="batch")
+        _module({"bn_stats": "batch"})
 
 
 @pytest.mark.parametrize("lr_until", ["end", "freeze"])
