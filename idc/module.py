@@ -562,7 +562,10 @@ class IDCModule(pl.LightningModule):
     def head_training_epochs(self, stage2_epochs: int) -> int:
         """The head's cosine horizon: all of stage 2 (``head.lr_until=end``, official), or only the epochs before
         a head frozen after selection stops training (``head.lr_until=freeze``), so that its rate anneals."""
-        if self.head_cfg.get("lr_until", "end") == "freeze" and self.head_cfg.get("freeze_after_selection", False) and self.head_cfg["global_gates"].get("enabled", True):
+        head = self.head_cfg
+        # the kept head freezes at global_gates_start only when the global gates train (else selection is at the end)
+        freezes = head.get("freeze_after_selection", False) and head["global_gates"].get("enabled", True)
+        if head.get("lr_until", "end") == "freeze" and freezes:
             return max(self.global_start - self.t1 - 1, 1)
         return stage2_epochs
 

@@ -22,7 +22,7 @@ METRICS = {  # key in metrics.json -> (title, scale to percent?)
     "ari": ("ARI (%)", True),
     "open_local_gates": ("open local gates (median per sample)", False),
     "open_global_gates": ("open global gates (mean per cluster)", False),
-    # ACC at the evaluated epoch with the highest ACC: picked WITH labels (how the paper's numbers were picked),
+    # ACC at the evaluated epoch with the highest ACC: picked WITH labels (how the official code reports a seed),
     # shown in its own table only to compare with the published numbers, never as a result
     LABEL_PICKED: ("ACC (%) at the best epoch picked with labels (peeks at labels: not a result)", True),
 }
@@ -257,8 +257,8 @@ def to_latex(header: list[str], rows: list[list[str]], bold: list[tuple[int, int
 def selection_line(runs: list[Run], metric: str = "acc") -> str:
     if metric == LABEL_PICKED:
         return ("Reported epoch: of the epochs evaluated (every model.eval_every epochs of stage 2), the one with the "
-                "highest ACC, picked WITH the labels, as the paper's numbers were; compare it with them, never report it "
-                "as a clustering result.")
+                "highest ACC, picked WITH the labels, as the official code reports each seed; compare it with the published "
+                "numbers, never report it as a clustering result.")
     chosen = sorted({r.selection for r in runs if r.selection})
     how = {"final_epoch": "the final epoch of each run (no label-based selection)"}
     return "Reported epoch: " + ("; ".join(how.get(c, c) for c in chosen) if chosen else "no finished run") + "."
