@@ -100,13 +100,13 @@ class IDCModule(pl.LightningModule):
                 f"head.restarts must be >= 1 and head.restart_criterion one of {restarts.CRITERIA}; got "
                 f"{n_heads}, {self.head_cfg.get('restart_criterion')!r}"
             )
-        for group, key, choices in (
-            (self.head_cfg, "head.init", ("random", "kmeans")),
-            (self.head_cfg, "head.lr_until", ("end", "freeze")),
-            (self.model_cfg, "model.bn_stats", ("stage1", "gated_inputs")),
+        for group, where, key, choices in (
+            (self.head_cfg, "head", "init", ("random", "kmeans")),
+            (self.head_cfg, "head", "lr_until", ("end", "freeze")),
+            (self.model_cfg, "model", "bn_stats", ("stage1", "gated_inputs")),
         ):
-            if group.get(key.split(".")[1], choices[0]) not in choices:
-                raise ValueError(f"{key} must be one of {choices}, got {group.get(key.split('.')[1])!r}")
+            if group.get(key, choices[0]) not in choices:
+                raise ValueError(f"{where}.{key} must be one of {choices}, got {group.get(key)!r}")
         self.cluster_heads = nn.ModuleList(
             [ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters) for _ in range(n_heads)]
         )

@@ -206,7 +206,7 @@ def metric_table(agg: dict, metric: str) -> tuple[list[str], list[list[str]], li
 
 def published_table(agg: dict) -> tuple[list[str], list[list[str]]]:
     """Ours next to the published value, with the difference, for every (method, dataset, metric) the paper has;
-    the published ACC also faces our ACC at the label-picked epoch (:data:`LABEL_PICKED`), the paper's protocol."""
+    the published ACC also faces our ACC at the label-picked epoch (:data:`LABEL_PICKED`), the official code's protocol."""
     header = ["method", "dataset", "metric", "ours (mean ± std, n)", "published", "difference"]
     rows = []
     for (m, d), cell in sorted(agg.items()):
@@ -280,7 +280,7 @@ def build_tables(root: Path, out: Path | None = None, expected: list[Path] | Non
         note = selection_line(runs, name) + " Cells: mean ± sample std over finished runs (n)"
         note += "; best mean in bold." if bold else "."
         if name == "published":
-            note += f" Rows {LABEL_PICKED}: ours at the epoch picked with labels (the paper's protocol), not a result."
+            note += f" Rows {LABEL_PICKED}: ours at the epoch picked with labels (the official code's protocol), not a result."
         (out / f"{name}.md").write_text(f"# {title}\n\n{to_markdown(header, rows, bold)}\n\n{note}\n")
         (out / f"{name}.tex").write_text(f"% {title}. {note}\n{to_latex(header, rows, bold)}\n")
         with open(out / f"{name}.csv", "w", newline="") as f:
