@@ -49,6 +49,7 @@ def load_module(run_dir: Path) -> IDCModule:
     module = IDCModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
     module.best_by_label = dict(ckpt.get("idc_best_by_label", {}))
+    module.best_by_silhouette = dict(ckpt.get("idc_best_by_silhouette", {}))
     module.head_selection = dict(ckpt.get("idc_head_selection", {}))
     return module.eval()
 
@@ -92,10 +93,12 @@ def nearest_center(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def headline_metrics(
-    pred: dict[str, np.ndarray], labels: np.ndarray | None, n_clusters: int, best_by_label: dict | None = None
+    pred: dict[str, np.ndarray], labels: np.ndarray | None, n_clusters: int,
+    epoch_selections: dict[str, dict] | None = None,
 ) -> dict[str, Any]:
-    """``metrics.json``: the final model's numbers (no label-based selection); a best epoch chosen with the
-    labels is kept apart under a name that says so. Shared by IDC runs and baselines."""
+    """``metrics.json``: the final model's numbers (no label-based selection); the evaluations picked during
+    training (``IDCModule.epoch_selections``: by silhouette, and by ACC with the labels) are kept apart under
+    names that say so. Shared by IDC runs and baselines."""
     k = int(n_clusters)
     metrics: dict[str, Any] = {
         "selection": "final_epoch",
@@ -109,8 +112,7 @@ def headline_metrics(
     }
     if labels is not None:
         metrics.update(clustering_metrics(labels, pred["clusters"]))
-    if best_by_label:
-        metrics["label_selected_best_epoch"] = dict(best_by_label)
+    metrics.update(epoch_selections or {})
     return metrics
 
 
@@ -122,7 +124,7 @@ def compute_metrics(
     k = int(module.hparams.n_clusters)
     clusters, gates = pred["clusters"], pred["local_gates"]
     seed, max_n = int(cfg.get("seed", 0)), int(cfg.get("max_samples", 2000))
-    m = headline_metrics(pred, table.y, k, module.best_by_label)
+    m = headline_metrics(pred, table.y, k, module.epoch_selections())
     m["silhouette"] = silhouette(pred["embeddings"], clusters, seed=seed)
     y = table.y
     if y is not None:
@@ -220,7 +222,7 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
                     run_dir, rd.PREPROCESSING)
     module = load_module(run_dir)
     if overrides:
-        module.best_by_label = {}  # a best epoch picked on the training table says nothing about this one
+        module.best_by_label, module.best_by_silhouette = {}, {}  # epochs picked on the training table
     table = load_table(dataset_cfg, fitted)
     trained = rd.read_predictions(run_dir / rd.PREDICTIONS)
     trained_on = [str(n) for n in trained["feature_names"]]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from idc import losses, restarts
-from idc.metrics import clustering_metrics, open_gates
+from idc.metrics import clustering_metrics, open_gates, silhouette
 from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
 from idc.nn.gates import noisy_gates
 from idc.nn.init import evaluation_mode
@@ -127,9 +127,10 @@ class IDCModule(pl.LightningModule):
 
         self.register_buffer("table", torch.empty(0, n_features), persistent=False)
         self.labels: np.ndarray | None = None
-        self._frozen: dict[str, Tensor] | None = None  # stage-2 cache: embeddings and gated inputs
+        self._frozen: dict[str, Any] | None = None  # stage-2 cache: embeddings and gated inputs
         self._val_outputs: list[dict[str, Tensor]] = []
         self.best_by_label: dict[str, float] = {}
+        self.best_by_silhouette: dict[str, float] = {}
         self._nonfinite: tuple[str, list[str], Tensor] | None = None  # (stage, term names, flags on device)
         self._epoch_weights: dict[str, float] = {}  # schedule weights of this epoch, logged at its end
         self.stage1_loaded = False  # True: weights from load_stage1, stage-1 steps are skipped
@@ -535,12 +536,35 @@ class IDCModule(pl.LightningModule):
             "val/open_global_gates": open_gates(self.global_gates.matrix().cpu().numpy(), "mean"),
         }
         # the head trains only in stage 2; while restarts train side by side none is the model's head yet
-        if self.labels is not None and not self.in_stage1() and (self._selected >= 0 or len(self.cluster_heads) == 1):
-            scores = clustering_metrics(self.labels, clusters)
-            metrics.update({f"val/{k}": v for k, v in scores.items()})
-            if scores["acc"] > self.best_by_label.get("acc", -1.0):
-                self.best_by_label = {"epoch": int(self.current_epoch), **scores}
+        if not self.in_stage1() and (self._selected >= 0 or len(self.cluster_heads) == 1):
+            metrics.update(self._score_epoch(clusters))
         self.log_dict(metrics, rank_zero_only=True)
+
+    def epoch_selections(self) -> dict[str, dict[str, float]]:
+        """The stage-2 evaluations kept during training, under their ``metrics.json`` names: the highest
+        silhouette (label-free) and the highest ACC (picked with the labels, never a result)."""
+        picks = {"silhouette_selected_epoch": self.best_by_silhouette, "label_selected_best_epoch": self.best_by_label}
+        return {name: dict(pick) for name, pick in picks.items() if pick}
+
+    def _score_epoch(self, clusters: np.ndarray) -> dict[str, float]:
+        """One stage-2 evaluation: the silhouette of its partition on the frozen embeddings (label-free), and with
+        labels ACC/NMI/ARI. Keeps the evaluation with the highest silhouette (the paper's stated checkpoint
+        selection) and, apart, the one with the highest ACC (the official code's label-picked report); each
+        records the other scores of its epoch."""
+        metrics: dict[str, float] = {}
+        if self._frozen is not None:
+            if "host_embeddings" not in self._frozen:  # fixed through stage 2: copied to the host once
+                self._frozen["host_embeddings"] = self._frozen["embeddings"].float().cpu().numpy()
+            value = silhouette(self._frozen["host_embeddings"], clusters, seed=self.seed)
+            metrics["val/silhouette"] = -1.0 if np.isnan(value) else value  # one cluster left: the worst value
+        scores = clustering_metrics(self.labels, clusters) if self.labels is not None else {}
+        metrics.update({f"val/{k}": v for k, v in scores.items()})
+        epoch = {"epoch": int(self.current_epoch), **{k.removeprefix("val/"): v for k, v in metrics.items()}}
+        if "silhouette" in epoch and epoch["silhouette"] > self.best_by_silhouette.get("silhouette", -2.0):
+            self.best_by_silhouette = epoch
+        if "acc" in epoch and epoch["acc"] > self.best_by_label.get("acc", -1.0):
+            self.best_by_label = epoch
+        return metrics
 
     # ------------------------------------------------------------------------------------- optimizers
     def configure_optimizers(self):
@@ -582,6 +606,7 @@ class IDCModule(pl.LightningModule):
     # ----------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["idc_best_by_label"] = dict(self.best_by_label)
+        checkpoint["idc_best_by_silhouette"] = dict(self.best_by_silhouette)
         checkpoint["idc_head_selection"] = dict(self.head_selection)
         # random state, so that a resumed run draws the same gate noise and masks as an uninterrupted one
         checkpoint["idc_rng"] = {"cpu": torch.get_rng_state()}
@@ -590,6 +615,7 @@ class IDCModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_by_label = dict(checkpoint.get("idc_best_by_label", {}))
+        self.best_by_silhouette = dict(checkpoint.get("idc_best_by_silhouette", {}))
         self.head_selection = dict(checkpoint.get("idc_head_selection", {}))
         rng = checkpoint.get("idc_rng", {})
         if "cpu" in rng:

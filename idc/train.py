@@ -146,7 +146,7 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
         module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)
         train_seconds = time.perf_counter() - started
         pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.seed))
-        metrics = headline_metrics(pred, table.y, table.n_clusters, module.best_by_label)
+        metrics = headline_metrics(pred, table.y, table.n_clusters, module.epoch_selections())
         metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
         if module.head_selection:  # restarts / k-means start of the head: the label-free criterion's values
             metrics["head_selection"] = module.head_selection

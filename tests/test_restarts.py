@@ -52,6 +52,27 @@ def _module(model: dict | None = None, **head):
     return IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=0)
 
 
+def test_silhouette_pick_keeps_the_best_separated_partition_wherever_it_comes(monkeypatch):
+    emb, y = _blobs(d=4, seed=2)
+    module = _module()
+    module.set_frozen(emb, emb)
+    module.labels = y
+    three = restarts.kmeans_partition(emb, 3, seed=0)
+    shuffled = np.random.default_rng(0).permutation(y)
+    monkeypatch.setattr(IDCModule, "current_epoch", property(lambda m: m._epoch))
+    for module._epoch, clusters in ((10, shuffled), (20, three), (30, y), (40, three), (50, shuffled)):
+        module._score_epoch(clusters)
+    assert module.best_by_silhouette["epoch"] == 30 and module.best_by_label["epoch"] == 30
+    assert module.best_by_silhouette["silhouette"] > 0.5 and module.best_by_silhouette["acc"] == 1.0
+    module.labels = None  # no labels: the silhouette alone still picks (label-free)
+    module.best_by_silhouette, module.best_by_label = {}, {}
+    for module._epoch, clusters in ((10, three), (20, y), (30, shuffled)):
+        module._score_epoch(clusters)
+    assert set(module.best_by_silhouette) == {"epoch", "silhouette"} and not module.best_by_label
+    assert module.best_by_silhouette["epoch"] == 20
+    assert set(module.epoch_selections()) == {"silhouette_selected_epoch"}
+
+
 def test_select_head_keeps_the_lowest_criterion_restart_and_records_it():
     emb, y = _blobs(d=4, seed=2)
     module = _module(restarts=3)

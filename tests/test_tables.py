@@ -8,7 +8,8 @@ import yaml
 from idc.tables import build_tables
 
 
-def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=True, picked=None, **settings):
+def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=True, picked=None, by_silhouette=None,
+             **settings):
     d = root / name
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({
@@ -20,7 +21,9 @@ def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=T
         (d / "metrics.json").write_text(json.dumps(
             {"acc": acc, "nmi": acc / 2, "ari": acc / 4, "open_local_gates": 10.0 + seed, "open_global_gates": 20.0,
              "selection": "final_epoch",
-             **({"label_selected_best_epoch": {"epoch": 99, "acc": picked, "nmi": 0.0}} if picked else {})}))
+             **({"label_selected_best_epoch": {"epoch": 99, "acc": picked, "nmi": 0.0}} if picked else {}),
+             **({"silhouette_selected_epoch": {"epoch": 49, "silhouette": 0.3, "acc": by_silhouette}}
+                if by_silhouette else {})}))
         (d / "run_info.json").write_text(json.dumps({"wall_seconds": 10.0 * (seed + 1)}))
         (d / "DONE").write_text("done\n")
     elif status == "failed":
@@ -29,8 +32,9 @@ def make_run(root, name, method, dataset, seed, acc=None, status="done", gates=T
 
 
 def test_tables_from_run_directories(tmp_path):
-    for seed, (acc, picked) in enumerate([(0.70, 0.75), (0.72, 0.80), (0.74, None)]):  # seed 2: an older run
-        make_run(tmp_path, f"idc_allaml_{seed}", "idc", "allaml", seed, acc, picked=picked)
+    for seed, (acc, picked, by_sil) in enumerate([(0.70, 0.75, 0.71), (0.72, 0.80, 0.75), (0.74, None, None)]):
+        make_run(tmp_path, f"idc_allaml_{seed}", "idc", "allaml", seed, acc, picked=picked, by_silhouette=by_sil)
+        # seed 2: an older run, from before the epochs picked during training were recorded
     failed = make_run(tmp_path, "idc_allaml_3", "idc", "allaml", 3, status="failed")
     unfinished = make_run(tmp_path, "idc_allaml_4", "idc", "allaml", 4, status="unfinished")
     make_run(tmp_path, "km_allaml_0", "kmeans", "allaml", 0, 0.60)
@@ -66,6 +70,11 @@ def test_tables_from_run_directories(tmp_path):
     assert "peeks at labels: not a result" in picked and "picked WITH the labels" in picked
     assert "| idc | **77.5 ± 3.5 (2) [1 failed] [1 unfinished]** | - |" in picked
     assert "no label-based selection" not in picked and "not a result" in (tmp_path / "tables" / "published.md").read_text()
+    # so does the epoch selected by silhouette, named as label-free
+    assert ["idc", "allaml", "acc_silhouette_selected_epoch", "73.0 ± 2.8 (2)", "72.2 ± 3.0", "+0.8"] in rows
+    by_silhouette = (tmp_path / "tables" / "acc_silhouette_selected_epoch.md").read_text()
+    assert "highest silhouette" in by_silhouette and "label-free" in by_silhouette
+    assert "| idc | **73.0 ± 2.8 (2) [1 failed] [1 unfinished]** | - |" in by_silhouette
 
     tex = (tmp_path / "tables" / "acc.tex").read_text()
     assert r"\textbf{72.0 $\pm$ 2.0 (3) [1 failed] [1 unfinished]}" in tex and r"\begin{tabular}{lcc}" in tex

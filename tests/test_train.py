@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from omegaconf import open_dict
 
@@ -90,3 +91,23 @@ def test_stage_boundaries_and_schedule_validation(cfg_factory):
         build_module(cfg_factory("model.schedule.non_gated_epochs=3"), 13, 4)
     with pytest.raises(ValueError, match="non-empty subset"):
         build_module(cfg_factory("model.tasks=[]"), 13, 4)
+
+
+def test_epochs_picked_in_stage_2_are_the_evaluations_with_the_highest_silhouette_and_acc(cfg_factory, tmp_path):
+    import csv
+
+    cfg = cfg_factory(
+        "model=idc_faithful", "dataset=digits", "model.schedule.epochs=16", "trainer.max_epochs=16", "model.eval_every=1"
+    )
+    metrics = train(cfg)
+    rows = [r for r in csv.DictReader(open(tmp_path / "history.csv")) if r.get("val/silhouette")]
+    assert len(rows) == 12  # every stage-2 evaluation (epochs 4..15), none from stage 1
+    assert len({r["val/silhouette"] for r in rows}) > 1  # the head moves: there is something to choose
+    for key, column in (("silhouette_selected_epoch", "val/silhouette"), ("label_selected_best_epoch", "val/acc")):
+        best = max(rows, key=lambda r: float(r[column]))  # the first of equal values, as the module keeps it
+        picked = metrics[key]
+        assert picked["epoch"] == int(float(best["epoch"])), key
+        for name in ("silhouette", "acc", "nmi"):
+            assert picked[name] == pytest.approx(float(best[f"val/{name}"]), abs=1e-6), (key, name)
+    assert metrics["selection"] == "final_epoch"  # the headline stays the final model's
+
