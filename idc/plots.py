@@ -239,7 +239,7 @@ def training_curves(history_csv: str | Path, path: str | Path) -> Path | None:
         ("Stage 1 losses", "loss",
          [c for c in history if c.startswith("stage1/") and c != "stage1/gate_reg_weight"]),
         ("Stage 2 losses", "loss", [c for c in history if c.startswith("stage2/")]),
-        ("Clustering metrics", "score", ["val/acc", "val/nmi", "val/ari"]),
+        ("Clustering metrics", "score", ["val/acc", "val/nmi", "val/ari", "val/silhouette"]),
         ("Open gates", "open gates", ["val/open_local_gates", "val/open_global_gates"]),
     ]
     panels = []
