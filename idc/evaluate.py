@@ -48,9 +48,7 @@ def load_module(run_dir: Path) -> IDCModule:
     ckpt = torch.load(run_dir / rd.CHECKPOINT, map_location="cpu", weights_only=True)
     module = IDCModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
-    module.best_by_label = dict(ckpt.get("idc_best_by_label", {}))
-    module.best_by_silhouette = dict(ckpt.get("idc_best_by_silhouette", {}))
-    module.head_selection = dict(ckpt.get("idc_head_selection", {}))
+    module.restore_records(ckpt)  # the epochs picked during training and the head's selection
     return module.eval()
 
 
@@ -222,7 +220,7 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
                     run_dir, rd.PREPROCESSING)
     module = load_module(run_dir)
     if overrides:
-        module.best_by_label, module.best_by_silhouette = {}, {}  # epochs picked on the training table
+        module.clear_epoch_selections()  # picked on the training table: nothing to say about this one
     table = load_table(dataset_cfg, fitted)
     trained = rd.read_predictions(run_dir / rd.PREDICTIONS)
     trained_on = [str(n) for n in trained["feature_names"]]

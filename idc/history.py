@@ -55,6 +55,7 @@ class HistoryLogger(Logger):
         if not self.rows or (not force and time.monotonic() - self._saved_at < self.every_seconds):
             return
         self._saved_at = time.monotonic()
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # fit() may log before anything else made the run dir
         columns = ["epoch", *sorted({k for row in self.rows.values() for k in row} - {"epoch"})]
         with replacing(self.path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from idc import losses, restarts
+from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 from idc.metrics import clustering_metrics, open_gates, silhouette
 from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
 from idc.nn.gates import noisy_gates
@@ -28,6 +29,9 @@ from idc.nn.init import evaluation_mode
 log = logging.getLogger(__name__)
 
 RECON_TASKS = ("clean", "gated", "masked", "latent")
+#: checkpoint key -> module attribute of the records saved beside the weights
+RECORDS = {"idc_best_by_label": "best_by_label", "idc_best_by_silhouette": "best_by_silhouette",
+           "idc_head_selection": "head_selection"}
 STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
 
 
@@ -412,6 +416,8 @@ class IDCModule(pl.LightningModule):
         last_epoch = self.trainer is not None and self.current_epoch >= self.trainer.max_epochs - 1
         if last_epoch and not self.in_stage1() and self._selected < 0:
             self.select_head()
+            # chosen after this epoch's evaluation (no global gates): its final partition still gets its picks
+            self._score_epoch(self._partitions([self.cluster_head])[0].cpu().numpy())
 
     def on_train_epoch_start(self) -> None:
         if self.in_stage1():
@@ -543,23 +549,25 @@ class IDCModule(pl.LightningModule):
     def epoch_selections(self) -> dict[str, dict[str, float]]:
         """The stage-2 evaluations kept during training, under their ``metrics.json`` names: the highest
         silhouette (label-free) and the highest ACC (picked with the labels, never a result)."""
-        picks = {"silhouette_selected_epoch": self.best_by_silhouette, "label_selected_best_epoch": self.best_by_label}
+        picks = {SILHOUETTE_SELECTED: self.best_by_silhouette, LABEL_SELECTED: self.best_by_label}
         return {name: dict(pick) for name, pick in picks.items() if pick}
 
     def _score_epoch(self, clusters: np.ndarray) -> dict[str, float]:
-        """One stage-2 evaluation: the silhouette of its partition on the frozen embeddings (label-free), and with
-        labels ACC/NMI/ARI. Keeps the evaluation with the highest silhouette (the paper's stated checkpoint
-        selection) and, apart, the one with the highest ACC (the official code's label-picked report); each
-        records the other scores of its epoch."""
+        """One stage-2 evaluation: the silhouette of its partition on the frozen embeddings (label-free; -1 for one
+        cluster), and with labels ACC/NMI/ARI. Keeps the evaluation with the highest silhouette (the label-free
+        checkpoint selection the paper's text names) and, apart, the one with the highest ACC (the official
+        code's label-picked report); each records the other scores of its epoch and the clusters it used."""
         metrics: dict[str, float] = {}
         if self._frozen is not None:
             if "host_embeddings" not in self._frozen:  # fixed through stage 2: copied to the host once
                 self._frozen["host_embeddings"] = self._frozen["embeddings"].float().cpu().numpy()
-            value = silhouette(self._frozen["host_embeddings"], clusters, seed=self.seed)
-            metrics["val/silhouette"] = -1.0 if np.isnan(value) else value  # one cluster left: the worst value
+            metrics["val/silhouette"] = silhouette(self._frozen["host_embeddings"], clusters, seed=self.seed, undefined=-1.0)
         scores = clustering_metrics(self.labels, clusters) if self.labels is not None else {}
         metrics.update({f"val/{k}": v for k, v in scores.items()})
-        epoch = {"epoch": int(self.current_epoch), **{k.removeprefix("val/"): v for k, v in metrics.items()}}
+        if self._trainer is not None and self._trainer.sanity_checking:
+            return metrics  # a sanity check before a resumed epoch: logged, never picked
+        epoch = {"epoch": int(self.current_epoch), "clusters_used": int(len(np.unique(clusters))),
+                 **{k.removeprefix("val/"): v for k, v in metrics.items()}}
         if "silhouette" in epoch and epoch["silhouette"] > self.best_by_silhouette.get("silhouette", -2.0):
             self.best_by_silhouette = epoch
         if "acc" in epoch and epoch["acc"] > self.best_by_label.get("acc", -1.0):
@@ -604,19 +612,25 @@ class IDCModule(pl.LightningModule):
         return torch.optim.SGD(params, lr=lr)
 
     # ----------------------------------------------------------------------------------- checkpoints
+    def restore_records(self, checkpoint: Mapping[str, Any]) -> None:
+        """The records kept beside the weights (:data:`RECORDS`; absent in older checkpoints: empty)."""
+        for key, attribute in RECORDS.items():
+            setattr(self, attribute, dict(checkpoint.get(key, {})))
+
+    def clear_epoch_selections(self) -> None:
+        """Forget the evaluations picked during training (they say nothing about another table)."""
+        self.best_by_label, self.best_by_silhouette = {}, {}
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["idc_best_by_label"] = dict(self.best_by_label)
-        checkpoint["idc_best_by_silhouette"] = dict(self.best_by_silhouette)
-        checkpoint["idc_head_selection"] = dict(self.head_selection)
+        for key, attribute in RECORDS.items():
+            checkpoint[key] = dict(getattr(self, attribute))
         # random state, so that a resumed run draws the same gate noise and masks as an uninterrupted one
         checkpoint["idc_rng"] = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             checkpoint["idc_rng"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.best_by_label = dict(checkpoint.get("idc_best_by_label", {}))
-        self.best_by_silhouette = dict(checkpoint.get("idc_best_by_silhouette", {}))
-        self.head_selection = dict(checkpoint.get("idc_head_selection", {}))
+        self.restore_records(checkpoint)
         rng = checkpoint.get("idc_rng", {})
         if "cpu" in rng:
             torch.set_rng_state(rng["cpu"])

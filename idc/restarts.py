@@ -64,8 +64,7 @@ def criterion_values(
     hard = [p.cpu().numpy() for p in partitions]
     if name == "silhouette":
         x = embeddings.float().cpu().numpy()
-        scores = [silhouette(x, p, seed=seed) for p in hard]
-        return [1.0 if not np.isfinite(s) else -s for s in scores]  # one cluster only: the worst score
+        return [-silhouette(x, p, seed=seed, undefined=-1.0) for p in hard]  # one cluster only: the worst score
     if name == "agreement":
         if len(hard) == 1:
             return [0.0]

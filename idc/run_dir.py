@@ -15,6 +15,8 @@ import numpy as np
 
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
+#: keys in metrics.json of the stage-2 evaluations picked during training: by silhouette (label-free), by ACC (labels)
+SILHOUETTE_SELECTED, LABEL_SELECTED = "silhouette_selected_epoch", "label_selected_best_epoch"
 RUN_INFO = "run_info.json"
 PREDICTIONS = "predictions.h5"
 PREPROCESSING = "preprocessing.npz"  # the training table's columns and scaling, for new samples (idc-eval)

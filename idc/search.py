@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import OmegaConf
 
 from idc import run_dir as rd
@@ -45,8 +44,7 @@ def score(run_dir: Path, objective: str) -> float:
         from idc.metrics import silhouette
 
         pred = rd.read_predictions(run_dir / rd.PREDICTIONS)
-        value = silhouette(pred["embeddings"], pred["clusters"])
-        return -1.0 if np.isnan(value) else value  # one cluster left: the worst silhouette, not a failure
+        return silhouette(pred["embeddings"], pred["clusters"], undefined=-1.0)  # one cluster: the worst, not a failure
     value = json.loads((run_dir / rd.METRICS).read_text()).get(objective)
     if value is None:
         raise ValueError(f"{run_dir / rd.METRICS} has no {objective!r} (labels needed for a label-based objective)")

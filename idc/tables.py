@@ -13,12 +13,13 @@ import numpy as np
 import yaml
 
 from idc import run_dir as rd
+from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 from idc.paper import published_value
 
 LABEL_PICKED = "acc_label_picked_epoch"
 SILHOUETTE_PICKED = "acc_silhouette_selected_epoch"
 #: table metric -> the evaluation picked during training that it reads from metrics.json
-EPOCH_PICKS = {SILHOUETTE_PICKED: "silhouette_selected_epoch", LABEL_PICKED: "label_selected_best_epoch"}
+EPOCH_PICKS = {SILHOUETTE_PICKED: SILHOUETTE_SELECTED, LABEL_PICKED: LABEL_SELECTED}
 METRICS = {  # key in metrics.json -> (title, scale to percent?)
     "acc": ("ACC (%)", True),
     "nmi": ("NMI (%)", True),
@@ -213,7 +214,7 @@ def metric_table(agg: dict, metric: str) -> tuple[list[str], list[list[str]], li
 def published_table(agg: dict) -> tuple[list[str], list[list[str]]]:
     """Ours next to the published value, with the difference, for every (method, dataset, metric) the paper has;
     the published ACC also faces our ACC at the epochs picked during training (:data:`EPOCH_PICKS`): by silhouette,
-    the paper's stated selection, and with the labels, the official code's protocol."""
+    the label-free selection the paper's text names, and with the labels, the official code's protocol."""
     header = ["method", "dataset", "metric", "ours (mean ± std, n)", "published", "difference"]
     rows = []
     for (m, d), cell in sorted(agg.items()):
@@ -268,8 +269,8 @@ def selection_line(runs: list[Run], metric: str = "acc") -> str:
                 "numbers, never report it as a clustering result.")
     if metric == SILHOUETTE_PICKED:
         return ("Reported epoch: of the epochs evaluated (every model.eval_every epochs of stage 2), the one whose "
-                "partition has the highest silhouette on the frozen stage-2 embeddings (label-free: the paper's stated "
-                "checkpoint selection); the runs' saved clusters and gates are those of the final epoch.")
+                "partition has the highest silhouette on the frozen stage-2 embeddings (label-free: the checkpoint selection "
+                "the paper's text names); the runs' saved clusters and gates are those of the final epoch.")
     chosen = sorted({r.selection for r in runs if r.selection})
     how = {"final_epoch": "the final epoch of each run (no label-based selection)"}
     return "Reported epoch: " + ("; ".join(how.get(c, c) for c in chosen) if chosen else "no finished run") + "."

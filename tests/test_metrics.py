@@ -4,7 +4,7 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from idc.metrics import cluster_sizes, clustering_metrics, gate_mass, hungarian_accuracy, open_gates
+from idc.metrics import cluster_sizes, clustering_metrics, gate_mass, hungarian_accuracy, open_gates, silhouette
 
 
 def brute_force_accuracy(y, c):
@@ -41,3 +41,15 @@ def test_gate_counts_and_cluster_sizes():
     assert gate_mass(gates, "median") == pytest.approx(1.3)  # per row 1.3, 0.2, 1.5: the official |S|
     assert gate_mass(gates, "mean") == pytest.approx(1.0)
     assert cluster_sizes(np.array([0, 2, 2]), 4) == [1, 0, 2, 0]
+
+
+def test_silhouette_is_undefined_for_one_cluster_also_in_its_subsample():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    two = (x[:, 0] > 0).astype(int)
+    assert silhouette(x, two) > 0.2 and silhouette(x, two, max_samples=100) > 0.2  # a subsample scores alike
+    assert np.isnan(silhouette(x, np.zeros(400, int))) and silhouette(x, np.zeros(400, int), undefined=-1.0) == -1.0
+    lonely = np.zeros(400, int)
+    lonely[7] = 3  # a second cluster of one row: the 100-row subsamples of most seeds miss it
+    values = [silhouette(x, lonely, max_samples=100, seed=s, undefined=-1.0) for s in range(10)]
+    assert values.count(-1.0) >= 5 and all(-1.0 <= v <= 1.0 for v in values)

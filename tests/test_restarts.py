@@ -56,19 +56,22 @@ def test_silhouette_pick_keeps_the_best_separated_partition_wherever_it_comes(mo
     emb, y = _blobs(d=4, seed=2)
     module = _module()
     module.set_frozen(emb, emb)
-    module.labels = y
     three = restarts.kmeans_partition(emb, 3, seed=0)
     shuffled = np.random.default_rng(0).permutation(y)
+    module.labels = shuffled  # labels the embedding does not separate: the two picks part ways
     monkeypatch.setattr(IDCModule, "current_epoch", property(lambda m: m._epoch))
-    for module._epoch, clusters in ((10, shuffled), (20, three), (30, y), (40, three), (50, shuffled)):
-        module._score_epoch(clusters)
-    assert module.best_by_silhouette["epoch"] == 30 and module.best_by_label["epoch"] == 30
-    assert module.best_by_silhouette["silhouette"] > 0.5 and module.best_by_silhouette["acc"] == 1.0
+    one = np.zeros_like(y)
+    for module._epoch, clusters in ((10, one), (20, three), (30, y), (40, shuffled), (50, three), (60, one)):
+        logged = module._score_epoch(clusters)
+    assert logged["val/silhouette"] == -1.0  # one cluster: the worst value, never picked
+    assert module.best_by_silhouette["epoch"] == 30 and module.best_by_label["epoch"] == 40
+    assert module.best_by_silhouette["silhouette"] > 0.5 and module.best_by_silhouette["clusters_used"] == 4
+    assert module.best_by_label["acc"] == 1.0 and module.best_by_label["silhouette"] < 0.1
     module.labels = None  # no labels: the silhouette alone still picks (label-free)
     module.best_by_silhouette, module.best_by_label = {}, {}
     for module._epoch, clusters in ((10, three), (20, y), (30, shuffled)):
         module._score_epoch(clusters)
-    assert set(module.best_by_silhouette) == {"epoch", "silhouette"} and not module.best_by_label
+    assert set(module.best_by_silhouette) == {"epoch", "clusters_used", "silhouette"} and not module.best_by_label
     assert module.best_by_silhouette["epoch"] == 20
     assert set(module.epoch_selections()) == {"silhouette_selected_epoch"}
 
@@ -177,6 +180,14 @@ def test_a_run_with_restarts_writes_its_selection_to_metrics(cfg_factory, tmp_pa
     sel = metrics["head_selection"]
     assert sel["criterion"] == "compression" and len(sel["values"]) == 3 and sel["epoch"] == 5
     assert sel["chosen"] == int(np.argmin(sel["values"])) and len(sel["kmeans_init_agreement"]) == 3
+
+
+def test_restarts_chosen_after_the_last_evaluation_still_get_their_picks(cfg_factory, tmp_path):
+    train(cfg_factory("head.restarts=2", "head.global_gates.enabled=false", "eval.enabled=false"))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["head_selection"]["epoch"] == 7  # no global gates: chosen at the end of the last epoch
+    for key in ("silhouette_selected_epoch", "label_selected_best_epoch"):
+        assert metrics[key]["epoch"] == 7 and metrics[key]["acc"] == pytest.approx(metrics["acc"]), key
 
 
 def test_stage2_can_start_from_another_runs_stage1_checkpoint(tmp_path):

@@ -61,15 +61,18 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_pat
             if trainer.current_epoch == 5:
                 raise RuntimeError("simulated crash")
 
-    cfg = cfg_factory("checkpoint_every=1", "model.schedule.epochs=8", "trainer.max_epochs=8")
+    cfg = cfg_factory("checkpoint_every=1", "model.schedule.epochs=8", "trainer.max_epochs=8", "model.eval_every=1")
     table = load_table(cfg.dataset)
     straight, _, _ = fit(cfg, table, tmp_path / "straight")
+    assert straight.best_by_silhouette["epoch"] >= 4  # stage 2 was evaluated: there is a pick to carry over
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit(cfg, table, tmp_path / "split", callbacks=[Crash()])
     resumed, _, resumed_from = fit(cfg, table, tmp_path / "split")
     assert resumed_from.endswith("last.ckpt")
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    # the epochs picked before the crash come back with the checkpoint (epoch 4 is evaluated only before it)
+    assert resumed.epoch_selections() == straight.epoch_selections()
 
 
 def test_stage_boundaries_and_schedule_validation(cfg_factory):

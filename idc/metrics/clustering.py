@@ -97,12 +97,18 @@ def greedy_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(correct / y_true.size)
 
 
-def silhouette(embeddings: np.ndarray, clusters: np.ndarray, max_samples: int = 5000, seed: int = 0) -> float:
+def silhouette(
+    embeddings: np.ndarray, clusters: np.ndarray, max_samples: int = 5000, seed: int = 0, undefined: float = float("nan")
+) -> float:
     """Silhouette of the clusters on the embedding (label-free); computed on a seeded subsample of
-    ``max_samples`` rows for large N. NaN when fewer than two clusters are used."""
+    ``max_samples`` rows for large N. ``undefined`` (NaN by default; -1, the worst value, where it ranks partitions)
+    when fewer than two clusters are used, in the table or in its subsample."""
     from sklearn.metrics import silhouette_score
 
+    clusters = np.asarray(clusters)
+    if len(clusters) > max_samples:
+        rows = np.random.default_rng(seed).choice(len(clusters), max_samples, replace=False)
+        embeddings, clusters = np.asarray(embeddings)[rows], clusters[rows]
     if len(np.unique(clusters)) < 2:
-        return float("nan")
-    size = max_samples if len(clusters) > max_samples else None
-    return float(silhouette_score(embeddings, clusters, sample_size=size, random_state=seed))
+        return float(undefined)
+    return float(silhouette_score(embeddings, clusters))
