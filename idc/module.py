@@ -20,11 +20,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from idc import losses, restarts
-from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 from idc.metrics import clustering_metrics, open_gates, silhouette
 from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
 from idc.nn.gates import noisy_gates
 from idc.nn.init import evaluation_mode
+from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 
 log = logging.getLogger(__name__)
 
