@@ -99,14 +99,15 @@ class IDCModule(pl.LightningModule):
         self.n_clusters = n_clusters
         self.seed = seed
         n_heads = int(self.head_cfg.get("restarts", 1))
-        if n_heads < 1 or self.head_cfg.get("restart_criterion", "compression") not in restarts.CRITERIA:
-            raise ValueError(
-                f"head.restarts must be >= 1 and head.restart_criterion one of {restarts.CRITERIA}; got "
-                f"{n_heads}, {self.head_cfg.get('restart_criterion')!r}"
-            )
-        for group, where, key, choices in (
+        if n_heads < 1:
+            raise ValueError(f"head.restarts must be >= 1, got {n_heads}")
+        gg = self.head_cfg["global_gates"]
+        for group, where, key, choices in (  # each option's first choice is its default
+            (self.head_cfg, "head", "restart_criterion", restarts.CRITERIA),
             (self.head_cfg, "head", "init", ("random", "kmeans")),
             (self.head_cfg, "head", "lr_until", ("end", "freeze")),
+            (gg, "head.global_gates", "optimizer", ("sgd", "adam")),
+            (gg, "head.global_gates", "baseline", ("zero", "permute")),
             (self.model_cfg, "model", "bn_stats", ("stage1", "gated_inputs")),
         ):
             if group.get(key, choices[0]) not in choices:
@@ -122,10 +123,6 @@ class IDCModule(pl.LightningModule):
         self._selected = int(self.selected_head)  # host copy: no device sync per step
         self.register_load_state_dict_post_hook(_refresh_selected)
         self.head_selection: dict[str, Any] = {}
-        gg = self.head_cfg["global_gates"]
-        for key, choices in (("optimizer", ("sgd", "adam")), ("baseline", ("zero", "permute"))):
-            if gg.get(key, choices[0]) not in choices:
-                raise ValueError(f"head.global_gates.{key} must be one of {choices}, got {gg.get(key)!r}")
         self.global_gates = GlobalGates(n_clusters, n_features, float(gg["init_std"]))
         self.aux_classifier = AuxiliaryClassifier(n_features, int(gg["aux_hidden_dim"]), n_clusters)
 

@@ -167,8 +167,10 @@ def test_global_gates_keep_the_feature_that_tells_clusters_apart_and_close_the_n
 
 
 def test_bad_head_options_are_refused_with_their_names():
-    with pytest.raises(ValueError, match="restart_criterion"):
+    with pytest.raises(ValueError, match="head.restart_criterion"):
         _module(restart_criterion="accuracy")
+    with pytest.raises(ValueError, match="head.restarts must be >= 1"):
+        _module(restarts=0)
     with pytest.raises(ValueError, match="head.init"):
         _module(init="spectral")
 
