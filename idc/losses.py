@@ -17,12 +17,19 @@ __all__ = [
     "cluster_compression_loss",
     "coding_rate",
     "cosine_increase",
+    "expected_open_gates",
     "gate_regulariser",
     "gates_coding_rate_loss",
     "gumbel_softmax_probs",
+    "hard_concrete_regulariser",
     "logdet_spd",
     "reconstruction_loss",
 ]
+
+# Louizos, Welling & Kingma (2018): temperature and stretch interval of the hard-concrete distribution
+HARD_CONCRETE_BETA = 2.0 / 3.0
+HARD_CONCRETE_GAMMA = -0.1
+HARD_CONCRETE_ZETA = 1.1
 
 
 def full_precision(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -73,11 +80,26 @@ def gate_regulariser(mu: Tensor, sigma: float = 1.0, reduction: str = "mean") ->
     paper uses ``sigma = 0.5`` and sums over features, averaged over samples (``reduction="sum"``).
     """
     open_prob = 0.5 * (1.0 + torch.erf((mu + 0.5) / (sigma * math.sqrt(2.0))))
+    return expected_open_gates(open_prob, reduction)
+
+
+def expected_open_gates(open_prob: Tensor, reduction: str = "mean") -> Tensor:
+    """Reduce per-gate probabilities ``P(z != 0)`` (B x D) to the expected L0 norm: ``mean`` over samples and
+    features, or ``sum`` over features averaged over samples."""
     if reduction == "mean":
         return open_prob.mean()
     if reduction == "sum":
         return open_prob.sum(-1).mean()
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+def hard_concrete_regulariser(
+    log_alpha: Tensor, beta: float = HARD_CONCRETE_BETA, gamma: float = HARD_CONCRETE_GAMMA,
+    zeta: float = HARD_CONCRETE_ZETA, reduction: str = "mean",
+) -> Tensor:
+    """Expected L0 norm of hard-concrete gates, ``P(z != 0) = sigmoid(log_alpha - beta * log(-gamma / zeta))``
+    (Louizos, Welling & Kingma 2018, Eq. 12), reduced as in :func:`gate_regulariser`."""
+    return expected_open_gates(torch.sigmoid(log_alpha - beta * math.log(-gamma / zeta)), reduction)
 
 
 @full_precision

@@ -1,13 +1,25 @@
-"""Plain torch modules of IDC: gating networks, autoencoder, clustering head and auxiliary classifier."""
+"""Plain torch modules of IDC: gate networks, autoencoder, clustering head and auxiliary classifier."""
 from idc.nn.autoencoder import Autoencoder
-from idc.nn.gates import GlobalGates, LocalGatingNetwork, hard_sigmoid
+from idc.nn.gates import (
+    GATE_NETWORKS,
+    GateNetwork,
+    GlobalGates,
+    HardConcreteGateNetwork,
+    LocalGatingNetwork,
+    hard_sigmoid,
+    make_gate_network,
+)
 from idc.nn.heads import AuxiliaryClassifier, ClusteringHead
 
 __all__ = [
+    "GATE_NETWORKS",
     "Autoencoder",
     "AuxiliaryClassifier",
     "ClusteringHead",
+    "GateNetwork",
     "GlobalGates",
+    "HardConcreteGateNetwork",
     "LocalGatingNetwork",
     "hard_sigmoid",
+    "make_gate_network",
 ]
