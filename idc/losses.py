@@ -17,6 +17,8 @@ __all__ = [
     "cluster_compression_loss",
     "coding_rate",
     "cosine_increase",
+    "dec_kl_loss",
+    "dec_target_distribution",
     "expected_open_gates",
     "gate_regulariser",
     "gates_coding_rate_loss",
@@ -149,6 +151,21 @@ def gumbel_softmax_probs(logits: Tensor, tau: float) -> Tensor:
     uniform = torch.rand_like(logp).clamp_(1e-10, 1.0 - 1e-7)
     gumbel = -torch.log(-torch.log(uniform))
     return torch.softmax((logp + gumbel) / tau, dim=-1)
+
+
+def dec_target_distribution(q: Tensor) -> Tensor:
+    """DEC's auxiliary target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')`` with cluster frequencies
+    ``f_j = sum_i q_ij`` (Xie, Girshick & Farhadi 2016, Eq. 3): sharper than ``q``, with large clusters damped.
+    A constant target: no gradient flows through it."""
+    q = q.detach()
+    weight = q.square() / q.sum(0).clamp_min(torch.finfo(q.dtype).tiny)
+    return weight / weight.sum(1, keepdim=True)
+
+
+def dec_kl_loss(log_q: Tensor, target: Tensor) -> Tensor:
+    """``KL(P || Q) = (1/B) sum_ij p_ij log(p_ij / q_ij)`` of the soft assignments (given as ``log q``) to the
+    target ``P`` (DEC, Eq. 2), averaged over the batch's rows."""
+    return F.kl_div(log_q, target, reduction="batchmean")
 
 
 def reconstruction_loss(recon: Tensor, target: Tensor, kind: str = "mse") -> Tensor:

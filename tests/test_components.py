@@ -8,9 +8,18 @@ import pytest
 import torch
 from scipy.special import expit
 from scipy.stats import norm
+from sklearn.cluster import KMeans
 
 from idc import losses
-from idc.nn import GateNetwork, HardConcreteGateNetwork, LocalGatingNetwork, make_gate_network
+from idc.nn import (
+    DECHead,
+    DECTarget,
+    GateNetwork,
+    HardConcreteGateNetwork,
+    KMeansHead,
+    LocalGatingNetwork,
+    make_gate_network,
+)
 
 BETA, GAMMA, ZETA = 2.0 / 3.0, -0.1, 1.1
 
@@ -109,3 +118,98 @@ def test_hard_concrete_log_alpha_is_the_unbounded_body_and_carries_gradients():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     with pytest.raises(ValueError, match="beta > 0"):
         HardConcreteGateNetwork(4, 4, gamma=0.1)
+
+
+# ---------------------------------------------------------------------------------------------- DEC
+
+
+def _toy_embeddings(seed: int = 8) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    return (centres.repeat(20, 0) + rng.normal(scale=0.8, size=(60, 2))).astype(np.float32)
+
+
+def test_dec_soft_assignments_are_the_student_t_kernel():
+    emb = _toy_embeddings()
+    mu = np.array([[0.5, 0.2], [3.0, 0.5], [0.1, 3.0]], dtype=np.float32)
+    for alpha in (1.0, 2.5):
+        head = DECHead(2, 3, alpha=alpha)
+        with torch.no_grad():
+            head.centroids.copy_(torch.as_tensor(mu))
+        d2 = ((emb[:, None, :] - mu[None]) ** 2).sum(-1).astype(np.float64)
+        kernel = (1 + d2 / alpha) ** (-(alpha + 1) / 2)
+        q = kernel / kernel.sum(1, keepdims=True)
+        assert head.soft_assignments(torch.as_tensor(emb)).detach().numpy() == pytest.approx(q, rel=1e-5)
+
+
+def test_dec_target_distribution_matches_numpy_and_is_sharper():
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(50, 4))
+    q = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    f = q.sum(0)
+    direct = (q**2 / f) / (q**2 / f).sum(1, keepdims=True)
+    p = losses.dec_target_distribution(torch.as_tensor(q)).numpy()
+    assert p == pytest.approx(direct, rel=1e-12)
+    assert p.sum(1) == pytest.approx(np.ones(50), rel=1e-12)
+    assert p.max(1).mean() > q.max(1).mean()
+
+
+def test_dec_kl_is_kl_and_its_gradient_pulls_a_centroid_to_its_points():
+    emb = torch.as_tensor(_toy_embeddings())
+    head = DECHead(2, 3).double()
+    with torch.no_grad():
+        head.centroids.copy_(torch.tensor([[1.0, 1.0], [3.0, 0.5], [0.1, 3.0]]))
+    z = emb.double()
+    log_q = head(z)
+    q = log_q.exp()
+    p = losses.dec_target_distribution(q)
+    loss = losses.dec_kl_loss(log_q, p)
+    assert loss.item() == pytest.approx((p * (p / q).log()).sum().item() / len(z), rel=1e-10)
+    loss.backward()
+    grad = head.centroids.grad
+    # DEC Eq. 5: dL/dmu_j = -(alpha + 1) / alpha * sum_i (1 + d_ij^2 / alpha)^-1 (p_ij - q_ij)(z_i - mu_j), / B here
+    with torch.no_grad():
+        diff = z[:, None, :] - head.centroids[None]
+        w = (p - q) / (1 + diff.square().sum(-1))
+        direct = -2.0 * (w[..., None] * diff).sum(0) / len(z)
+    assert torch.allclose(grad, direct, atol=1e-12)
+    # a gradient step moves centroid 0 (at (1, 1)) towards the mean of the points it is assigned to
+    mine = z[q.argmax(1) == 0].mean(0)
+    assert torch.dot(-grad[0], mine - head.centroids[0].detach()) > 0
+    with torch.no_grad():
+        moved = head.centroids[0] - 0.1 * grad[0]
+    assert (moved - mine).norm() < (head.centroids[0] - mine).norm()
+
+
+def test_dec_target_refreshes_every_n_steps():
+    target = DECTarget(every=3)
+    with pytest.raises(RuntimeError, match="refresh"):
+        target[torch.tensor([0])]
+    q = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+    assert target.due(0)
+    assert target.refresh(q, 0) == 1.0
+    assert [target.due(s) for s in (1, 2, 3)] == [False, False, True]
+    assert torch.allclose(target[torch.tensor([1])], losses.dec_target_distribution(q)[1:])
+    assert target.refresh(torch.tensor([[0.2, 0.8], [0.4, 0.6]]), 3) == 0.5
+    assert not target.due(5) and target.due(6)
+    with pytest.raises(ValueError, match="target_every"):
+        DECTarget(0)
+
+
+# ---------------------------------------------------------------------------------------------- k-means head
+
+
+@pytest.mark.parametrize("seed, n_init", [(0, 1), (3, 4)])
+def test_kmeans_head_equals_sklearn_kmeans(seed, n_init):
+    emb = np.random.default_rng(10).uniform(size=(80, 3)).astype(np.float32)  # no clear clusters: seeds matter
+    ref = KMeans(5, init="k-means++", n_init=n_init, random_state=seed).fit(emb)
+    head = KMeansHead(3, 5)
+    partition = head.fit(torch.as_tensor(emb), seed=seed, n_init=n_init)
+    assert np.array_equal(partition, ref.labels_)
+    assert head.centroids.numpy() == pytest.approx(ref.cluster_centers_, abs=1e-6)
+    assert np.array_equal(head(torch.as_tensor(emb)).argmax(1).numpy(), ref.labels_)  # nearest centroid
+    assert not list(head.parameters())  # nothing to train
+    dec = DECHead(3, 5)
+    assert np.array_equal(dec.fit(torch.as_tensor(emb), seed=seed, n_init=n_init), ref.labels_)
+    assert dec.centroids.detach().numpy() == pytest.approx(ref.cluster_centers_, abs=1e-6)
+    assert [n for n, _ in dec.named_parameters()] == ["centroids"]

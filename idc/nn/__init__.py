@@ -1,4 +1,4 @@
-"""Plain torch modules of IDC: gate networks, autoencoder, clustering head and auxiliary classifier."""
+"""Plain torch modules of IDC: gate networks, autoencoder, clustering heads and auxiliary classifier."""
 from idc.nn.autoencoder import Autoencoder
 from idc.nn.gates import (
     GATE_NETWORKS,
@@ -9,17 +9,21 @@ from idc.nn.gates import (
     hard_sigmoid,
     make_gate_network,
 )
-from idc.nn.heads import AuxiliaryClassifier, ClusteringHead
+from idc.nn.heads import AuxiliaryClassifier, ClusteringHead, DECHead, DECTarget, KMeansHead, fit_kmeans
 
 __all__ = [
     "GATE_NETWORKS",
     "Autoencoder",
     "AuxiliaryClassifier",
     "ClusteringHead",
+    "DECHead",
+    "DECTarget",
     "GateNetwork",
     "GlobalGates",
     "HardConcreteGateNetwork",
+    "KMeansHead",
     "LocalGatingNetwork",
+    "fit_kmeans",
     "hard_sigmoid",
     "make_gate_network",
 ]
