@@ -11,7 +11,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench bench-quick paper paper-quick clean
+.PHONY: help install run test bench bench-quick paper paper-quick report gpu-wheels clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ paper: install ## Every method x dataset x seed of the paper's tables not yet DO
 
 paper-quick: install ## The same with short schedules and 2 seeds on the small datasets present (minutes)
 	$(BIN)/idc-paper --quick --seeds 2 $(ARGS)
+
+report: ## Rebuild docs/results.{md,tex,csv} from the committed records in results/ alone (seconds, no training)
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m idc.cli.results report
+
+gpu-wheels: ## Download (with network) the wheels scripts/gpu_check.sh installs offline on a GPU machine -> .wheels/
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m pip wheel --quiet --wheel-dir .wheels hydra-core omegaconf wandb
 
 clean: ## Remove the virtual environment, caches and outputs
 	rm -rf $(VENV) outputs .pytest_cache build *.egg-info

@@ -119,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
                 broken.append(" ".join(cmd))
     if args.dry_run:
         return 0
+    from idc.results import add_done
     from idc.tables import build_tables
 
+    add_done(expected_runs(args, datasets))  # DONE runs' small files into results/ (the committed store)
     written = build_tables(args.root / args.schedule, expected=expected_runs(args, datasets))
     print(written["acc"].read_text())
     for cmd in broken:

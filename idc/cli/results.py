@@ -1,0 +1,51 @@
+"""``idc-results``: the committed results store (``results/``) and the report built from it.
+
+    idc-results add RUN_DIR...                 # copy the small files of finished runs into results/
+    idc-results add RUN_DIR --schedule short   # name the schedule (or --method) when the run cannot tell
+    idc-results report                         # docs/results.{md,tex,csv} from results/ alone (= make report)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="idc-results", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="add finished run directories to the store")
+    add.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    add.add_argument("--root", type=Path, default=None, help="the store (default: results)")
+    add.add_argument("--schedule", help="the schedule's name, when the run's Hydra choices do not say it")
+    add.add_argument("--method", help="the method's name, when the run's Hydra choices do not say it")
+    report = sub.add_parser("report", help="rebuild the report from the store")
+    report.add_argument("--root", type=Path, default=None, help="the store (default: results)")
+    report.add_argument("--out", type=Path, default=Path("docs"), help="where results.{md,tex,csv} go")
+    args = parser.parse_args(argv)
+
+    from idc import results
+
+    root = args.root or results.DEFAULT_ROOT
+    if args.command == "add":
+        failed = 0
+        for run in args.runs:
+            try:
+                print(results.add(run, root, args.schedule, args.method))
+            except results.RecordError as err:
+                print(f"idc-results: {err}", file=sys.stderr)
+                failed += 1
+        return 1 if failed else 0
+    if not root.is_dir():
+        print(f"idc-results: {root} is not a folder (the results store); run from the repository root", file=sys.stderr)
+        return 2
+    from idc.report import build
+
+    for path in build(root, args.out).values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

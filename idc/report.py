@@ -1,0 +1,422 @@
+"""The reproduction report: ``docs/results.md`` (and ``results.tex`` / ``results.csv`` beside it), rebuilt from the
+records of :mod:`idc.results` alone, deterministically (sorted, fixed float formats, no dates or machine paths).
+
+For each paper table we can run: every method x dataset as mean ± std over seeds with its schedule, the published
+number and the difference; the label-free headline (final epoch) with the best value in bold, then the consensus of
+the seeds (:mod:`idc.consensus`), the silhouette-picked and the label-picked epochs in rows of their own; the
+official code as we measured it (``idc/paper/official_measured.yaml``); cells not run with the command that fills
+them and an estimated wall time (``idc/paper/run_estimates.yaml``); the GPU check's records (``results/gpu/``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from idc import results as store
+from idc.paper import published, published_value
+from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
+from idc.tables import PAPER_NAMES, to_latex, to_markdown
+
+PAPER_DIR = Path(__file__).with_name("paper")
+OFFICIAL = PAPER_DIR / "official_measured.yaml"
+ESTIMATES = PAPER_DIR / "run_estimates.yaml"
+#: a method x dataset with records under several schedules shows them in this order
+SCHEDULE_ORDER = ("paper", "short", store.DEFAULT_SCHEDULE, "quick")
+SEEDS = 10  # seeds a "not run" command asks for
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    title: str
+    source: str = "metrics"  # metrics.json, or eval.json (IDC runs only)
+    scale: float = 100.0  # to the published unit
+    digits: int = 1
+
+
+ACC, NMI, ARI = Metric("acc", "ACC (%)"), Metric("nmi", "NMI (%)"), Metric("ari", "ARI (%)")
+GATE_F1 = Metric("gate_f1", "gate F1 (%)", "eval")
+UNIQUENESS = Metric("uniqueness", "uniqueness", "eval", 1.0, 2)
+DIVERSITY = Metric("diversity", "diversity (%)", "eval", 1.0)  # eval.json: diversity_clusters (paper's formula)
+FAITHFULNESS = Metric("faithfulness", "faithfulness", "eval", 1.0, 2)
+EVAL_KEYS = {"diversity": "diversity_clusters"}
+
+#: method -> the paper's row name, on top of idc.tables.PAPER_NAMES (None: no published row to compare with)
+EXTRA_PAPER_NAMES = {"idc_no_gates": "IDC w/o gates", "idc_features_kmeans": "IDC features + K-Means", "ae_kmeans": None}
+BASELINES = ("kmeans", "gmm", "spectral", "agglomerative", "ls_kmeans", "cae_kmeans", "ifpca", "ae_kmeans")
+TRAINED = ("cae_kmeans", "ae_kmeans")  # baselines that train a network: they cost like an IDC run
+#: the overrides of methods that ``idc-paper --methods`` does not list (yet)
+UNLISTED = {"ifpca": ["model=ifpca"], "idc_features_kmeans": ["model=ae_kmeans"]}
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    key: str  # the table's key in published.yaml
+    title: str
+    datasets: tuple[str, ...]
+    metrics: tuple[Metric, ...]
+    methods: tuple[str, ...]  # rows shown even when not run
+    schedule: dict[str, str]  # dataset -> the schedule a "not run" command uses
+    admits: Callable[[str], bool] = lambda method: True  # recorded methods shown beyond ``methods``
+    paper_names: dict[str, str | None] = field(default_factory=dict)
+    published_datasets: dict[str, str] = field(default_factory=dict)  # our dataset -> published.yaml's
+
+
+TABLES = (
+    PaperTable("real_data_acc", "Real data: the high-dimensional biological tables (ACC)",
+               ("allaml", "prostate", "tox171", "srbct", "biase"), (ACC,), ("idc", "idc_faithful", *BASELINES),
+               {"allaml": "short", "prostate": "short", "tox171": "short", "srbct": "paper", "biase": "paper"}),
+    PaperTable("mnist_fashion", "MNIST10K (the MNIST / FashionMNIST table)", ("mnist10k",), (ACC, ARI, NMI),
+               ("idc", "idc_faithful", "idc_no_gates", "kmeans"), {"mnist10k": "paper"},
+               admits=lambda m: False, published_datasets={"mnist10k": "mnist_test10k"}),
+    PaperTable("interpretability_mnist10k", "Interpretability on MNIST10K", ("mnist10k",),
+               (ACC, UNIQUENESS, DIVERSITY, FAITHFULNESS), ("idc", "idc_no_gates", "kmeans"), {"mnist10k": "paper"},
+               admits=lambda m: False, paper_names={"kmeans": "K-means + SHAP", "idc_no_gates": None}),
+    PaperTable("synthetic", "Synthetic data (ACC and gate F1)", ("synthetic",), (ACC, GATE_F1),
+               ("idc", "idc_faithful", "kmeans"), {"synthetic": "paper"}, paper_names={"kmeans": "K-means+SHAP"}),
+    PaperTable("ablation_mnist60k", "Ablations (the paper's MNIST60K table; ours on MNIST10K where named)",
+               ("mnist10k", "mnist60k"), (ACC, ARI, NMI), ("idc", "idc_no_gates", "idc_features_kmeans"),
+               {"mnist10k": "paper", "mnist60k": "paper"}, admits=lambda m: m.startswith("idc")),
+    PaperTable("cnae9_mfeat", "CNAE-9 and MFEAT-Zernike (no published numbers)", ("cnae9", "mfeat_zernike"), (ACC,),
+               ("idc", "idc_faithful", *BASELINES), {"cnae9": "paper", "mfeat_zernike": "paper"}),
+)
+
+# ------------------------------------------------------------------------------------------------ numbers
+ROW_FINAL, ROW_CONSENSUS = "final epoch", "consensus"
+ROW_SILHOUETTE, ROW_LABEL = "silhouette-picked epoch (label-free)", "label-picked epoch (peeks at labels; not a result)"
+LABEL_FREE = (ROW_FINAL, ROW_CONSENSUS, ROW_SILHOUETTE)
+PICKS = {ROW_SILHOUETTE: SILHOUETTE_SELECTED, ROW_LABEL: LABEL_SELECTED}
+
+
+def stat(values: list[float]) -> dict[str, Any] | None:
+    """Mean, sample std (None for one value) and n."""
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=float)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else None, "n": int(arr.size)}
+
+
+def value_of(record: store.Record, metric: Metric, row: str) -> float | None:
+    """One record's value of ``metric`` in ``row`` (final epoch or an epoch picked during training), scaled."""
+    if row in PICKS:
+        source = record.metrics.get(PICKS[row]) or {}
+    else:
+        source = record.evaluation if metric.source == "eval" else record.metrics
+    value = source.get(EVAL_KEYS.get(metric.key, metric.key) if metric.source == "eval" else metric.key)
+    return None if value is None else float(value) * metric.scale
+
+
+def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
+    """ACC/NMI/ARI (fractions) of the consensus of the records' final clusters, or None when fewer than two
+    records share the same samples and labels."""
+    from idc.consensus import consensus_partition
+    from idc.metrics import clustering_metrics
+
+    if len(records) < 2:
+        return None
+    loaded = [r.clusters() for r in records]
+    labels = loaded[0][1]
+    if labels is None or any(y is None or not np.array_equal(y, labels) for _, y in loaded):
+        return None
+    k = int(records[0].metrics.get("n_clusters") or len(np.unique(labels)))
+    return clustering_metrics(labels, consensus_partition([c for c, _ in loaded], k))
+
+
+@dataclass
+class Row:
+    dataset: str
+    method: str
+    kind: str  # ROW_* or "official code ..." or "not run"
+    schedule: str
+    n: int
+    cells: dict[str, dict[str, Any] | None]  # metric key -> stat
+    note: str = ""
+
+
+def rows_of(records: list[store.Record], table: PaperTable, dataset: str, method: str) -> list[Row]:
+    """The rows of one method on one dataset: per schedule recorded, the final epoch, the consensus, then the
+    two picked epochs (when the runs recorded them)."""
+    out = []
+    by_schedule: dict[str, list[store.Record]] = {}
+    for r in records:
+        by_schedule.setdefault(r.schedule, []).append(r)
+    for schedule in sorted(by_schedule, key=schedule_rank):
+        group = by_schedule[schedule]
+        final = {m.key: stat([v for r in group if (v := value_of(r, m, ROW_FINAL)) is not None]) for m in table.metrics}
+        out.append(Row(dataset, method, ROW_FINAL, schedule, len(group), final))
+        scores = consensus_scores(group)
+        if scores:
+            cells = {m.key: stat([scores[m.key] * m.scale]) if m.key in scores else None for m in table.metrics}
+            out.append(Row(dataset, method, ROW_CONSENSUS, schedule, len(group), cells,
+                           f"ensemble of {len(group)} runs"))
+        for kind in PICKS:
+            cells = {m.key: stat([v for r in group if (v := value_of(r, m, kind)) is not None]) for m in table.metrics}
+            if any(cells.values()):
+                out.append(Row(dataset, method, kind, schedule, len(group), cells))
+    return out
+
+
+def schedule_rank(schedule: str) -> tuple[int, str]:
+    return (SCHEDULE_ORDER.index(schedule) if schedule in SCHEDULE_ORDER else len(SCHEDULE_ORDER), schedule)
+
+
+@lru_cache(maxsize=1)
+def official() -> dict[str, Any]:
+    return yaml.safe_load(OFFICIAL.read_text())
+
+
+def official_rows(table: PaperTable, dataset: str) -> list[Row]:
+    """The official code's measured ACC on ``dataset`` (when the table shows ACC)."""
+    entry = official()["rows"].get(dataset)
+    if not entry or ACC not in table.metrics:
+        return []
+    out = []
+    for kind, name in (("final", "final epoch"), ("label_picked", "label-picked epoch")):
+        values = entry.get(kind)
+        if not values:
+            continue
+        per_seed = values.get("per_seed")
+        cell = stat(list(per_seed.values())) if per_seed else {"mean": values["mean"], "std": values.get("std"),
+                                                                "n": values["seeds"]}
+        out.append(Row(dataset, "official code", f"{name}, as measured", entry["config"], cell["n"],
+                       {m.key: cell if m is ACC else None for m in table.metrics}))
+    return out
+
+
+@lru_cache(maxsize=1)
+def estimates() -> dict[str, Any]:
+    return yaml.safe_load(ESTIMATES.read_text())
+
+
+def estimate_seconds(method: str, schedule: str, dataset: str) -> float | None:
+    """The estimated wall time of one run (``run_estimates.yaml``), or None."""
+    table = estimates().get(schedule) or {}
+    entry = table.get(dataset) or table.get("*") or {}
+    kind = "baseline" if method in BASELINES and method not in TRAINED else "idc"
+    return entry.get(kind)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fill_command(method: str, schedule: str, dataset: str) -> str:
+    """The command that runs ``method`` on ``dataset`` for :data:`SEEDS` seeds and adds the records."""
+    from idc.cli.paper import METHODS
+
+    if method in METHODS:
+        return f"idc-paper --schedule {schedule} --datasets {dataset} --methods {method} --seeds {SEEDS}"
+    overrides = " ".join(UNLISTED.get(method, [f"model={method}"]))
+    return (f"idc-train -m experiment={schedule}/{dataset} {overrides} 'seed=range({SEEDS})' "
+            f"&& idc-results add <the run directories>")
+
+
+def not_run_row(table: PaperTable, dataset: str, method: str) -> Row:
+    schedule = table.schedule[dataset] if method not in BASELINES or method in TRAINED else "paper"
+    seconds = estimate_seconds(method, schedule, dataset)
+    cost = f"; about {duration(seconds)} per run here (estimate)" if seconds else ""
+    return Row(dataset, method, "not run", schedule, 0, {m.key: None for m in table.metrics},
+               f"`{fill_command(method, schedule, dataset)}`{cost}")
+
+
+def published_cell(table: PaperTable, method: str, dataset: str, metric: Metric) -> dict[str, Any] | None:
+    name = table.paper_names.get(method, EXTRA_PAPER_NAMES.get(method, PAPER_NAMES.get(method, method)))
+    if method == "official code":
+        name = "IDC"
+    if name is None:
+        return None
+    return published_value(table.key, name, table.published_datasets.get(dataset, dataset), metric.key)
+
+
+def table_rows(records: list[store.Record], table: PaperTable) -> list[Row]:
+    """Every row of ``table``: per dataset, each method's rows (or its "not run" row), then the official code's."""
+    out = []
+    for dataset in table.datasets:
+        here = [r for r in records if r.dataset == dataset]
+        recorded = sorted({r.method for r in here})
+        methods = list(table.methods) + [m for m in recorded if m not in table.methods and table.admits(m)]
+        for method in methods:
+            mine = [r for r in here if r.method == method]
+            out += rows_of(mine, table, dataset, method) if mine else [not_run_row(table, dataset, method)]
+        out += official_rows(table, dataset)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def fmt(cell: dict[str, Any] | None, digits: int) -> str:
+    if not cell:
+        return "-"
+    if cell.get("std") is None:
+        return f"{cell['mean']:.{digits}f}"
+    return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
+
+
+def rendered(table: PaperTable, rows: list[Row]) -> tuple[list[str], list[list[str]], list[tuple[int, int]]]:
+    """Header, text rows and the (row, column) cells to bold: per dataset and metric, the best mean among the
+    label-free rows of our records."""
+    header = ["dataset", "method", "row", "schedule", "seeds"]
+    for m in table.metrics:
+        header += [m.title, "published (difference)"]
+    header.append("note")
+    texts, best = [], {}
+    for i, row in enumerate(rows):
+        text = [row.dataset, row.method, row.kind, row.schedule, str(row.n) if row.n else "-"]
+        for j, m in enumerate(table.metrics):
+            cell = row.cells.get(m.key)
+            paper = published_cell(table, row.method, row.dataset, m)
+            text.append(fmt(cell, m.digits) if row.kind != "not run" else "not run")
+            diff = f" ({cell['mean'] - paper['mean']:+.{m.digits}f})" if cell and paper else ""
+            text.append(fmt(paper, m.digits) + diff if paper else "-")
+            if cell and row.kind in LABEL_FREE:
+                key = (row.dataset, m.key)
+                if key not in best or cell["mean"] > best[key][0]:
+                    best[key] = (cell["mean"], (i, 5 + 2 * j))
+        text.append(row.note)
+        texts.append(text)
+    return header, texts, sorted(pos for _, pos in best.values())
+
+
+def csv_rows(table: PaperTable, rows: list[Row]) -> list[list[Any]]:
+    out = []
+    for row in rows:
+        for m in table.metrics:
+            cell, paper = row.cells.get(m.key), published_cell(table, row.method, row.dataset, m)
+            out.append([table.key, row.dataset, row.method, row.kind, row.schedule, row.n, m.key,
+                        *(num(cell, k, m.digits + 2) for k in ("mean", "std")),
+                        *(num(paper, k, m.digits + 2) for k in ("mean", "std"))])
+    return out
+
+
+def num(cell: dict[str, Any] | None, key: str, digits: int) -> str:
+    value = (cell or {}).get(key)
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def records_section(records: list[store.Record]) -> list[str]:
+    """Counts of records per schedule, method and dataset, their seeds and mean wall time per run."""
+    groups: dict[tuple[str, str, str], list[store.Record]] = {}
+    for r in records:
+        groups.setdefault((r.schedule, r.method, r.dataset), []).append(r)
+    header = ["schedule", "method", "dataset", "records", "seeds", "wall time per run (mean)"]
+    rows = []
+    for (schedule, method, dataset), group in sorted(groups.items()):
+        walls = [r.run_info["wall_seconds"] for r in group if r.run_info.get("wall_seconds") is not None]
+        wall = f"{np.mean(walls):.1f} s" if walls else "-"
+        rows.append([schedule, method, dataset, str(len(group)), " ".join(str(r.seed) for r in group), wall])
+    if not rows:
+        return ["No records yet."]
+    return [to_markdown(header, rows)]
+
+
+def official_section() -> list[str]:
+    data = official()
+    header = ["dataset", "configuration", "row", "ACC (%)", "seeds", "note"]
+    rows = []
+    for dataset, entry in sorted(data["rows"].items()):
+        for kind in ("final", "label_picked"):
+            values = entry.get(kind)
+            if not values:
+                continue
+            per_seed = values.get("per_seed")
+            if per_seed:
+                shown = " / ".join(f"{v:g}" for v in per_seed.values()) + f" (seeds {', '.join(map(str, per_seed))})"
+                cell = stat(list(per_seed.values()))
+                shown = f"{fmt(cell, 1)}: {shown}"
+            else:
+                shown = fmt(values, 1)
+            rows.append([dataset, entry["config"], kind.replace("_", "-") + " epoch", shown,
+                         str(len(per_seed) if per_seed else values["seeds"]), entry.get("note", "")])
+    return [f"Source: {data['source']}.", "", to_markdown(header, rows)]
+
+
+def estimates_section() -> list[str]:
+    header = ["schedule", "dataset", "idc (any trained variant)", "baseline"]
+    rows = []
+    for schedule, datasets in sorted(estimates().items(), key=lambda kv: schedule_rank(kv[0])):
+        for dataset, entry in sorted(datasets.items()):
+            rows.append([schedule, "any other" if dataset == "*" else dataset,
+                         duration(entry["idc"]), duration(entry["baseline"])])
+    return ["Estimates, not measurements (sources in `idc/paper/run_estimates.yaml`): one run on this project's "
+            "2-core CPU, one thread, two runs side by side.", "", to_markdown(header, rows)]
+
+
+def gpu_section(root: Path) -> list[str]:
+    files = sorted((Path(root) / store.GPU).glob("*.json"))
+    if not files:
+        return ["Not measured: no records under `results/gpu/` yet. On a machine with a GPU run "
+                "`make gpu-wheels` beforehand (with network), then `scripts/gpu_check.sh` there, and commit the JSON "
+                "records it writes to `results/gpu/`."]
+    header = ["record", "case", "value"]
+    rows = []
+    for f in files:
+        payload = json.loads(f.read_text())
+        for key, value in sorted(flatten(payload).items()):
+            rows.append([f.stem, key, f"{value:.3f}" if isinstance(value, float) else str(value)])
+    return [to_markdown(header, rows)]
+
+
+def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(payload, dict):
+        out = {}
+        for k, v in payload.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): payload}
+
+
+USAGE = """# Reproduction report
+
+Generated by `make report` from the records in `results/` alone; do not edit by hand (a test fails when this page
+and the records disagree). A record is `results/<schedule>/<method>/<dataset>/seed<k>/` with the small files of one
+finished run: `idc-paper` adds its runs when they are DONE, `idc-results add RUN_DIR...` adds runs made by hand;
+then `make report` and commit `results/` with `docs/results.{md,tex,csv}`.
+
+How to read the tables: each cell is the mean ± sample std over the seeds of one schedule (`paper`: the paper's
+Table 7; `short`: about a quarter of its epochs; `quick`: smoke runs, not results; `default`: the model config's own
+schedule). The headline is the final epoch, label-free; the best label-free value of our runs (final epoch,
+consensus or silhouette-picked) per dataset and metric is in bold. The consensus row is one partition, the one that
+agrees best with the seeds' final partitions (co-association, average linkage with K clusters: `idc/consensus.py`),
+an ensemble of n runs without extra training. The label-picked epoch is the official code's protocol (it peeks at
+the labels) and is never a result. The published number (`idc/paper/published.yaml`) is beside ours with ours minus
+it in parentheses. Cells not run give the command that fills them."""
+
+
+def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str, Path]:
+    """Write ``out/results.md``, ``results.tex`` and ``results.csv`` from the records below ``root``."""
+    records = store.load_records(root)
+    md, tex = [USAGE, ""], ["% Generated by `make report` from results/; do not edit."]
+    data: list[list[Any]] = [["table", "dataset", "method", "row", "schedule", "seeds", "metric", "mean", "std",
+                              "published_mean", "published_std"]]
+    for table in TABLES:
+        rows = table_rows(records, table)
+        header, texts, bold = rendered(table, rows)
+        source = published().get(table.key, {}).get("source")
+        md += [f"## {table.title}", "", *([f"Published: {source}.", ""] if source else []),
+               to_markdown(header, texts, bold), ""]
+        tex += [f"% {table.title}", to_latex(header[:-1], [t[:-1] for t in texts], bold), ""]
+        data += csv_rows(table, rows)
+    md += ["## The official code as measured", "", *official_section(), "",
+           "## Records", "", *records_section(records), "",
+           "## Expected wall time per run", "", *estimates_section(), "",
+           "## GPU", "", *gpu_section(root), ""]
+    out.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(data)
+    files = {"md": out / "results.md", "tex": out / "results.tex", "csv": out / "results.csv"}
+    files["md"].write_text("\n".join(md))
+    files["tex"].write_text("\n".join(tex))
+    files["csv"].write_text(buffer.getvalue())
+    return files

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The GPU check (issue 21), one prepared script for a machine with a GPU and no network (under 8 minutes on an
+# H100/H200). Its Python has torch, Lightning, scikit-learn and h5py; Hydra, OmegaConf and W&B are installed from
+# wheels downloaded beforehand by `make gpu-wheels` into .wheels/ (ignored by git; carry it to the machine).
+# Writes JSON records into $OUT (else results/gpu/): the official MNIST10K schedule with trainer=gpu (wall time,
+# ACC, seconds per epoch of each stage), and make bench's PBMC-2-shaped case as is, with bf16-mixed and compiled.
+#
+#   scripts/gpu_check.sh                 # on the GPU machine, from the repository root
+#   scripts/gpu_check.sh --dry-run       # anywhere: the same logic on the CPU in seconds (records are not results)
+#   scripts/gpu_check.sh --dry-run dataset=synthetic   # extra overrides go to the MNIST run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+WHEELS=${WHEELS:-.wheels}
+DEST=${OUT:-results/gpu}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export IDC_DATA_DIR=${IDC_DATA_DIR:-$PWD/data}
+export WANDB_MODE=offline CI=1
+
+missing=$("$PYTHON" - <<'PY'
+import importlib.util
+print(" ".join(m for m in ("hydra", "omegaconf", "wandb") if importlib.util.find_spec(m) is None))
+PY
+)
+if [ -n "$missing" ]; then
+  if [ ! -d "$WHEELS" ]; then
+    echo "gpu_check: $missing not installed and no $WHEELS/ folder; run 'make gpu-wheels' on a machine with network first" >&2
+    exit 2
+  fi
+  echo "gpu_check: installing $missing from $WHEELS (no network)"
+  "$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" hydra-core omegaconf wandb
+fi
+
+if [ "${1:-}" != "--dry-run" ]; then
+  "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_check: no CUDA device; use --dry-run')"
+fi
+start=$(date +%s)
+# bench first (about a minute), then the long MNIST run: a run cut by the time limit still leaves the bench records
+timeout 120 "$PYTHON" scripts/gpu_check.py --out "$DEST" --only bench "${@}" || echo "gpu_check: bench part failed or timed out" >&2
+timeout $((460 - ($(date +%s) - start))) "$PYTHON" scripts/gpu_check.py --out "$DEST" --only mnist "${@}" \
+  || echo "gpu_check: MNIST part failed or ran past the 8-minute budget (no record)" >&2
+echo "gpu_check: $(( $(date +%s) - start )) s; records in $DEST"
