@@ -30,6 +30,7 @@ METHODS = {
     "ls_kmeans": ["model=ls_kmeans"],
     "cae_kmeans": ["model=cae_kmeans"],
     "ae_kmeans": ["model=ae_kmeans", "gates=none"],
+    "ifpca": ["model=ifpca"],
 }
 PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",
                   "intestine", "cnae9", "mfeat_zernike")
