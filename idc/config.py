@@ -5,9 +5,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 _PACKAGE = Path(__file__).resolve().parent
+
+
+def _add(*terms: int) -> int:
+    """``${idc.add:a,b,...}``: the sum of whole numbers (a schedule's total epochs from its stages)."""
+    return sum(int(t) for t in terms)
+
+
+OmegaConf.register_new_resolver("idc.add", _add, replace=True)
 
 
 def config_dir() -> Path:
@@ -19,15 +27,19 @@ def config_dir() -> Path:
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
-    """Compose a config with Hydra's compose API (for notebooks, the estimator and tests).
+    """Compose a config with Hydra's compose API (for notebooks, the estimator and tests) and validate it
+    (:func:`idc.schema.validate`: a bad key or value raises :class:`idc.schema.ConfigError` here).
 
     Interpolations that need a running Hydra app (``${hydra:...}``) are left unresolved.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from idc.schema import validate
+
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    return validate(cfg) if config_name == "train" else cfg
 
 
 def compose_run(overrides: Sequence[str], output_dir: str | Path) -> DictConfig:

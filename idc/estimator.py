@@ -6,8 +6,8 @@
     model.explain(X, top_k=3)                                 # why: top features per sample, with names
     model.save("idc.pt"); IDC.load("idc.pt").predict(X_new)
 
-Keyword options named like a config group (``gates``, ``head``, ``model``) are merged into that group, e.g.
-``IDC(n_clusters=3, model={"schedule": {"epochs": 200}})``; any other keyword goes to the Lightning
+Keyword options named like a config group (``gates``, ``head``, ``model``, ``schedule``) are merged into that
+group, e.g. ``IDC(n_clusters=3, schedule={"stage2_epochs": 100})``; any other keyword goes to the Lightning
 ``Trainer`` (``precision="bf16-mixed"``, ``enable_progress_bar=True``, ...).
 """
 from __future__ import annotations
@@ -29,8 +29,9 @@ from idc.data import DataError, Table
 from idc.data.preprocess import SCALERS, check_clusters, check_finite
 from idc.explain import column_names, top_features
 from idc.module import IDCModule
+from idc.schema import validate
 
-CONFIG_GROUPS = ("gates", "head", "model")
+CONFIG_GROUPS = ("gates", "head", "model", "schedule")
 FORMAT = "idc-estimator/1"
 
 
@@ -148,7 +149,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             cfg.trainer.pop("devices", None)
             cfg.checkpoint_every = 10**9  # only the final checkpoint, in a temporary directory
             cfg.pop("hydra", None)
-        return cfg
+        return validate(cfg)
 
     # ------------------------------------------------------------------------------------ inference
     def predict(self, X: Any) -> np.ndarray:

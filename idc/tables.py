@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from idc import run_dir as rd
+from idc.methods import method_of, paper_name
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 from idc.paper import published_value
 
@@ -32,11 +33,6 @@ METRICS = {  # key in metrics.json -> (title, scale to percent?)
     # ACC at the evaluated epoch whose partition has the highest silhouette: a label-free selection
     SILHOUETTE_PICKED: ("ACC (%) at the epoch selected by silhouette (label-free)", True),
 }
-#: our method names -> the names of the paper's tables
-PAPER_NAMES = {
-    "idc": "IDC", "idc_faithful": "IDC", "idc w/o gates": "IDC w/o gates", "kmeans": "KM", "ls_kmeans": "LS+KM", "cae_kmeans": "CAE+KM",
-    "ae_kmeans": "IDC features + K-Means",
-}
 PAPER_TABLES = ("real_data_acc", "mnist_fashion", "synthetic", "interpretability_mnist10k", "ablation_mnist60k")
 
 
@@ -44,7 +40,7 @@ PAPER_TABLES = ("real_data_acc", "mnist_fashion", "synthetic", "interpretability
 #: construction; every other key that differs between runs of one method and dataset makes them variants
 NOT_SETTINGS = (
     "task_name", "seed", "progress_bar", "resume", "skip_done", "checkpoint_every", "data_loading", "eval", "paths",
-    "logger", "dataset.files", "dataset.load.path", "model.compile", "model.eval_every", "trainer.accelerator",
+    "logger", "dataset.files", "dataset.load.path", "model.compile", "schedule.eval_every", "trainer.accelerator",
     "trainer.devices", "trainer.num_nodes", "trainer.strategy", "trainer.check_val_every_n_epoch",
     "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.default_root_dir",
 )
@@ -101,15 +97,6 @@ def label_variants(runs: list[Run], max_keys: int = 4) -> None:
             r.variant = ", ".join(shown + (["..."] if len(differing) > max_keys else []))
 
 
-def method_name(cfg: dict[str, Any]) -> str:
-    """``model.name`` (``idc`` when absent); a trained model without local gates is marked ``w/o gates``."""
-    model = cfg.get("model", {})
-    name = str(model.get("name", "idc"))
-    if not model.get("baseline") and not cfg.get("gates", {}).get("enabled", True):
-        name += " w/o gates"
-    return name
-
-
 def find_runs(root: Path) -> list[Run]:
     """Every run directory below ``root`` (a folder holding ``config.yaml`` outside ``.hydra``)."""
     runs = []
@@ -118,7 +105,7 @@ def find_runs(root: Path) -> list[Run]:
         if ".hydra" in d.parts:
             continue
         cfg = yaml.safe_load(config.read_text()) or {}
-        run = Run(d, method_name(cfg), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
+        run = Run(d, method_of(cfg), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
         run.settings = settings_of(cfg)
         if (d / rd.FAILED).exists():
             run.status = "failed"
@@ -168,7 +155,7 @@ def aggregate(runs: list[Run]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def _published(method: str, dataset: str, metric: str) -> dict[str, Any] | None:
-    paper = PAPER_NAMES.get(method, method)
+    paper = paper_name(method)
     for table in PAPER_TABLES:
         value = published_value(table, paper, dataset, metric)
         if value is not None:
@@ -264,11 +251,11 @@ def to_latex(header: list[str], rows: list[list[str]], bold: list[tuple[int, int
 
 def selection_line(runs: list[Run], metric: str = "acc") -> str:
     if metric == LABEL_PICKED:
-        return ("Reported epoch: of the epochs evaluated (every model.eval_every epochs of stage 2), the one with the "
+        return ("Reported epoch: of the epochs evaluated (every schedule.eval_every epochs of stage 2), the one with the "
                 "highest ACC, picked WITH the labels, as the official code reports each seed; compare it with the published "
                 "numbers, never report it as a clustering result.")
     if metric == SILHOUETTE_PICKED:
-        return ("Reported epoch: of the epochs evaluated (every model.eval_every epochs of stage 2), the one whose "
+        return ("Reported epoch: of the epochs evaluated (every schedule.eval_every epochs of stage 2), the one whose "
                 "partition has the highest silhouette on the frozen stage-2 embeddings (label-free: the checkpoint selection "
                 "the paper's text names); the runs' saved clusters and gates are those of the final epoch.")
     chosen = sorted({r.selection for r in runs if r.selection})

@@ -105,13 +105,13 @@ def fit(
 
 
 def stage1_only_schedule(cfg: DictConfig) -> None:
-    """With ``model.embedding_clusterer`` (``model=ae_kmeans``) K-means on the stage-1 embeddings replaces the
-    clustering head, so the run ends with stage 1 whatever schedule an experiment file set (in place)."""
+    """With ``model.embedding_clusterer`` (``method=ae_kmeans``) K-means on the stage-1 embeddings replaces the
+    clustering head, so the run ends with stage 1 whatever schedule was chosen (in place)."""
     if not cfg.model.get("embedding_clusterer"):
         return
-    schedule = cfg.model.schedule
-    schedule.epochs = int(schedule.pretrain_epochs) + 1
-    schedule.global_gates_start = schedule.epochs  # never reached: no head, so no global gates
+    cfg.schedule.stage2_epochs = 0  # no stage 2: no head to train,
+    cfg.schedule.head_epochs = 0  # so no global gates either
+    cfg.schedule.epochs = int(cfg.schedule.stage1_epochs)  # also when a total was given as a number
 
 
 def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
     rd.write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()
     table = load_table(cfg.dataset)
-    if cfg.model.get("baseline"):
+    if cfg.method.get("baseline"):
         from idc.baselines import run_baseline
 
         return run_baseline(cfg, table, run_dir)

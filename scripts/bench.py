@@ -57,11 +57,11 @@ def run_case(case: dict) -> dict:
     from idc.train import fit
 
     gpu = torch.cuda.is_available()
-    e1, e2 = 2, 2  # stage 1: epochs 0 (no gates), 1, 2 (gated); stage 2: epochs 3, 4 (global gates on)
+    e1, e2 = 2, 2  # stage 1: epochs 0 (no gates), 1, 2 (gated); stage 2: epoch 3 (head), 4, 5 (global gates on)
     overrides = [  # the official code's configuration (one head trained by the compression loss throughout)
-        "model=idc_faithful", "logger=none", "eval.enabled=false", f"trainer={'gpu' if gpu else 'cpu'}", "model.schedule.non_gated_epochs=0",
-        f"model.schedule.pretrain_epochs={e1}", f"model.schedule.global_gates_start={e1 + 1}",
-        f"model.schedule.epochs={e1 + 1 + e2}", "model.eval_every=1000", "checkpoint_every=1000",
+        "method=idc_faithful", "logger=none", "eval.enabled=false", f"trainer={'gpu' if gpu else 'cpu'}",
+        "schedule.ungated_epochs=1", f"schedule.stage1_epochs={e1 + 1}", "schedule.head_epochs=1",
+        f"schedule.stage2_epochs={e2 + 1}", "schedule.eval_every=1000", "checkpoint_every=1000",
         *case.get("overrides", []),
     ]
     if case.get("dataset"):

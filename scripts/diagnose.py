@@ -4,7 +4,7 @@
     python scripts/diagnose.py --dataset synthetic --seeds 10
     python scripts/diagnose.py --dataset digits --seeds 10 --variants faithful kmeans restarts8 --jobs 2
 
-For every seed, one full `model=idc_faithful` run (it writes ``checkpoints/stage1.ckpt``); every other variant
+For every seed, one full `method=idc_faithful` run (it writes ``checkpoints/stage1.ckpt``); every other variant
 starts stage 2 from that checkpoint (``model.stage1_checkpoint``), so differences come from stage 2 alone.
 Per seed and variant the report gives: the final (label-free) ACC; the best-epoch ACC (picked with labels,
 named as such); K-means (k-means++, 10 inits) on the stage-1 embeddings, i.e. what the embedding allows; the
@@ -59,8 +59,8 @@ VARIANTS = {
 def run_sweep(out: Path, name: str, args: argparse.Namespace, extra: list[str]) -> None:
     exe = str(Path(sys.executable).with_name("idc-train"))
     cmd = [
-        exe, "-m", "model=idc_faithful", f"dataset={args.dataset}", f"seed=range({args.seeds})", "logger=none",
-        "eval.enabled=false", "skip_done=true", f"model.name={name}", *args.overrides, *extra,
+        exe, "-m", "method=idc_faithful", f"dataset={args.dataset}", f"seed=range({args.seeds})", "logger=none",
+        "eval.enabled=false", "skip_done=true", f"method.name={name}", *args.overrides, *extra,
         f"hydra.sweep.dir={out}", f"hydra.sweep.subdir={name}/seed${{seed}}",
         *(["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.jobs}"] if args.jobs > 1 else []),
     ]
@@ -84,7 +84,7 @@ def diagnose_run(run: Path, table, seed: int) -> dict:
     metrics = json.loads((run / rd.METRICS).read_text())
     pred = rd.read_predictions(run / rd.PREDICTIONS)
     cfg = yaml.safe_load((run / rd.CONFIG).read_text())
-    t1 = int(cfg["model"]["schedule"]["pretrain_epochs"])
+    t1 = int(cfg["schedule"]["stage1_epochs"]) - 1  # the last stage-1 epoch
     y, clusters, k = table.y, pred["clusters"], table.n_clusters
     emb_km = KMeans(k, n_init=10, random_state=seed).fit_predict(pred["embeddings"])
     sizes = np.bincount(clusters, minlength=k)

@@ -27,8 +27,8 @@ def main() -> None:
     options = {}
     if args.epochs:
         half = args.epochs // 2
-        schedule = {"non_gated_epochs": 5, "pretrain_epochs": half, "global_gates_start": half + 5, "epochs": args.epochs}
-        options["model"] = {"schedule": schedule}
+        options["schedule"] = {"ungated_epochs": 6, "stage1_epochs": half + 1, "head_epochs": 4,
+                               "stage2_epochs": args.epochs - half - 1}
     model = IDC(n_clusters=10, random_state=0, scaler="minmax", **options)
     labels = model.fit_predict(X)  # the digit labels are never shown to the model
     print("quality against the digit labels:", {k: round(v, 3) for k, v in clustering_metrics(digits.target, labels).items()})

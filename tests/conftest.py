@@ -19,7 +19,7 @@ if SHARED_DATA.is_dir():  # the paper's datasets, when this checkout sits beside
 
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
     """A composed config whose run directory is ``tmp_path`` (as Hydra would set it)."""
-    return compose_run(["trainer=smoke", "logger=none", *overrides], tmp_path)
+    return compose_run(["schedule=smoke", "logger=none", *overrides], tmp_path)
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ from idc.train import train
 
 @pytest.mark.parametrize("name", ["kmeans", "gmm", "spectral", "agglomerative", "ls_kmeans", "cae_kmeans"])
 def test_baseline_writes_the_run_directory(cfg_factory, tmp_path, name):
-    metrics = train(cfg_factory(f"model={name}", *(["model.baseline.epochs=5"] if name == "cae_kmeans" else [])))
+    metrics = train(cfg_factory(f"method={name}", *(["method.baseline.epochs=5"] if name == "cae_kmeans" else [])))
     for f in ["metrics.json", "predictions.h5", "run_info.json", "DONE", "config.yaml"]:
         assert (tmp_path / f).is_file(), f
     info = json.loads((tmp_path / "run_info.json").read_text())  # the same record as an IDC run's
@@ -26,7 +26,7 @@ def test_baseline_writes_the_run_directory(cfg_factory, tmp_path, name):
 
 def test_kmeans_separates_the_synthetic_clusters(cfg_factory):
     # performance.md: K-means reaches 0.9985 on the official generator's table; ours is generated the same way
-    assert train(cfg_factory("model=kmeans"))["acc"] > 0.99
+    assert train(cfg_factory("method=kmeans"))["acc"] > 0.99
 
 
 def test_laplacian_score_ranks_the_structured_features_first():
@@ -82,7 +82,7 @@ def test_concrete_autoencoder_selects_one_feature_per_redundant_group():
 
 
 def test_a_feature_selection_baseline_opens_only_its_selected_features(cfg_factory):
-    metrics = train(cfg_factory("model=ls_kmeans", "model.baseline.n_selected=3"))
+    metrics = train(cfg_factory("method=ls_kmeans", "method.baseline.n_selected=3"))
     assert metrics["open_local_gates"] == 3 and metrics["open_global_gates"] == 3
 
 
@@ -90,9 +90,9 @@ def test_ae_kmeans_stops_after_stage_1_whatever_schedule_an_experiment_sets(cfg_
     import yaml
 
     # an experiment file's schedule (as experiment/paper/* sets) would otherwise train a head nobody uses
-    metrics = train(cfg_factory("model=ae_kmeans", "model.schedule.global_gates_start=5", "model.schedule.epochs=8"))
+    metrics = train(cfg_factory("method=ae_kmeans", "schedule.head_epochs=1", "schedule.stage2_epochs=4"))
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    assert saved["model"]["schedule"]["epochs"] == saved["trainer"]["max_epochs"] == 4  # pretrain_epochs + 1
+    assert saved["schedule"]["epochs"] == saved["trainer"]["max_epochs"] == 4  # stage1_epochs
     assert metrics["epochs"] == 4 and "head_selection" not in metrics and "label_selected_best_epoch" not in metrics
     pred = read_predictions(tmp_path / "predictions.h5")
     for c in range(4):  # a cluster's gates: the mean local gates of its samples (no global gates were trained)

@@ -26,7 +26,7 @@ def only_run_dir(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("smoke")
-    run_cli("trainer=smoke", "logger=csv", cwd=cwd)
+    run_cli("schedule=smoke", "logger=csv", cwd=cwd)
     return only_run_dir(cwd / "outputs")
 
 
@@ -55,7 +55,7 @@ def test_smoke_run_writes_every_output(smoke_run):
 
 
 def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):
-    run_cli("-m", "trainer=smoke", "logger=none", "seed=0,1", cwd=tmp_path)
+    run_cli("-m", "schedule=smoke", "logger=none", "seed=0,1", cwd=tmp_path)
     sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert [j.name for j in jobs] == ["0", "1"] and all((j / "DONE").exists() for j in jobs)
@@ -70,7 +70,7 @@ def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):
 
 
 def test_wandb_logger_leaves_an_offline_run(tmp_path):
-    run_cli("trainer=smoke", "logger=wandb", "dataset=digits", cwd=tmp_path)
+    run_cli("schedule=smoke", "logger=wandb", "dataset=digits", cwd=tmp_path)
     d = only_run_dir(tmp_path / "outputs")
     runs = list((d / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((d / "wandb").iterdir())
@@ -148,7 +148,7 @@ def test_new_samples_take_the_training_scaling_and_go_to_their_own_folder(cfg_fa
     new_csv.write_text("NKG7,label,cell,MS4A1,CD3E\n" + "".join(
         f"{X[i, 2]:.6f},{y[i]},c{i},{X[i, 1]:.6f},{X[i, 0]:.6f}\n" for i in pick))
     run = tmp_path  # the run directory of cfg_factory
-    train(cfg_factory(f"model={model}", "dataset=table", f"dataset.path={train_csv}", "dataset.label_column=label",
+    train(cfg_factory(f"method={model}", "dataset=table", f"dataset.path={train_csv}", "dataset.label_column=label",
                       "dataset.drop_columns=[cell]", "eval.enabled=false"))
     metrics = evaluate_run(run, [f"dataset.path={new_csv}"])
     out = run / "eval_new_cells"

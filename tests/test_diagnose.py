@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path):
     out = tmp_path / "diag"
     cmd = [sys.executable, str(ROOT / "scripts" / "diagnose.py"), "--dataset", "synthetic", "--seeds", "2",
-           "--variants", "faithful", "kmeans_restarts8", "--out", str(out), "--overrides", "trainer=smoke",
+           "--variants", "faithful", "kmeans_restarts8", "--out", str(out), "--overrides", "schedule=smoke",
            "head.init_steps=20"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "CI": "1"})

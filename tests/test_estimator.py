@@ -14,8 +14,8 @@ from idc.data import DataError
 
 #: a seconds-long schedule with narrow networks, for tests only
 TINY = dict(
-    model={"hidden": [8, 8, 16], "schedule": {"non_gated_epochs": 1, "pretrain_epochs": 3, "global_gates_start": 4,
-                                              "epochs": 6}, "eval_every": 1000},
+    model={"hidden": [8, 8, 16]},
+    schedule={"ungated_epochs": 2, "stage1_epochs": 4, "head_epochs": 1, "stage2_epochs": 2, "eval_every": 1000},
     head={"hidden_dim": 8, "global_gates": {"aux_hidden_dim": 8}},
     gates={"hidden_dim": 8},
 )
@@ -130,10 +130,10 @@ def test_input_validation_matches_the_dataset_errors():
 def test_from_config_mirrors_the_hydra_groups():
     from idc.config import compose
 
-    est = IDC.from_config(compose(["dataset=digits", "model.schedule.epochs=12", "gates.reg_lambda=2"]))
+    est = IDC.from_config(compose(["dataset=digits", "schedule.stage2_epochs=60", "gates.reg_lambda=2"]))
     p = est.get_params()
     assert p["n_clusters"] == 10 and p["scaler"] == "minmax" and p["batch_size"] == 256
-    assert p["model"]["schedule"]["epochs"] == 12 and p["gates"]["reg_lambda"] == 2
+    assert p["schedule"]["stage2_epochs"] == 60 and p["schedule"]["epochs"] == 161 and p["gates"]["reg_lambda"] == 2
 
 
 def test_ae_kmeans_is_refused_by_the_estimator(blobs):

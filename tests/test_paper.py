@@ -32,7 +32,7 @@ def test_quick_paper_run_builds_tables_and_resumes(tmp_path):
     second = idc_paper(*args, cwd=tmp_path)
     assert "already done, skipped" in second.stderr + second.stdout
     assert (root / "kmeans/synthetic/seed0/metrics.json").stat().st_mtime_ns == stamp
-    assert "experiment=quick/synthetic" in first.stdout
+    assert "dataset=synthetic schedule=quick" in first.stdout and "method=kmeans" in first.stdout
 
 
 def test_named_datasets_without_files_are_reported(capsys, monkeypatch):
@@ -52,9 +52,9 @@ def test_short_schedule_runs_its_four_tables_and_refuses_others(monkeypatch, cap
     monkeypatch.setattr(paper, "present", lambda names: list(names))
     assert paper.main(["--schedule", "short", "--methods", "idc", "--seeds", "3", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "experiment=short/tox171,short/allaml,short/prostate,short/srbct" in out and "seed=range(3)" in out
+    assert "dataset=tox171,allaml,prostate,srbct schedule=short" in out and "seed=range(3)" in out
     assert "hydra.sweep.dir=outputs/paper/short" in out
     with pytest.raises(SystemExit, match="no short schedule for digits"):
         paper.main(["--schedule", "short", "--datasets", "allaml", "digits", "--dry-run"])
-    assert paper.main(["--quick", "--datasets", "mnist10k", "--dry-run"]) == 0  # every dataset has a quick file
-    assert "experiment=quick/mnist10k" in capsys.readouterr().out
+    assert paper.main(["--quick", "--datasets", "mnist10k", "--dry-run"]) == 0  # quick runs every paper dataset
+    assert "dataset=mnist10k schedule=quick" in capsys.readouterr().out

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     run = tmp_path / "run"
-    args = ["trainer=smoke", "logger=none", "model.schedule.epochs=400", "checkpoint_every=1",
+    args = ["schedule=smoke", "logger=none", "schedule.stage2_epochs=396", "checkpoint_every=1",
             "eval.enabled=false", f"hydra.run.dir={run}"]
     exe = Path(sys.executable).with_name("idc-train")
     env = {**os.environ, "CI": "1"}
@@ -61,7 +61,8 @@ def test_a_run_directory_resumes_only_under_its_own_settings(cfg_factory, tmp_pa
 
 
 def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
-    run_cli("-m", "trainer=smoke", "logger=none", "eval.enabled=false", "model.lr.pretrain=oops,0.001",
+    # the loader's arguments are free-form (each loader checks its own), so a bad one fails when the table loads
+    run_cli("-m", "schedule=smoke", "logger=none", "eval.enabled=false", "dataset.load.noise_std=oops,0.01",
             f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     failed, done = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     assert "could not convert string to float: 'oops'" in (failed / "FAILED").read_text()
@@ -74,7 +75,7 @@ def test_a_run_that_fails_outside_the_cli_leaves_failed_too(cfg_factory, tmp_pat
 
     (tmp_path / "DONE").write_text("done\n")  # an earlier attempt in this directory had finished
     with pytest.raises(ValueError, match="oops"):  # e.g. a trial of idc-search, or a script calling train()
-        train(cfg_factory("eval.enabled=false", "model.lr.pretrain=oops"))
+        train(cfg_factory("eval.enabled=false", "dataset.load.noise_std=oops"))
     assert "could not convert string to float: 'oops'" in (tmp_path / "FAILED").read_text()
     assert not (tmp_path / "DONE").exists()  # else skip_done would never retry it
 
@@ -112,6 +113,6 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(cfg
 
 def test_a_non_finite_last_stage_1_epoch_writes_no_stage1_checkpoint(cfg_factory, tmp_path):
     cfg = cfg_factory("checkpoint_every=1")
-    with pytest.raises(NonFiniteLossError, match="stage 1, epoch 3"):  # smoke: pretrain_epochs = 3
+    with pytest.raises(NonFiniteLossError, match="stage 1, epoch 3"):  # smoke: stage1_epochs = 4
         fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[PoisonAt(3)])
     assert not (tmp_path / "checkpoints" / "stage1.ckpt").exists()  # stage-2 sweeps must not reuse NaN weights

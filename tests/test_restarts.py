@@ -45,11 +45,11 @@ def test_every_criterion_prefers_the_true_partition_to_a_collapsed_or_shuffled_o
 
 def _module(model: dict | None = None, **head):
     overrides = [*(f"model.{k}={v}" for k, v in (model or {}).items()), *(f"head.{k}={v}" for k, v in head.items())]
-    cfg = compose(["trainer=smoke", *overrides])
+    cfg = compose(["schedule=smoke", *overrides])
     from omegaconf import OmegaConf
 
     plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
-    return IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=0)
+    return IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), schedule=plain(cfg.schedule), seed=0)
 
 
 def test_silhouette_pick_keeps_the_best_separated_partition_wherever_it_comes(monkeypatch):
@@ -169,7 +169,7 @@ def test_global_gates_keep_the_feature_that_tells_clusters_apart_and_close_the_n
 def test_bad_head_options_are_refused_with_their_names():
     with pytest.raises(ValueError, match="head.restart_criterion"):
         _module(restart_criterion="accuracy")
-    with pytest.raises(ValueError, match="head.restarts must be >= 1"):
+    with pytest.raises(ValueError, match="head.restarts: 0 is not allowed; a whole number >= 1"):
         _module(restarts=0)
     with pytest.raises(ValueError, match="head.init"):
         _module(init="spectral")
@@ -264,13 +264,13 @@ def test_a_head_trains_until_selection_and_a_frozen_one_keeps_its_partition(tmp_
     assert all(torch.equal(seen.at_selection[k], after[k]) for k in after) == freeze
 
 
-def test_a_schedule_that_starts_the_global_gates_inside_stage_1_is_refused():
-    from omegaconf import OmegaConf
+def test_a_schedule_whose_global_gates_start_before_the_head_trains_is_refused():
+    from idc.schema import ConfigError
 
-    cfg = compose(["trainer=smoke", "model.schedule.pretrain_epochs=5", "model.schedule.global_gates_start=5"])
-    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
-    with pytest.raises(ValueError, match="pretrain_epochs < global_gates_start"):
-        IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=0)
+    with pytest.raises(ConfigError, match="1 <= head_epochs <= stage2_epochs"):
+        compose(["schedule=smoke", "schedule.head_epochs=0"])
+    with pytest.raises(ConfigError, match="1 <= head_epochs <= stage2_epochs"):
+        compose(["schedule=smoke", "schedule.head_epochs=5"])  # more than stage 2's 4 epochs
 
 
 def test_stage1_that_closes_almost_every_gate_is_reported(caplog):

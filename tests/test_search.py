@@ -8,7 +8,7 @@ from idc.search import run_search, score  # noqa: E402
 
 def test_search_runs_resumes_and_scores_without_labels(tmp_path):
     storage = tmp_path / "study.db"
-    args = ["hparams_search=idc_silhouette", "trainer=smoke", "logger=none", "eval.enabled=false",
+    args = ["hparams_search=idc_silhouette", "schedule=smoke", "logger=none", "eval.enabled=false",
             f"hparams_search.storage={storage}", "hparams_search.n_trials=2"]
     study = run_search(args)
     assert len(study.trials) == 2 and all(t.state.name == "COMPLETE" for t in study.trials)
@@ -22,7 +22,7 @@ def test_search_runs_resumes_and_scores_without_labels(tmp_path):
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
-    args = ["hparams_search=idc_acc", "trainer=smoke", "logger=none", "eval.enabled=false",
+    args = ["hparams_search=idc_acc", "schedule=smoke", "logger=none", "eval.enabled=false",
             f"hparams_search.storage={tmp_path / 'study.db'}", "hparams_search.n_trials=2",
             "model.lr.pretrain=oops"]  # every trial fails inside training
     study = run_search(args)
@@ -31,7 +31,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
 
 def test_a_resumed_search_tries_new_settings_and_keeps_its_configuration(tmp_path):
     storage = tmp_path / "study.db"
-    args = ["hparams_search=idc_silhouette", "trainer=smoke", "logger=none", "eval.enabled=false",
+    args = ["hparams_search=idc_silhouette", "schedule=smoke", "logger=none", "eval.enabled=false",
             f"hparams_search.storage={storage}"]
     run_search([*args, "hparams_search.n_trials=2"])
     study = run_search([*args, "hparams_search.n_trials=4"])
@@ -45,7 +45,7 @@ def test_a_killed_trial_runs_again_with_its_settings_in_its_directory(tmp_path):
     import time
 
     storage = tmp_path / "study.db"
-    args = ["hparams_search=idc_silhouette", "trainer=smoke", "logger=none", "eval.enabled=false",
+    args = ["hparams_search=idc_silhouette", "schedule=smoke", "logger=none", "eval.enabled=false",
             f"hparams_search.storage={storage}", "hparams_search.heartbeat_seconds=1", "hparams_search.n_trials=1"]
     run_search(args)  # records the study and its overrides
     rdb = optuna.storages.RDBStorage(f"sqlite:///{storage}", heartbeat_interval=1, grace_period=2)

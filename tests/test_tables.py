@@ -47,7 +47,7 @@ def test_tables_from_run_directories(tmp_path):
     assert "| method | allaml | synthetic |" in acc
     assert "| idc | **72.0 ± 2.0 (3) [1 failed] [1 unfinished]** | - |" in acc
     assert "| kmeans | 62.0 ± 2.8 (2) | - |" in acc
-    assert "| idc w/o gates | - | **99.9 (1)** |" in acc  # one run: no ± shown
+    assert "| idc_no_gates | - | **99.9 (1)** |" in acc  # one run: no ± shown (the registry name of idc w/o gates)
     assert "Reported epoch: the final epoch of each run (no label-based selection)." in acc
     gates = (tmp_path / "tables" / "open_local_gates.md").read_text()
     assert "| idc | 11.0 ± 1.0 (3) [1 failed] [1 unfinished] |" in gates and "**" not in gates

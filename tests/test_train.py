@@ -61,7 +61,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_pat
             if trainer.current_epoch == 5:
                 raise RuntimeError("simulated crash")
 
-    cfg = cfg_factory("checkpoint_every=1", "model.schedule.epochs=8", "trainer.max_epochs=8", "model.eval_every=1")
+    cfg = cfg_factory("checkpoint_every=1", "schedule.eval_every=1")  # smoke: 8 epochs
     table = load_table(cfg.dataset)
     straight, _, _ = fit(cfg, table, tmp_path / "straight")
     assert straight.best_by_silhouette["epoch"] >= 4  # stage 2 was evaluated: there is a pick to carry over
@@ -80,7 +80,9 @@ def test_stage_boundaries_and_schedule_validation(cfg_factory):
 
     from idc.train import build_module
 
-    module = build_module(cfg_factory(), 13, 4)  # smoke schedule: T0 = 1, T1 = 3, global gates from 5, 8 epochs
+    from idc.schema import ConfigError
+
+    module = build_module(cfg_factory(), 13, 4)  # smoke: 2 ungated, 4 stage-1, 1 head-only and 4 stage-2 epochs
     flags = []
     for epoch in range(7):
         at = type("At", (type(module),), {"current_epoch": property(lambda self, e=epoch: e)})
@@ -88,19 +90,19 @@ def test_stage_boundaries_and_schedule_validation(cfg_factory):
         flags.append((module.in_stage1(), module.gates_on(), module.global_gates_on()))
     assert flags == [(True, False, False), (True, False, False), (True, True, False), (True, True, False),
                      (False, True, False), (False, True, True), (False, True, True)]
-    with pytest.raises(ValueError, match="pretrain_epochs < epochs - 1"):
-        build_module(cfg_factory("model.schedule.epochs=4"), 13, 4)
-    with pytest.raises(ValueError, match="non_gated_epochs < pretrain_epochs"):
-        build_module(cfg_factory("model.schedule.non_gated_epochs=3"), 13, 4)
-    with pytest.raises(ValueError, match="non-empty subset"):
-        build_module(cfg_factory("model.tasks=[]"), 13, 4)
+    with pytest.raises(ConfigError, match="stage2_epochs >= 2"):  # refused when composed, before any module
+        cfg_factory("schedule.stage2_epochs=1", "schedule.head_epochs=1")
+    with pytest.raises(ConfigError, match="ungated_epochs must be >= 0 and < schedule.stage1_epochs"):
+        cfg_factory("schedule.ungated_epochs=4")
+    with pytest.raises(ConfigError, match="model.tasks: \\[\\] is not allowed; at least one item"):
+        cfg_factory("model.tasks=[]")
 
 
 def test_epochs_picked_in_stage_2_are_the_evaluations_with_the_highest_silhouette_and_acc(cfg_factory, tmp_path):
     import csv
 
     cfg = cfg_factory(
-        "model=idc_faithful", "dataset=digits", "model.schedule.epochs=16", "trainer.max_epochs=16", "model.eval_every=1"
+        "method=idc_faithful", "dataset=digits", "schedule.stage2_epochs=12", "schedule.eval_every=1"
     )
     metrics = train(cfg)
     rows = [r for r in csv.DictReader(open(tmp_path / "history.csv")) if r.get("val/silhouette")]

@@ -1,4 +1,4 @@
-"""A scikit-learn clusterer as a ``model=`` choice: fit on the prepared table, write the run-directory files
+"""A scikit-learn clusterer as a ``method=`` choice: fit on the prepared table, write the run-directory files
 (``metrics.json``, ``predictions.h5``, ``run_info.json``, ``DONE``) that IDC runs write."""
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ def fit_centers(spec: DictConfig | dict, X: np.ndarray, n_clusters: int, seed: i
 
 
 def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]:
-    """Cluster ``table`` with ``cfg.model.baseline`` and fill ``run_dir``. The gates say which features the
+    """Cluster ``table`` with ``cfg.method.baseline`` and fill ``run_dir``. The gates say which features the
     baseline used: the ``selected_`` ones of a feature-selection baseline, else every feature (local: N x D,
     global: K x D)."""
     started = time.perf_counter()
     k = int(table.n_clusters)
-    clusterer = make_clusterer(cfg.model.baseline, k, int(cfg.seed))
+    clusterer = make_clusterer(cfg.method.baseline, k, int(cfg.seed))
     clusters = np.asarray(clusterer.fit_predict(table.X), dtype=np.int64)
     used = np.ones(table.n_features, dtype=np.float32)
     if getattr(clusterer, "selected_", None) is not None:

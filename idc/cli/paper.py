@@ -18,33 +18,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: method -> the overrides that select it
-METHODS = {
-    "idc": [],
-    "idc_faithful": ["model=idc_faithful"],
-    "idc_no_gates": ["gates=none"],
-    "kmeans": ["model=kmeans"],
-    "gmm": ["model=gmm"],
-    "spectral": ["model=spectral"],
-    "agglomerative": ["model=agglomerative"],
-    "ls_kmeans": ["model=ls_kmeans"],
-    "cae_kmeans": ["model=cae_kmeans"],
-    "ae_kmeans": ["model=ae_kmeans", "gates=none"],
-    "ifpca": ["model=ifpca"],
-}
+from idc.methods import METHODS
+
 PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",
                   "intestine", "cnae9", "mfeat_zernike")
 #: --quick skips the large tables unless they are asked for by name
 QUICK_DATASETS = ("synthetic", "tox171", "allaml", "prostate", "srbct", "biase", "cnae9", "mfeat_zernike")
-#: schedule (a folder of configs/experiment) -> the datasets it runs when none are named
-SCHEDULES = {"paper": PAPER_DATASETS, "quick": QUICK_DATASETS, "short": ("tox171", "allaml", "prostate", "srbct")}
-
-
-def schedule_datasets(schedule: str) -> list[str]:
-    """Every dataset with a ``configs/experiment/<schedule>/<dataset>.yaml``."""
-    from idc.config import config_dir
-
-    return sorted(p.stem for p in (config_dir() / "experiment" / schedule).glob("*.yaml"))
+SHORT_DATASETS = ("tox171", "allaml", "prostate", "srbct")
+#: schedule (configs/schedule) -> (the datasets it runs when none are named, the datasets it may run)
+SCHEDULES = {"paper": (PAPER_DATASETS, PAPER_DATASETS), "quick": (QUICK_DATASETS, PAPER_DATASETS),
+             "short": (SHORT_DATASETS, SHORT_DATASETS)}
 
 
 def present(datasets: list[str]) -> list[str]:
@@ -56,12 +39,12 @@ def present(datasets: list[str]) -> list[str]:
 def chosen_datasets(args: argparse.Namespace) -> list[str]:
     """The datasets to run: those named (or the defaults) whose files are present; named ones that are absent
     are reported, not dropped in silence."""
-    wanted = args.datasets or list(SCHEDULES[args.schedule])
-    known = schedule_datasets(args.schedule)
+    defaults, known = SCHEDULES[args.schedule]
+    wanted = args.datasets or list(defaults)
     unknown = [d for d in wanted if d not in known]
     if unknown:
         raise SystemExit(f"idc-paper: no {args.schedule} schedule for {', '.join(unknown)} "
-                         f"(configs/experiment/{args.schedule}/ has {', '.join(known)})")
+                         f"(schedule={args.schedule} runs {', '.join(known)})")
     datasets = present(wanted)
     if args.datasets and len(datasets) < len(wanted):
         missing = [d for d in wanted if d not in datasets]
@@ -78,14 +61,28 @@ def expected_runs(args: argparse.Namespace, datasets: list[str]) -> list[Path]:
     return [sweep / m / d / f"seed{k}" for m in args.methods for d in datasets for k in range(args.seeds)]
 
 
+def check_configs(args: argparse.Namespace, datasets: list[str]) -> None:
+    """Compose and validate (:func:`idc.schema.validate`) each dataset under the schedule and each method on
+    the first dataset, so that a bad combination stops this command before any run starts."""
+    from idc.config import compose
+    from idc.schema import ConfigError
+
+    combos = [[f"dataset={d}"] for d in datasets] + [[f"dataset={datasets[0]}", *METHODS[m].overrides] for m in args.methods]
+    for overrides in combos:
+        try:
+            compose([*overrides, f"schedule={args.schedule}", f"logger={args.logger}"])
+        except ConfigError as err:
+            raise SystemExit(f"idc-paper: {' '.join(overrides)} schedule={args.schedule}: {err}") from None
+
+
 def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
     schedule = args.schedule
     sweep = args.root / schedule
     out = []
     for method in args.methods:
         out.append([
-            sys.executable, "-m", "idc.cli.train", "-m", *METHODS[method],
-            "experiment=" + ",".join(f"{schedule}/{d}" for d in datasets),
+            sys.executable, "-m", "idc.cli.train", "-m", *METHODS[method].overrides,
+            "dataset=" + ",".join(datasets), f"schedule={schedule}",
             f"seed=range({args.seeds})", "skip_done=true", f"logger={args.logger}",
             f"hydra/launcher={args.launcher}", *([f"hydra.launcher.n_jobs={args.jobs}"] if args.launcher == "joblib" else []),
             f"hydra.sweep.dir={sweep}", f"hydra.sweep.subdir={method}/${{dataset.name}}/seed${{seed}}",
@@ -96,8 +93,8 @@ def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedule", choices=list(SCHEDULES), default="paper",
-                        help="configs/experiment/<schedule>/<dataset>.yaml: paper (Table 7), short (a quarter of "
-                             "the epochs, four biomedical tables), quick (smoke runs)")
+                        help="configs/schedule/<schedule>.yaml: paper (Table 7), short (a quarter of the epochs, "
+                             "four biomedical tables), quick (smoke runs)")
     parser.add_argument("--quick", dest="schedule", action="store_const", const="quick", help="= --schedule quick")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--datasets", nargs="*", help=f"default: those present of {', '.join(PAPER_DATASETS)}")
@@ -112,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.launcher == "joblib":  # jobs side by side share the cores instead of each taking all of them
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(args.jobs, 1))))
     datasets = chosen_datasets(args)
+    check_configs(args, datasets)
     broken = []
     for cmd in commands(args, datasets):
         print(" ".join(cmd), flush=True)
@@ -120,10 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 broken.append(" ".join(cmd))
     if args.dry_run:
         return 0
-    from idc.results import add_done
     from idc.tables import build_tables
 
-    add_done(expected_runs(args, datasets))  # DONE runs' small files into results/ (the committed store)
     written = build_tables(args.root / args.schedule, expected=expected_runs(args, datasets))
     print(written["acc"].read_text())
     for cmd in broken:

@@ -4,6 +4,7 @@ Examples::
 
     idc-train                                     # synthetic data, CPU, W&B offline
     idc-train dataset=digits trainer=cpu logger=csv
+    idc-train dataset=allaml schedule=paper       # the paper's schedule (Table 7) for ALLAML
     idc-train -m seed=0,1,2                       # a multirun sweep
 """
 from __future__ import annotations
@@ -33,14 +34,23 @@ def _show_progress(setting: object) -> bool:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
+    from idc.schema import ConfigError, validate
+
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        validate(cfg)
+    except ConfigError as err:  # nothing was written
+        if multirun:
+            log.error("job not run, the sweep goes on: %s", err)
+            return
+        raise SystemExit(f"idc-train: {err}") from None
     from idc.data import DataError
     from idc.run_dir import FAILED, SettingsChanged, is_done
-    from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
+    from idc.train import train  # imported after the check, and here so that `--help` and `--cfg` stay fast
 
     if cfg.get("skip_done") and is_done(Path(cfg.paths.output_dir)):
         log.info("already done, skipped: %s", cfg.paths.output_dir)
         return
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
     except SettingsChanged as err:  # nothing was written

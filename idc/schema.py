@@ -1,0 +1,364 @@
+"""The shape of a composed config: every group's keys, their types and the allowed values of every choice, in
+one place, checked right after composition (:func:`validate`, called by ``idc.config.compose``, ``idc-train``
+and ``IDC.fit``), so that a misspelt key, a value outside its choices, a count below 1 or an impossible schedule
+fails in a second, not when first used thousands of epochs later. Code that branches on a choice imports its
+allowed values from here (:func:`choices`)."""
+from __future__ import annotations
+
+import difflib
+import enum
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Dict, List, Optional, get_args, get_origin, get_type_hints
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+
+class ConfigError(ValueError):
+    """A composed config that cannot run: the message names the key, the value and what is allowed."""
+
+
+class Choice(str, enum.Enum):
+    """A config option's allowed values (member name == value, as written in the YAML files)."""
+
+
+def _choice(name: str, values: str) -> type[Choice]:
+    return Choice(name, [(v, v) for v in values.split()])
+
+
+ReconLoss = _choice("ReconLoss", "mse l1")                       # model.recon_loss
+ReconTask = _choice("ReconTask", "clean gated masked latent")    # model.tasks (a non-empty subset)
+BnStats = _choice("BnStats", "stage1 gated_inputs")              # model.bn_stats
+Reduction = _choice("Reduction", "mean sum")                     # gates / head.global_gates .reg_reduction
+HeadInit = _choice("HeadInit", "random kmeans")                  # head.init
+LrUntil = _choice("LrUntil", "end freeze")                       # head.lr_until
+RestartCriterion = _choice("RestartCriterion", "compression silhouette agreement")  # head.restart_criterion
+RegSchedule = _choice("RegSchedule", "constant cosine")          # head.global_gates.reg_schedule
+GateOptimizer = _choice("GateOptimizer", "sgd adam")             # head.global_gates.optimizer
+GateBaseline = _choice("GateBaseline", "zero permute")           # head.global_gates.baseline
+Scaler = _choice("Scaler", "minmax standard none")               # dataset.scaler
+Impute = _choice("Impute", "mean median zero")                   # dataset.impute
+DataLoading = _choice("DataLoading", "index per_row")            # data_loading
+Objective = _choice("Objective", "silhouette acc nmi ari")       # hparams_search.objective
+Direction = _choice("Direction", "maximize minimize")            # hparams_search.direction
+
+
+def choices(kind: type[Choice]) -> tuple[str, ...]:
+    """The allowed values of a choice, in the order of their definition (the first is the usual default)."""
+    return tuple(member.value for member in kind)
+
+
+def count(default: Any = None) -> Any:
+    """A field that counts something: a whole number of at least 1 (None where the field is optional)."""
+    return field(default=default, metadata={"count": True})
+
+
+@dataclass
+class GatesSchema:
+    enabled: bool = True
+    hidden_dim: Optional[int] = count()
+    noise_std: Optional[float] = None
+    reg_sigma: Optional[float] = None
+    reg_reduction: Optional[Reduction] = None
+    reg_lambda: Optional[float] = None
+    gtcr_lambda: Optional[float] = None
+    gtcr_eps: Optional[float] = None
+    gtcr_projection_dim: Optional[int] = count()
+    gtcr_small_side: Optional[bool] = None
+
+
+@dataclass
+class GlobalGatesSchema:
+    enabled: bool = True
+    aux_hidden_dim: int = count(1)
+    init_std: float = 0.0
+    noise_std: float = 0.0
+    reg_sigma: float = 0.0
+    reg_reduction: Reduction = Reduction.mean
+    reg_lambda: float = 0.0
+    reg_schedule: RegSchedule = RegSchedule.constant
+    optimizer: GateOptimizer = GateOptimizer.sgd
+    lr: float = 0.0
+    baseline: GateBaseline = GateBaseline.zero
+
+
+@dataclass
+class HeadSchema:
+    hidden_dim: int = count(1)
+    tau: float = 0.0
+    eps: float = 0.0
+    standardize_inputs: bool = False
+    init: HeadInit = HeadInit.random
+    init_steps: int = count(1)
+    restarts: int = count(1)
+    balance_weight: float = 0.0
+    freeze_after_selection: bool = False
+    lr_until: LrUntil = LrUntil.end
+    restart_criterion: RestartCriterion = RestartCriterion.compression
+    global_gates: GlobalGatesSchema = field(default_factory=GlobalGatesSchema)
+
+
+@dataclass
+class LearningRates:
+    pretrain: float = 0.0
+    clustering: float = 0.0
+    aux_classifier: float = 0.0
+
+
+@dataclass
+class MinLearningRates:
+    pretrain: float = 0.0
+    clustering: float = 0.0
+
+
+@dataclass
+class ModelSchema:
+    hidden: List[int] = field(default_factory=list, metadata={"count": True})
+    bottleneck: Optional[int] = count()
+    recon_loss: ReconLoss = ReconLoss.mse
+    tasks: List[ReconTask] = field(default_factory=list, metadata={"non_empty": True})
+    mask_rate: float = 0.0
+    latent_noise_std: float = 0.0
+    lr: LearningRates = field(default_factory=LearningRates)
+    min_lr: MinLearningRates = field(default_factory=MinLearningRates)
+    bn_stats: BnStats = BnStats.stage1
+    stage1_checkpoint: Optional[str] = None
+    compile: bool = False
+    embedding_clusterer: Optional[Dict[str, Any]] = None  # method=ae_kmeans: K-means on the stage-1 embeddings
+
+
+@dataclass
+class ScheduleSchema:
+    """Counts of epochs (the rule: :func:`check_schedule`)."""
+
+    ungated_epochs: int = 0
+    stage1_epochs: int = 0
+    head_epochs: int = 0
+    stage2_epochs: int = 0
+    epochs: int = 0
+    eval_every: int = count(1)
+
+
+@dataclass
+class MethodSchema:
+    name: str = "idc"
+    baseline: Optional[Dict[str, Any]] = None  # a scikit-learn style clusterer instead of IDC
+
+
+@dataclass
+class Table7:
+    stage1: int = count(1)
+    stage2: int = count(1)
+    gates_from: int = 0
+    global_after: int = count(1)
+
+
+@dataclass
+class DatasetSchema:
+    name: str = ""
+    files: List[str] = field(default_factory=list)
+    n_samples: Optional[int] = count()
+    n_features: Optional[int] = count()
+    n_clusters: Optional[int] = count()
+    scaler: Scaler = Scaler.standard
+    batch_size: int = count(1)
+    load: Optional[Dict[str, Any]] = None
+    log1p: bool = False
+    drop_constant: bool = False
+    rows: Optional[int] = count()
+    table7: Optional[Table7] = None
+    # dataset=table: your own file
+    path: Optional[str] = None
+    label_column: Optional[Any] = None
+    y_key: Optional[str] = None
+    x_key: Optional[str] = None
+    names_key: Optional[str] = None
+    drop_columns: Optional[List[Any]] = None
+    header: Optional[Any] = None
+    sep: Optional[str] = None
+    feature_columns: Optional[List[Any]] = None
+    impute: Optional[Impute] = None
+    top_k_variance: Optional[int] = count()
+
+
+@dataclass
+class EvalSchema:
+    enabled: bool = True
+    plots: bool = True
+    top_k: int = count(1)
+    max_samples: int = count(1)
+    faithfulness_max_features: int = 0
+    tsne_max: int = 0
+    seed: int = 0
+
+
+@dataclass
+class SearchSchema:
+    study_name: str = ""
+    storage: str = ""
+    objective: Objective = Objective.silhouette
+    direction: Direction = Direction.maximize
+    n_trials: int = count(1)
+    sampler_seed: int = 0
+    heartbeat_seconds: int = count(1)
+    max_retry: int = 0
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+#: group -> its schema; groups of another library's arguments (trainer, logger) or of Hydra (paths, hydra) are
+#: checked by those libraries
+GROUPS: dict[str, type] = {
+    "dataset": DatasetSchema, "gates": GatesSchema, "head": HeadSchema, "model": ModelSchema,
+    "schedule": ScheduleSchema, "method": MethodSchema, "eval": EvalSchema, "hparams_search": SearchSchema,
+}
+#: the run-level keys of train.yaml -> (type, what is allowed)
+RUN_KEYS = ("task_name", "seed", "progress_bar", "resume", "skip_done", "checkpoint_every", "data_loading")
+OPEN_GROUPS = ("trainer", "logger", "paths", "hydra")
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Check ``cfg`` against the schemas and rules of this module; returns ``cfg`` unchanged, or raises
+    :class:`ConfigError` naming the key, the value and what is allowed."""
+    allowed = (*RUN_KEYS, *GROUPS, *OPEN_GROUPS)
+    for key in cfg:
+        if key not in allowed:
+            raise ConfigError(_unknown(str(key), allowed))
+    _check_run_keys(cfg)
+    plain: dict[str, Any] = {}
+    for group, schema in GROUPS.items():
+        if cfg.get(group) is None:
+            continue
+        plain[group] = _resolved(cfg, group)
+        _check_against(group, plain[group], schema)
+        _check_counts(group, plain[group], schema)
+    if "schedule" in plain:
+        stage1_only = bool((plain.get("model") or {}).get("embedding_clusterer"))
+        check_schedule(plain["schedule"], stage1_only)
+    return cfg
+
+
+def check_schedule(s: dict[str, Any], stage1_only: bool = False) -> None:
+    """The schedule rule: ``0 <= ungated_epochs < stage1_epochs``, ``1 <= head_epochs <= stage2_epochs`` (equal:
+    no global-gate epochs), ``stage2_epochs >= 2`` and ``epochs = stage1_epochs + stage2_epochs``; a stage-1-only
+    run (``method=ae_kmeans``) has ``head_epochs = stage2_epochs = 0``."""
+    u, s1, h, s2, total = (int(s[k]) for k in ("ungated_epochs", "stage1_epochs", "head_epochs", "stage2_epochs", "epochs"))
+    got = f"got ungated_epochs={u}, stage1_epochs={s1}, head_epochs={h}, stage2_epochs={s2}"
+    if not 0 <= u < s1:
+        raise ConfigError(f"schedule.ungated_epochs must be >= 0 and < schedule.stage1_epochs (the gates switch on "
+                          f"inside stage 1); {got}")
+    if stage1_only and h == s2 == 0:
+        pass
+    elif not (s2 >= 2 and 1 <= h <= s2):
+        raise ConfigError("schedule needs stage2_epochs >= 2 and 1 <= head_epochs <= stage2_epochs (the head trains "
+                          "before it is chosen and before the global gates start); " + got)
+    if total != s1 + s2:
+        raise ConfigError(f"schedule.epochs must be stage1_epochs + stage2_epochs = {s1 + s2}, got {total}")
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def _resolved(cfg: DictConfig, group: str) -> Any:
+    try:
+        return OmegaConf.to_container(cfg[group], resolve=True)
+    except OmegaConfBaseException as err:
+        key = err.full_key or group if err.full_key.startswith(group) else f"{group}.{err.full_key}"
+        hint = ""
+        if "table7" in str(err):
+            hint = (f" (schedule=paper reads dataset.table7, which dataset {cfg.dataset.get('name')!r} does not have; "
+                    "choose schedule=default, short or quick, or add a table7 node to the dataset's config)")
+        raise ConfigError(f"{key}: cannot be resolved: {_first_line(err)}{hint}") from None
+
+
+def _check_run_keys(cfg: DictConfig) -> None:
+    if "data_loading" in cfg and cfg.data_loading not in choices(DataLoading):
+        raise ConfigError(f"data_loading: {cfg.data_loading!r} is not allowed; allowed: {', '.join(choices(DataLoading))}")
+    if "progress_bar" in cfg and cfg.progress_bar not in ("auto", True, False):
+        raise ConfigError(f"progress_bar: {cfg.progress_bar!r} is not allowed; allowed: auto, true, false")
+    if "checkpoint_every" in cfg and not _is_count(cfg.checkpoint_every):
+        raise ConfigError(f"checkpoint_every: {cfg.checkpoint_every!r} is not allowed; a whole number >= 1")
+
+
+def _check_against(group: str, value: Any, schema: type) -> None:
+    """OmegaConf's own check of a structured config: unknown keys, types and Enum choices."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{group}: a mapping of {schema.__name__} keys expected, got {value!r}")
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema), value)
+    except ConfigKeyError as err:
+        node, _, key = f"{group}.{err.full_key}".rpartition(".")
+        raise ConfigError(_unknown(f"{node}.{key}", _keys_at(schema, node.split(".")[1:]))) from None
+    except ValidationError as err:
+        key, path = f"{group}.{err.full_key}", _path(err.full_key)
+        kind = _type_at(schema, path)
+        if isinstance(kind, type) and issubclass(kind, Choice):
+            got = _get(value, path)
+            raise ConfigError(f"{key}: {got!r} is not allowed; allowed: {', '.join(choices(kind))}") from None
+        raise ConfigError(f"{key}: {_first_line(err)}") from None
+
+
+def _check_counts(prefix: str, value: Any, schema: type) -> None:
+    """Fields marked as counts are whole numbers >= 1 (each item of a list of counts); ``non_empty`` lists have
+    an item."""
+    hints = get_type_hints(schema)
+    for f in fields(schema):
+        if f.name not in value or value[f.name] is None:
+            continue
+        got, key = value[f.name], f"{prefix}.{f.name}"
+        if f.metadata.get("count"):
+            for item in got if isinstance(got, list) else [got]:
+                if not _is_count(item):
+                    raise ConfigError(f"{key}: {got!r} is not allowed; a whole number >= 1 (a count)")
+        if f.metadata.get("non_empty") and not got:
+            raise ConfigError(f"{key}: {got!r} is not allowed; at least one item")
+        inner = _strip_optional(hints[f.name])
+        if is_dataclass(inner) and isinstance(got, dict):
+            _check_counts(key, got, inner)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _strip_optional(kind: Any) -> Any:
+    args = [a for a in get_args(kind) if a is not type(None)]
+    return args[0] if get_origin(kind) is not None and len(args) == 1 and get_origin(kind) is not list else kind
+
+
+def _first_line(err: Exception) -> str:
+    return str(getattr(err, "msg", None) or err).splitlines()[0]
+
+
+def _path(full_key: str) -> list[str]:
+    """``lr.pretrain`` -> ``[lr, pretrain]``; ``tasks[1]`` -> ``[tasks, 1]``."""
+    return [part for part in full_key.replace("[", ".").replace("]", "").split(".") if part]
+
+
+def _type_at(schema: type, path: list[str]) -> Any:
+    kind: Any = schema
+    for name in path:
+        if name.isdigit():  # an item of a list: its type is already the list's item type
+            continue
+        if not is_dataclass(kind):
+            return None
+        kind = _strip_optional(get_type_hints(kind).get(name))
+        if get_origin(kind) is list:  # a list of choices: the item's type
+            kind = get_args(kind)[0]
+    return kind
+
+
+def _keys_at(schema: type, path: list[str]) -> tuple[str, ...]:
+    kind = _type_at(schema, path) if path else schema
+    return tuple(f.name for f in fields(kind)) if is_dataclass(kind) else ()
+
+
+def _get(value: Any, path: list[str]) -> Any:
+    for name in path:
+        value = value[int(name)] if isinstance(value, list) else value.get(name)
+    return value
+
+
+def _unknown(key: str, allowed: tuple[str, ...]) -> str:
+    name = key.rpartition(".")[2]
+    close = difflib.get_close_matches(name, allowed, n=1)
+    where = key.rpartition(".")[0] or "the root config"
+    return (f"{key}: unknown key{f' (did you mean {close[0]!r}?)' if close else ''}; "
+            f"{where} has: {', '.join(allowed)}")

@@ -1,0 +1,160 @@
+"""Configs are checked when composed (idc.schema): every choice with a bad value, misspelt keys, counts below 1
+and impossible schedules fail at once, naming the key, the value and what is allowed; every YAML file under
+configs/ composes and validates."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import get_type_hints
+
+import pytest
+
+from idc import schema
+from idc.config import compose, config_dir
+from idc.schema import Choice, ConfigError, choices
+
+
+def choice_options() -> list[tuple[str, type[Choice]]]:
+    """Every choice-valued option of every group schema (a list of choices: its first item), walked from the
+    schemas themselves, so that a new choice is tested without editing this file."""
+    out = []
+
+    def walk(prefix: str, kind: type) -> None:
+        for f in fields(kind):
+            inner = schema._type_at(kind, [f.name])
+            key = f"{prefix}.{f.name}"
+            if isinstance(inner, type) and issubclass(inner, Choice):
+                is_list = "List" in str(get_type_hints(kind)[f.name])
+                out.append((f"{key}[0]" if is_list else key, inner))
+            elif is_dataclass(inner):
+                walk(key, inner)
+
+    for group, kind in schema.GROUPS.items():
+        walk(group, kind)
+    return out + [("data_loading", schema.DataLoading)]
+
+
+CHOICES = choice_options()
+
+
+def test_the_walk_finds_the_choices_the_module_branches_on():
+    keys = {k for k, _ in CHOICES}
+    assert {"head.restart_criterion", "head.init", "head.lr_until", "head.global_gates.optimizer",
+            "head.global_gates.baseline", "head.global_gates.reg_schedule", "head.global_gates.reg_reduction",
+            "gates.reg_reduction", "model.bn_stats", "model.recon_loss", "model.tasks[0]", "dataset.scaler",
+            "dataset.impute", "hparams_search.objective", "data_loading"} <= keys
+
+
+@pytest.mark.parametrize("key,kind", CHOICES, ids=[k for k, _ in CHOICES])
+def test_every_choice_refuses_a_value_outside_it_at_once(key, kind):
+    search = ["hparams_search=idc_silhouette"] if key.startswith("hparams_search") else []
+    override = (f"++{key.removesuffix('[0]')}=[not_a_choice]" if key.endswith("[0]")
+                else f"++{key}=not_a_choice")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        compose([*search, override])
+    assert time.perf_counter() - started < 1.5
+    assert str(err.value) == f"{key}: 'not_a_choice' is not allowed; allowed: {', '.join(choices(kind))}"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+gates.reg_lamda=1", "gates.reg_lamda: unknown key (did you mean 'reg_lambda'?); gates has: enabled,"),
+    ("+head.global_gates.reg_shedule=cosine", "head.global_gates.reg_shedule: unknown key (did you mean 'reg_schedule'?)"),
+    ("+schedule.stage1_epoch=3", "schedule.stage1_epoch: unknown key (did you mean 'stage1_epochs'?)"),
+    ("+sed=3", "sed: unknown key (did you mean 'seed'?); the root config has: task_name, seed,"),
+    ("head.restarts=0", "head.restarts: 0 is not allowed; a whole number >= 1 (a count)"),
+    ("model.hidden=[32,0]", "model.hidden: [32, 0] is not allowed; a whole number >= 1 (a count)"),
+    ("dataset.batch_size=0", "dataset.batch_size: 0 is not allowed; a whole number >= 1"),
+    ("schedule.eval_every=0", "schedule.eval_every: 0 is not allowed; a whole number >= 1"),
+    ("checkpoint_every=0", "checkpoint_every: 0 is not allowed; a whole number >= 1"),
+    ("model.lr.pretrain=fast", "model.lr.pretrain: Value 'fast' of type 'str' could not be converted to Float"),
+    ("model.tasks=[]", "model.tasks: [] is not allowed; at least one item"),
+])
+def test_misspelt_keys_counts_and_types_are_refused(override, message):
+    with pytest.raises(ConfigError) as err:
+        compose([override])
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["schedule.ungated_epochs=101"], "schedule.ungated_epochs must be >= 0 and < schedule.stage1_epochs"),
+    (["schedule.ungated_epochs=-1"], "schedule.ungated_epochs must be >= 0"),
+    (["schedule.head_epochs=0"], "schedule needs stage2_epochs >= 2 and 1 <= head_epochs <= stage2_epochs"),
+    (["schedule.head_epochs=300"], "schedule needs stage2_epochs >= 2 and 1 <= head_epochs <= stage2_epochs"),
+    (["schedule.stage2_epochs=1", "schedule.head_epochs=1"], "schedule needs stage2_epochs >= 2"),
+    (["schedule.epochs=400"], None),  # the default's total: allowed
+    (["schedule.epochs=500"], "schedule.epochs must be stage1_epochs + stage2_epochs = 400, got 500"),
+    (["schedule=paper", "dataset=digits"], "schedule.ungated_epochs: cannot be resolved"),
+])
+def test_impossible_schedules_are_refused(overrides, message):
+    if message is None:
+        assert compose(overrides).schedule.epochs == 400
+        return
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("+", r"\+")):
+        compose(overrides)
+
+
+def test_the_head_count_equal_to_stage_2_means_no_global_gate_epochs():
+    assert compose(["schedule.head_epochs=299"]).schedule.head_epochs == 299
+    assert compose(["method=ae_kmeans"]).schedule.stage2_epochs == 0  # stage 1 only: no head, no stage 2
+
+
+def yaml_choices() -> list[list[str]]:
+    """Overrides that load each YAML file under configs/ (tuning files through a dataset and schedule that
+    include them)."""
+    root, out = config_dir(), []
+    datasets = {p.stem: p.read_text() for p in (root / "dataset").glob("*.yaml")}
+    for path in sorted(root.rglob("*.yaml")):
+        group, name = path.parent.relative_to(root).as_posix(), path.stem
+        if group == ".":
+            out.append([])
+        elif group == "tuning":
+            first, _, sched = name.rpartition("_")
+            dataset = first if first in datasets else next(d for d, text in sorted(datasets.items())
+                                                           if f"{first}_${{schedule}}" in text)
+            out.append([f"dataset={dataset}", f"schedule={sched}"])
+        elif group == "hydra":
+            out.append([f"hydra={name}"])
+        else:
+            out.append([f"{group}={name}", *(["dataset.path=t.csv"] if (group, name) == ("dataset", "table") else [])])
+    return out
+
+
+@pytest.mark.parametrize("overrides", yaml_choices(), ids=lambda o: " ".join(o) or "train")
+def test_every_yaml_file_composes_and_validates(overrides):
+    cfg = compose(overrides)  # compose validates
+    schema.validate(cfg)
+
+
+def test_yaml_walk_covers_every_file():
+    assert len(yaml_choices()) == len(list(config_dir().rglob("*.yaml")))
+
+
+def test_idc_train_refuses_a_bad_value_before_training(tmp_path):
+    exe = Path(sys.executable).with_name("idc-train")
+    proc = subprocess.run([str(exe), "head.global_gates.reg_schedule=cosin", "logger=none"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    written = {p.name for p in (tmp_path / "outputs").rglob("*") if ".hydra" not in p.parts and p.is_file()}
+    assert not written & {"config.yaml", "FAILED", "STARTED", "DONE"}  # refused before the run directory is touched
+    assert "idc-train: head.global_gates.reg_schedule: 'cosin' is not allowed; allowed: constant, cosine" in proc.stderr
+
+
+def test_the_estimator_and_idc_paper_and_idc_search_validate():
+    import argparse
+
+    import numpy as np
+
+    from idc import IDC
+    from idc.cli import paper
+    from idc.search import run_search
+
+    with pytest.raises(ConfigError, match="head.init: 'kmean' is not allowed; allowed: random, kmeans"):
+        IDC(n_clusters=2, head={"init": "kmean"}).fit(np.random.default_rng(0).random((20, 3)))
+    with pytest.raises(SystemExit, match="dataset=digits schedule=paper: schedule.ungated_epochs: cannot be resolved"):
+        paper.check_configs(argparse.Namespace(schedule="paper", methods=["idc"], logger="none"), ["digits"])
+    with pytest.raises(ConfigError, match="hparams_search.objective: 'accuracy' is not allowed"):
+        run_search(["hparams_search=idc_silhouette", "hparams_search.objective=accuracy"])
