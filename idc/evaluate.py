@@ -21,17 +21,11 @@ from idc.history import HISTORY
 from idc.metrics import (
     cluster_sizes,
     clustering_metrics,
-    diversity,
-    empty_sets,
-    faithfulness,
-    gate_f1,
     gate_mass,
-    generalizability,
     greedy_accuracy,
-    group_feature_sets,
+    interpretability_metrics,
     open_gates,
     silhouette,
-    uniqueness_stability,
 )
 from idc.module import IDCModule
 
@@ -120,40 +114,21 @@ def compute_metrics(
     """Every clustering and interpretability metric; interpretability ones on a seeded subsample of at most
     ``cfg.max_samples`` rows (stated in the result)."""
     k = int(module.hparams.n_clusters)
-    clusters, gates = pred["clusters"], pred["local_gates"]
-    seed, max_n = int(cfg.get("seed", 0)), int(cfg.get("max_samples", 2000))
+    clusters = pred["clusters"]
+    seed = int(cfg.get("seed", 0))
     m = headline_metrics(pred, table.y, k, module.epoch_selections())
     m["silhouette"] = silhouette(pred["embeddings"], clusters, seed=seed)
-    y = table.y
-    if y is not None:
-        m["greedy_acc_official"] = greedy_accuracy(y, clusters)
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(table.n_samples, max_n, replace=False)) if table.n_samples > max_n else np.arange(table.n_samples)
-    m["subsample"] = {"n": int(len(idx)), "of": table.n_samples, "seed": seed}
-    Xs, gs, cs = table.X[idx], gates[idx], clusters[idx]
-    reference = y[idx] if y is not None else cs
-    m["interpretability_reference"] = "labels" if y is not None else "model clusters (no labels)"
-    for name, groups, n_groups in (("clusters", clusters, k), ("labels", y, table.n_clusters)):
-        if groups is None or n_groups < 2:
-            continue
-        sets = group_feature_sets(gates, groups, int(n_groups))
-        m[f"diversity_{name}"] = diversity(sets, "paper")
-        m[f"diversity_{name}_official"] = diversity(sets, "official")
-        m[f"empty_sets_{name}"] = empty_sets(sets)
-    m["diversity_global_gates"] = diversity(pred["global_gates"] > 0, "paper")
-    m.update(uniqueness_stability(Xs, gs))
-    m["generalizability"] = generalizability(Xs, gs, reference, seed=seed)
-
+    if table.y is not None:
+        m["greedy_acc_official"] = greedy_accuracy(table.y, clusters)
     clusterer = module.hparams.model.get("embedding_clusterer")
 
     def recluster(X: np.ndarray) -> np.ndarray:  # the fitted model on masked inputs (K-means centres kept)
         return predict(module, X, clusterer, seed, pred.get("cluster_centers"))["clusters"]
 
-    m.update(faithfulness(Xs, gs, recluster, reference, max_features=cfg.get("faithfulness_max_features")))
-    if table.informative is not None and y is not None:
-        m["gate_f1"] = gate_f1(gates, y, table.informative)
-        # a sample's gates within its cluster's: x * z * z^G is what the auxiliary classifier sees (Sec. 4.3)
-        m["gate_f1_local_x_global"] = gate_f1(gates * pred["global_gates"][clusters], y, table.informative)
+    m.update(interpretability_metrics(
+        table.X, clusters, pred["local_gates"], pred["global_gates"], recluster, k, table.y, table.n_clusters,
+        table.informative, seed, int(cfg.get("max_samples", 2000)), cfg.get("faithfulness_max_features"),
+    ))
     return m
 
 

@@ -25,6 +25,8 @@ DEFAULT_ROOT = Path("results")
 #: the small files copied from a run directory (those a run lacks, e.g. a baseline's eval.json, are skipped)
 COPIED = (rd.CONFIG, rd.METRICS, rd.RUN_INFO, "eval.json")
 CLUSTERS = "clusters.txt"
+#: ``eval_<method>.json`` of ``idc-results attribute`` (:mod:`idc.attribution_run`), copied too
+ATTRIBUTIONS = "eval_*.json"
 #: records of the GPU check live here, not as runs
 GPU = "gpu"
 #: a run without a schedule choice trained with the model config's own schedule
@@ -132,6 +134,8 @@ def add(run_dir: Path, root: Path = DEFAULT_ROOT, schedule: str | None = None, m
     for name in COPIED:
         if (run_dir / name).is_file():
             shutil.copyfile(run_dir / name, staging / name)
+    for path in run_dir.glob(ATTRIBUTIONS):  # idc-results attribute's scores of post-hoc explanations
+        shutil.copyfile(path, staging / path.name)
     pred = rd.read_predictions(run_dir / rd.PREDICTIONS)
     write_clusters(staging / CLUSTERS, pred["clusters"], pred.get("labels"))
     shutil.rmtree(dest, ignore_errors=True)
@@ -155,6 +159,8 @@ class Record:
     metrics: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     run_info: dict[str, Any] = field(default_factory=dict)
+    #: attribution method (``ig``, ``gradient_shap``, ``kernel_shap``) -> its ``eval_<method>.json``
+    attributions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def clusters(self) -> tuple[np.ndarray, np.ndarray | None]:
         return read_clusters(self.path / CLUSTERS)
@@ -174,5 +180,6 @@ def load_records(root: Path = DEFAULT_ROOT) -> list[Record]:
         if schedule == GPU or not d.name.removeprefix("seed").isdigit():
             continue
         records.append(Record(schedule, method, dataset, int(d.name.removeprefix("seed")), d, _json(metrics),
-                              _json(d / "eval.json"), _json(d / rd.RUN_INFO)))
+                              _json(d / "eval.json"), _json(d / rd.RUN_INFO),
+                              {p.stem.removeprefix("eval_"): _json(p) for p in sorted(d.glob(ATTRIBUTIONS))}))
     return sorted(records, key=lambda r: (r.schedule, r.method, r.dataset, r.seed))

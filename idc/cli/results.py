@@ -3,6 +3,7 @@
     idc-results add RUN_DIR...                 # copy the small files of finished runs into results/
     idc-results add RUN_DIR --schedule short   # name the schedule (or --method) when the run cannot tell
     idc-results report                         # docs/results.{md,tex,csv} from results/ alone (= make report)
+    idc-results attribute RUN_DIR --method ig  # eval_ig.json: the run's model explained post hoc, top 15 features
 """
 from __future__ import annotations
 
@@ -23,8 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="rebuild the report from the store")
     report.add_argument("--root", type=Path, default=None, help="the store (default: results)")
     report.add_argument("--out", type=Path, default=Path("docs"), help="where results.{md,tex,csv} go")
+    attribute = sub.add_parser("attribute", help="explain a finished run post hoc (Captum) and score the top-k "
+                               "features like IDC's gates: eval_<method>.json in the run directory")
+    attribute.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    attribute.add_argument("--method", required=True, help="ig, gradient_shap or kernel_shap (idc.attributions)")
+    attribute.add_argument("--top-k", type=int, default=15, help="features kept per sample and per cluster")
+    attribute.add_argument("--n-samples", type=int, default=None,
+                           help="random draws per row (gradient_shap: 20, kernel_shap: 2 D + 2048)")
+    attribute.add_argument("--max-samples", type=int, default=None,
+                           help="rows explained (default: the run's eval.max_samples)")
     args = parser.parse_args(argv)
 
+    if args.command == "attribute":
+        return attribute_runs(args)
     from idc import results
 
     root = args.root or results.DEFAULT_ROOT
@@ -45,6 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     for path in build(root, args.out).values():
         print(path)
     return 0
+
+
+def attribute_runs(args: argparse.Namespace) -> int:
+    """``idc-results attribute``: one ``eval_<method>.json`` per run; the path of each is printed."""
+    from idc.attribution_run import attribution_file, attribution_record
+    from idc.data import DataError
+
+    failed = 0
+    for run in args.runs:
+        try:
+            attribution_record(run, args.method, args.top_k, args.n_samples, args.max_samples)
+            print(run / attribution_file(args.method))
+        except (DataError, ValueError) as err:
+            print(f"idc-results: {err}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from idc.metrics.interpretability import (
     gate_f1,
     generalizability,
     group_feature_sets,
+    interpretability_metrics,
+    subsample_rows,
     uniqueness_stability,
 )
 
@@ -30,7 +32,9 @@ __all__ = [
     "greedy_accuracy",
     "group_feature_sets",
     "hungarian_accuracy",
+    "interpretability_metrics",
     "open_gates",
     "silhouette",
+    "subsample_rows",
     "uniqueness_stability",
 ]

@@ -136,3 +136,51 @@ def gate_f1(local_gates: np.ndarray, labels: np.ndarray, informative: Mapping[in
     for cls, feats in informative.items():
         truth[np.ix_(labels == int(cls), list(feats))] = True
     return float(f1_score(truth, local_gates > 0, average="samples", zero_division=0.0))
+
+
+def subsample_rows(n: int, max_samples: int | None, seed: int = 0) -> np.ndarray:
+    """The sorted rows the sample-level metrics use: all ``n``, or a seeded draw of ``max_samples`` of them."""
+    if max_samples is None or n <= int(max_samples):
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, int(max_samples), replace=False))
+
+
+def interpretability_metrics(
+    X: np.ndarray,
+    clusters: np.ndarray,
+    local_gates: np.ndarray,
+    global_gates: np.ndarray,
+    predict: Callable[[np.ndarray], np.ndarray],
+    n_clusters: int,
+    labels: np.ndarray | None = None,
+    n_labels: int | None = None,
+    informative: Mapping[int, Sequence[int]] | None = None,
+    seed: int = 0,
+    max_samples: int | None = 2000,
+    faithfulness_max_features: int | None = None,
+) -> dict[str, float | int | str | dict]:
+    """Every interpretability metric of one set of explanations (IDC's gates, or an attribution's top-k gates):
+    diversity of the clusters' and the labels' feature sets over all rows, then uniqueness/stability,
+    generalizability and faithfulness (``predict`` re-clusters masked inputs) on :func:`subsample_rows`, against
+    the labels when given, else the clusters; gate F1 where the ``informative`` features are known."""
+    idx = subsample_rows(len(X), max_samples, seed)
+    m: dict[str, float | int | str | dict] = {"subsample": {"n": int(len(idx)), "of": int(len(X)), "seed": int(seed)}}
+    Xs, gs, cs = X[idx], local_gates[idx], clusters[idx]
+    reference = labels[idx] if labels is not None else cs
+    m["interpretability_reference"] = "labels" if labels is not None else "model clusters (no labels)"
+    for name, groups, n_groups in (("clusters", clusters, n_clusters), ("labels", labels, n_labels)):
+        if groups is None or n_groups is None or n_groups < 2:
+            continue
+        sets = group_feature_sets(local_gates, groups, int(n_groups))
+        m[f"diversity_{name}"] = diversity(sets, "paper")
+        m[f"diversity_{name}_official"] = diversity(sets, "official")
+        m[f"empty_sets_{name}"] = empty_sets(sets)
+    m["diversity_global_gates"] = diversity(global_gates > 0, "paper")
+    m.update(uniqueness_stability(Xs, gs))
+    m["generalizability"] = generalizability(Xs, gs, reference, seed=seed)
+    m.update(faithfulness(Xs, gs, predict, reference, max_features=faithfulness_max_features))
+    if informative is not None and labels is not None:
+        m["gate_f1"] = gate_f1(local_gates, labels, informative)
+        # a sample's gates within its cluster's: x * z * z^G is what the auxiliary classifier sees (Sec. 4.3)
+        m["gate_f1_local_x_global"] = gate_f1(local_gates * global_gates[clusters], labels, informative)
+    return m
