@@ -347,3 +347,28 @@ def test_more_clusters_than_classes_trains_with_a_note(tmp_path, caplog):
     load(p, "dataset.label_column=label")
     assert "more than" not in caplog.text
 
+
+def test_estimator_input_checks():
+    from idc.estimator import IDC
+
+    with pytest.raises(ValueError, match=r"IDC\(n_clusters=None\): n_clusters must be a whole number of at least 1"):
+        IDC(n_clusters=None).fit(GOOD)
+    bad = GOOD.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(DataError, match=r"1 NaN or infinite value\(s\), the first in row 2.*SimpleImputer") as err:
+        IDC(n_clusters=2).fit(bad)
+    assert "impute=" not in str(err.value)  # IDC has no such option
+
+
+def test_idc_eval_prints_strict_json(monkeypatch, capsys):
+    import json
+
+    import idc.evaluate
+    from idc.cli.eval import main
+
+    monkeypatch.setattr(idc.evaluate, "evaluate_run", lambda run_dir, overrides: {"acc": float("nan"), "nmi": 0.5,
+                                                                                  "k": 3, "name": "x"})
+    assert main(["some/run"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed, parse_constant=lambda c: pytest.fail(f"{c} in {printed}")) == {"acc": None, "k": 3,
+                                                                                              "nmi": 0.5}
