@@ -13,6 +13,7 @@ group, e.g. ``IDC(n_clusters=3, schedule={"stage2_epochs": 100})``; any other ke
 from __future__ import annotations
 
 import logging
+import numbers
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -237,10 +238,15 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.module_ = module.cpu().eval()
 
     def _table(self, X: Any, y: Any, fitting: bool) -> Table:
+        k = self.n_clusters
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"IDC(n_clusters={k!r}): n_clusters must be a whole number of at least 1, the number "
+                             "of clusters K to find")
         names = [str(c) for c in X.columns] if hasattr(X, "columns") else []
         arr = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, ensure_min_samples=1)
-        table = Table(arr, None if y is None else np.asarray(y), names, name="X", n_clusters=int(self.n_clusters))
-        table = check_finite(table)
+        table = Table(arr, None if y is None else np.asarray(y), names, name="X", n_clusters=int(k))
+        table = check_finite(table, advice="fill them before fit (e.g. sklearn.impute.SimpleImputer ahead of IDC "
+                                           "in a Pipeline), or drop those rows")
         if fitting:
             check_clusters(table)  # includes the all-constant check
         return table

@@ -1,4 +1,6 @@
 """Every bad input gets a clear error that names the file (or table) and what to do."""
+import time
+
 import h5py
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ import scipy.io
 
 from idc.config import compose
 from idc.data import DataError, load_table
+from tests.test_readers import write_anndata
 
 GOOD = np.random.default_rng(0).random((10, 3))
 
@@ -21,8 +24,22 @@ def test_missing_file_names_the_path_the_variable_and_the_download_command(tmp_p
     msg = str(err.value)
     assert str(tmp_path / "ALLAML.mat") in msg and "IDC_DATA_DIR" in msg
     assert "scripts/download_data.py allaml" in msg
-    with pytest.raises(DataError, match="file not found"):
+    with pytest.raises(DataError, match="file not found") as err:  # one's own file: no download advice
         load(tmp_path / "nope.csv", "dataset.n_clusters=2")
+    assert "download" not in str(err.value) and "Check dataset.path" in str(err.value)
+    with pytest.raises(DataError, match="scripts/download_data.py allaml"):  # a paper dataset's file, by path
+        load(tmp_path / "ALLAML.mat", "dataset.n_clusters=2")
+
+
+def test_no_path_or_a_folder_as_the_path(tmp_path, capsys):
+    from idc.cli.data import main
+
+    with pytest.raises(DataError, match="dataset=table needs dataset.path=FILE"):
+        load_table(compose(["dataset=table"]).dataset)
+    assert main(["dataset=table"]) == 2 and "needs dataset.path=FILE" in capsys.readouterr().err
+    np.save(tmp_path / "x.npy", GOOD)
+    with pytest.raises(DataError, match=r"is a folder, not a file; give the path of one file in it \(it holds \['x.npy'\]\)"):
+        load(tmp_path, "dataset.n_clusters=2")
 
 
 def test_unreadable_or_unsupported_files(tmp_path):
@@ -58,15 +75,18 @@ def test_sparse_matrices_cell_array_labels_nullable_obs_and_spaced_text_are_read
     t = load(tmp_path / "s.mat", "dataset.y_key=Y", "dataset.scaler=none")
     np.testing.assert_allclose(t.X, GOOD, rtol=1e-6)
     assert t.class_names == ["a", "b"] and t.y.tolist() == y.tolist()
-    with h5py.File(tmp_path / "n.h5ad", "w") as f:  # anndata >= 0.10 writes nullable integers as values + mask
-        f["X"] = GOOD
-        g = f.create_group("obs").create_group("batch")
-        g["values"], g["mask"] = y, np.zeros(10, bool)
+    import pandas as pd
+
+    batch = pd.array(y, dtype="Int64")  # anndata writes nullable integers as values + mask
+    write_anndata(tmp_path / "n.h5ad", GOOD, {"batch": batch})
     assert load(tmp_path / "n.h5ad", "dataset.label_column=batch").y.tolist() == y.tolist()
-    with h5py.File(tmp_path / "n.h5ad", "a") as f:
-        f["obs/batch/mask"][3] = True
-    with pytest.raises(DataError, match="1 label\\(s\\) are missing"):
+    batch[3] = pd.NA
+    kind = pd.Categorical(["a", None] + ["b"] * 8)  # a categorical's missing value: code -1
+    write_anndata(tmp_path / "n.h5ad", GOOD, {"batch": batch, "kind": kind})
+    with pytest.raises(DataError, match=r"1 of 10 rows have no label \(first: row 3\)"):
         load(tmp_path / "n.h5ad", "dataset.label_column=batch")
+    with pytest.raises(DataError, match=r"1 of 10 rows have no label \(first: row 1\)"):
+        load(tmp_path / "n.h5ad", "dataset.label_column=kind")
     np.savetxt(tmp_path / "spaced.txt", GOOD)  # numpy's default: values separated by spaces
     t = load(tmp_path / "spaced.txt", "dataset.n_clusters=2", "dataset.scaler=none")
     assert t.X.shape == (10, 3)
@@ -151,15 +171,25 @@ def test_incomplete_npz_and_h5ad_files_say_what_they_hold(tmp_path):
     np.savez(tmp_path / "d.npz", X=GOOD)
     with pytest.raises(DataError, match=r"^\S+d.npz: no array 'genes' for feature names; the file holds \['X'\]$"):
         load(tmp_path / "d.npz", "dataset.n_clusters=2", "dataset.names_key=genes")
-    with h5py.File(tmp_path / "no_obs.h5ad", "w") as f:
+    write_anndata(tmp_path / "cells.h5ad", GOOD)
+    with pytest.raises(DataError, match=r"obs has no column 'cell_type'; it has \[\]"):
+        load(tmp_path / "cells.h5ad", "dataset.label_column=cell_type")
+    write_anndata(tmp_path / "no_x.h5ad", GOOD)
+    with h5py.File(tmp_path / "no_x.h5ad", "a") as f:  # AnnData(X=None) saved: no X in the file
+        del f["X"]
+    with pytest.raises(DataError, match="no X in this .h5ad"):
+        load(tmp_path / "no_x.h5ad", "dataset.n_clusters=2")
+
+
+def test_an_unexpected_failure_inside_a_reader_names_the_file_and_what_to_do(tmp_path):
+    with h5py.File(tmp_path / "odd.h5ad", "w") as f:  # X readable, var a group anndata cannot read
         f["X"] = GOOD
-    with pytest.raises(DataError, match="has no obs"):
-        load(tmp_path / "no_obs.h5ad", "dataset.label_column=cell_type")
-    with h5py.File(tmp_path / "no_shape.h5ad", "w") as f:
-        g = f.create_group("X")
-        g["data"], g["indices"], g["indptr"] = np.ones(3), np.arange(3), np.array([0, 3])
-    with pytest.raises(DataError, match="the shape attribute missing for a sparse one"):
-        load(tmp_path / "no_shape.h5ad", "dataset.n_clusters=2")
+        f.create_group("var").attrs["encoding-type"] = "no-such-encoding"
+    with pytest.raises(DataError) as err:
+        load(tmp_path / "odd.h5ad", "dataset.n_clusters=2")
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'odd.h5ad'}: cannot read this .h5ad file (") and "\n" not in msg
+    assert "save it again as .csv, .npz or .h5ad" in msg
 
 
 def test_missing_label_codes_and_empty_byte_labels_are_errors(tmp_path):
@@ -220,3 +250,125 @@ def test_a_write_that_fails_half_way_leaves_the_previous_file(tmp_path):
         tmp.write_text("half a mod")
         raise RuntimeError("killed while saving")
     assert path.read_text() == "the good model" and list(tmp_path.iterdir()) == [path]
+
+
+ROWS = "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in GOOD)
+
+
+def test_duplicate_column_names_are_named_not_renamed(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("a,b,a\n" + ROWS)
+    with pytest.raises(DataError, match=r"dup.csv: duplicate column names in the header: \['a'\]; give every column"):
+        load(p, "dataset.n_clusters=2")
+    np.savez(tmp_path / "d.npz", X=GOOD, names=np.array(["g", "h", "g"]))
+    with pytest.raises(DataError, match=r"duplicate feature names \(names\): \['g'\]"):
+        load(tmp_path / "d.npz", "dataset.n_clusters=2", "dataset.names_key=names")
+
+
+def test_the_separator_is_sniffed(tmp_path):
+    p = tmp_path / "semi.csv"
+    p.write_text("a;b;c\n" + ROWS.replace(",", ";"))
+    t = load(p, "dataset.n_clusters=2", "dataset.scaler=none")
+    assert t.feature_names == ["a", "b", "c"]
+    np.testing.assert_allclose(t.X, GOOD, atol=1e-4)
+    p.write_text("".join(f"{r[0]:.4f}|{r[1]:.4f}|{r[2]:.4f}|{'xy'[i % 2]}\n" for i, r in enumerate(GOOD)))
+    assert load(p, "dataset.label_column=3").n_features == 3  # no header, a text label column, pipes
+    p.write_text("a,b,c,kind\n" + "".join(f"{r.rstrip()},\"T; CD{i % 2}\"\n" for i, r in enumerate(ROWS.splitlines())))
+    assert load(p, "dataset.label_column=kind").class_names == ["T; CD0", "T; CD1"]  # one `;` a line, in quotes
+    q = tmp_path / "decimal_comma.csv"  # `;` between cells, `,` inside numbers: `;` wins (csv.Sniffer picks `,`)
+    q.write_text("1,5;2,5;3,5\n4,5;5,5;6,5\n7,5;8,5;9,5\n")  # split at `,`, every line has 4 cells too
+    with pytest.raises(DataError, match=r"the first '1,5' in row 0 \(line 1 of the file\), column 'f0'; numbers need "
+                                        "a decimal point"):
+        load(q, "dataset.n_clusters=1", "dataset.header=false")
+
+
+def test_a_comma_inside_a_number_names_the_row_and_the_column(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,c\n1,2,3\n4,5,6\n7,\"1,5\",9\n" + ROWS)
+    with pytest.raises(DataError, match=r"non-numeric values in column\(s\) \['b'\], the first '1,5' in row 2 \(line 4 "
+                                        r"of the file\), column 'b'; numbers need a decimal point"):
+        load(p, "dataset.n_clusters=2")
+
+
+def test_the_encoding_option_and_its_error(tmp_path):
+    p = tmp_path / "latin.csv"
+    p.write_bytes(("café,b,c\n" + ROWS).encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv: not utf-8 text \(line 1: byte 0xe9\); set dataset.encoding"):
+        load(p, "dataset.n_clusters=2")
+    assert load(p, "dataset.n_clusters=2", "dataset.encoding=latin-1").feature_names == ["café", "b", "c"]
+    late = tmp_path / "late.csv"  # the bad byte past the lines read ahead: pandas finds it, the line is named
+    late.write_bytes(("a,b,c\n" + ROWS * 3 + "9,9,9\n" + "1,2,3 \xe9\n").encode("latin-1"))
+    with pytest.raises(DataError, match=r"late.csv: not utf-8 text \(line 33: byte 0xe9\)"):
+        load(late, "dataset.n_clusters=2")
+    with pytest.raises(DataError, match="unknown encoding 'klingon'"):
+        load(p, "dataset.n_clusters=2", "dataset.encoding=klingon")
+
+
+def test_a_ragged_line_is_named(tmp_path):
+    p = tmp_path / "ragged.csv"
+    lines = ROWS.splitlines()
+    lines[3] += ",9"
+    p.write_text("a,b,c\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"ragged.csv: line 5 has 4 cells where the lines before it have 3 "
+                                        r"\(separator ','\); fix line 5"):
+        load(p, "dataset.n_clusters=2")
+
+
+def test_one_row_and_header_only_files(tmp_path):
+    p = tmp_path / "one.csv"
+    p.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(DataError, match="the table has one row"):
+        load(p, "dataset.n_clusters=1")
+    p.write_text("1,2,3\n")
+    with pytest.raises(DataError, match=r"one.csv: the file holds one row \(one sample\) of 3 values"):
+        load(p, "dataset.n_clusters=1")
+    np.save(tmp_path / "one.npy", GOOD[:1])
+    with pytest.raises(DataError, match="the table has one row"):
+        load(tmp_path / "one.npy", "dataset.n_clusters=1")
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"gene{i}" for i in range(200_000)) + "\n")
+    started = time.perf_counter()
+    with pytest.raises(DataError, match="a header of 200000 column names and no data rows"):
+        load(wide, "dataset.n_clusters=2")
+    assert time.perf_counter() - started < 5  # was 53 s: told before any parsing
+    (tmp_path / "empty.csv").write_text("\n")
+    with pytest.raises(DataError, match="the file is empty"):
+        load(tmp_path / "empty.csv", "dataset.n_clusters=2")
+
+
+def test_more_clusters_than_classes_trains_with_a_note(tmp_path, caplog):
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,c,label\n" + "".join(f"{r.rstrip()},{'xy'[i % 2]}\n" for i, r in enumerate(ROWS.splitlines())))
+    with caplog.at_level("WARNING", logger="idc.data.preprocess"):
+        t = load(p, "dataset.label_column=label", "dataset.n_clusters=3")
+    assert t.n_clusters == 3 and t.class_names == ["x", "y"]
+    assert "n_clusters=3 is more than the 2 classes in the labels" in caplog.text
+    caplog.clear()
+    load(p, "dataset.label_column=label")
+    assert "more than" not in caplog.text
+
+
+def test_estimator_input_checks():
+    from idc.estimator import IDC
+
+    with pytest.raises(ValueError, match=r"IDC\(n_clusters=None\): n_clusters must be a whole number of at least 1"):
+        IDC(n_clusters=None).fit(GOOD)
+    bad = GOOD.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(DataError, match=r"1 NaN or infinite value\(s\), the first in row 2.*SimpleImputer") as err:
+        IDC(n_clusters=2).fit(bad)
+    assert "impute=" not in str(err.value)  # IDC has no such option
+
+
+def test_idc_eval_prints_strict_json(monkeypatch, capsys):
+    import json
+
+    import idc.evaluate
+    from idc.cli.eval import main
+
+    monkeypatch.setattr(idc.evaluate, "evaluate_run", lambda run_dir, overrides: {"acc": float("nan"), "nmi": 0.5,
+                                                                                  "k": 3, "name": "x"})
+    assert main(["some/run"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed, parse_constant=lambda c: pytest.fail(f"{c} in {printed}")) == {"acc": None, "k": 3,
+                                                                                              "nmi": 0.5}

@@ -136,29 +136,85 @@ def test_hdf5_with_configurable_names(tmp_path):
     check(t, names=("g1", "g2", "g3"))
 
 
-def write_h5ad(path, sparse):
+def write_anndata(path, X, obs_columns=None, var_names=None):
+    """An .h5ad in the current layout, written by anndata (indexes of object dtype: the same file whether
+    pandas is 2.x, as anndata asks, or 3.x)."""
+    import anndata
+    import pandas as pd
+
+    n, d = X.shape
+    obs = pd.DataFrame(obs_columns or {}, index=pd.Index([f"cell{i}" for i in range(n)], dtype=object))
+    var = pd.DataFrame(index=pd.Index(var_names or [f"g{j}" for j in range(d)], dtype=object))
+    anndata.AnnData(X, obs=obs, var=var).write_h5ad(path)
+
+
+def write_old_h5ad(path, X, codes, categories, sparse=False):
+    """The layout of AnnData < 0.7 (scanpy's pbmc68k_reduced.h5ad), by hand: ``obs`` and ``var`` single
+    compound datasets whose first field is the index, a categorical column stored as codes with its
+    categories in ``uns/<column>_categories``, a sparse ``X`` as an h5sparse group."""
+    n, d = X.shape
     with h5py.File(path, "w") as f:
         if sparse:
             m = sp.csr_matrix(X)
             g = f.create_group("X")
-            g.attrs["encoding-type"], g.attrs["shape"] = "csr_matrix", X.shape
+            g.attrs["h5sparse_format"], g.attrs["h5sparse_shape"] = "csr", X.shape
             g["data"], g["indices"], g["indptr"] = m.data, m.indices, m.indptr
         else:
             f["X"] = X
-        obs = f.create_group("obs")
-        cat = obs.create_group("cell_type")
-        cat["categories"] = np.array([b"a", b"b", b"c"])
-        cat["codes"] = np.array(CODES, dtype=np.int8)
-        var = f.create_group("var")
-        var.attrs["_index"] = "_index"
-        var["_index"] = np.array([b"CD3E", b"CD4", b"MS4A1"])
+        obs = np.zeros(n, dtype=[("index", "S12"), ("bulk_labels", "i1"), ("n_genes", "<i8")])
+        obs["index"] = [f"cell{i}".encode() for i in range(n)]
+        obs["bulk_labels"], obs["n_genes"] = codes, 100
+        f["obs"] = obs
+        var = np.zeros(d, dtype=[("index", "S12"), ("n_counts", "<f4")])
+        var["index"] = [f"gene{j}".encode() for j in range(d)]
+        f["var"] = var
+        f["uns/bulk_labels_categories"] = np.array(categories, dtype="S")
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_h5ad_dense_and_sparse(tmp_path, sparse):
+def test_h5ad_current_layout(tmp_path, sparse):
+    import pandas as pd
+
+    from idc.data.readers import read_h5ad
+
     p = tmp_path / "cells.h5ad"
-    write_h5ad(p, sparse)
-    check(load(p, "dataset.label_column=cell_type"), names=("CD3E", "CD4", "MS4A1"))
+    obs = {"cell_type": pd.Categorical(Y), "batch": pd.array(CODES, dtype="Int64"), "plain": np.array(CODES) * 10}
+    write_anndata(p, sp.csr_matrix(X) if sparse else X, obs, ["CD3E", "CD4", "MS4A1"])
+    check(load(p, "dataset.label_column=cell_type"), names=("CD3E", "CD4", "MS4A1"))  # categorical
+    assert load(p, "dataset.label_column=batch").y.tolist() == CODES  # nullable integers
+    assert load(p, "dataset.label_column=plain").class_names == ["0", "10", "20"]  # a plain column
+    assert sp.issparse(read_h5ad(p).X) == sparse  # sparse stays sparse until preprocessing
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_h5ad_layout_before_anndata_0_7(tmp_path, sparse):
+    rng = np.random.default_rng(0)
+    data = (rng.random((700, 765)) * (rng.random((700, 765)) < 0.1)).astype(np.float32)  # pbmc68k_reduced's shape
+    codes = rng.integers(0, 3, 700)
+    categories = ["CD14+ Monocyte", "CD4+/CD25 T Reg", "CD56+ NK"]
+    write_old_h5ad(tmp_path / "pbmc68k_reduced.h5ad", data, codes, categories, sparse)
+    t = load(tmp_path / "pbmc68k_reduced.h5ad", "dataset.label_column=bulk_labels", "dataset.drop_constant=false")
+    assert t.X.shape == (700, 765) and t.feature_names[:2] == ["gene0", "gene1"]
+    np.testing.assert_allclose(t.X, data, rtol=1e-6)
+    assert t.class_names == categories and t.y.tolist() == codes.tolist()
+
+
+def test_sparse_and_dense_tables_preprocess_alike(tmp_path):
+    data = np.column_stack([X, np.zeros(len(X))])  # an all-zero gene
+    for sparse in (False, True):
+        m = sp.csr_matrix(data) if sparse else data
+        with h5py.File(tmp_path / f"{sparse}.h5", "w") as f:
+            if sparse:
+                g = f.create_group("X")
+                g.attrs["encoding-type"], g.attrs["encoding-version"], g.attrs["shape"] = "csr_matrix", "0.1.0", data.shape
+                g["data"], g["indices"], g["indptr"] = m.data, m.indices, m.indptr
+            else:
+                f["X"] = m
+    options = ["dataset.n_clusters=2", "dataset.log1p=true", "dataset.drop_constant=true", "dataset.top_k_variance=2",
+               "dataset.scaler=standard"]
+    dense, sparse = (load(tmp_path / f"{s}.h5", *options) for s in (False, True))
+    assert isinstance(sparse.X, np.ndarray) and sparse.feature_names == dense.feature_names
+    np.testing.assert_allclose(sparse.X, dense.X, rtol=1e-5, atol=1e-6)
 
 
 def test_preprocessing_options(tmp_path):

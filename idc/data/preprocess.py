@@ -1,23 +1,30 @@
 """From a raw table to the one IDC trains on: labels encoded, values checked, columns filtered and scaled.
 
 Order: encode labels -> NaN/inf check (or impute) -> log1p -> drop constant columns ->
-top-k variance -> scale -> first ``rows`` rows -> cluster-count checks. Every step is a scikit-learn or numpy
-operation on the whole matrix. New samples for a trained model (``fitted``) take the training table's columns
-and scaling instead of refitting them.
+top-k variance -> dense -> scale -> first ``rows`` rows -> cluster-count checks. Every step is a scikit-learn,
+scipy or numpy operation on the whole matrix; a sparse matrix stays sparse until the column filters have run.
+New samples for a trained model (``fitted``) take the training table's columns and scaling instead of refitting
+them.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from idc.data.table import GENERATED_NAME, DataError, Table, check_count
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler}
 IMPUTE = ("mean", "median", "zero")
+#: what the NaN error advises for a file (the estimator passes its own advice)
+IMPUTE_ADVICE = "clean the file or set impute=mean|median|zero"
+log = logging.getLogger(__name__)
 
 
 def encode_labels(table: Table) -> Table:
@@ -29,17 +36,19 @@ def encode_labels(table: Table) -> Table:
     return replace(table, y=codes.astype(np.int64), class_names=names, n_clusters=table.n_clusters or len(names))
 
 
-def check_finite(table: Table, impute: str | None = None) -> Table:
-    """NaN or infinite values are an error naming their count and first position, unless ``impute`` is
-    ``mean``, ``median`` or ``zero`` (infinities are treated as missing)."""
-    bad = ~np.isfinite(table.X)
-    if not bad.any():
+def check_finite(table: Table, impute: str | None = None, advice: str = IMPUTE_ADVICE) -> Table:
+    """NaN or infinite values are an error naming their count, first position and ``advice``, unless
+    ``impute`` is ``mean``, ``median`` or ``zero`` (infinities are treated as missing; a sparse table is made
+    dense first)."""
+    if np.isfinite(table.X.data if sp.issparse(table.X) else table.X).all():
         return table
+    table = table.densified()
+    bad = ~np.isfinite(table.X)
     if impute is None:
         row, col = np.argwhere(bad)[0]
         raise DataError(
             f"{table.name}: {int(bad.sum())} NaN or infinite value(s), the first in row {row}, column "
-            f"{table.feature_names[col]!r}; clean the file or set impute=mean|median|zero"
+            f"{table.feature_names[col]!r}; {advice}"
         )
     if impute not in IMPUTE:
         raise DataError(f"{table.name}: impute must be one of {IMPUTE}, got {impute!r}")
@@ -53,12 +62,19 @@ def log1p(table: Table) -> Table:
     """``log(1 + x)`` (count data such as scRNA-seq); negative values are an error."""
     if table.X.min() < 0:
         raise DataError(f"{table.name}: log1p needs non-negative values (min {table.X.min():g})")
-    return replace(table, X=np.log1p(table.X))
+    return replace(table, X=table.X.log1p() if sp.issparse(table.X) else np.log1p(table.X))
+
+
+def column_ranges(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
+    """Max minus min of each column (a sparse matrix's implicit zeros included)."""
+    if sp.issparse(X):
+        return (X.max(axis=0) - X.min(axis=0)).toarray().reshape(-1)
+    return np.ptp(X, axis=0)
 
 
 def drop_constant(table: Table) -> Table:
     """Remove columns with a single value (all-zero genes included)."""
-    varying = np.ptp(table.X, axis=0) > 0
+    varying = column_ranges(table.X) > 0
     return table if varying.all() else table.take_columns(np.flatnonzero(varying))
 
 
@@ -66,7 +82,8 @@ def top_k_variance(table: Table, k: int | None) -> Table:
     """Keep the ``k`` columns of highest variance (in their original order)."""
     if not k or k >= table.n_features:
         return table
-    keep = np.sort(np.argsort(-table.X.var(axis=0), kind="stable")[:k])
+    variance = mean_variance_axis(table.X, axis=0)[1] if sp.issparse(table.X) else table.X.var(axis=0)
+    keep = np.sort(np.argsort(-variance, kind="stable")[:k])
     return table.take_columns(keep)
 
 
@@ -138,14 +155,15 @@ class Fitted:
                     f"on are missing (first: {missing[:5]}); the same feature names are required"
                 )
             index = [where[n] for n in self.feature_names]
-        picked = check_finite(table.take_columns(index), impute)
+        picked = check_finite(table.take_columns(index).densified(), impute)
         if self.log1p:
             picked = log1p(picked)
         return replace(picked, X=picked.X.astype(np.float64) * self.mul + self.add, affine=(self.mul, self.add))
 
 
 def check_clusters(table: Table) -> None:
-    """The table must vary, and hold at least two samples per cluster on average."""
+    """The table must vary, and hold at least two samples per cluster on average; more clusters than the
+    labels' classes is allowed (the metrics match clusters to classes) and logged."""
     if table.n_clusters is None:
         raise DataError(f"{table.name}: the table has no labels, so n_clusters must be given")
     k, n = int(table.n_clusters), table.n_samples
@@ -156,13 +174,21 @@ def check_clusters(table: Table) -> None:
     if n < 2 * k:
         raise DataError(f"{table.name}: {n} samples for {k} clusters is fewer than 2 per cluster on average")
     check_varies(table)
+    classes = None if table.y is None else len(np.unique(table.y))
+    if classes is not None and k > classes:
+        log.warning("%s: n_clusters=%d is more than the %d classes in the labels; training %d clusters, and "
+                    "ACC/NMI/ARI compare them with the %d classes (unmatched clusters count as wrong in ACC)",
+                    table.name, k, classes, k, classes)
 
 
 def check_varies(table: Table) -> None:
-    """At least one column must take more than one value."""
+    """The table must hold more than one row, and at least one column must take more than one value."""
     if table.n_samples == 0:
         raise DataError(f"{table.name}: the table has no rows")
-    if table.n_features == 0 or not (np.ptp(table.X, axis=0) > 0).any():
+    if table.n_samples == 1:
+        raise DataError(f"{table.name}: the table has one row (one sample); clustering needs at least two "
+                        "samples per cluster: add rows, or check that the file holds its samples as rows")
+    if table.n_features == 0 or not (column_ranges(table.X) > 0).any():
         raise DataError(f"{table.name}: every column is constant; there is nothing to cluster")
 
 
@@ -193,7 +219,7 @@ def preprocess(
     check_varies(table)
     if drop_constant_:
         table = drop_constant(table)
-    table = scale(top_k_variance(table, top_k), scaler)
+    table = scale(top_k_variance(table, top_k).densified(), scaler)
     if rows:
         table = replace(table, X=table.X[:rows], y=None if table.y is None else table.y[:rows])
     check_clusters(table)

@@ -21,14 +21,14 @@ def dataset_config(name: str, overrides: list[str] | tuple = ()) -> DictConfig:
 
 def dataset_files(cfg: DictConfig) -> list[Path]:
     """The files a dataset reads (none for generated or bundled data)."""
-    return [Path(f) for f in cfg.get("files") or []]
+    return [Path(f) for f in cfg.get("files") or [] if f not in (None, "???")]
 
 
 def dataset_facts(name: str) -> dict[str, Any]:
     """Name, N, D, K, scaler, batch size, files and whether they are all present, from the config alone."""
     cfg = dataset_config(name)
     facts = {k: cfg.get(k) for k in ("name", "n_samples", "n_features", "n_clusters", "scaler", "batch_size")}
-    if cfg.get("path") == "???" or name == "table":
+    if "path" in cfg and cfg.get("path") in (None, "???"):
         return {**facts, "files": "(your file: dataset.path=...)", "present": None}
     files = dataset_files(cfg)
     return {**facts, "files": ", ".join(f.name for f in files) or "(generated/bundled)", "present": files_present(name)}

@@ -1,10 +1,12 @@
 """The in-memory table every loader returns and every consumer (training, evaluation, baselines) reads."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 #: the names of a table's columns when its file has none: f0, f1, ... by the file's column
 GENERATED_NAME = re.compile(r"f\d+")
@@ -36,6 +38,8 @@ def check_count(name: str, key: str, value: object, optional: bool = True) -> No
 class Table:
     """A samples x features matrix with optional labels and the names that explanations print.
 
+    ``X`` is a float32 array, or a float32 CSR matrix when a file stores it sparse (``.h5ad`` counts); it stays
+    sparse through the column filters of preprocessing and is made dense (:meth:`densified`) before scaling.
     ``class_names[k]`` is the original label of class ``k`` once labels are encoded to ``0..K-1``;
     ``informative`` maps a class to the indices of the features that explain it, when they are known
     (generated data), for the gate F1 metric; ``affine`` is the scaling preprocessing applied, ``X * mul + add``
@@ -52,18 +56,21 @@ class Table:
     affine: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
-        self.X = np.asarray(self.X)
-        if self.X.ndim != 2:
-            raise DataError(f"{self.name}: expected a 2-D samples x features matrix, got shape {self.X.shape}")
-        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        if sp.issparse(self.X):
+            self.X = sp.csr_matrix(self.X, dtype=np.float32)
+        else:
+            self.X = np.asarray(self.X)
+            if self.X.ndim != 2:
+                raise DataError(f"{self.name}: expected a 2-D samples x features matrix, got shape {self.X.shape}")
+            self.X = np.ascontiguousarray(self.X, dtype=np.float32)
         self.feature_names = [str(n) for n in self.feature_names] or generated_names(self.X.shape[1])
         if len(self.feature_names) != self.X.shape[1]:
             raise DataError(f"{self.name}: {len(self.feature_names)} feature names for {self.X.shape[1]} columns")
         if self.y is not None:
             self.y = np.asarray(self.y).reshape(-1)
-            if len(self.y) != len(self.X):
+            if len(self.y) != self.X.shape[0]:
                 raise DataError(
-                    f"{self.name}: {len(self.y)} labels for {len(self.X)} samples; labels and rows must match"
+                    f"{self.name}: {len(self.y)} labels for {self.X.shape[0]} samples; labels and rows must match"
                 )
             missing = np.flatnonzero(missing_labels(self.y))
             if len(missing):
@@ -81,6 +88,21 @@ class Table:
         affine = None if self.affine is None else (self.affine[0][index], self.affine[1][index])
         names = [self.feature_names[i] for i in index]
         return replace(self, X=self.X[:, index], feature_names=names, informative=None, affine=affine)
+
+    def densified(self) -> "Table":
+        """The table with a dense ``X`` (itself when it is dense); refused with a clear error when the dense
+        matrix, and the copies preprocessing makes of it, would not fit in this machine's memory."""
+        if not sp.issparse(self.X):
+            return self
+        n, d = self.X.shape
+        need = 3 * n * d * 8  # float64 while scaling, about three copies at the peak
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+        if total and need > total:
+            raise DataError(
+                f"{self.name}: the sparse {n} x {d} matrix needs about {need / 2**30:.0f} GiB dense, more than this "
+                f"machine's {total / 2**30:.0f} GiB; keep fewer features (dataset.top_k_variance=2000, or highly "
+                "variable genes saved to a smaller file)")
+        return replace(self, X=self.X.toarray())
 
     @property
     def n_samples(self) -> int:
