@@ -176,6 +176,7 @@ class DatasetSchema:
     drop_columns: Optional[List[Any]] = None
     header: Optional[Any] = None
     sep: Optional[str] = None
+    encoding: str = "utf-8"
     feature_columns: Optional[List[Any]] = None
     impute: Optional[Impute] = None
     top_k_variance: Optional[int] = count()
