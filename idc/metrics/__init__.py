@@ -13,8 +13,10 @@ from idc.metrics.interpretability import (
     empty_sets,
     faithfulness,
     gate_f1,
+    gates_separated,
     generalizability,
     group_feature_sets,
+    separated_shares,
     uniqueness_stability,
 )
 
@@ -26,11 +28,13 @@ __all__ = [
     "faithfulness",
     "gate_f1",
     "gate_mass",
+    "gates_separated",
     "generalizability",
     "greedy_accuracy",
     "group_feature_sets",
     "hungarian_accuracy",
     "open_gates",
+    "separated_shares",
     "silhouette",
     "uniqueness_stability",
 ]
