@@ -120,24 +120,24 @@ def explanation_warnings(pred: dict[str, np.ndarray], names: Sequence[str], top_
     clusters, global_ = pred["clusters"], pred["global_gates"]
     sizes = np.bincount(clusters, minlength=len(global_))
     used = np.flatnonzero(sizes > 0)
-    rule = (f"fewer than {MIN_CLOSED_SHARE:.0%} of the gates closed, or most open gates below {CLEARLY_OPEN}; "
-            "see docs/outputs.md")
-    advice = ("train longer (more gated epochs, model.schedule.*) or raise the sparsity weight "
-              "(gates.reg_lambda, head.global_gates.reg_lambda)")
     notes = []
     empty = np.flatnonzero(sizes == 0)
     if len(empty):
         notes.append(f"{len(empty)} of {len(sizes)} clusters have no samples ({empty.tolist()}): marked empty in "
                      "explanations.csv and the plots, with no features")
-    apart = gates_separated(global_[used])
-    if not apart.all():
-        notes.append(f"the global gates of {int((~apart).sum())} of {len(used)} non-empty clusters have not "
-                     f"separated ({rule}): their top features rank gates the model has not chosen between "
-                     f"(gates_separated=false in explanations.csv); {advice}")
-    local_apart = gates_separated(pred["local_gates"])
-    if len(local_apart) and (~local_apart).mean() >= SAMPLES_WARN_SHARE:
-        notes.append(f"the local gates of {int((~local_apart).sum())} of {len(local_apart)} samples have not "
-                     f"separated ({rule}): gates_separated=false in explanations.csv; {advice}")
+    unseparated_clusters = int((~gates_separated(global_[used])).sum())
+    unseparated_samples = int((~gates_separated(pred["local_gates"])).sum())
+    which = []
+    if unseparated_clusters:
+        which.append(f"the global gates of {unseparated_clusters} of {len(used)} non-empty clusters")
+    if unseparated_samples and unseparated_samples >= SAMPLES_WARN_SHARE * len(clusters):
+        which.append(f"the local gates of {unseparated_samples} of {len(clusters)} samples")
+    if which:
+        notes.append(f"{' and '.join(which)} have not separated (fewer than {MIN_CLOSED_SHARE:.0%} of the gates "
+                     f"closed, or most open gates below {CLEARLY_OPEN}; docs/outputs.md): their top features rank "
+                     "gates the model has not chosen between (gates_separated=false in explanations.csv); train "
+                     "longer (more gated epochs, model.schedule.*) or raise the sparsity weight (gates.reg_lambda, "
+                     "head.global_gates.reg_lambda)")
     tops = {frozenset(n for n, _ in ranked) for ranked in top_features(global_[used], names, top_k)}
     if len(used) >= 2 and len(tops) == 1 and next(iter(tops)):
         notes.append(f"all {len(used)} non-empty clusters have the same top {top_k} features by global gate "

@@ -129,7 +129,8 @@ def cluster_top_features(
             ax.text(0.5, 0.5, "all gates closed", ha="center", va="center", transform=ax.transAxes)
             ax.set_yticks([])
             continue
-        ax.barh(range(len(top)), gates[c, top], color="tab:blue")
+        unseparated = separated is not None and not separated[c]  # grey: a ranking of gates that have not chosen
+        ax.barh(range(len(top)), gates[c, top], color="tab:grey" if unseparated else "tab:blue")
         ax.set_yticks(range(len(top)), [names[j] for j in top], fontsize=8)
         ax.invert_yaxis()  # largest gate on top
     fig.suptitle(f"Top {top_k} features per cluster (global gates)")

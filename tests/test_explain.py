@@ -63,8 +63,8 @@ def test_unseparated_gates_are_flagged_in_the_csv_and_the_log(tmp_path, caplog):
     rows = read_rows(tmp_path / "explanations.csv")
     assert {r["gates_separated"] for r in rows} == {"false"}
     assert rows[3]["feature_1"] == "g3"  # the features are still named, with the flag beside them
-    assert any("global gates of 2 of 2 non-empty clusters have not separated" in n for n in notes)
-    assert any("local gates of 6 of 6 samples have not separated" in n for n in notes)
+    assert any("global gates of 2 of 2 non-empty clusters and the local gates of 6 of 6 samples have not "
+               "separated" in n for n in notes)
     assert any("have not separated" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert separated_shares(local, global_, pred["clusters"]) == {"gates_separated_local": 0.0,
                                                                   "gates_separated_global": 0.0}
@@ -163,3 +163,13 @@ def test_a_training_run_keeps_the_class_names(cfg_factory, tmp_path):
     assert {r["gates_separated"] for r in rows if r["kind"] == "sample"} <= {"true", "false"}
     ev = json.loads((tmp_path / "eval.json").read_text())
     assert 0 <= ev["gates_separated_local"] <= 1
+
+
+def test_a_few_unseparated_samples_are_no_warning_a_tenth_is():
+    local = separated_gates(20, [0, 1])
+    local[0] = 0.6  # 1 of 20 samples: below the 10 % that warns
+    pred = predictions(local, np.vstack([separated_gates(1, [0]), separated_gates(1, [1])]), [0, 1] * 10)
+    assert not any("samples have not separated" in n for n in explanation_warnings(pred, NAMES, 3))
+    local[1] = 0.6  # 2 of 20
+    assert any("the local gates of 2 of 20 samples have not separated" in n
+               for n in explanation_warnings(pred, NAMES, 3))
