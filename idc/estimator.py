@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from idc.data import DataError, Table
 from idc.data.preprocess import SCALERS, check_clusters, check_finite
 from idc.explain import column_names, top_features
+from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
 from idc.schema import validate
 
@@ -167,19 +168,21 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def explain(self, X: Any, top_k: int = 5):
         """Why each sample went where it did: its cluster and its ``top_k`` open features by local gate
-        (ties broken by the gated value's magnitude), as a pandas DataFrame with names and values."""
+        (ties broken by the gated value's magnitude), as a pandas DataFrame with names and values, and
+        ``gates_separated``: whether the sample's gates have made a selection at all
+        (:func:`idc.metrics.interpretability.gates_separated`; where not, the ranking means little)."""
         import pandas as pd
 
         Xs = self._transform_input(X)
         out = self._infer(Xs)
         ranked = top_features(out["gates"], self.feature_names_in_, top_k, np.abs(Xs * out["gates"]))
         rows = []
-        for c, feats in zip(out["clusters"], ranked):
-            row: dict[str, Any] = {"cluster": int(c)}
+        for c, feats, separated in zip(out["clusters"], ranked, gates_separated(out["gates"])):
+            row: dict[str, Any] = {"cluster": int(c), "gates_separated": bool(separated)}
             for i, (name, value) in enumerate(feats, start=1):
                 row[f"feature_{i}"], row[f"value_{i}"] = name, value
             rows.append(row)
-        return pd.DataFrame(rows, columns=["cluster", *column_names(top_k)])
+        return pd.DataFrame(rows, columns=["cluster", *column_names(top_k), "gates_separated"])
 
     def _infer(self, X: np.ndarray) -> dict[str, np.ndarray]:
         self.module_.eval()

@@ -4,7 +4,6 @@ Used at the end of every training run (``eval.enabled``) and by ``idc-eval RUN_D
 """
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from idc import run_dir as rd
 from idc.data import DataError, Table, load_table
 from idc.data.preprocess import Fitted
-from idc.explain import as_columns, column_names, top_features
+from idc.explain import write_explanations
 from idc.history import HISTORY
 from idc.metrics import (
     cluster_sizes,
@@ -132,22 +131,6 @@ def compute_metrics(
     return m
 
 
-def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], top_k: int = 5) -> None:
-    """One row per cluster (size, top-k features by global gate) and per sample (cluster, top-k features by
-    local gate, ties broken by the magnitude of the gated value), each with names and values."""
-    names = table.feature_names
-    sizes = np.bincount(pred["clusters"], minlength=len(pred["global_gates"]))
-    per_cluster = top_features(pred["global_gates"], names, top_k)
-    per_sample = top_features(pred["local_gates"], names, top_k, np.abs(table.X * pred["local_gates"]))
-    with rd.replacing(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["kind", "id", "cluster", "size", *column_names(top_k)])
-        for c, ranked in enumerate(per_cluster):
-            w.writerow(["cluster", c, c, int(sizes[c]), *as_columns(ranked, top_k)])
-        for i, (c, ranked) in enumerate(zip(pred["clusters"], per_sample)):
-            w.writerow(["sample", i, int(c), "", *as_columns(ranked, top_k)])
-
-
 def evaluate(
     module: IDCModule,
     table: Table,
@@ -168,6 +151,8 @@ def evaluate(
         arrays = {**pred, "feature_names": np.asarray(table.feature_names)}
         if table.y is not None:
             arrays["labels"] = table.y
+        if table.class_names is not None:
+            arrays["class_names"] = np.asarray(table.class_names)
         history = run_dir / HISTORY
         plots = save_run_plots(
             arrays, run_dir / PLOTS, history if history.exists() else None, image_shape,

@@ -19,10 +19,12 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from idc.metrics.clustering import matched_confusion  # noqa: E402
+from idc.metrics.interpretability import gates_separated  # noqa: E402
 
 DPI = 120
 MAX_POINTS = 20000  # embedding maps subsample to at most this many points
 MAX_ANNOTATED = 30  # annotate matrix cells only up to this many columns
+EMPTY = "empty"  # how an empty cluster is labelled (no samples: no features, no gates to show)
 
 
 
@@ -42,22 +44,40 @@ def _names(feature_names: Sequence[Any] | None, d: int) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in feature_names]
 
 
+def _cluster_label(c: int, sizes: Sequence[int] | None, separated: Sequence[bool] | None) -> str:
+    """``cluster c (n=...)``, ``cluster c: empty`` without samples, ``, not separated`` where its global gates
+    have not separated (:func:`~idc.metrics.interpretability.gates_separated`)."""
+    if sizes is None:
+        return f"cluster {c}"
+    if sizes[c] == 0:
+        return f"cluster {c}: {EMPTY}"
+    flag = ", not separated" if separated is not None and not separated[c] else ""
+    return f"cluster {c} (n={int(sizes[c])}{flag})"
+
+
 def _annotate(ax: plt.Axes, matrix: np.ndarray, fmt: str, vmax: float, dark_high: bool) -> None:
     """Write each cell's value into a heatmap, white on dark cells (high values when ``dark_high``)."""
     size = max(6, 11 - matrix.shape[1] // 5)
     for (i, j), value in np.ndenumerate(matrix):
+        if np.isnan(value):
+            continue
         dark = (value > 0.5 * vmax) == dark_high
         ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=size,
                 color="white" if dark else "black")
 
 
 def global_gates_heatmap(
-    global_gates: np.ndarray, feature_names: Sequence[Any] | None, path: str | Path, top_k: int = 5
+    global_gates: np.ndarray, feature_names: Sequence[Any] | None, path: str | Path, top_k: int = 5,
+    sizes: Sequence[int] | None = None, separated: Sequence[bool] | None = None,
 ) -> Path:
-    """Heatmap of clusters x the union of each cluster's ``top_k`` open features by global gate value."""
+    """Heatmap of clusters x the union of each cluster's ``top_k`` open features by global gate value. With
+    ``sizes`` an empty cluster's row is blank and labelled empty (it adds no features); with ``separated``
+    clusters whose gates have not separated say so."""
     gates = np.asarray(global_gates, dtype=float)
     names = _names(feature_names, gates.shape[1])
-    top = np.argsort(-gates, axis=1, kind="stable")[:, :top_k]
+    if sizes is not None:
+        gates = np.where(np.asarray(sizes)[:, None] > 0, gates, np.nan)
+    top = np.argsort(-np.nan_to_num(gates, nan=-1.0), axis=1, kind="stable")[:, :top_k]
     open_top = [j for c, row in enumerate(top) for j in row if gates[c, j] > 0]
     columns = list(dict.fromkeys(open_top)) or list(range(min(top_k, gates.shape[1])))  # union, first-seen order
     matrix = gates[:, columns]
@@ -68,9 +88,11 @@ def global_gates_heatmap(
     fig.colorbar(im, ax=ax, label="gate value")
     ax.set_xticks(range(m), [names[c] for c in columns], rotation=60, ha="right", rotation_mode="anchor",
                   fontsize=10 if m <= MAX_ANNOTATED else 7)
-    ax.set_yticks(range(k), [f"cluster {i}" for i in range(k)])
+    ax.set_yticks(range(k), [_cluster_label(i, sizes, separated) for i in range(k)])
     if m <= MAX_ANNOTATED:
         _annotate(ax, matrix, ".2f", vmax=1.0, dark_high=False)  # viridis is dark at low values
+    for i in np.flatnonzero(np.isnan(matrix).all(axis=1)):
+        ax.text((m - 1) / 2, i, EMPTY, ha="center", va="center", color="grey")
     ax.set_xlabel("feature")
     ax.set_ylabel("cluster")
     ax.set_title(f"Global gates: top {top_k} features per cluster")
@@ -78,9 +100,12 @@ def global_gates_heatmap(
 
 
 def cluster_top_features(
-    global_gates: np.ndarray, feature_names: Sequence[Any] | None, path: str | Path, top_k: int = 10
+    global_gates: np.ndarray, feature_names: Sequence[Any] | None, path: str | Path, top_k: int = 10,
+    sizes: Sequence[int] | None = None, separated: Sequence[bool] | None = None,
 ) -> Path:
-    """One horizontal bar chart per cluster: its ``top_k`` open features by global gate value."""
+    """One horizontal bar chart per cluster: its ``top_k`` open features by global gate value; with ``sizes``,
+    none for an empty cluster (labelled empty), and with ``separated`` a note where the gates have not
+    separated."""
     gates = np.asarray(global_gates, dtype=float)
     names = _names(feature_names, gates.shape[1])
     k = gates.shape[0]
@@ -93,14 +118,19 @@ def cluster_top_features(
             ax.set_visible(False)
             continue
         top = [j for j in np.argsort(-gates[c], kind="stable")[:top_k] if gates[c, j] > 0]
-        ax.set_title(f"cluster {c}")
+        ax.set_title(_cluster_label(c, sizes, separated), fontsize=10)
         ax.set_xlim(0, 1.05)
         ax.set_xlabel("gate value")
+        if sizes is not None and sizes[c] == 0:
+            ax.text(0.5, 0.5, f"{EMPTY}: no samples", ha="center", va="center", transform=ax.transAxes)
+            ax.set_yticks([])
+            continue
         if not top:
             ax.text(0.5, 0.5, "all gates closed", ha="center", va="center", transform=ax.transAxes)
             ax.set_yticks([])
             continue
-        ax.barh(range(len(top)), gates[c, top], color="tab:blue")
+        unseparated = separated is not None and not separated[c]  # grey: a ranking of gates that have not chosen
+        ax.barh(range(len(top)), gates[c, top], color="tab:grey" if unseparated else "tab:blue")
         ax.set_yticks(range(len(top)), [names[j] for j in top], fontsize=8)
         ax.invert_yaxis()  # largest gate on top
     fig.suptitle(f"Top {top_k} features per cluster (global gates)")
@@ -114,24 +144,28 @@ def gate_images(
     image_shape: tuple[int, int],
     path: str | Path,
 ) -> Path:
-    """Per cluster: the mean local gates of its samples (top row) and its global gates (bottom row) as images."""
+    """Per cluster: the mean local gates of its samples (top row) and its global gates (bottom row) as images;
+    an empty cluster's are left blank and labelled empty, clusters whose global gates have not separated say so."""
     local = np.asarray(local_gates, dtype=float)
     clusters = np.asarray(clusters).ravel()
     gates = np.asarray(global_gates, dtype=float)
     k = gates.shape[0]
+    sizes, separated = np.bincount(clusters.astype(np.int64), minlength=k), gates_separated(gates)
     fig, axes = plt.subplots(2, k, figsize=(2.3 * k + 1.8, 5.2), squeeze=False, constrained_layout=True)
     for c in range(k):
         members = clusters == c
-        mean_local = local[members].mean(axis=0) if members.any() else np.full(local.shape[1], np.nan)
-        for row, image in enumerate((mean_local, gates[c])):
+        for row, image in enumerate((local[members].mean(axis=0), gates[c]) if members.any() else (None, None)):
             ax = axes[row, c]
-            im = ax.imshow(image.reshape(image_shape), cmap="viridis", vmin=0, vmax=1)
+            if image is None:
+                ax.text(0.5, 0.5, EMPTY, ha="center", va="center", transform=ax.transAxes, color="grey")
+            else:
+                ax.imshow(image.reshape(image_shape), cmap="viridis", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0, c].set_title(f"cluster {c} (n={int(members.sum())})")
+        axes[0, c].set_title(_cluster_label(c, sizes, separated), fontsize=8)
     axes[0, 0].set_ylabel("mean local gates")
     axes[1, 0].set_ylabel("global gates")
-    fig.colorbar(im, ax=axes, label="gate value", shrink=0.9)
+    fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, 1), "viridis"), ax=axes, label="gate value", shrink=0.9)
     fig.suptitle("Gates as images")
     return _save(fig, path)
 
@@ -195,8 +229,11 @@ def embedding_map(
     return _save(fig, path)
 
 
-def confusion(labels: np.ndarray, clusters: np.ndarray, path: str | Path) -> Path:
-    """Confusion matrix (true label x matched cluster) with annotated counts and the accuracy in the title."""
+def confusion(
+    labels: np.ndarray, clusters: np.ndarray, path: str | Path, class_names: Sequence[Any] | None = None
+) -> Path:
+    """Confusion matrix (true label x matched cluster) with annotated counts and the accuracy in the title;
+    the rows are named by ``class_names[label]`` (the original labels of codes ``0..C-1``) when given."""
     m = matched_confusion(labels, clusters)
     c, k = m.table.shape
     fig, ax = plt.subplots(figsize=(max(5.5, 0.55 * k + 3), max(4.5, 0.5 * c + 2.5)), constrained_layout=True)
@@ -206,9 +243,10 @@ def confusion(labels: np.ndarray, clusters: np.ndarray, path: str | Path) -> Pat
     if k <= MAX_ANNOTATED:
         _annotate(ax, m.table, "d", vmax=vmax, dark_high=True)  # Blues is dark at high values
     ax.set_xticks(range(k), [str(x) for x in m.clusters], rotation=90 if k > 15 else 0)
-    ax.set_yticks(range(c), [str(x) for x in m.classes])
+    row_names = _names(class_names, 0) if class_names is not None else None
+    ax.set_yticks(range(c), [row_names[int(x)] if row_names else str(x) for x in m.classes])
     ax.set_xlabel("cluster (matched)")
-    ax.set_ylabel("true label")
+    ax.set_ylabel("true class")
     ax.set_title(f"Confusion matrix (Hungarian accuracy {m.accuracy:.3f})")
     return _save(fig, path)
 
@@ -279,14 +317,19 @@ def save_run_plots(
 ) -> list[Path]:
     """Write every plot that applies to a run's ``predictions`` (the arrays of ``predictions.h5``) into
     ``out_dir``; gate images only for image-like data (``image_shape``, or a square D >= 16 when it is
-    None), the confusion matrix only with ``labels``, training curves only when ``history_csv`` exists."""
+    None), the confusion matrix only with ``labels`` (named by ``class_names`` when present), training curves
+    only when ``history_csv`` exists. Empty clusters and clusters whose global gates have not separated are
+    labelled so in the gate plots."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     global_gates = np.asarray(predictions["global_gates"])
     local_gates = np.asarray(predictions["local_gates"])
     clusters = np.asarray(predictions["clusters"])
     labels = predictions.get("labels")
+    class_names = predictions.get("class_names")
     names = predictions.get("feature_names")
+    sizes = np.bincount(clusters.astype(np.int64), minlength=len(global_gates))
+    separated = gates_separated(global_gates)
     d = global_gates.shape[1]
     if image_shape is None and d >= 16 and math.isqrt(d) ** 2 == d:
         image_shape = (math.isqrt(d), math.isqrt(d))
@@ -294,15 +337,20 @@ def save_run_plots(
         raise ValueError(f"image_shape {tuple(image_shape)} does not hold D={d} features")
 
     written = [
-        global_gates_heatmap(global_gates, names, out_dir / "global_gates_heatmap.png"),
-        cluster_top_features(global_gates, names, out_dir / "cluster_top_features.png"),
+        global_gates_heatmap(global_gates, names, out_dir / "global_gates_heatmap.png", sizes=sizes,
+                             separated=separated),
+        cluster_top_features(global_gates, names, out_dir / "cluster_top_features.png", sizes=sizes,
+                             separated=separated),
     ]
     if image_shape is not None:
         written.append(gate_images(local_gates, clusters, global_gates, image_shape, out_dir / "gate_images.png"))
+    named = labels
+    if labels is not None and class_names is not None:
+        named = np.asarray(_names(class_names, 0))[np.asarray(labels, dtype=np.int64)]
     written.append(embedding_map(predictions["embeddings"], clusters, out_dir / "embedding_map.png",
-                                 labels=labels, seed=seed, tsne_max=tsne_max))
+                                 labels=named, seed=seed, tsne_max=tsne_max))
     if labels is not None:
-        written.append(confusion(labels, clusters, out_dir / "confusion_matrix.png"))
+        written.append(confusion(labels, clusters, out_dir / "confusion_matrix.png", class_names))
     if history_csv is not None and Path(history_csv).is_file():
         curves = training_curves(history_csv, out_dir / "training_curves.png")
         if curves is not None:

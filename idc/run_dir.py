@@ -59,22 +59,31 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     write_text(path, json.dumps(_strict(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def write_predictions(path: Path, arrays: dict[str, np.ndarray], feature_names: list[str]) -> None:
+#: the string datasets of predictions.h5 (UTF-8), read back as ``str``
+STRING_KEYS = ("feature_names", "class_names")
+
+
+def write_predictions(
+    path: Path, arrays: dict[str, np.ndarray], feature_names: list[str], class_names: list[str] | None = None
+) -> None:
     """Save per-sample and per-cluster outputs (h5py, gzip): ``clusters`` (N), ``local_gates`` (N x D),
-    ``global_gates`` (K x D), ``embeddings`` (N x bottleneck), optional ``labels``, and ``feature_names``."""
+    ``global_gates`` (K x D), ``embeddings`` (N x bottleneck), optional ``labels`` (codes ``0..C-1``),
+    ``feature_names`` and, with labels, ``class_names`` (``class_names[c]`` is the original label of code c)."""
+    strings = {"feature_names": feature_names, "class_names": class_names}
     with replacing(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in arrays.items():
             value = np.asarray(value)
             f.create_dataset(key, data=value, compression="gzip" if value.ndim > 1 else None)
-        f.create_dataset("feature_names", data=np.array(feature_names, dtype=h5py.string_dtype()))
+        for key, names in strings.items():
+            if names is not None:
+                f.create_dataset(key, data=[str(n) for n in names], dtype=h5py.string_dtype("utf-8"))
 
 
 def read_predictions(path: Path) -> dict[str, np.ndarray]:
-    """Read back what :func:`write_predictions` wrote (feature names as ``str``)."""
+    """Read back what :func:`write_predictions` wrote (feature and class names as ``str``)."""
     with h5py.File(path, "r") as f:
-        out = {k: f[k][()] for k in f.keys()}
-    out["feature_names"] = np.array([n.decode() if isinstance(n, bytes) else n for n in out["feature_names"]])
-    return out
+        out = {k: f[k].asstr()[()] if k in STRING_KEYS else f[k][()] for k in f.keys()}
+    return {k: v.astype(str) if k in STRING_KEYS else v for k, v in out.items()}
 
 
 def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any) -> None:

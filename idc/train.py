@@ -158,7 +158,7 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
                 step=trainer.global_step,
             )
         arrays = {**pred, **({"labels": np.asarray(table.y)} if table.y is not None else {})}
-        rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names)
+        rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names, table.class_names)
         eval_cfg = cfg.get("eval") or {}
         if eval_cfg.get("enabled", True):
             scores, plots = evaluate(module, table, run_dir, eval_cfg, pred, image_shape_of(cfg.dataset))

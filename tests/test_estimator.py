@@ -11,6 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from idc import IDC
 from idc.data import DataError
+from idc.metrics import gates_separated
 
 #: a seconds-long schedule with narrow networks, for tests only
 TINY = dict(
@@ -54,7 +55,8 @@ def test_fitted_attributes_and_methods(fitted, blobs):
     np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
     assert fitted.transform(X).shape == (120, 3)
     expl = fitted.explain(X.iloc[:5], top_k=2)
-    assert list(expl.columns) == ["cluster", "feature_1", "value_1", "feature_2", "value_2"]
+    assert list(expl.columns) == ["cluster", "feature_1", "value_1", "feature_2", "value_2", "gates_separated"]
+    assert expl["gates_separated"].tolist() == gates_separated(fitted.local_gates(X.iloc[:5])).tolist()
     assert set(expl["feature_1"]) <= set(X.columns) and (expl["cluster"] == fitted.labels_[:5]).all()
 
 

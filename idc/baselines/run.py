@@ -58,7 +58,7 @@ def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]
     metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=0)
     if table.y is not None:
         arrays["labels"] = table.y
-    rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names)
+    rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names, table.class_names)
     rd.write_json(run_dir / rd.METRICS, metrics)
     rd.write_run_info(run_dir, time.perf_counter() - started, "cpu")
     rd.mark_done(run_dir)

@@ -15,6 +15,11 @@ from sklearn.svm import LinearSVC
 
 from idc.metrics.clustering import hungarian_accuracy
 
+#: a gate vector is separated when at least this share of its gates is closed (exactly 0) ...
+MIN_CLOSED_SHARE = 0.1
+#: ... and at least half of its open gates are at or above this value (half open, where every gate starts)
+CLEARLY_OPEN = 0.5
+
 
 def group_feature_sets(local_gates: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     """``S_k`` (a K x D boolean matrix): feature d belongs to group k when the median of its gate over the
@@ -26,6 +31,36 @@ def group_feature_sets(local_gates: np.ndarray, groups: np.ndarray, n_groups: in
         if len(members):
             sets[k] = np.median(members, axis=0) > 0
     return sets
+
+
+def gates_separated(gates: np.ndarray) -> np.ndarray:
+    """Per row of ``gates`` (a sample's local gates, or a cluster's global gates): whether the gates have made
+    a selection that an explanation may name, i.e. the closed gates and the open ones have come apart.
+
+    A row is *separated* when (1) at least :data:`MIN_CLOSED_SHARE` (10 %) of its gates, and at least one, are
+    closed (exactly 0: hard-sigmoid and hard-concrete gates are clipped, so a closed gate is 0, the rule of
+    ``open_gates``), (2) at least one gate is open, and (3) at least half of its open gates are at
+    :data:`CLEARLY_OPEN` (0.5) or above, so the open gates stand apart from the closed ones rather than trail
+    off towards 0. Gates start at 0.5 (``mu = 0``, paper Eq. 1); after too short a schedule they sit around it
+    with none closed, and their ranking names features the model has not chosen between.
+    """
+    g = np.atleast_2d(np.asarray(gates, dtype=float))
+    closed = g <= 0.0
+    n_closed, n_open = closed.sum(axis=1), (~closed).sum(axis=1)
+    n_clear = (g >= CLEARLY_OPEN).sum(axis=1)
+    min_closed = max(1, int(np.ceil(MIN_CLOSED_SHARE * g.shape[1])))
+    return (n_closed >= min_closed) & (n_open >= 1) & (2 * n_clear >= n_open)
+
+
+def separated_shares(local_gates: np.ndarray, global_gates: np.ndarray, clusters: np.ndarray) -> dict[str, float]:
+    """``gates_separated_local``: the share of samples whose local gates are separated (:func:`gates_separated`);
+    ``gates_separated_global``: the share of non-empty clusters whose global gates are (NaN with none)."""
+    used = np.bincount(np.asarray(clusters, dtype=np.int64), minlength=len(global_gates)) > 0
+    apart = gates_separated(np.asarray(global_gates)[used])
+    return {
+        "gates_separated_local": float(gates_separated(local_gates).mean()),
+        "gates_separated_global": float(apart.mean()) if apart.size else float("nan"),
+    }
 
 
 def diversity(sets: np.ndarray, variant: str = "paper") -> float:
@@ -176,6 +211,7 @@ def interpretability_metrics(
         m[f"diversity_{name}_official"] = diversity(sets, "official")
         m[f"empty_sets_{name}"] = empty_sets(sets)
     m["diversity_global_gates"] = diversity(global_gates > 0, "paper")
+    m.update(separated_shares(local_gates, global_gates, clusters))  # docs/outputs.md: when gates separate
     m.update(uniqueness_stability(Xs, gs))
     m["generalizability"] = generalizability(Xs, gs, reference, seed=seed)
     m.update(faithfulness(Xs, gs, predict, reference, max_features=faithfulness_max_features))
