@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -13,9 +13,6 @@ import torch
 from idc import stage2
 from idc.metrics import clustering_metrics, open_gates, silhouette
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
-
-if TYPE_CHECKING:
-    from idc.module import IDCModule
 
 #: keys of the picks in checkpoints saved before the picks had their own callback state
 LEGACY_KEYS = {"best_by_label": "idc_best_by_label", "best_by_silhouette": "idc_best_by_silhouette"}
@@ -68,11 +65,11 @@ class EpochPicks(pl.Callback):
         return selections_of({"best_by_silhouette": self.best_by_silhouette, "best_by_label": self.best_by_label})
 
     # ----------------------------------------------------------------------------------- Lightning hooks
-    def on_validation_batch_end(self, trainer: pl.Trainer, module: IDCModule, outputs: Any, batch: Any,
+    def on_validation_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         self._outputs.append(outputs)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, module: IDCModule) -> None:
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         gates = torch.cat([o["gates"] for o in self._outputs]).cpu().numpy()
         clusters = torch.cat([o["clusters"] for o in self._outputs]).cpu().numpy()
         self._outputs.clear()
@@ -87,18 +84,18 @@ class EpochPicks(pl.Callback):
             metrics.update(self._score_module(module, clusters, epoch, record=not trainer.sanity_checking))
         module.log_dict(metrics, rank_zero_only=True)
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: IDCModule) -> None:
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         # runs before the module's own hook, which chooses a head still unchosen at the end of the last epoch
         last = trainer.current_epoch >= trainer.max_epochs - 1
         unchosen = not module.schedule.in_stage1(trainer.current_epoch) and module._selected < 0
         self._late = trainer.current_epoch if last and unchosen else None
 
-    def on_train_end(self, trainer: pl.Trainer, module: IDCModule) -> None:
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if self._late is not None and module._selected >= 0:  # its final partition still gets its picks
             self._score_module(module, stage2.partitions(module, [module.cluster_head])[0].cpu().numpy(), self._late)
             self._late = None
 
-    def _score_module(self, module: IDCModule, clusters: np.ndarray, epoch: int, record: bool = True) -> dict:
+    def _score_module(self, module: pl.LightningModule, clusters: np.ndarray, epoch: int, record: bool = True) -> dict:
         embeddings = module.frozen.host_embeddings() if module.frozen is not None else None
         return self.score(clusters, epoch, embeddings, seed=module.seed, record=record)
 
@@ -109,7 +106,7 @@ class EpochPicks(pl.Callback):
         self.best_by_label = dict(state_dict.get("best_by_label", {}))
         self.best_by_silhouette = dict(state_dict.get("best_by_silhouette", {}))
 
-    def on_load_checkpoint(self, trainer: pl.Trainer, module: IDCModule, checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         # checkpoints of earlier versions keep the picks at the top level (a state of this callback, when the
         # checkpoint has one, is loaded after this and wins)
         self.load_state_dict(picks_in(checkpoint))
@@ -136,7 +133,7 @@ class Stage1Checkpoint(pl.Callback):
     def __init__(self, path: Path):
         self.path = path
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: IDCModule) -> None:
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.current_epoch == module.schedule.stage1_epochs - 1 and not module.stage1_loaded:
             module.raise_if_nonfinite()  # callbacks run before the module's own epoch-end check
             trainer.save_checkpoint(self.path, weights_only=True)

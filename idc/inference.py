@@ -2,22 +2,20 @@
 training run and ``idc-eval`` all call :func:`predict`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from idc.clusterers import fit_centers, nearest_center
-
-if TYPE_CHECKING:
-    from idc.module import IDCModule
 
 CHUNK = 4096  # rows per forward pass
 
 
 @torch.no_grad()
 def predict(
-    module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0, centers: np.ndarray | None = None
+    module: nn.Module, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0, centers: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates.
     With ``embedding_clusterer`` (e.g. ``model=ae_kmeans``) the clusters come from it instead of the clustering

@@ -11,7 +11,6 @@ config option says otherwise.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -24,12 +23,6 @@ from idc.nn.gates import noisy_gates
 from idc.schedule import Schedule
 
 RECON_TASKS = ("clean", "gated", "masked", "latent")
-STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
-CHOICES = (  # (group, key, choices): each option's first choice is its default
-    ("head", "restart_criterion", stage2.CRITERIA), ("head", "init", ("random", "kmeans")),
-    ("head", "lr_until", ("end", "freeze")), ("head.global_gates", "optimizer", ("sgd", "adam")),
-    ("head.global_gates", "baseline", ("zero", "permute")), ("model", "bn_stats", ("stage1", "gated_inputs")),
-)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -64,13 +57,7 @@ class IDCModule(pl.LightningModule):
                                               needs_stage2=not self.model_cfg.get("embedding_clusterer"))
         if set(self.model_cfg["tasks"]) - set(RECON_TASKS) or not self.model_cfg["tasks"]:
             raise ValueError(f"reconstruction tasks must be a non-empty subset of {RECON_TASKS}, got {self.model_cfg['tasks']}")
-        groups = {"head": self.head_cfg, "head.global_gates": self.head_cfg["global_gates"], "model": self.model_cfg}
-        for where, key, choices in CHOICES:
-            if groups[where].get(key, choices[0]) not in choices:
-                raise ValueError(f"{where}.{key} must be one of {choices}, got {groups[where].get(key)!r}")
-        n_heads = int(self.head_cfg.get("restarts", 1))
-        if n_heads < 1:
-            raise ValueError(f"head.restarts must be >= 1, got {n_heads}")
+        stage2.check_options(self.head_cfg, self.model_cfg)
 
         bottleneck = int(self.model_cfg.get("bottleneck") or n_clusters)
         self.autoencoder = Autoencoder(n_features, list(self.model_cfg["hidden"]), bottleneck)
@@ -83,7 +70,8 @@ class IDCModule(pl.LightningModule):
         self.register_buffer("gtcr_projection", projection)  # None (not saved) without a projection
         self.n_clusters, self.seed = n_clusters, seed
         self.cluster_heads = nn.ModuleList(
-            [ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters) for _ in range(n_heads)])
+            [ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters)
+             for _ in range(int(self.head_cfg.get("restarts", 1)))])
         self.register_buffer("head_shift", torch.zeros(bottleneck))
         self.register_buffer("head_scale", torch.ones(bottleneck))
         # index of the kept head; -1 until selection (at the global gates' start), also with one head, which
@@ -98,7 +86,7 @@ class IDCModule(pl.LightningModule):
         self.frozen: stage2.FrozenInputs | None = None  # stage 2's inputs, computed once
         self._nonfinite: tuple[str, list[str], Tensor] | None = None  # (stage, term names, flags on device)
         self._epoch_weights: dict[str, float] = {}  # schedule weights of this epoch, logged at its end
-        self.stage1_loaded = False  # True: weights from load_stage1, stage-1 steps are skipped
+        self.stage1_loaded = False  # True: weights from stage2.load_stage1, stage-1 steps are skipped
 
     @property
     def cluster_head(self) -> ClusteringHead:
@@ -108,12 +96,10 @@ class IDCModule(pl.LightningModule):
     def configure_model(self) -> None:
         """``model.compile: true``: compile the networks in place (state-dict keys unchanged); off by default."""
         if self.model_cfg.get("compile", False) and not getattr(self, "_compiled", False):
-            for net in (self.gating, self.autoencoder.encoder, self.autoencoder.decoder, self.aux_classifier, *self.cluster_heads):
-                if net is not None:
-                    net.compile()
+            for net in filter(None, (self.gating, *self.autoencoder.children(), self.aux_classifier, *self.cluster_heads)):
+                net.compile()
             self._compiled = True
 
-    # ------------------------------------------------------------------------------------------ inference
     def local_gates(self, x: Tensor) -> Tensor:
         """Evaluation-mode local gates (all ones without a gating network)."""
         return self.gating.gates(x) if self.gating is not None else torch.ones_like(x)
@@ -131,7 +117,6 @@ class IDCModule(pl.LightningModule):
         logits = self.cluster_head(self.head_input(emb))
         return {"gates": gates.float(), "embeddings": emb.float(), "logits": logits.float(), "clusters": logits.argmax(1)}
 
-    # ---------------------------------------------------------------------------------------- training
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """``batch``: the indices of the rows in the table and the rows (see ``TableDataModule``)."""
         idx, rows = batch
@@ -139,18 +124,6 @@ class IDCModule(pl.LightningModule):
             self._stage1_step(rows)
         else:
             self._stage2_step(idx)
-
-    def load_stage1(self, path: str | Path) -> None:
-        """Take the autoencoder and gating network from another run's stage-1 checkpoint (read with
-        ``weights_only=True``); stage 1 is then skipped, so stage-2 settings can be swept on one stage 1."""
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        mine = {k: v for k, v in self.state_dict().items() if k.split(".")[0] in STAGE1_PARTS}
-        theirs = {k: v for k, v in state.items() if k.split(".")[0] in STAGE1_PARTS}
-        if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
-            raise ValueError(f"{path}: its autoencoder / gating network do not match this model (other table, gates "
-                             "or model.hidden / model.bottleneck); train stage 1 again or use the same settings")
-        self.load_state_dict(theirs, strict=False)
-        self.stage1_loaded = True
 
     def stage1_losses(self, x: Tensor, epoch: int) -> dict[str, Tensor]:
         """Stage 1's terms at ``epoch`` (code ``ae_step``; paper Sec. 4.2): ``gate_reg`` and ``gtcr`` once the
@@ -192,17 +165,15 @@ class IDCModule(pl.LightningModule):
     def _stage1_step(self, x: Tensor) -> None:
         if self.stage1_loaded:
             return
-        terms = {f"stage1/{k}": v for k, v in self.stage1_losses(x, self.current_epoch).items()}
-        loss = terms.pop("stage1/loss")
-        regularisers = {k: terms.pop(k) for k in ("stage1/gate_reg", "stage1/gtcr") if k in terms}
-        self._watch("stage 1", {**{k.removeprefix("stage1/"): v for k, v in terms.items()}, "loss": loss})
-        opt, sched = self.optimizers()[0], self.lr_schedulers()[0]
+        terms = self.stage1_losses(x, self.current_epoch)
+        self._watch("stage 1", {k: v for k, v in terms.items() if k.startswith("recon_") or k == "loss"})
+        opt = self.optimizers()[0]
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        self.manual_backward(terms["loss"])
         opt.step()
-        sched.step()
-        self._log_epoch({**regularisers, **terms})
-        self._log_epoch({"stage1/loss": loss}, prog_bar=True)
+        self.lr_schedulers()[0].step()
+        self._log_epoch({f"stage1/{k}": v for k, v in terms.items() if k != "loss"})
+        self._log_epoch({"stage1/loss": terms["loss"]}, prog_bar=True)
 
     def _stage2_step(self, idx: Tensor) -> None:
         """Clustering head on frozen embeddings (compression loss, Gumbel-softmax), then the global gates.
@@ -338,9 +309,8 @@ class IDCModule(pl.LightningModule):
         return [opt_pre, opt_head, opt_aux], [sched_pre, sched_head]
 
     def aux_optimizer(self) -> torch.optim.Optimizer:
-        """The auxiliary classifier's and the global gate matrix's: SGD at ``model.lr.aux_classifier`` (official
-        code) or Adam at ``head.global_gates.lr``, whose per-coordinate step lets the gates move when the
-        regulariser's gradient per gate is tiny (a mean over thousands of features)."""
+        """The auxiliary classifier's and the global gates': SGD at ``model.lr.aux_classifier`` (code) or Adam at
+        ``head.global_gates.lr``, whose per-coordinate step moves gates whose regulariser gradient is tiny."""
         gg, params = self.head_cfg["global_gates"], [*self.aux_classifier.parameters(), *self.global_gates.parameters()]
         if gg.get("optimizer", "sgd") == "adam":
             return torch.optim.Adam(params, lr=float(gg["lr"]))

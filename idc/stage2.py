@@ -1,4 +1,4 @@
-"""Stage 2 around the training steps: its frozen inputs, the head's k-means start, restarts and their label-free
+"""Stage 2 around the training steps: its start from another run's stage 1, its frozen inputs, the head's k-means start, restarts and their label-free
 selection, the balance prior's weight and the global gates' losses (paper Sec. 4.3; starts, restarts and the
 balance prior are robust IDC, not in the paper).
 
@@ -13,9 +13,10 @@ balance prior are robust IDC, not in the paper).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,13 +30,39 @@ from idc.metrics import silhouette
 from idc.nn.gates import noisy_gates
 from idc.nn.init import evaluation_mode
 
-if TYPE_CHECKING:
-    from idc.module import IDCModule
-
 log = logging.getLogger(__name__)
 
 CRITERIA = ("compression", "silhouette", "agreement")
 CHUNK = 4096  # rows per forward pass over the whole table
+STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
+CHOICES = (  # (group, key, choices) of the stage-2 options: each option's first choice is its default
+    ("head", "restart_criterion", CRITERIA), ("head", "init", ("random", "kmeans")),
+    ("head", "lr_until", ("end", "freeze")), ("head.global_gates", "optimizer", ("sgd", "adam")),
+    ("head.global_gates", "baseline", ("zero", "permute")), ("model", "bn_stats", ("stage1", "gated_inputs")),
+)
+
+
+def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
+    """Refuse a stage-2 option outside its choices, or fewer than one head, naming the key and the choices."""
+    groups = {"head": head, "head.global_gates": head["global_gates"], "model": model}
+    for where, key, choices in CHOICES:
+        if groups[where].get(key, choices[0]) not in choices:
+            raise ValueError(f"{where}.{key} must be one of {choices}, got {groups[where].get(key)!r}")
+    if int(head.get("restarts", 1)) < 1:
+        raise ValueError(f"head.restarts must be >= 1, got {head.get('restarts')}")
+
+
+def load_stage1(module: nn.Module, path: str | Path) -> None:
+    """Give ``module`` the autoencoder and gating network of another run's stage-1 checkpoint (read with
+    ``weights_only=True``); stage 1 is then skipped, so stage-2 settings can be swept on one stage 1."""
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    mine = {k: v for k, v in module.state_dict().items() if k.split(".")[0] in STAGE1_PARTS}
+    theirs = {k: v for k, v in state.items() if k.split(".")[0] in STAGE1_PARTS}
+    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise ValueError(f"{path}: its autoencoder / gating network do not match this model (other table, gates "
+                         "or model.hidden / model.bottleneck); train stage 1 again or use the same settings")
+    module.load_state_dict(theirs, strict=False)
+    module.stage1_loaded = True
 
 
 @dataclass
@@ -58,7 +85,7 @@ class FrozenInputs:
 
 
 @torch.no_grad()
-def refresh_batchnorm_statistics(module: IDCModule, X: Tensor) -> None:
+def refresh_batchnorm_statistics(module: nn.Module, X: Tensor) -> None:
     """``model.bn_stats=gated_inputs``: recompute the encoder's BatchNorm statistics on the gated inputs
     ``x * z`` alone (averages over the table), instead of the running averages of stage 1's clean, gated and
     masked passes; what the official code's encoder, left in training mode, normalises full batches with."""
@@ -81,7 +108,7 @@ def refresh_batchnorm_statistics(module: IDCModule, X: Tensor) -> None:
 
 
 @torch.no_grad()
-def freeze_inputs(module: IDCModule, X: Tensor) -> FrozenInputs:
+def freeze_inputs(module: nn.Module, X: Tensor) -> FrozenInputs:
     """Stage 2's inputs from the whole table ``X`` (on the module's device), in evaluation mode; warns when
     stage 1 closed almost every gate."""
     if module.model_cfg.get("bn_stats", "stage1") == "gated_inputs":
@@ -102,7 +129,7 @@ def freeze_inputs(module: IDCModule, X: Tensor) -> FrozenInputs:
 
 
 @torch.no_grad()
-def set_frozen(module: IDCModule, embeddings: Tensor, gated: Tensor) -> FrozenInputs:
+def set_frozen(module: nn.Module, embeddings: Tensor, gated: Tensor) -> FrozenInputs:
     """Stage-2 inputs from given embeddings and gated inputs; with ``head.standardize_inputs`` the head's
     statistics are set from the embeddings first."""
     if module.head_cfg.get("standardize_inputs", False):
@@ -113,14 +140,14 @@ def set_frozen(module: IDCModule, embeddings: Tensor, gated: Tensor) -> FrozenIn
 
 
 @torch.no_grad()
-def partitions(module: IDCModule, heads: Sequence[nn.Module]) -> list[Tensor]:
+def partitions(module: nn.Module, heads: Sequence[nn.Module]) -> list[Tensor]:
     """Each head's evaluation-mode hard partition of the frozen embeddings."""
     inputs = module.frozen.head_inputs
     with evaluation_mode(*heads):
         return [torch.cat([h(x).argmax(1) for x in inputs.split(CHUNK)]) for h in heads]
 
 
-def frozen_partition(module: IDCModule) -> Tensor:
+def frozen_partition(module: nn.Module) -> Tensor:
     """The selected head's partition of the frozen embeddings (computed once: neither changes once frozen)."""
     if module.frozen.partition is None:
         module.frozen.partition = partitions(module, [module.cluster_head])[0]
@@ -154,7 +181,7 @@ def fit_head_to_partition(
         return (head(embeddings).argmax(1) == target).float().mean().item()
 
 
-def init_heads_from_kmeans(module: IDCModule) -> list[float]:
+def init_heads_from_kmeans(module: nn.Module) -> list[float]:
     """Fit each head to its own k-means++ partition (seed + restart index) of the frozen embeddings; the
     agreements are recorded in ``module.head_selection``."""
     frozen, steps = module.frozen, int(module.head_cfg.get("init_steps", 200))
@@ -194,7 +221,7 @@ def criterion_values(
 
 
 @torch.no_grad()
-def select_head(module: IDCModule) -> int:
+def select_head(module: nn.Module) -> int:
     """Keep the restart with the lowest label-free criterion (evaluation-mode partitions of the frozen
     embeddings) and record the criterion's values in ``module.head_selection`` (written to metrics.json)."""
     chosen = 0
@@ -211,7 +238,7 @@ def select_head(module: IDCModule) -> int:
     return chosen
 
 
-def balance_weight(module: IDCModule) -> float:
+def balance_weight(module: nn.Module) -> float:
     """Weight of the balance prior: ``head.balance_weight`` times the coding rate of all frozen embeddings as one
     cluster (the compression loss of the trivial partition), so that the prior has the same strength against
     the compression loss whatever the bottleneck, eps or sample count (not in the paper)."""
@@ -226,7 +253,7 @@ def balance_weight(module: IDCModule) -> float:
     return weight * frozen.rate
 
 
-def global_gate_losses(module: IDCModule, gated: Tensor, pseudo: Tensor) -> tuple[Tensor, Tensor]:
+def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tuple[Tensor, Tensor]:
     """Auxiliary classifier's cross-entropy against the pseudo-labels ``y`` and the global gates' regulariser
     (paper Sec. 4.3; the total is ``ce + weight * reg``).
 

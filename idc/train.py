@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import Logger
 
 from idc import run_dir as rd
+from idc import stage2
 from idc.config import instantiate
 from idc.data import Table, TableDataModule, load_table
 from idc.callbacks import EpochPicks, Stage1Checkpoint
@@ -63,7 +64,7 @@ def fit(
     datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed, per_row=per_row)
     module = build_module(cfg, table.n_features, int(table.n_clusters))
     if cfg.model.get("stage1_checkpoint"):
-        module.load_stage1(cfg.model.stage1_checkpoint)
+        stage2.load_stage1(module, cfg.model.stage1_checkpoint)
     callbacks: list[pl.Callback] = [
         EpochPicks(table.y),
         Stage1Checkpoint(run_dir / rd.STAGE1_CHECKPOINT),
