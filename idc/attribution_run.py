@@ -15,6 +15,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from idc import run_dir as rd
+from idc.io import write_json
 from idc.attributions import METHODS, TOP_K, Forward, attribution_gates, kmeans_forward, margin_temperature, own_clusters
 from idc.data import DataError, Table, load_table
 from idc.metrics import interpretability_metrics, subsample_rows
@@ -34,20 +35,21 @@ def run_model(run_dir: Path, table: Table, clusters: np.ndarray, n_clusters: int
 
         from idc.evaluate import load_module
 
-        module = load_module(run_dir)
+        module, _ = load_module(run_dir)
         if module.hparams.model.get("embedding_clusterer"):
             raise DataError(f"{run_dir}: its clusters come from K-means on the embeddings, not from a head with "
-                            "logits; attribute an IDC run or a model=kmeans run")
+                            "logits; attribute an IDC run or a method=kmeans run")
 
-        def forward(x: torch.Tensor) -> torch.Tensor:  # differentiable (IDCModule.infer runs without gradients)
-            return module._infer_batch(x)["logits"]
+        def forward(x: torch.Tensor) -> torch.Tensor:  # differentiable (idc.inference.predict runs without gradients)
+            return module(x)["logits"]
 
         return forward, {"model": "cluster-head logits of the trained network"}
     cfg = OmegaConf.load(run_dir / rd.CONFIG)
-    target = str(OmegaConf.select(cfg, "model.baseline._target_", default=""))
+    target = str(OmegaConf.select(cfg, "method.baseline._target_", default="")  # model.: runs before the method group
+                 or OmegaConf.select(cfg, "model.baseline._target_", default=""))
     if not target.endswith("KMeans"):
         raise DataError(f"{run_dir}: a baseline run of {target or 'an unknown model'!r}; attributions need an IDC "
-                        "run (checkpoints/last.ckpt) or a model=kmeans run")
+                        "run (checkpoints/last.ckpt) or a method=kmeans run")
     centers = np.stack([table.X[clusters == c].mean(0) for c in range(n_clusters)])
     temperature = margin_temperature(table.X, centers)
     return kmeans_forward(centers, temperature), {
@@ -89,7 +91,7 @@ def attribution_record(
     gates = attribution_gates(forward, table.X[idx], method, n_clusters, top_k, background=table.X,
                               n_samples=n_samples, seed=seed)
 
-    from idc.evaluate import headline_metrics
+    from idc.metrics import headline_metrics
 
     clusters = own_clusters(forward, table.X)
     metrics = headline_metrics({**gates, "clusters": clusters}, table.y, n_clusters)
@@ -105,5 +107,5 @@ def attribution_record(
         "agreement_with_run_clusters": float((clusters == trained["clusters"]).mean()), **model,
         "wall_seconds": round(time.perf_counter() - started, 3),
     }
-    rd.write_json(run_dir / attribution_file(method), metrics)
+    write_json(run_dir / attribution_file(method), metrics)
     return metrics

@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from idc.data import DataError, Table
-from idc.data.preprocess import SCALERS, check_clusters, check_finite
+from idc.data.preprocess import SCALERS, Fitted, check_clusters, check_finite, scale
 from idc.explain import column_names, top_features
+from idc.inference import predict
+from idc.io import replacing
 from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
 from idc.schema import validate
@@ -113,9 +114,10 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         from idc.train import fit
 
         table = self._table(X, y, fitting=True)
-        self._scaler_ = _make_scaler(self.scaler)
-        if self._scaler_ is not None:
-            table.X = self._scaler_.fit_transform(table.X).astype(np.float32)
+        if self.scaler not in (None, "none", *SCALERS):
+            raise DataError(f"scaler must be one of {sorted(SCALERS)} or 'none', got {self.scaler!r}")
+        self._fitted_ = Fitted.of(scale(table, self.scaler))  # kept: new samples are scaled the same way
+        table.X = self._fitted_.rescale(table.X).astype(np.float32)
         cfg = self._config(table)
         if cfg.model.get("embedding_clusterer"):
             raise ValueError("IDC clusters with its trained head; for K-means on the stage-1 embeddings (model=ae_kmeans) "
@@ -129,11 +131,11 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self._set_module(module)
         self.n_features_in_ = table.n_features
         self.feature_names_in_ = np.asarray(table.feature_names, dtype=object)
-        out = self._infer(table.X)
+        out = predict(self.module_, table.X)
         self.labels_ = out["clusters"]
-        self.local_gates_ = out["gates"]
+        self.local_gates_ = out["local_gates"]
         self.embedding_ = out["embeddings"]
-        self.cluster_gates_ = self.module_.global_gates.matrix().cpu().numpy()
+        self.cluster_gates_ = out["global_gates"]
         return self
 
     def _config(self, table: Table) -> DictConfig:
@@ -156,15 +158,15 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------ inference
     def predict(self, X: Any) -> np.ndarray:
         """Cluster of each row of ``X``."""
-        return self._infer(self._transform_input(X))["clusters"]
+        return self._predict(X)["clusters"]
 
     def transform(self, X: Any) -> np.ndarray:
         """Embedding of each row of ``X`` (the encoder's output on the gated input)."""
-        return self._infer(self._transform_input(X))["embeddings"]
+        return self._predict(X)["embeddings"]
 
     def local_gates(self, X: Any) -> np.ndarray:
         """Local gates (N x D) of new samples."""
-        return self._infer(self._transform_input(X))["gates"]
+        return self._predict(X)["local_gates"]
 
     def explain(self, X: Any, top_k: int = 5):
         """Why each sample went where it did: its cluster and its ``top_k`` open features by local gate
@@ -174,20 +176,19 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         import pandas as pd
 
         Xs = self._transform_input(X)
-        out = self._infer(Xs)
-        ranked = top_features(out["gates"], self.feature_names_in_, top_k, np.abs(Xs * out["gates"]))
+        out = predict(self.module_, Xs)
+        ranked = top_features(out["local_gates"], self.feature_names_in_, top_k, np.abs(Xs * out["local_gates"]))
         rows = []
-        for c, feats, separated in zip(out["clusters"], ranked, gates_separated(out["gates"])):
+        for c, feats, separated in zip(out["clusters"], ranked, gates_separated(out["local_gates"])):
             row: dict[str, Any] = {"cluster": int(c), "gates_separated": bool(separated)}
             for i, (name, value) in enumerate(feats, start=1):
                 row[f"feature_{i}"], row[f"value_{i}"] = name, value
             rows.append(row)
         return pd.DataFrame(rows, columns=["cluster", *column_names(top_k), "gates_separated"])
 
-    def _infer(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        self.module_.eval()
-        out = self.module_.infer(torch.as_tensor(X, dtype=torch.float32))
-        return {k: v.cpu().numpy() for k, v in out.items()}
+    def _predict(self, X: Any) -> dict[str, np.ndarray]:
+        Xs = self._transform_input(X)  # first: an unfitted estimator says so
+        return predict(self.module_, Xs)
 
     # ------------------------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
@@ -200,12 +201,10 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             "params": _plain(self.get_params()),
             "hparams": _plain(dict(self.module_.hparams)),
             "state_dict": {k: v.cpu() for k, v in self.module_.state_dict().items()},
-            "scaler": _scaler_state(self._scaler_),
+            "preprocessing": self._fitted_.as_dict(),
             "feature_names": [str(n) for n in self.feature_names_in_],
             "labels": torch.as_tensor(self.labels_),
         }
-        from idc.run_dir import replacing
-
         with replacing(path) as tmp:  # a kill while saving leaves the previous model file whole
             torch.save(payload, tmp)
         return path
@@ -226,7 +225,8 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         module = IDCModule(**payload["hparams"])
         module.load_state_dict(payload["state_dict"])
         est._set_module(module)
-        est._scaler_ = _restore_scaler(payload["scaler"])
+        est._fitted_ = Fitted.from_dict(payload["preprocessing"]) if "preprocessing" in payload else _fitted_from_scaler(
+            payload.get("scaler"), payload["feature_names"])
         est.feature_names_in_ = np.asarray(payload["feature_names"], dtype=object)
         est.n_features_in_ = len(est.feature_names_in_)
         est.labels_ = payload["labels"].numpy()
@@ -235,8 +235,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------------------------- helpers
     def _set_module(self, module: IDCModule) -> None:
-        module.attach_table(torch.empty(0, module.hparams.n_features), None)  # drop the training table
-        module._frozen = None
+        module.frozen = None  # stage 2's inputs: as large as the training table
         module.trainer = None
         self.module_ = module.cpu().eval()
 
@@ -267,8 +266,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
                 "X's feature names differ from those seen in fit"
                 + (f" (unknown: {unknown})" if unknown else " (same names, other order)")
             )
-        Xs = table.X if self._scaler_ is None else self._scaler_.transform(table.X)
-        return np.asarray(Xs, dtype=np.float32)
+        return np.asarray(self._fitted_.rescale(table.X), dtype=np.float32)
 
 
 @contextmanager
@@ -283,35 +281,16 @@ def _quiet_lightning():
         logger.setLevel(level)
 
 
-def _make_scaler(kind: str):
-    if kind in (None, "none"):
-        return None
-    if kind not in SCALERS:
-        raise DataError(f"scaler must be one of {sorted(SCALERS)} or 'none', got {kind!r}")
-    return SCALERS[kind]()
-
-
-_SCALER_ARRAYS = {"StandardScaler": ("mean_", "scale_", "var_"), "MinMaxScaler": ("min_", "scale_", "data_min_", "data_max_", "data_range_")}
-
-
-def _scaler_state(scaler: Any) -> dict[str, Any] | None:
-    if scaler is None:
-        return None
-    kind = type(scaler).__name__
-    return {"kind": kind, **{k: torch.as_tensor(getattr(scaler, k)) for k in _SCALER_ARRAYS[kind]},
-            "n_features_in_": int(scaler.n_features_in_)}
-
-
-def _restore_scaler(state: dict[str, Any] | None):
+def _fitted_from_scaler(state: dict[str, Any] | None, feature_names: list[str]) -> Fitted:
+    """The scaling of a model file saved before :class:`Fitted` kept it (a ``StandardScaler`` or ``MinMaxScaler``
+    state, or ``None``), as ``X * mul + add``."""
+    n = len(feature_names)
     if state is None:
-        return None
-    scaler = {"StandardScaler": StandardScaler, "MinMaxScaler": MinMaxScaler}[state["kind"]]()
-    for key in _SCALER_ARRAYS[state["kind"]]:
-        setattr(scaler, key, state[key].numpy())
-    scaler.n_features_in_ = state["n_features_in_"]
+        return Fitted(list(feature_names), np.ones(n), np.zeros(n))
     if state["kind"] == "StandardScaler":
-        scaler.n_samples_seen_ = 0
-    return scaler
+        scale_ = state["scale_"].double().numpy()
+        return Fitted(list(feature_names), 1.0 / scale_, -state["mean_"].double().numpy() / scale_)
+    return Fitted(list(feature_names), state["scale_"].double().numpy(), state["min_"].double().numpy())
 
 
 def _plain(value: Any) -> Any:

@@ -13,17 +13,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from idc import run_dir as rd
+from idc.callbacks import picks_in, selections_of
 from idc.data import DataError, Table, load_table
 from idc.data.preprocess import Fitted
 from idc.explain import write_explanations
 from idc.history import HISTORY
+from idc.inference import predict
+from idc.io import write_json
 from idc.metrics import (
-    cluster_sizes,
-    clustering_metrics,
-    gate_mass,
     greedy_accuracy,
+    headline_metrics,
     interpretability_metrics,
-    open_gates,
     silhouette,
 )
 from idc.module import IDCModule
@@ -35,87 +35,27 @@ EXPLANATIONS = "explanations.csv"
 PLOTS = "plots"
 
 
-def load_module(run_dir: Path) -> IDCModule:
-    """The model of a finished run from ``checkpoints/last.ckpt``, loaded with ``weights_only=True`` (no code
-    from the file can run)."""
+def load_module(run_dir: Path) -> tuple[IDCModule, dict[str, dict]]:
+    """The model of a finished run from ``checkpoints/last.ckpt`` (read with ``weights_only=True``: no code from
+    the file can run), in evaluation mode, and the epochs picked during training under their ``metrics.json``
+    names."""
     ckpt = torch.load(run_dir / rd.CHECKPOINT, map_location="cpu", weights_only=True)
     module = IDCModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
-    module.restore_records(ckpt)  # the epochs picked during training and the head's selection
-    return module.eval()
-
-
-def predict(
-    module: IDCModule, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0, centers: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates.
-    With ``embedding_clusterer`` (e.g. ``model=ae_kmeans``) the clusters come from it instead of the clustering
-    head: fitted on the embeddings, its centres (``cluster_centers``, K x bottleneck) are returned, and given
-    ``centers`` (a fitted run's) each row goes to the nearest one, so new samples keep the run's cluster numbers.
-    A cluster's "global gates" are then its samples' mean local gates (no global gates were trained)."""
-    module.eval()
-    out = module.infer(torch.as_tensor(X, dtype=torch.float32))
-    pred = {
-        "clusters": out["clusters"].cpu().numpy().astype(np.int64),
-        "local_gates": out["gates"].cpu().numpy().astype(np.float32),
-        "embeddings": out["embeddings"].cpu().numpy().astype(np.float32),
-        "global_gates": module.global_gates.matrix().cpu().numpy().astype(np.float32),
-    }
-    if embedding_clusterer:
-        from idc.baselines.run import fit_centers
-
-        k = int(module.hparams.n_clusters)
-        if centers is None:
-            pred["clusters"], centers = fit_centers(embedding_clusterer, pred["embeddings"], k, seed)
-        else:
-            pred["clusters"] = nearest_center(pred["embeddings"], centers)
-        pred["cluster_centers"] = np.asarray(centers, dtype=np.float32)
-        members = np.eye(k, dtype=np.float32)[pred["clusters"]]  # N x K one-hot
-        pred["global_gates"] = (members.T @ pred["local_gates"]) / np.maximum(members.sum(0), 1.0)[:, None]
-    return pred
-
-
-def nearest_center(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of each row's nearest centre (Euclidean, as K-means assigns); NaN centres (empty clusters) never win."""
-    from sklearn.metrics import pairwise_distances_argmin
-
-    usable = np.flatnonzero(np.isfinite(centers).all(1))
-    return usable[pairwise_distances_argmin(X, centers[usable])].astype(np.int64)
-
-
-def headline_metrics(
-    pred: dict[str, np.ndarray], labels: np.ndarray | None, n_clusters: int,
-    epoch_selections: dict[str, dict] | None = None,
-) -> dict[str, Any]:
-    """``metrics.json``: the final model's numbers (no label-based selection); the evaluations picked during
-    training (``IDCModule.epoch_selections``: by silhouette, and by ACC with the labels) are kept apart under
-    names that say so. Shared by IDC runs and baselines."""
-    k = int(n_clusters)
-    metrics: dict[str, Any] = {
-        "selection": "final_epoch",
-        "open_local_gates": open_gates(pred["local_gates"], "median"),
-        "open_global_gates": open_gates(pred["global_gates"], "mean"),
-        "gate_mass_local": gate_mass(pred["local_gates"], "median"),  # the official code's |S|
-        "gate_mass_global": gate_mass(pred["global_gates"], "mean"),
-        "cluster_sizes": cluster_sizes(pred["clusters"], k),
-        "n_samples": int(len(pred["clusters"])),
-        "n_clusters": k,
-    }
-    if labels is not None:
-        metrics.update(clustering_metrics(labels, pred["clusters"]))
-    metrics.update(epoch_selections or {})
-    return metrics
+    module.head_selection = dict(ckpt.get("idc_head_selection", {}))
+    return module.eval(), selections_of(picks_in(ckpt))
 
 
 def compute_metrics(
-    module: IDCModule, table: Table, pred: dict[str, np.ndarray], cfg: DictConfig | dict
+    module: IDCModule, table: Table, pred: dict[str, np.ndarray], cfg: DictConfig | dict,
+    epoch_selections: dict[str, dict] | None = None,
 ) -> dict[str, Any]:
     """Every clustering and interpretability metric; interpretability ones on a seeded subsample of at most
-    ``cfg.max_samples`` rows (stated in the result)."""
+    ``cfg.max_samples`` rows (stated in the result); ``epoch_selections``: the epochs picked in training."""
     k = int(module.hparams.n_clusters)
     clusters = pred["clusters"]
     seed = int(cfg.get("seed", 0))
-    m = headline_metrics(pred, table.y, k, module.epoch_selections())
+    m = headline_metrics(pred, table.y, k, epoch_selections)
     m["silhouette"] = silhouette(pred["embeddings"], clusters, seed=seed)
     if table.y is not None:
         m["greedy_acc_official"] = greedy_accuracy(table.y, clusters)
@@ -138,13 +78,15 @@ def evaluate(
     cfg: DictConfig | dict,
     pred: dict[str, np.ndarray],
     image_shape: tuple[int, int] | None = None,
+    epoch_selections: dict[str, dict] | None = None,
 ) -> tuple[dict[str, Any], list[Path]]:
-    """Measure, explain and draw the predictions ``pred`` (:func:`predict`) of ``table``; writes ``eval.json``,
-    ``explanations.csv`` and ``plots/*.png`` into ``run_dir`` and returns the metrics and the plot paths."""
+    """Measure, explain and draw the predictions ``pred`` (:func:`idc.inference.predict`) of ``table``; writes
+    ``eval.json``, ``explanations.csv`` and ``plots/*.png`` into ``run_dir`` and returns the metrics and the plot
+    paths."""
     from idc.plots import save_run_plots
 
-    metrics = compute_metrics(module, table, pred, cfg)
-    rd.write_json(run_dir / EVAL, metrics)
+    metrics = compute_metrics(module, table, pred, cfg, epoch_selections)
+    write_json(run_dir / EVAL, metrics)
     write_explanations(run_dir / EXPLANATIONS, table, pred, int(cfg.get("top_k", 5)))
     plots: list[Path] = []
     if cfg.get("plots", True):
@@ -178,9 +120,9 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     if overrides and fitted is None:
         log.warning("%s has no %s (a run from before it existed): the new table is scaled on its own statistics",
                     run_dir, rd.PREPROCESSING)
-    module = load_module(run_dir)
+    module, selections = load_module(run_dir)
     if overrides:
-        module.clear_epoch_selections()  # picked on the training table: nothing to say about this one
+        selections = {}  # picked on the training table: nothing to say about this one
     table = load_table(dataset_cfg, fitted)
     trained = rd.read_predictions(run_dir / rd.PREDICTIONS)
     trained_on = [str(n) for n in trained["feature_names"]]
@@ -202,7 +144,7 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
         log.warning("%s has no saved K-means centres (a run from before they were kept): K-means is fitted anew, "
                     "so cluster numbers need not be the training run's", run_dir)
     pred = predict(module, table.X, clusterer, int(eval_cfg.get("seed", 0)), centers)
-    metrics, _ = evaluate(module, table, out, eval_cfg, pred, image_shape_of(dataset_cfg))
+    metrics, _ = evaluate(module, table, out, eval_cfg, pred, image_shape_of(dataset_cfg), selections)
     return metrics
 
 

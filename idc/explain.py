@@ -149,7 +149,7 @@ def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], to
     """Write ``explanations.csv`` of ``table``'s predictions ``pred`` (:func:`explanation_rows`, class names
     from ``table.class_names``) atomically, log each of :func:`explanation_warnings` as a warning and return
     them."""
-    from idc.run_dir import replacing
+    from idc.io import replacing
 
     names = table.feature_names
     header, rows = explanation_rows(table.X, pred, names, top_k, table.y, table.class_names)

@@ -10,7 +10,7 @@ from typing import Any
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
-from idc.run_dir import replacing
+from idc.io import replacing
 
 HISTORY = "history.csv"
 

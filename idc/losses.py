@@ -16,7 +16,6 @@ from torch import Tensor
 __all__ = [
     "cluster_compression_loss",
     "coding_rate",
-    "cosine_increase",
     "dec_kl_loss",
     "dec_target_distribution",
     "expected_open_gates",
@@ -176,10 +175,3 @@ def reconstruction_loss(recon: Tensor, target: Tensor, kind: str = "mse") -> Ten
         return F.l1_loss(recon, target)
     raise ValueError(f"reconstruction loss must be 'mse' or 'l1', got {kind!r}")
 
-
-def cosine_increase(epoch: int, start: int, end: int, max_value: float) -> float:
-    """Weight rising from 0 at ``start`` to ``max_value`` at ``end`` on a half cosine (code's lambda(t))."""
-    if end <= start:
-        return max_value
-    progress = min(max((epoch - start) / (end - start), 0.0), 1.0)
-    return 0.5 * max_value * (1.0 - math.cos(math.pi * progress))

@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from idc import run_dir as rd
+from idc.io import write_text
 
 #: where ``idc-paper`` and ``idc-results add`` put records unless told otherwise (relative to the working folder)
 DEFAULT_ROOT = Path("results")
@@ -110,7 +111,7 @@ def write_clusters(path: Path, clusters: np.ndarray, labels: np.ndarray | None) 
     """``clusters.txt``: a header line, then ``cluster label`` per sample (label -1 when the table has none)."""
     labels = np.full(len(clusters), -1) if labels is None else np.asarray(labels)
     lines = [f"{int(c)} {int(y)}" for c, y in zip(clusters, labels)]
-    rd.write_text(path, "# cluster label (one line per sample, -1: no label)\n" + "\n".join(lines) + "\n")
+    write_text(path, "# cluster label (one line per sample, -1: no label)\n" + "\n".join(lines) + "\n")
 
 
 def read_clusters(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -5,13 +5,13 @@ Tables and evaluations are rebuilt from these files alone.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
+
+from idc.io import replacing, write_json
 
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
@@ -24,39 +24,6 @@ CHECKPOINT = "checkpoints/last.ckpt"
 STAGE1_CHECKPOINT = "checkpoints/stage1.ckpt"
 DONE = "DONE"
 FAILED = "FAILED"
-
-
-def _strict(value: Any) -> Any:
-    """NaN and infinities become ``null`` (strict JSON)."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
-
-
-@contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; it becomes ``path`` only when the block ends without an
-    error, so a crash or a kill never leaves half a file (nor destroys the previous one)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    with replacing(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented strict JSON (undefined numbers, NaN, are written as ``null``), atomically."""
-    write_text(path, json.dumps(_strict(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 #: the string datasets of predictions.h5 (UTF-8), read back as ``str``
@@ -100,18 +67,43 @@ def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any
     })
 
 
+#: config keys (and key prefixes) that do not change what a run computes, or differ per seed or machine by
+#: construction; every other key that differs between runs of one method and dataset makes them variants
+NOT_SETTINGS = (
+    "task_name", "seed", "progress_bar", "resume", "skip_done", "checkpoint_every", "data_loading", "eval", "paths",
+    "logger", "dataset.files", "dataset.load.path", "model.compile", "model.eval_every", "schedule.eval_every", "trainer.accelerator",
+    "trainer.devices", "trainer.num_nodes", "trainer.strategy", "trainer.check_val_every_n_epoch",
+    "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.default_root_dir",
+)
+
+
+def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """A run's identity: its settings as flat ``dotted.key -> value`` strings, without :data:`NOT_SETTINGS`; a
+    stage-1 checkpoint counts only as set or not (its path names the seed)."""
+    out: dict[str, str] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if any(name == n or name.startswith(n + ".") for n in NOT_SETTINGS):
+            continue
+        if isinstance(value, dict):
+            out.update(settings_of(value, name + "."))
+        elif name == "model.stage1_checkpoint":
+            out[name] = "given" if value else "none"
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list) else str(value)
+    return out
+
+
 class SettingsChanged(ValueError):
     """The run directory holds a checkpoint trained under other settings than the ones given now."""
 
 
 def check_resumable(run_dir: Path, cfg: dict[str, Any]) -> None:
     """Before a run resumes from ``run_dir``'s last checkpoint: the settings it was started with (its
-    ``config.yaml``; paths, loggers and devices aside, see :data:`idc.tables.NOT_SETTINGS`) must be the ones
+    ``config.yaml``; paths, loggers and devices aside, see :data:`NOT_SETTINGS`) must be the ones
     given now, or :class:`SettingsChanged` names what differs and the directory is left as it is. Keys only one
     side has (another version of idc) are not compared."""
     from omegaconf import OmegaConf
-
-    from idc.tables import settings_of
 
     if not (run_dir / CHECKPOINT).exists() or not (run_dir / CONFIG).exists():
         return
@@ -124,6 +116,20 @@ def check_resumable(run_dir: Path, cfg: dict[str, Any]) -> None:
             f"{run_dir} holds a checkpoint trained with other settings ({'; '.join(changed[:6])}"
             f"{' ...' if len(changed) > 6 else ''}). Give it another run directory (hydra.run.dir=...), set "
             "resume=false to start it over (its checkpoints are then overwritten), or keep the old settings.")
+
+
+def finish_run(
+    run_dir: Path, metrics: dict[str, Any], arrays: dict[str, np.ndarray], feature_names: list[str],
+    labels: np.ndarray | None, wall_seconds: float, device: str, class_names: list[str] | None = None, **info: Any,
+) -> None:
+    """The last writes of every run, IDC or baseline: ``predictions.h5`` (``arrays`` and the ``labels``),
+    ``metrics.json``, ``run_info.json`` (``info`` on top) and, last, ``DONE``."""
+    if labels is not None:
+        arrays = {**arrays, "labels": np.asarray(labels)}
+    write_predictions(run_dir / PREDICTIONS, arrays, feature_names, class_names if labels is not None else None)
+    write_json(run_dir / METRICS, metrics)
+    write_run_info(run_dir, wall_seconds, device, **info)
+    mark_done(run_dir)
 
 
 def mark_started(run_dir: Path) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from idc import run_dir as rd
 from idc.methods import method_of, paper_name
-from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
+from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED, settings_of
 from idc.paper import published_value
 
 LABEL_PICKED = "acc_label_picked_epoch"
@@ -36,16 +36,6 @@ METRICS = {  # key in metrics.json -> (title, scale to percent?)
 PAPER_TABLES = ("real_data_acc", "mnist_fashion", "synthetic", "interpretability_mnist10k", "ablation_mnist60k")
 
 
-#: config keys (and key prefixes) that do not change what a run computes, or differ per seed or machine by
-#: construction; every other key that differs between runs of one method and dataset makes them variants
-NOT_SETTINGS = (
-    "task_name", "seed", "progress_bar", "resume", "skip_done", "checkpoint_every", "data_loading", "eval", "paths",
-    "logger", "dataset.files", "dataset.load.path", "model.compile", "schedule.eval_every", "trainer.accelerator",
-    "trainer.devices", "trainer.num_nodes", "trainer.strategy", "trainer.check_val_every_n_epoch",
-    "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.default_root_dir",
-)
-
-
 @dataclass
 class Run:
     path: Path
@@ -63,23 +53,6 @@ class Run:
     def label(self) -> str:
         """The table row: the method, and its variant when runs of it differ in settings."""
         return f"{self.method} [{self.variant}]" if self.variant else self.method
-
-
-def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """The run's settings as flat ``dotted.key -> value`` strings, without :data:`NOT_SETTINGS`; a stage-1
-    checkpoint counts only as set or not (its path names the seed)."""
-    out: dict[str, str] = {}
-    for key, value in cfg.items():
-        name = f"{prefix}{key}"
-        if any(name == n or name.startswith(n + ".") for n in NOT_SETTINGS):
-            continue
-        if isinstance(value, dict):
-            out.update(settings_of(value, name + "."))
-        elif name == "model.stage1_checkpoint":
-            out[name] = "given" if value else "none"
-        else:
-            out[name] = json.dumps(value) if isinstance(value, list) else str(value)
-    return out
 
 
 def label_variants(runs: list[Run], max_keys: int = 4) -> None:

@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -13,34 +12,28 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import Logger
 
 from idc import run_dir as rd
+from idc import stage2
 from idc.config import instantiate
 from idc.data import Table, TableDataModule, load_table
+from idc.callbacks import EpochPicks, Stage1Checkpoint
 from idc.data.preprocess import Fitted
-from idc.evaluate import evaluate, headline_metrics, image_shape_of, predict
+from idc.evaluate import evaluate, image_shape_of
 from idc.history import HistoryLogger
+from idc.inference import predict
+from idc.io import write_text
 from idc.loggers import build_logger, finish_logger
+from idc.metrics import headline_metrics
 from idc.module import IDCModule
 
 
 def build_module(cfg: DictConfig, n_features: int, n_clusters: int) -> IDCModule:
-    """The LightningModule a config describes, for a table of ``n_features`` columns and ``n_clusters``."""
+    """The LightningModule a config describes, for a table of ``n_features`` columns and ``n_clusters``; the
+    ``schedule`` node when the config has one, else ``model.schedule``."""
     def plain(node: Any) -> dict:
         return OmegaConf.to_container(node, resolve=True)
 
-    return IDCModule(n_features, n_clusters, plain(cfg.gates), plain(cfg.head), plain(cfg.model), seed=cfg.seed)
-
-
-class Stage1Checkpoint(pl.Callback):
-    """Weights at the end of stage 1, kept as ``checkpoints/stage1.ckpt`` for stage-2 sweeps
-    (``model.stage1_checkpoint``) and diagnostics."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: IDCModule) -> None:
-        if trainer.current_epoch == module.t1 and not module.stage1_loaded:
-            module.raise_if_nonfinite()  # callbacks run before the module's own epoch-end check
-            trainer.save_checkpoint(self.path, weights_only=True)
+    schedule = plain(cfg.schedule) if cfg.get("schedule") is not None else None
+    return IDCModule(n_features, n_clusters, plain(cfg.gates), plain(cfg.head), plain(cfg.model), schedule, seed=cfg.seed)
 
 
 def log_evaluation(logger: Any, metrics: dict[str, Any], plots: list[Path], step: int) -> None:
@@ -63,17 +56,17 @@ def fit(
 ) -> tuple[IDCModule, pl.Trainer, str | None]:
     """Seed, build the data module, model and Lightning ``Trainer`` from ``cfg`` and train on ``table``;
     checkpoints go to ``run_dir/checkpoints`` and training resumes from ``last.ckpt`` when it exists (and
-    ``cfg.resume``). ``trainer_kwargs`` override the ``trainer`` config. Returns the module, the trainer and
-    the checkpoint resumed from."""
+    ``cfg.resume``). ``trainer_kwargs`` override the ``trainer`` config. Returns the module, the trainer (its
+    :class:`EpochPicks` holds the epochs picked) and the checkpoint resumed from."""
     stage1_only_schedule(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     per_row = cfg.get("data_loading", "index") == "per_row"
     datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed, per_row=per_row)
     module = build_module(cfg, table.n_features, int(table.n_clusters))
-    module.attach_table(datamodule.X, table.y)
     if cfg.model.get("stage1_checkpoint"):
-        module.load_stage1(cfg.model.stage1_checkpoint)
+        stage2.load_stage1(module, cfg.model.stage1_checkpoint)
     callbacks: list[pl.Callback] = [
+        EpochPicks(table.y),
         Stage1Checkpoint(run_dir / rd.STAGE1_CHECKPOINT),
         ModelCheckpoint(
             dirpath=run_dir / Path(rd.CHECKPOINT).parent,
@@ -133,7 +126,7 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any]:
     rd.mark_started(run_dir)
-    rd.write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+    write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()
     table = load_table(cfg.dataset)
     if cfg.method.get("baseline"):
@@ -146,7 +139,8 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
         module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)
         train_seconds = time.perf_counter() - started
         pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.seed))
-        metrics = headline_metrics(pred, table.y, table.n_clusters, module.epoch_selections())
+        selections = EpochPicks.of(trainer).selections()
+        metrics = headline_metrics(pred, table.y, table.n_clusters, selections)
         metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
         if module.head_selection:  # restarts / k-means start of the head: the label-free criterion's values
             metrics["head_selection"] = module.head_selection
@@ -157,18 +151,14 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
                 {f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
                 step=trainer.global_step,
             )
-        arrays = {**pred, **({"labels": np.asarray(table.y)} if table.y is not None else {})}
-        rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names, table.class_names)
         eval_cfg = cfg.get("eval") or {}
         if eval_cfg.get("enabled", True):
-            scores, plots = evaluate(module, table, run_dir, eval_cfg, pred, image_shape_of(cfg.dataset))
+            scores, plots = evaluate(module, table, run_dir, eval_cfg, pred, image_shape_of(cfg.dataset), selections)
             log_evaluation(logger, scores, plots, trainer.global_step)
     finally:
         finish_logger(logger)
-    rd.write_json(run_dir / rd.METRICS, metrics)
-    rd.write_run_info(
-        run_dir, time.perf_counter() - started, str(module.device), train_seconds=round(train_seconds, 3),
-        lightning=pl.__version__, resumed_from=ckpt_path,
+    rd.finish_run(
+        run_dir, metrics, pred, table.feature_names, table.y, time.perf_counter() - started, str(module.device),
+        class_names=table.class_names, train_seconds=round(train_seconds, 3), lightning=pl.__version__, resumed_from=ckpt_path,
     )
-    rd.mark_done(run_dir)
     return metrics

@@ -28,7 +28,7 @@ import torch
 import yaml
 from sklearn.cluster import KMeans
 
-from idc import restarts
+from idc import stage2
 from idc import run_dir as rd
 from idc.config import compose
 from idc.data import load_table
@@ -103,7 +103,7 @@ def diagnose_run(run: Path, table, seed: int) -> dict:
     # does the head's objective prefer the true classes? Eq. 6 (no balance prior) on both hard partitions
     emb = torch.as_tensor(pred["embeddings"], dtype=torch.float32)
     parts = [torch.as_tensor(y, dtype=torch.long), torch.as_tensor(clusters, dtype=torch.long)]
-    true_value, final_value = restarts.criterion_values("compression", emb, parts, k, float(cfg["head"]["eps"]))
+    true_value, final_value = stage2.criterion_values("compression", emb, parts, k, float(cfg["head"]["eps"]))
     row.update(compression_true_classes=true_value, compression_final=final_value)
     if table.informative:
         noise = [j for j in range(table.n_features) if all(j not in f for f in table.informative.values())]

@@ -23,8 +23,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: the config overrides of each run; the one place to adapt when config groups are renamed
-MNIST_OFFICIAL = ["experiment=paper/mnist10k", "trainer=gpu"]
-MNIST_DRY = ["dataset=mnist10k", "trainer=smoke"]
+MNIST_OFFICIAL = ["dataset=mnist10k", "schedule=paper", "trainer=gpu"]
+MNIST_DRY = ["dataset=mnist10k", "schedule=smoke"]
 COMMON = ["logger=none", "eval.enabled=false", "checkpoint_every=100000"]
 PBMC2 = {"name": "pbmc2-shape", "n": 20_742, "d": 17_126, "batch": 256, "steps": 20}
 PBMC2_DRY = {"name": "pbmc2-shape (dry run: tiny shape)", "n": 256, "d": 64, "batch": 64, "steps": 2}
@@ -66,7 +66,7 @@ def mnist_run(dry_run: bool, extra: list[str], out: Path) -> dict:
 
     from idc.config import compose_run
     from idc.data import load_table
-    from idc.evaluate import predict
+    from idc.inference import predict
     from idc.metrics import clustering_metrics
     from idc.train import fit
 
@@ -86,7 +86,7 @@ def mnist_run(dry_run: bool, extra: list[str], out: Path) -> dict:
             self.seconds[trainer.current_epoch] = time.perf_counter() - self.start
             if len(self.seconds) % 25 == 0:
                 write(out, RECORD, {**self.partial, "complete": False, "epochs": len(self.seconds),
-                                    **per_stage(self.seconds, module.t1)})
+                                    **per_stage(self.seconds, module.schedule.stage1_epochs - 1)})
 
     given = {o.split("=")[0] for o in extra}  # an extra override replaces the base one of the same key
     base = [o for o in (MNIST_DRY if dry_run else MNIST_OFFICIAL) + COMMON if o.split("=")[0] not in given]
@@ -104,7 +104,7 @@ def mnist_run(dry_run: bool, extra: list[str], out: Path) -> dict:
     scores = clustering_metrics(table.y, pred["clusters"]) if table.y is not None else {}
     return {
         **timer.partial, "complete": True, "n": table.n_samples, "d": table.n_features,
-        "epochs": len(timer.seconds), "wall_seconds": wall, **per_stage(timer.seconds, module.t1),
+        "epochs": len(timer.seconds), "wall_seconds": wall, **per_stage(timer.seconds, module.schedule.stage1_epochs - 1),
         **{k: float(v) for k, v in scores.items()}, "selection": "final_epoch",
     }
 

@@ -102,8 +102,7 @@ def test_ae_kmeans_stops_after_stage_1_whatever_schedule_an_experiment_sets(cfg_
 
 
 def test_embedding_clusters_keep_their_centres_for_new_samples():
-    from idc.baselines.run import fit_centers
-    from idc.evaluate import nearest_center
+    from idc.clusterers import fit_centers, nearest_center
 
     X = np.r_[np.zeros((5, 2)), np.full((5, 2), 10.0)] + np.linspace(0, 1, 10)[:, None]
     labels, centers = fit_centers({"_target_": "sklearn.cluster.AgglomerativeClustering", "seed_param": None}, X, 2, 0)

@@ -59,7 +59,7 @@ def test_every_option_composes_and_instantiates(cfg_factory, tmp_path, group, op
         assert table.n_features == cfg.dataset.n_features and table.n_clusters == cfg.dataset.n_clusters
         assert table.n_samples == cfg.dataset.n_samples
     elif group == "method" and cfg.method.get("baseline"):
-        from idc.baselines.run import make_clusterer
+        from idc.clusterers import make_clusterer
 
         assert hasattr(make_clusterer(cfg.method.baseline, 4, 0), "fit_predict")
     elif group in ("gates", "head", "model", "schedule", "method"):

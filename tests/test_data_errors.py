@@ -242,7 +242,7 @@ def test_a_batch_size_below_one_is_an_error():
 
 
 def test_a_write_that_fails_half_way_leaves_the_previous_file(tmp_path):
-    from idc.run_dir import replacing
+    from idc.io import replacing
 
     path = tmp_path / "model.pt"
     path.write_text("the good model")

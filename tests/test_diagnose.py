@@ -29,14 +29,14 @@ def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path):
     # the objective of the true classes and of the final clusters, from that run's own predictions
     import torch
 
-    from idc import restarts
+    from idc import stage2
     from idc.data import load_table
     from idc.config import compose
     from idc.run_dir import read_predictions
 
     pred = read_predictions(out / "kmeans_restarts8" / "seed1" / "predictions.h5")
     y = load_table(compose(["dataset=synthetic"]).dataset).y
-    expected = restarts.criterion_values(
+    expected = stage2.criterion_values(
         "compression", torch.as_tensor(pred["embeddings"]),
         [torch.as_tensor(y, dtype=torch.long), torch.as_tensor(pred["clusters"], dtype=torch.long)], 4, 0.1)
     got = rows[3]

@@ -87,7 +87,25 @@ def test_save_and_load_round_trip(fitted, blobs, tmp_path):
     assert loaded.get_params()["model"] == fitted.get_params()["model"]
     with pytest.raises(DataError, match="feature names differ"):
         loaded.predict(X.rename(columns={"CD4": "CD8A"}))
-    pickle.loads(pickle.dumps(fitted))  # the fitted estimator pickles too (no trainer, no training table)
+    unpickled = pickle.loads(pickle.dumps(fitted))  # the fitted estimator pickles too (no trainer, no training table)
+    assert unpickled.module_._trainer is None and unpickled.module_.frozen is None
+    np.testing.assert_array_equal(unpickled.predict(X), fitted.predict(X))
+    np.testing.assert_array_equal(unpickled.local_gates(X), fitted.local_gates(X))
+
+
+def test_a_model_file_with_the_scaler_of_earlier_versions_still_loads(fitted, blobs, tmp_path):
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = blobs
+    payload = torch.load(fitted.save(tmp_path / "idc.pt"), weights_only=True)
+    scaler = StandardScaler().fit(X.to_numpy())  # what IDC.fit kept before the scaling was a Fitted
+    payload["scaler"] = {"kind": "StandardScaler", "n_features_in_": X.shape[1],
+                         **{k: torch.as_tensor(getattr(scaler, k)) for k in ("mean_", "scale_", "var_")}}
+    del payload["preprocessing"]
+    torch.save(payload, tmp_path / "old.pt")
+    old = IDC.load(tmp_path / "old.pt")
+    np.testing.assert_array_equal(old.predict(X), fitted.predict(X))
+    np.testing.assert_allclose(old.transform(X), fitted.transform(X), rtol=1e-5, atol=1e-6)
 
 
 class _Exploit:

@@ -99,7 +99,7 @@ class PoisonAt(Callback):
 
     def on_train_epoch_start(self, trainer, module):
         if trainer.current_epoch == self.epoch:
-            module.table[0, 0] = float("nan")
+            trainer.datamodule.table_on(module.device)[0, 0] = float("nan")
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(cfg_factory, tmp_path):

@@ -8,7 +8,8 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from idc import restarts
+from idc import stage2
+from idc.callbacks import EpochPicks
 from idc.config import compose
 from idc.module import IDCModule
 from idc.nn import ClusteringHead
@@ -22,16 +23,16 @@ def _blobs(n=300, k=4, d=6, seed=0):
 
 def test_fit_head_to_partition_reproduces_the_kmeans_partition():
     emb, _ = _blobs()
-    partition = restarts.kmeans_partition(emb, 4, seed=0)
+    partition = stage2.kmeans_partition(emb, 4, seed=0)
     head = ClusteringHead(emb.shape[1], 32, 4)
     before = (head.eval()(emb).argmax(1).numpy() == partition).mean()
-    agreement = restarts.fit_head_to_partition(head.train(), emb, partition, steps=300, seed=0)
+    agreement = stage2.fit_head_to_partition(head.train(), emb, partition, steps=300, seed=0)
     assert head.training  # the evaluation of the agreement gives the head its training mode back
     after = head.eval()(emb).argmax(1).numpy()
     assert before < 0.6 and agreement == pytest.approx((after == partition).mean()) and agreement >= 0.99
 
 
-@pytest.mark.parametrize("name", restarts.CRITERIA)
+@pytest.mark.parametrize("name", stage2.CRITERIA)
 def test_every_criterion_prefers_the_true_partition_to_a_collapsed_or_shuffled_one(name):
     emb, y = _blobs(seed=1)
     rng = np.random.default_rng(0)
@@ -39,7 +40,7 @@ def test_every_criterion_prefers_the_true_partition_to_a_collapsed_or_shuffled_o
     collapsed = torch.zeros_like(good)
     shuffled = torch.as_tensor(rng.permutation(y))
     parts = [collapsed, good, good.clone(), shuffled] if name == "agreement" else [collapsed, good, shuffled]
-    values = restarts.criterion_values(name, emb, parts, 4, eps=0.1)
+    values = stage2.criterion_values(name, emb, parts, 4, eps=0.1)
     assert int(np.argmin(values)) == 1, values
 
 
@@ -52,41 +53,39 @@ def _module(model: dict | None = None, **head):
     return IDCModule(8, 4, plain(cfg.gates), plain(cfg.head), plain(cfg.model), schedule=plain(cfg.schedule), seed=0)
 
 
-def test_silhouette_pick_keeps_the_best_separated_partition_wherever_it_comes(monkeypatch):
+def test_silhouette_pick_keeps_the_best_separated_partition_wherever_it_comes():
     emb, y = _blobs(d=4, seed=2)
-    module = _module()
-    module.set_frozen(emb, emb)
-    three = restarts.kmeans_partition(emb, 3, seed=0)
+    three = stage2.kmeans_partition(emb, 3, seed=0)
     shuffled = np.random.default_rng(0).permutation(y)
-    module.labels = shuffled  # labels the embedding does not separate: the two picks part ways
-    monkeypatch.setattr(IDCModule, "current_epoch", property(lambda m: m._epoch))
+    picks = EpochPicks(labels=shuffled)  # labels the embedding does not separate: the two picks part ways
     one = np.zeros_like(y)
-    for module._epoch, clusters in ((10, one), (20, three), (30, y), (40, shuffled), (50, three), (60, one)):
-        logged = module._score_epoch(clusters)
+    for epoch, clusters in ((10, one), (20, three), (30, y), (40, shuffled), (50, three), (60, one)):
+        logged = picks.score(clusters, epoch, emb.numpy())
     assert logged["val/silhouette"] == -1.0  # one cluster: the worst value, never picked
-    assert module.best_by_silhouette["epoch"] == 30 and module.best_by_label["epoch"] == 40
-    assert module.best_by_silhouette["silhouette"] > 0.5 and module.best_by_silhouette["clusters_used"] == 4
-    assert module.best_by_label["acc"] == 1.0 and module.best_by_label["silhouette"] < 0.1
-    module.labels = None  # no labels: the silhouette alone still picks (label-free)
-    module.best_by_silhouette, module.best_by_label = {}, {}
-    for module._epoch, clusters in ((10, three), (20, y), (30, shuffled)):
-        module._score_epoch(clusters)
-    assert set(module.best_by_silhouette) == {"epoch", "clusters_used", "silhouette"} and not module.best_by_label
-    assert module.best_by_silhouette["epoch"] == 20
-    assert set(module.epoch_selections()) == {"silhouette_selected_epoch"}
+    assert picks.best_by_silhouette["epoch"] == 30 and picks.best_by_label["epoch"] == 40
+    assert picks.best_by_silhouette["silhouette"] > 0.5 and picks.best_by_silhouette["clusters_used"] == 4
+    assert picks.best_by_label["acc"] == 1.0 and picks.best_by_label["silhouette"] < 0.1
+    picks = EpochPicks(labels=None)  # no labels: the silhouette alone still picks (label-free)
+    for epoch, clusters in ((10, three), (20, y), (30, shuffled)):
+        picks.score(clusters, epoch, emb.numpy())
+    assert set(picks.best_by_silhouette) == {"epoch", "clusters_used", "silhouette"} and not picks.best_by_label
+    assert picks.best_by_silhouette["epoch"] == 20
+    assert set(picks.selections()) == {"silhouette_selected_epoch"}
+    picks.score(y, 40, emb.numpy(), record=False)  # a sanity check's evaluation is logged, never picked
+    assert picks.best_by_silhouette["epoch"] == 20
 
 
 def test_select_head_keeps_the_lowest_criterion_restart_and_records_it():
     emb, y = _blobs(d=4, seed=2)
     module = _module(restarts=3)
-    module.set_frozen(emb, emb)
+    stage2.set_frozen(module, emb, emb)
     assert module._selected == -1
     # restart 0: random; restart 1: the true partition; restart 2: a K-means partition with one cluster fewer
-    inputs = module._frozen["head_inputs"]
-    restarts.fit_head_to_partition(module.cluster_heads[1], inputs, y, steps=200)
-    three = restarts.kmeans_partition(emb, 3, seed=0)
-    restarts.fit_head_to_partition(module.cluster_heads[2], inputs, three, steps=200)
-    chosen = module.select_head()
+    inputs = module.frozen.head_inputs
+    stage2.fit_head_to_partition(module.cluster_heads[1], inputs, y, steps=200)
+    three = stage2.kmeans_partition(emb, 3, seed=0)
+    stage2.fit_head_to_partition(module.cluster_heads[2], inputs, three, steps=200)
+    chosen = stage2.select_head(module)
     values = module.head_selection["values"]
     assert chosen == int(np.argmin(values)) == 1 and module.head_selection["criterion"] == "compression"
     assert module.cluster_head is module.cluster_heads[1] and int(module.selected_head) == 1
@@ -99,10 +98,10 @@ def test_select_head_keeps_the_lowest_criterion_restart_and_records_it():
 def test_kmeans_init_gives_each_head_the_kmeans_partition_before_training():
     emb, _ = _blobs(d=4, seed=3)
     module = _module(init="kmeans", restarts=2, init_steps=200)
-    module.set_frozen(emb, emb)
-    module.init_heads_from_kmeans()
+    stage2.set_frozen(module, emb, emb)
+    stage2.init_heads_from_kmeans(module)
     for r, head in enumerate(module.cluster_heads):
-        partition = restarts.kmeans_partition(emb, 4, seed=r)
+        partition = stage2.kmeans_partition(emb, 4, seed=r)
         with torch.no_grad():
             got = head.eval()(module.head_input(emb)).argmax(1).numpy()
         assert adjusted_rand_score(partition, got) > 0.98
@@ -113,27 +112,28 @@ def test_standardised_head_inputs_let_the_head_learn_from_tiny_embeddings():
     emb, _ = _blobs(d=4, seed=4)
     emb = 1e-6 * emb  # the scale of a barely trained encoder: BatchNorm's eps swamps the signal
     plain = _module(init="kmeans", init_steps=200, restarts=1, standardize_inputs=False)
-    plain.set_frozen(emb, emb)
-    plain.init_heads_from_kmeans()
+    stage2.set_frozen(plain, emb, emb)
+    stage2.init_heads_from_kmeans(plain)
     scaled = _module(init="kmeans", init_steps=200, restarts=1, standardize_inputs=True)
-    scaled.set_frozen(emb, emb)
-    scaled.init_heads_from_kmeans()
+    stage2.set_frozen(scaled, emb, emb)
+    stage2.init_heads_from_kmeans(scaled)
     assert plain.head_selection["kmeans_init_agreement"][0] < 0.9
     assert scaled.head_selection["kmeans_init_agreement"][0] >= 0.99
     torch.testing.assert_close(scaled.head_input(emb).std(0), torch.ones(4))
 
 
 def test_global_regulariser_schedule():
-    constant = _module(**{"global_gates.reg_lambda": 1.5})
-    assert constant.global_reg_weight(4) == constant.global_reg_weight(6) == 1.5
-    rising = _module(**{"global_gates.reg_schedule": "cosine", "global_gates.reg_lambda": 2.0})
-    weights = [rising.global_reg_weight(e) for e in (5, 6, 7)]  # smoke schedule: global gates 5..7
+    schedule = _module().schedule  # smoke schedule: global gates 5..7
+    assert schedule.global_reg_weight(4, 1.5) == schedule.global_reg_weight(6, 1.5, "constant") == 1.5
+    weights = [schedule.global_reg_weight(e, 2.0, "cosine") for e in (5, 6, 7)]
     assert weights[0] == 0.0 and weights[2] == pytest.approx(2.0) and 0 < weights[1] < 2.0
+    with pytest.raises(ValueError, match="head.global_gates.reg_schedule"):
+        schedule.global_reg_weight(6, 2.0, "cosin")
 
 
 def test_global_gates_train_with_adam_at_their_own_rate_or_with_the_official_sgd():
-    adam = _module(**{"global_gates.optimizer": "adam", "global_gates.lr": 0.03})._aux_optimizer(0.5)
-    sgd = _module(**{"global_gates.optimizer": "sgd"})._aux_optimizer(0.5)
+    adam = _module({"lr.aux_classifier": 0.5}, **{"global_gates.optimizer": "adam", "global_gates.lr": 0.03}).aux_optimizer()
+    sgd = _module({"lr.aux_classifier": 0.5}, **{"global_gates.optimizer": "sgd"}).aux_optimizer()
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == 0.03
     assert type(sgd) is torch.optim.SGD and sgd.param_groups[0]["lr"] == 0.5
     for opt in (adam, sgd):  # the auxiliary classifier and the K x D gate matrix, nothing else
@@ -155,11 +155,12 @@ def test_global_gates_keep_the_feature_that_tells_clusters_apart_and_close_the_n
     gated = torch.rand(256, 8)
     gated[:, 0] = 1.0 + pseudo.float() + 0.1 * torch.randn(256)
     module = _module(**{"global_gates.optimizer": "adam", "global_gates.baseline": baseline})
-    opt = module._aux_optimizer(0.1)
+    opt = module.aux_optimizer()
+    weight = module.schedule.global_reg_weight(6, float(module.head_cfg["global_gates"]["reg_lambda"]))
     for _ in range(300):
-        ce, reg = module.global_gate_losses(gated, pseudo)
+        ce, reg = stage2.global_gate_losses(module, gated, pseudo)
         opt.zero_grad()
-        (ce + module.global_reg_weight() * reg).backward()
+        (ce + weight * reg).backward()
         opt.step()
     gates = module.global_gates.matrix()
     keeps_only_feature_0 = bool(gates[:, 0].min() > 0.5 and gates[:, 1:].max() < 0.1)
@@ -225,8 +226,8 @@ def test_compression_criterion_adds_the_balance_term_of_the_objective():
     emb, y = _blobs(seed=5)
     merged = torch.as_tensor(np.where(y == 1, 0, y))  # two classes in one cluster
     parts = [torch.as_tensor(y), merged]
-    plain = restarts.criterion_values("compression", emb, parts, 4, eps=0.1)
-    weighted = restarts.criterion_values("compression", emb, parts, 4, eps=0.1, balance=2.0)
+    plain = stage2.criterion_values("compression", emb, parts, 4, eps=0.1)
+    weighted = stage2.criterion_values("compression", emb, parts, 4, eps=0.1, balance=2.0)
     sizes = np.bincount(merged.numpy(), minlength=4) / len(y)
     expected = np.log(4) + sum(p * np.log(p) for p in sizes if p > 0)
     assert weighted[1] - plain[1] == pytest.approx(2.0 * expected, rel=1e-4) and expected > 0.1
@@ -248,9 +249,10 @@ def test_a_head_trains_until_selection_and_a_frozen_one_keeps_its_partition(tmp_
         first = at_selection = None
 
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
-            if not module.in_stage1() and self.first is None:  # stage 2's first step (after the k-means fit)
-                self.first = snapshot(module)
-            if module.global_gates_on() and self.at_selection is None:  # selected at this epoch's start
+            if not module.schedule.in_stage1(trainer.current_epoch) and self.first is None:  # stage 2's first step
+                self.first = snapshot(module)  # (after the k-means fit)
+            if module.schedule.global_gates_on(trainer.current_epoch) and self.at_selection is None:  # selected
+                # at this epoch's start
                 self.at_selection = snapshot(module)
 
     cfg = make_cfg(tmp_path, "eval.enabled=false", f"head.restarts={n_heads}", "head.balance_weight=0.5",
@@ -258,8 +260,11 @@ def test_a_head_trains_until_selection_and_a_frozen_one_keeps_its_partition(tmp_
     seen = HeadStates()
     module, _, _ = fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[seen])
     after = module.cluster_head.state_dict()
-    assert int(module.selected_head) in range(n_heads)
-    assert module.head_selection.get("chosen", 0) == int(module.selected_head)  # one head: nothing recorded
+    if n_heads > 1:
+        assert module.head_selection["chosen"] == int(module.selected_head) == module._selected
+        assert int(module.selected_head) in range(n_heads)
+    else:  # one head: nothing to choose, nothing recorded
+        assert "chosen" not in module.head_selection and int(module.selected_head) == module._selected == 0
     assert not all(torch.equal(seen.first[k], seen.at_selection[k]) for k in after)  # it trained before selection
     assert all(torch.equal(seen.at_selection[k], after[k]) for k in after) == freeze
 
@@ -278,19 +283,18 @@ def test_stage1_that_closes_almost_every_gate_is_reported(caplog):
 
     emb, _ = _blobs(d=8, seed=6)
     module = _module()
-    module.attach_table(emb)
     last = module.gating.net[2]
     with torch.no_grad():
         last.weight.zero_()
         last.bias.fill_(-5.0)  # mu = tanh(-5) ~ -1: every gate shut
-    with caplog.at_level(logging.WARNING, logger="idc.module"):
-        module._freeze_inputs()
+    with caplog.at_level(logging.WARNING, logger="idc.stage2"):
+        stage2.freeze_inputs(module, emb)
     assert "median of 0 of 8 features open" in caplog.text and "gates.reg_lambda" in caplog.text
     caplog.clear()
     with torch.no_grad():
         last.bias.fill_(5.0)  # every gate open: nothing to report
-    with caplog.at_level(logging.WARNING, logger="idc.module"):
-        module._freeze_inputs()
+    with caplog.at_level(logging.WARNING, logger="idc.stage2"):
+        stage2.freeze_inputs(module, emb)
     assert "features open" not in caplog.text
 
 
@@ -301,27 +305,27 @@ def test_balance_prior_is_measured_in_units_of_the_embeddings_coding_rate():
     rates = []
     for eps in (0.1, 2.0):  # a coarser precision lowers every compression value; the prior follows it
         module = _module(balance_weight=0.5, eps=eps)
-        module.set_frozen(emb, emb)
+        stage2.set_frozen(module, emb, emb)
         rate = float(losses.cluster_compression_loss(emb, torch.ones(len(emb), 1), eps))
-        assert module.balance_weight() == pytest.approx(0.5 * rate)
+        assert stage2.balance_weight(module) == pytest.approx(0.5 * rate)
         assert module.head_selection["balance_scale"] == pytest.approx(rate)
         rates.append(rate)
     assert rates[1] < 0.5 * rates[0]
     off = _module(balance_weight=0.0)
-    off.set_frozen(emb, emb)
-    assert off.balance_weight() == 0.0
+    stage2.set_frozen(off, emb, emb)
+    assert stage2.balance_weight(off) == 0.0
 
 
 @pytest.mark.parametrize("bn_stats", ["stage1", "gated_inputs"])
 def test_stage2_embeddings_use_batchnorm_statistics_of_the_gated_inputs_when_asked(bn_stats):
     module = _module({"bn_stats": bn_stats})
     torch.manual_seed(0)
-    module.table = 3.0 + 2.0 * torch.randn(4099, 8)  # two chunks (4096 rows would leave one of 3)
+    table = 3.0 + 2.0 * torch.randn(4099, 8)  # two chunks (4096 rows would leave one of 3)
     bn = next(m for m in module.autoencoder.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
     before = (bn.running_mean.clone(), bn.running_var.clone(), bn.momentum)
-    module._freeze_inputs()
+    stage2.freeze_inputs(module, table)
     with torch.no_grad():
-        pre = module.autoencoder.encoder[0](module.table * module.local_gates(module.table))
+        pre = module.autoencoder.encoder[0](table * module.local_gates(table))
     if bn_stats == "stage1":
         assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
     else:
@@ -345,7 +349,7 @@ def test_the_head_learning_rate_anneals_until_the_freeze_when_asked(tmp_path, lr
         at_freeze = None
 
         def on_train_epoch_start(self, trainer, module):
-            if module.global_gates_on() and self.at_freeze is None:
+            if module.schedule.global_gates_on(trainer.current_epoch) and self.at_freeze is None:
                 self.at_freeze = trainer.optimizers[1].param_groups[0]["lr"]
 
     cfg = make_cfg(tmp_path, "eval.enabled=false", f"head.lr_until={lr_until}", "model.lr.clustering=0.01")

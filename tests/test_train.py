@@ -53,6 +53,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_pat
     import pytest
     from pytorch_lightning import Callback
 
+    from idc.callbacks import EpochPicks
     from idc.data import load_table
     from idc.train import fit
 
@@ -63,16 +64,17 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_pat
 
     cfg = cfg_factory("checkpoint_every=1", "schedule.eval_every=1")  # smoke: 8 epochs
     table = load_table(cfg.dataset)
-    straight, _, _ = fit(cfg, table, tmp_path / "straight")
-    assert straight.best_by_silhouette["epoch"] >= 4  # stage 2 was evaluated: there is a pick to carry over
+    straight, trainer, _ = fit(cfg, table, tmp_path / "straight")
+    straight_picks = EpochPicks.of(trainer)
+    assert straight_picks.best_by_silhouette["epoch"] >= 4  # stage 2 was evaluated: there is a pick to carry over
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit(cfg, table, tmp_path / "split", callbacks=[Crash()])
-    resumed, _, resumed_from = fit(cfg, table, tmp_path / "split")
+    resumed, trainer, resumed_from = fit(cfg, table, tmp_path / "split")
     assert resumed_from.endswith("last.ckpt")
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0, msg=key)
     # the epochs picked before the crash come back with the checkpoint (epoch 4 is evaluated only before it)
-    assert resumed.epoch_selections() == straight.epoch_selections()
+    assert EpochPicks.of(trainer).selections() == straight_picks.selections()
 
 
 def test_stage_boundaries_and_schedule_validation(cfg_factory):
@@ -82,12 +84,9 @@ def test_stage_boundaries_and_schedule_validation(cfg_factory):
 
     from idc.schema import ConfigError
 
-    module = build_module(cfg_factory(), 13, 4)  # smoke: 2 ungated, 4 stage-1, 1 head-only and 4 stage-2 epochs
-    flags = []
-    for epoch in range(7):
-        at = type("At", (type(module),), {"current_epoch": property(lambda self, e=epoch: e)})
-        module.__class__ = at
-        flags.append((module.in_stage1(), module.gates_on(), module.global_gates_on()))
+    schedule = build_module(cfg_factory(), 13, 4).schedule  # smoke: T0 = 1, T1 = 3, global gates from 5, 8 epochs
+    assert (schedule.ungated_epochs, schedule.stage1_epochs, schedule.head_epochs, schedule.stage2_epochs) == (2, 4, 1, 4)
+    flags = [(schedule.in_stage1(e), schedule.gates_on(e), schedule.global_gates_on(e)) for e in range(7)]
     assert flags == [(True, False, False), (True, False, False), (True, True, False), (True, True, False),
                      (False, True, False), (False, True, True), (False, True, True)]
     with pytest.raises(ConfigError, match="stage2_epochs >= 2"):  # refused when composed, before any module

@@ -7,34 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from idc import run_dir as rd
-from idc.config import instantiate
+from idc.clusterers import make_clusterer
 from idc.data import Table
-from idc.evaluate import headline_metrics
-
-
-def make_clusterer(spec: DictConfig | dict, n_clusters: int, seed: int) -> Any:
-    """Instantiate ``spec`` (``_target_`` plus its arguments; ``k_param`` and ``seed_param`` name the
-    estimator's own arguments for K and the seed)."""
-    spec = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else dict(spec)
-    k_param, seed_param = spec.pop("k_param", "n_clusters"), spec.pop("seed_param", "random_state")
-    kwargs = {k_param: int(n_clusters), **({seed_param: int(seed)} if seed_param else {})}
-    return instantiate(spec, **kwargs)
-
-
-def fit_centers(spec: DictConfig | dict, X: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The clusters of ``X`` by the clusterer ``spec`` describes (see :func:`make_clusterer`) and their centres
-    (K x D: the estimator's ``cluster_centers_``, else each cluster's mean; NaN for a cluster left empty)."""
-    clusterer = make_clusterer(spec, n_clusters, seed)
-    labels = np.asarray(clusterer.fit_predict(X), dtype=np.int64)
-    centers = getattr(clusterer, "cluster_centers_", None)
-    if centers is None:
-        centers = np.full((int(n_clusters), X.shape[1]), np.nan, dtype=np.float64)
-        for c in np.unique(labels):
-            centers[c] = X[labels == c].mean(0)
-    return labels, np.asarray(centers)
+from idc.metrics import headline_metrics
 
 
 def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]:
@@ -56,10 +34,6 @@ def run_baseline(cfg: DictConfig, table: Table, run_dir: Path) -> dict[str, Any]
     }
     metrics = headline_metrics(arrays, table.y, k)
     metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=0)
-    if table.y is not None:
-        arrays["labels"] = table.y
-    rd.write_predictions(run_dir / rd.PREDICTIONS, arrays, table.feature_names, table.class_names)
-    rd.write_json(run_dir / rd.METRICS, metrics)
-    rd.write_run_info(run_dir, time.perf_counter() - started, "cpu")
-    rd.mark_done(run_dir)
+    rd.finish_run(run_dir, metrics, arrays, table.feature_names, table.y, time.perf_counter() - started, "cpu",
+                  class_names=table.class_names)
     return metrics

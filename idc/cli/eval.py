@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     from idc.data import DataError
     from idc.evaluate import evaluate_run
-    from idc.run_dir import _strict  # NaN as null: the same strict JSON as eval.json
+    from idc.io import strict  # NaN as null: the same strict JSON as eval.json
 
     try:
         metrics = evaluate_run(Path(args[0]), args[1:])
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"idc-eval: {err}", file=sys.stderr)
         return 2
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    print(json.dumps(_strict(shown), sort_keys=True, allow_nan=False))
+    print(json.dumps(strict(shown), sort_keys=True, allow_nan=False))
     return 0
 
 

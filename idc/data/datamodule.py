@@ -1,7 +1,7 @@
 """The whole table as one tensor; batches are index tensors drawn from a seeded permutation.
 
-No per-row ``__getitem__``, no per-row tensors, no worker processes: the LightningModule keeps the table on
-its device and gathers each batch with one indexing operation.
+No per-row ``__getitem__``, no per-row tensors, no worker processes: the DataModule keeps the table on the
+training device and gathers each batch with one indexing operation once its indices got there.
 """
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ class _EpochSampler(Sampler[int]):
 
 
 class TableDataModule(pl.LightningDataModule):
-    """Serves index batches over an in-memory :class:`Table` (``table.X`` is the tensor the module indexes).
+    """Owns the table (``table.X`` as the tensor ``X``, resident on the training device) and serves batches of
+    ``(indices, rows)``; stage 2 asks it for the whole table (:meth:`table_on`) to compute its frozen inputs.
 
     Training batches follow the official code: ``min(N, batch_size)`` rows, shuffled, last partial batch
     dropped. Evaluation walks the whole table in chunks of ``eval_batch_size``.
@@ -104,6 +105,22 @@ class TableDataModule(pl.LightningDataModule):
         self.seed = seed
         self.eval_batch_size = eval_batch_size
         self.X = torch.from_numpy(table.X)
+        self._resident = self.X
+
+    def table_on(self, device: torch.device | str) -> torch.Tensor:
+        """The whole table on ``device`` (copied there once)."""
+        device = torch.device(device)
+        here = self._resident.device
+        if here.type != device.type or (device.index is not None and here.index != device.index):
+            self._resident = self.X.to(device)
+        return self._resident
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Index batches become ``(indices, rows)``, gathered from the resident table (per-row batches are so
+        already)."""
+        if isinstance(batch, (tuple, list)):
+            return batch
+        return batch, self.table_on(batch.device)[batch]
 
     def _loader(self, dataset: IndexBatches) -> DataLoader:
         return DataLoader(dataset, batch_size=None, num_workers=0)

@@ -19,6 +19,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from idc.data.table import GENERATED_NAME, DataError, Table, check_count
+from idc.io import replacing
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler}
 IMPUTE = ("mean", "median", "zero")
@@ -119,8 +120,6 @@ class Fitted:
         return cls(list(table.feature_names), np.asarray(mul, np.float64), np.asarray(add, np.float64), log1p_)
 
     def save(self, path: Path) -> None:
-        from idc.run_dir import replacing
-
         with replacing(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, feature_names=np.array(self.feature_names, dtype=str), mul=self.mul, add=self.add,
                      log1p=np.array(self.log1p))
@@ -130,6 +129,21 @@ class Fitted:
         with np.load(path, allow_pickle=False) as z:
             log1p_ = bool(z["log1p"]) if "log1p" in z.files else False
             return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"], log1p_)
+
+    def as_dict(self) -> dict:
+        """Plain lists and numbers (what ``torch.load(weights_only=True)`` reads); :meth:`from_dict` inverts it."""
+        return {"feature_names": list(self.feature_names), "mul": self.mul.tolist(), "add": self.add.tolist(),
+                "log1p": bool(self.log1p)}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "Fitted":
+        return cls(list(state["feature_names"]), np.asarray(state["mul"], np.float64),
+                   np.asarray(state["add"], np.float64), bool(state.get("log1p", False)))
+
+    def rescale(self, X: np.ndarray) -> np.ndarray:
+        """The training table's scaling ``X * mul + add`` of a matrix of its columns (after ``log1p`` when
+        fitted with it: :meth:`apply` does both)."""
+        return X.astype(np.float64) * self.mul + self.add
 
     def apply(self, table: Table, impute: str | None = None) -> Table:
         """``table``'s trained columns (by name; by place when the training table had none), then the NaN
@@ -158,7 +172,7 @@ class Fitted:
         picked = check_finite(table.take_columns(index).densified(), impute)
         if self.log1p:
             picked = log1p(picked)
-        return replace(picked, X=picked.X.astype(np.float64) * self.mul + self.add, affine=(self.mul, self.add))
+        return replace(picked, X=self.rescale(picked.X), affine=(self.mul, self.add))
 
 
 def check_clusters(table: Table) -> None:

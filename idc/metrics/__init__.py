@@ -8,6 +8,7 @@ from idc.metrics.clustering import (
     open_gates,
     silhouette,
 )
+from idc.metrics.headline import headline_metrics
 from idc.metrics.interpretability import (
     diversity,
     empty_sets,
@@ -34,6 +35,7 @@ __all__ = [
     "generalizability",
     "greedy_accuracy",
     "group_feature_sets",
+    "headline_metrics",
     "hungarian_accuracy",
     "interpretability_metrics",
     "open_gates",

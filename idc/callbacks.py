@@ -1,0 +1,139 @@
+"""Lightning callbacks of an IDC run: the per-evaluation metrics with the epochs they pick, and the stage-1
+checkpoint. The labels (only ever logged and recorded, never trained on) reach these and never the model."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from idc import stage2
+from idc.metrics import clustering_metrics, open_gates, silhouette
+from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
+
+#: keys of the picks in checkpoints saved before the picks had their own callback state
+LEGACY_KEYS = {"best_by_label": "idc_best_by_label", "best_by_silhouette": "idc_best_by_silhouette"}
+
+
+class EpochPicks(pl.Callback):
+    """Metrics of every evaluation (open gates; in stage 2 the silhouette of its partition on the frozen
+    embeddings, -1 for one cluster, and with ``labels`` ACC/NMI/ARI), and the stage-2 evaluations kept: the one
+    with the highest silhouette (the label-free checkpoint selection the paper's text names) and, apart, the one
+    with the highest ACC (the official code's label-picked report). Each pick records the other scores of its
+    epoch and the clusters it used.
+
+    Args:
+        labels: the training table's labels, or ``None`` (the silhouette still picks).
+    """
+
+    def __init__(self, labels: np.ndarray | None = None):
+        self.labels = labels
+        self.best_by_label: dict[str, float] = {}
+        self.best_by_silhouette: dict[str, float] = {}
+        self._outputs: list[dict[str, torch.Tensor]] = []
+        self._late: int | None = None  # the last epoch, when the head is chosen after its evaluation
+
+    @staticmethod
+    def of(trainer: pl.Trainer) -> "EpochPicks":
+        """The trainer's instance (an empty one when it has none)."""
+        return next((c for c in trainer.callbacks if isinstance(c, EpochPicks)), EpochPicks())
+
+    # ------------------------------------------------------------------------------------- the picks
+    def score(self, clusters: np.ndarray, epoch: int, embeddings: np.ndarray | None, seed: int = 0,
+              record: bool = True) -> dict[str, float]:
+        """One stage-2 evaluation's ``val/`` metrics; kept as a pick when it beats the current ones (``record``)."""
+        metrics: dict[str, float] = {}
+        if embeddings is not None:
+            metrics["val/silhouette"] = silhouette(embeddings, clusters, seed=seed, undefined=-1.0)
+        scores = clustering_metrics(self.labels, clusters) if self.labels is not None else {}
+        metrics.update({f"val/{k}": v for k, v in scores.items()})
+        if not record:
+            return metrics
+        picked = {"epoch": int(epoch), "clusters_used": int(len(np.unique(clusters))),
+                  **{k.removeprefix("val/"): v for k, v in metrics.items()}}
+        if "silhouette" in picked and picked["silhouette"] > self.best_by_silhouette.get("silhouette", -2.0):
+            self.best_by_silhouette = picked
+        if "acc" in picked and picked["acc"] > self.best_by_label.get("acc", -1.0):
+            self.best_by_label = picked
+        return metrics
+
+    def selections(self) -> dict[str, dict[str, float]]:
+        """The picks under their ``metrics.json`` names (the label-picked one is never a result)."""
+        return selections_of({"best_by_silhouette": self.best_by_silhouette, "best_by_label": self.best_by_label})
+
+    # ----------------------------------------------------------------------------------- Lightning hooks
+    def on_validation_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._outputs.append(outputs)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        gates = torch.cat([o["gates"] for o in self._outputs]).cpu().numpy()
+        clusters = torch.cat([o["clusters"] for o in self._outputs]).cpu().numpy()
+        self._outputs.clear()
+        metrics = {
+            "val/open_local_gates": open_gates(gates, "median"),
+            "val/open_global_gates": open_gates(module.global_gates.matrix().cpu().numpy(), "mean"),
+        }
+        # the head trains only in stage 2; while restarts train side by side none is the model's head yet
+        epoch = trainer.current_epoch
+        if not module.schedule.in_stage1(epoch) and (module._selected >= 0 or len(module.cluster_heads) == 1):
+            # a sanity check before a resumed epoch: logged, never picked
+            metrics.update(self._score_module(module, clusters, epoch, record=not trainer.sanity_checking))
+        module.log_dict(metrics, rank_zero_only=True)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # runs before the module's own hook, which chooses a head still unchosen at the end of the last epoch
+        last = trainer.current_epoch >= trainer.max_epochs - 1
+        unchosen = not module.schedule.in_stage1(trainer.current_epoch) and module._selected < 0
+        self._late = trainer.current_epoch if last and unchosen else None
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self._late is not None and module._selected >= 0:  # its final partition still gets its picks
+            self._score_module(module, stage2.partitions(module, [module.cluster_head])[0].cpu().numpy(), self._late)
+            self._late = None
+
+    def _score_module(self, module: pl.LightningModule, clusters: np.ndarray, epoch: int, record: bool = True) -> dict:
+        embeddings = module.frozen.host_embeddings() if module.frozen is not None else None
+        return self.score(clusters, epoch, embeddings, seed=module.seed, record=record)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_by_label": dict(self.best_by_label), "best_by_silhouette": dict(self.best_by_silhouette)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_by_label = dict(state_dict.get("best_by_label", {}))
+        self.best_by_silhouette = dict(state_dict.get("best_by_silhouette", {}))
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # checkpoints of earlier versions keep the picks at the top level (a state of this callback, when the
+        # checkpoint has one, is loaded after this and wins)
+        self.load_state_dict(picks_in(checkpoint))
+
+
+def picks_in(checkpoint: Mapping[str, Any]) -> dict[str, dict]:
+    """The picks saved in a checkpoint (by :class:`EpochPicks`, or at the top level by earlier versions)."""
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if key.startswith(EpochPicks.__qualname__):
+            return {k: dict(v) for k, v in state.items()}
+    return {name: dict(checkpoint.get(key, {})) for name, key in LEGACY_KEYS.items()}
+
+
+def selections_of(picks: Mapping[str, Mapping]) -> dict[str, dict[str, float]]:
+    """The picks (:func:`picks_in`) under their ``metrics.json`` names, leaving out those never made."""
+    named = {SILHOUETTE_SELECTED: picks.get("best_by_silhouette"), LABEL_SELECTED: picks.get("best_by_label")}
+    return {name: dict(pick) for name, pick in named.items() if pick}
+
+
+class Stage1Checkpoint(pl.Callback):
+    """Weights at the end of stage 1, kept as ``checkpoints/stage1.ckpt`` for stage-2 sweeps
+    (``model.stage1_checkpoint``) and diagnostics."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.current_epoch == module.schedule.stage1_epochs - 1 and not module.stage1_loaded:
+            module.raise_if_nonfinite()  # callbacks run before the module's own epoch-end check
+            trainer.save_checkpoint(self.path, weights_only=True)

@@ -1,0 +1,273 @@
+"""Stage 2 around the training steps: its start from another run's stage 1, its frozen inputs, the head's k-means start, restarts and their label-free
+selection, the balance prior's weight and the global gates' losses (paper Sec. 4.3; starts, restarts and the
+balance prior are robust IDC, not in the paper).
+
+* Frozen inputs: stage 2 trains only the head and the global gates, so the embeddings of gated inputs are
+  computed once, in evaluation mode (the official code's frozen encoder stays in training mode, so its BatchNorm
+  statistics drift; ``model.bn_stats=gated_inputs`` recomputes them on the gated inputs once instead).
+* ``kmeans`` start: each head is first fitted, by cross-entropy, to a k-means++ partition of the frozen embeddings.
+* Restarts: several heads train side by side; one is kept by a label-free criterion, lowest first: the compression
+  loss of its hard partition (Eq. 6, with the balance term), minus the silhouette of the embedding, or minus its
+  mean ARI with the other restarts (agreement).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+from torch import Tensor, nn
+
+from idc import losses
+from idc.metrics import silhouette
+from idc.nn.gates import noisy_gates
+from idc.nn.init import evaluation_mode
+
+log = logging.getLogger(__name__)
+
+CRITERIA = ("compression", "silhouette", "agreement")
+CHUNK = 4096  # rows per forward pass over the whole table
+STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
+CHOICES = (  # (group, key, choices) of the stage-2 options: each option's first choice is its default
+    ("head", "restart_criterion", CRITERIA), ("head", "init", ("random", "kmeans")),
+    ("head", "lr_until", ("end", "freeze")), ("head.global_gates", "optimizer", ("sgd", "adam")),
+    ("head.global_gates", "baseline", ("zero", "permute")), ("model", "bn_stats", ("stage1", "gated_inputs")),
+)
+
+
+def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
+    """Refuse a stage-2 option outside its choices, or fewer than one head, naming the key and the choices."""
+    groups = {"head": head, "head.global_gates": head["global_gates"], "model": model}
+    for where, key, choices in CHOICES:
+        if groups[where].get(key, choices[0]) not in choices:
+            raise ValueError(f"{where}.{key} must be one of {choices}, got {groups[where].get(key)!r}")
+    if int(head.get("restarts", 1)) < 1:
+        raise ValueError(f"head.restarts must be >= 1, got {head.get('restarts')}")
+
+
+def load_stage1(module: nn.Module, path: str | Path) -> None:
+    """Give ``module`` the autoencoder and gating network of another run's stage-1 checkpoint (read with
+    ``weights_only=True``); stage 1 is then skipped, so stage-2 settings can be swept on one stage 1."""
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    mine = {k: v for k, v in module.state_dict().items() if k.split(".")[0] in STAGE1_PARTS}
+    theirs = {k: v for k, v in state.items() if k.split(".")[0] in STAGE1_PARTS}
+    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise ValueError(f"{path}: its autoencoder / gating network do not match this model (other table, gates "
+                         "or model.hidden / model.bottleneck); train stage 1 again or use the same settings")
+    module.load_state_dict(theirs, strict=False)
+    module.stage1_loaded = True
+
+
+@dataclass
+class FrozenInputs:
+    """Stage 2's fixed inputs: embeddings of gated inputs (for the compression loss), the head's inputs, and the
+    gated inputs (for the auxiliary classifier); plus values computed from them once."""
+
+    embeddings: Tensor
+    head_inputs: Tensor
+    gated: Tensor
+    rate: float | None = None  # compression loss of all embeddings as one cluster: the balance prior's unit
+    partition: Tensor | None = None  # the frozen selected head's partition
+    _host: np.ndarray | None = None
+
+    def host_embeddings(self) -> np.ndarray:
+        """The embeddings on the host (copied once: they are fixed through stage 2)."""
+        if self._host is None:
+            self._host = self.embeddings.float().cpu().numpy()
+        return self._host
+
+
+@torch.no_grad()
+def refresh_batchnorm_statistics(module: nn.Module, X: Tensor) -> None:
+    """``model.bn_stats=gated_inputs``: recompute the encoder's BatchNorm statistics on the gated inputs
+    ``x * z`` alone (averages over the table), instead of the running averages of stage 1's clean, gated and
+    masked passes; what the official code's encoder, left in training mode, normalises full batches with."""
+    encoder = module.autoencoder.encoder
+    norms = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: one pass over the table gives its statistics
+    was_training = encoder.training
+    with evaluation_mode(module.gating):
+        encoder.train()
+        for x in torch.tensor_split(X, -(-len(X) // CHUNK)):  # even chunks: none of 1 row
+            encoder(x * module.local_gates(x))
+    encoder.train(was_training)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
+@torch.no_grad()
+def freeze_inputs(module: nn.Module, X: Tensor) -> FrozenInputs:
+    """Stage 2's inputs from the whole table ``X`` (on the module's device), in evaluation mode; warns when
+    stage 1 closed almost every gate."""
+    if module.model_cfg.get("bn_stats", "stage1") == "gated_inputs":
+        refresh_batchnorm_statistics(module, X)
+    embs, gated, n_open = [], [], []
+    with evaluation_mode(module.gating, module.autoencoder):
+        for x in X.split(CHUNK):
+            z = module.local_gates(x)
+            n_open.append((z > 0).sum(1))
+            gated.append(x * z)
+            embs.append(module.autoencoder.encoder(gated[-1]))
+    median_open = float(torch.cat(n_open).float().median())
+    if module.gating is not None and median_open < 2:
+        log.warning(
+            "stage 1 left a median of %g of %d features open per sample: the clustering sees almost nothing. "
+            "Lower the sparsity pressure (gates.reg_lambda, e.g. 0.1) or lengthen stage 1.", median_open, X.shape[1])
+    return set_frozen(module, torch.cat(embs), torch.cat(gated))
+
+
+@torch.no_grad()
+def set_frozen(module: nn.Module, embeddings: Tensor, gated: Tensor) -> FrozenInputs:
+    """Stage-2 inputs from given embeddings and gated inputs; with ``head.standardize_inputs`` the head's
+    statistics are set from the embeddings first."""
+    if module.head_cfg.get("standardize_inputs", False):
+        module.head_shift.copy_(embeddings.mean(0))
+        module.head_scale.copy_(embeddings.std(0).clamp_min(torch.finfo(embeddings.dtype).tiny))
+    module.frozen = FrozenInputs(embeddings, module.head_input(embeddings), gated)
+    return module.frozen
+
+
+@torch.no_grad()
+def partitions(module: nn.Module, heads: Sequence[nn.Module]) -> list[Tensor]:
+    """Each head's evaluation-mode hard partition of the frozen embeddings."""
+    inputs = module.frozen.head_inputs
+    with evaluation_mode(*heads):
+        return [torch.cat([h(x).argmax(1) for x in inputs.split(CHUNK)]) for h in heads]
+
+
+def frozen_partition(module: nn.Module) -> Tensor:
+    """The selected head's partition of the frozen embeddings (computed once: neither changes once frozen)."""
+    if module.frozen.partition is None:
+        module.frozen.partition = partitions(module, [module.cluster_head])[0]
+    return module.frozen.partition
+
+
+def kmeans_partition(embeddings: Tensor, n_clusters: int, seed: int, n_init: int = 1) -> np.ndarray:
+    """k-means++ partition of the embeddings (on the host; they are N x bottleneck)."""
+    x = embeddings.detach().float().cpu().numpy()
+    return KMeans(n_clusters, init="k-means++", n_init=n_init, random_state=seed).fit_predict(x)
+
+
+def fit_head_to_partition(
+    head: nn.Module, embeddings: Tensor, partition: np.ndarray, steps: int = 200, lr: float = 1e-2,
+    batch_size: int = 512, seed: int = 0,
+) -> float:
+    """Fit ``head`` (in training mode) to reproduce ``partition`` by cross-entropy (Adam, seeded minibatches) and
+    return the share of rows whose evaluation-mode argmax equals the partition."""
+    target = torch.as_tensor(partition, dtype=torch.long, device=embeddings.device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    n = len(embeddings)
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randperm(n, generator=gen)[: min(batch_size, n)].to(embeddings.device)
+            loss = F.cross_entropy(head(embeddings[idx]), target[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad(), evaluation_mode(head):
+        return (head(embeddings).argmax(1) == target).float().mean().item()
+
+
+def init_heads_from_kmeans(module: nn.Module) -> list[float]:
+    """Fit each head to its own k-means++ partition (seed + restart index) of the frozen embeddings; the
+    agreements are recorded in ``module.head_selection``."""
+    frozen, steps = module.frozen, int(module.head_cfg.get("init_steps", 200))
+    agreement = [
+        fit_head_to_partition(head, frozen.head_inputs, kmeans_partition(frozen.embeddings, module.n_clusters,
+                              seed=module.seed + r), steps=steps, seed=module.seed + r)
+        for r, head in enumerate(module.cluster_heads)
+    ]
+    module.head_selection["kmeans_init_agreement"] = agreement
+    return agreement
+
+
+def criterion_values(
+    name: str, embeddings: Tensor, partitions: list[Tensor], n_clusters: int, eps: float, seed: int = 0,
+    balance: float = 0.0,
+) -> list[float]:
+    """One label-free score per restart (lower is better) for the hard ``partitions`` of ``embeddings``; the
+    compression criterion is the head's training objective (with its ``balance`` term) on the hard partition."""
+    if name == "compression":
+        onehots = [F.one_hot(p, n_clusters).to(embeddings.dtype) for p in partitions]
+        return [
+            float(losses.cluster_compression_loss(embeddings, q, eps) + balance * losses.assignment_imbalance(q))
+            for q in onehots
+        ]
+    hard = [p.cpu().numpy() for p in partitions]
+    if name == "silhouette":
+        x = embeddings.float().cpu().numpy()
+        return [-silhouette(x, p, seed=seed, undefined=-1.0) for p in hard]  # one cluster only: the worst score
+    if name == "agreement":
+        if len(hard) == 1:
+            return [0.0]
+        return [
+            -float(np.mean([adjusted_rand_score(p, q) for j, q in enumerate(hard) if j != i]))
+            for i, p in enumerate(hard)
+        ]
+    raise ValueError(f"head.restart_criterion must be one of {CRITERIA}, got {name!r}")
+
+
+@torch.no_grad()
+def select_head(module: nn.Module) -> int:
+    """Keep the restart with the lowest label-free criterion (evaluation-mode partitions of the frozen
+    embeddings) and record the criterion's values in ``module.head_selection`` (written to metrics.json)."""
+    chosen = 0
+    if len(module.cluster_heads) > 1:  # one head: nothing to choose, nothing recorded
+        parts = partitions(module, module.cluster_heads)
+        name = module.head_cfg.get("restart_criterion", "compression")
+        values = criterion_values(name, module.frozen.embeddings, parts, module.n_clusters,
+                                  float(module.head_cfg["eps"]), module.seed, balance=balance_weight(module))
+        chosen = int(np.argmin(values))
+        module.head_selection.update(criterion=name, values=values, chosen=chosen, epoch=int(module.current_epoch),
+                                     clusters_used=[int(p.unique().numel()) for p in parts])
+    module.selected_head.fill_(chosen)
+    module._selected = chosen
+    return chosen
+
+
+def balance_weight(module: nn.Module) -> float:
+    """Weight of the balance prior: ``head.balance_weight`` times the coding rate of all frozen embeddings as one
+    cluster (the compression loss of the trivial partition), so that the prior has the same strength against
+    the compression loss whatever the bottleneck, eps or sample count (not in the paper)."""
+    weight = float(module.head_cfg.get("balance_weight", 0.0))
+    if not weight:
+        return 0.0
+    frozen = module.frozen
+    if frozen.rate is None:
+        one = torch.ones(len(frozen.embeddings), 1, dtype=frozen.embeddings.dtype, device=frozen.embeddings.device)
+        frozen.rate = float(losses.cluster_compression_loss(frozen.embeddings, one, float(module.head_cfg["eps"])))
+        module.head_selection["balance_scale"] = frozen.rate
+    return weight * frozen.rate
+
+
+def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tuple[Tensor, Tensor]:
+    """Auxiliary classifier's cross-entropy against the pseudo-labels ``y`` and the global gates' regulariser
+    (paper Sec. 4.3; the total is ``ce + weight * reg``).
+
+    The classifier sees ``x * z * z^G[y]`` (``baseline: zero``, paper). Because ``z^G`` is picked by the label
+    itself, which features are zeroed can tell the classes apart on its own (the "encoding" problem of
+    selector-predictor explanations, Jethani et al., AISTATS 2021). ``baseline: permute`` fills a closed feature
+    with the same feature of another sample of the batch, ``x*z*z^G + x'*z'*(1 - z^G)``: a closed feature then
+    follows the feature's marginal in every cluster, so only informative features stay open.
+    """
+    gg = module.head_cfg["global_gates"]
+    mu_g = module.global_gates.mu(pseudo)
+    z_g = noisy_gates(mu_g, float(gg["noise_std"]))
+    inputs = gated * z_g
+    if gg.get("baseline", "zero") == "permute":
+        inputs = inputs + gated[torch.randperm(len(gated), device=gated.device)] * (1.0 - z_g)
+    ce = F.cross_entropy(module.aux_classifier(inputs), pseudo)
+    return ce, losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
