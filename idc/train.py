@@ -9,11 +9,12 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
 from idc import run_dir as rd
 from idc.config import instantiate
+from idc.console import progress_callbacks, resumed_epoch
 from idc.data import Table, TableDataModule, load_table
 from idc.data.preprocess import Fitted
 from idc.evaluate import evaluate, headline_metrics, image_shape_of, predict
@@ -84,8 +85,7 @@ def fit(
             save_on_train_epoch_end=True,  # after the module's non-finite-loss check of that epoch
         )
     ]
-    if show_progress:
-        callbacks.append(RichProgressBar())
+    callbacks += progress_callbacks(show_progress, cfg.get("progress_every"))  # a bar, or a line every N epochs
     callbacks += list(trainer_kwargs.pop("callbacks", []))  # the caller's callbacks come in addition
     history = HistoryLogger(run_dir)
     arguments = dict(
@@ -168,7 +168,7 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
     rd.write_json(run_dir / rd.METRICS, metrics)
     rd.write_run_info(
         run_dir, time.perf_counter() - started, str(module.device), train_seconds=round(train_seconds, 3),
-        lightning=pl.__version__, resumed_from=ckpt_path,
+        lightning=pl.__version__, resumed_from=ckpt_path, resumed_at_epoch=resumed_epoch(trainer),
     )
     rd.mark_done(run_dir)
     return metrics
