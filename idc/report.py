@@ -24,7 +24,8 @@ import yaml
 from idc import results as store
 from idc.paper import published, published_value
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
-from idc.tables import PAPER_NAMES, to_latex, to_markdown
+from idc.methods import paper_name
+from idc.tables import to_latex, to_markdown
 
 PAPER_DIR = Path(__file__).with_name("paper")
 OFFICIAL = PAPER_DIR / "official_measured.yaml"
@@ -233,7 +234,7 @@ def not_run_row(table: PaperTable, dataset: str, method: str) -> Row:
 
 
 def published_cell(table: PaperTable, method: str, dataset: str, metric: Metric) -> dict[str, Any] | None:
-    name = table.paper_names.get(method, EXTRA_PAPER_NAMES.get(method, PAPER_NAMES.get(method, method)))
+    name = table.paper_names.get(method, EXTRA_PAPER_NAMES.get(method, paper_name(method)))
     if method == "official code":
         name = "IDC"
     if name is None:

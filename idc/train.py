@@ -8,12 +8,13 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
 from idc import run_dir as rd
 from idc import stage2
 from idc.config import instantiate
+from idc.console import progress_callbacks, resumed_epoch
 from idc.data import Table, TableDataModule, load_table
 from idc.callbacks import EpochPicks, Stage1Checkpoint
 from idc.data.preprocess import Fitted
@@ -77,8 +78,7 @@ def fit(
             save_on_train_epoch_end=True,  # after the module's non-finite-loss check of that epoch
         )
     ]
-    if show_progress:
-        callbacks.append(RichProgressBar())
+    callbacks += progress_callbacks(show_progress, cfg.get("progress_every"))  # a bar, or a line every N epochs
     callbacks += list(trainer_kwargs.pop("callbacks", []))  # the caller's callbacks come in addition
     history = HistoryLogger(run_dir)
     arguments = dict(
@@ -159,6 +159,6 @@ def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any
         finish_logger(logger)
     rd.finish_run(
         run_dir, metrics, pred, table.feature_names, table.y, time.perf_counter() - started, str(module.device),
-        class_names=table.class_names, train_seconds=round(train_seconds, 3), lightning=pl.__version__, resumed_from=ckpt_path,
+        class_names=table.class_names, train_seconds=round(train_seconds, 3), lightning=pl.__version__, resumed_from=ckpt_path, resumed_at_epoch=resumed_epoch(trainer),
     )
     return metrics

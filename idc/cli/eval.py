@@ -1,6 +1,7 @@
 """``idc-eval RUN_DIR [dataset overrides]``: re-evaluate a finished run, writing ``eval.json``,
 ``explanations.csv`` and ``plots/`` into it; with overrides, cluster and explain another table with the same
-features (scaled as the training table was), written into ``RUN_DIR/eval_<table>/``.
+features (scaled as the training table was), written into ``RUN_DIR/eval_<table>/``. Says what it wrote (also
+in ``eval.log`` there) and prints the metrics as one JSON line last.
 
     idc-eval outputs/train/runs/2026-01-01_12-00-00
     idc-eval outputs/train/runs/... dataset.path=new_cells.csv   # same features, new samples
@@ -8,8 +9,12 @@ features (scaled as the training table was), written into ``RUN_DIR/eval_<table>
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import time
 from pathlib import Path
+
+log = logging.getLogger("idc")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,15 +22,28 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if args else 2
+    from idc import console
     from idc.data import DataError
-    from idc.evaluate import evaluate_run
+    from idc.evaluate import EVAL, evaluate_run
     from idc.io import strict  # NaN as null: the same strict JSON as eval.json
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    console.quiet_libraries()
+    console.route_lightning_logs()
+    console.apply_threads(console.threads_for(None))
+    run_dir = Path(args[0]).resolve()
+    log.info("run directory: %s", run_dir)
+    started = time.time()
     try:
-        metrics = evaluate_run(Path(args[0]), args[1:])
+        metrics = evaluate_run(run_dir, args[1:])
     except DataError as err:
         print(f"idc-eval: {err}", file=sys.stderr)
         return 2
+    written = [p.parent for p in (run_dir / EVAL, *run_dir.glob(f"eval_*/{EVAL}")) if p.is_file()
+               and p.stat().st_mtime >= started - 1]
+    out = max(written, key=lambda p: (p / EVAL).stat().st_mtime, default=run_dir)
+    with console.also_to_file(out / "eval.log"):
+        console.log_summary(f"rewrote {EVAL}, explanations.csv and plots/ in {out}", metrics, out)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     print(json.dumps(strict(shown), sort_keys=True, allow_nan=False))
     return 0

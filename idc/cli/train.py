@@ -6,37 +6,40 @@ Examples::
     idc-train dataset=digits trainer=cpu logger=csv
     idc-train dataset=allaml schedule=paper       # the paper's schedule (Table 7) for ALLAML
     idc-train -m seed=0,1,2                       # a multirun sweep
+
+Exit status: 0 done (or skipped), 1 failed, 2 bad input, 128 + N stopped by signal N (143: SIGTERM), which
+leaves ``INTERRUPTED`` in the run directory; the same command resumes.
 """
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from pytorch_lightning.utilities import rank_zero_info
 
 from idc.config import config_dir
 
-log = logging.getLogger(__name__)
-
-
-def _show_progress(setting: object) -> bool:
-    """``auto``: a progress bar on an interactive terminal, none in CI or when output goes to a file."""
-    if setting == "auto":
-        return sys.stderr.isatty() and not os.environ.get("CI")
-    return bool(setting)
+log = logging.getLogger("idc")
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
+    from idc import console, signals
+
+    signals.interrupt_on_signals()
+    console.quiet_libraries()
+    console.route_lightning_logs()
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    run_dir = Path(cfg.paths.output_dir)
+    if multirun and hydra_cfg.job.num == 0:
+        log.info("multirun folder: %s", Path(hydra_cfg.sweep.dir).resolve())
+    log.info("run directory: %s", run_dir)
     from idc.schema import ConfigError, validate
 
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         validate(cfg)
     except ConfigError as err:  # nothing was written
@@ -44,30 +47,42 @@ def main(cfg: DictConfig) -> None:
             log.error("job not run, the sweep goes on: %s", err)
             return
         raise SystemExit(f"idc-train: {err}") from None
-    from idc.data import DataError
-    from idc.run_dir import FAILED, SettingsChanged, is_done
-    from idc.train import train  # imported after the check, and here so that `--help` and `--cfg` stay fast
+    threads = console.apply_threads(console.threads_for(cfg.get("threads"), console.hydra_parallel_jobs()))
+    log.debug("torch threads: %d", threads)
 
-    if cfg.get("skip_done") and is_done(Path(cfg.paths.output_dir)):
-        log.info("already done, skipped: %s", cfg.paths.output_dir)
+    from idc.data import DataError
+    from idc.run_dir import CHECKPOINT, FAILED, SettingsChanged, is_done
+    from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
+
+    if cfg.get("skip_done") and is_done(run_dir):
+        log.info("already done, skipped: %s", run_dir)
         return
     try:
-        metrics = train(cfg, show_progress=_show_progress(cfg.get("progress_bar", "auto")))
+        metrics = train(cfg, show_progress=console.show_progress(cfg.get("progress_bar", "auto")))
     except SettingsChanged as err:  # nothing was written
         if multirun:
             log.error("job not run, the sweep goes on: %s", err)
             return
         raise SystemExit(f"idc-train: {err}") from None
     except Exception as err:  # train() has written FAILED
-        failed = Path(cfg.paths.output_dir) / FAILED
+        signals.clear_interrupted(run_dir)
+        failed = run_dir / FAILED
         if multirun:  # one failed job must not stop the sweep
             log.error("job failed, the sweep goes on: %s (details in %s)", err, failed)
             return
         if isinstance(err, DataError):
             raise SystemExit(f"idc-train: {err}") from None
         raise
-    headline = {k: metrics[k] for k in ("acc", "nmi", "ari", "open_local_gates", "open_global_gates") if k in metrics}
-    rank_zero_info(f"final model ({metrics['selection']}): {headline}")
+    except BaseException as err:
+        stop = signals.as_interrupted(err)
+        if stop is None:
+            raise
+        marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT)
+        log.error("interrupted (%s): the checkpoint is kept, the same command resumes; see %s", stop, marker)
+        raise SystemExit(stop.exit_code) from None
+    signals.clear_interrupted(run_dir)
+    console.log_summary(f"done ({metrics.get('selection', 'final model')}), run directory: {run_dir}", metrics,
+                        run_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""Signals that end a run early (SIGTERM from a scheduler or ``kill``, SLURM's requeue signal SIGUSR1): the run
+stops, leaves an ``INTERRUPTED`` marker (which signal, when, the checkpoint it resumes from) and the process exits
+with 128 + the signal's number, so that schedulers and scripts never read it as a success. The checkpoint stays:
+the same command resumes."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+INTERRUPTED = "INTERRUPTED"
+
+
+class Interrupted(BaseException):
+    """A signal ended the run (a ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` takes it
+    for a failure)."""
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        super().__init__(f"received {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def interrupt_on_signals() -> list[int]:
+    """From now on SIGTERM (and SIGUSR1 outside SLURM, where Lightning's own requeue handler takes it) raise
+    :class:`Interrupted`. Lightning's trainer calls this handler after its own during ``fit``."""
+    wanted = [signal.SIGTERM]
+    if hasattr(signal, "SIGUSR1") and not os.environ.get("SLURM_JOB_ID"):
+        wanted.append(signal.SIGUSR1)
+    for signum in wanted:
+        signal.signal(signum, _raise)
+    return [int(s) for s in wanted]
+
+
+def as_interrupted(error: BaseException) -> Interrupted | None:
+    """``error`` as an :class:`Interrupted`, also Lightning's ``SIGTERMException`` (an exit with status 0)."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    if isinstance(error, Interrupted):
+        return error
+    if isinstance(error, SIGTERMException):
+        return Interrupted(signal.SIGTERM)
+    return None
+
+
+def mark_interrupted(run_dir: Path, error: Interrupted, checkpoint: Path) -> Path:
+    """Write ``INTERRUPTED``: the signal, the time and the checkpoint the same command resumes from."""
+    resumes = f"{checkpoint} (epoch {checkpoint_epoch(checkpoint)})" if checkpoint.is_file() else "none: starts over"
+    path = Path(run_dir) / INTERRUPTED
+    path.write_text(f"{error}\nat: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\nresumes from: {resumes}\n")
+    return path
+
+
+def clear_interrupted(run_dir: Path) -> None:
+    (Path(run_dir) / INTERRUPTED).unlink(missing_ok=True)
+
+
+def checkpoint_epoch(path: Path | str | None) -> int | None:
+    """The epoch a Lightning checkpoint resumes at (its ``epoch``), read without loading the weights into memory."""
+    if not path or not Path(path).is_file():
+        return None
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return int(ckpt["epoch"])

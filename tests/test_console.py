@@ -1,0 +1,158 @@
+"""What a run shows and leaves: threads, summary, progress, quiet console, SIGTERM, history kept over resumes."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from idc import console
+from idc.loggers import HistoryKeepingCSVLogger
+from idc.signals import INTERRUPTED
+
+# ------------------------------------------------------------------------------------------------- units
+
+
+def test_threads_default_to_the_cores_split_between_parallel_jobs(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(console, "available_cores", lambda: 8)
+    assert console.threads_for(None) == 8
+    assert console.threads_for(None, n_jobs=3) == 2
+    assert console.threads_for(None, n_jobs=-1) == 1  # joblib: as many jobs as cores
+    assert console.threads_for(None, n_jobs=16) == 1
+    assert console.threads_for("3") == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert console.threads_for(None) == 2
+    for bad in (0, "x", 1.5):
+        with pytest.raises(ValueError, match="threads="):
+            console.threads_for(bad)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_csv_metrics_keep_earlier_epochs_and_replace_the_redone_ones(tmp_path):
+    first = HistoryKeepingCSVLogger(tmp_path, name="csv", version="")
+    for epoch in range(4):
+        first.log_metrics({"loss": 10.0 - epoch, "epoch": epoch}, step=epoch)
+    first.log_metrics({"final/acc": 0.5}, step=4)
+    first.save()
+    resumed = HistoryKeepingCSVLogger(tmp_path, name="csv", version="")  # resumes after epoch 1
+    for epoch in (2, 3, 4):
+        resumed.log_metrics({"loss": 1.0 - epoch, "val/acc": 0.9, "epoch": epoch}, step=epoch)
+    resumed.log_metrics({"final/acc": 0.8}, step=5)
+    resumed.save()
+    rows = _rows(tmp_path / "csv" / "metrics.csv")
+    epochs = [int(float(r["epoch"])) for r in rows if r["epoch"]]
+    assert epochs == [0, 1, 2, 3, 4]
+    assert [float(r["loss"]) for r in rows if r["epoch"]][:3] == [10.0, 9.0, -1.0]
+    assert [r["final/acc"] for r in rows if r["final/acc"]] == ["0.8"]
+
+
+def test_summary_names_scores_sizes_gates_and_files(tmp_path):
+    (tmp_path / "explanations.csv").write_text("kind\n")
+    (tmp_path / "plots").mkdir()
+    metrics = {"acc": 0.91234, "nmi": 0.8, "ari": 0.7, "cluster_sizes": [3, 0], "open_local_gates": 4.0,
+               "open_global_gates": 5.5}
+    text = "\n".join(console.summary_lines(metrics, tmp_path))
+    for part in ("ACC 0.912", "NMI 0.800", "ARI 0.700", "cluster sizes: [3, 0]", "4 per sample", "5.5 per cluster",
+                 f"explanations.csv: {tmp_path / 'explanations.csv'}", f"plots/: {tmp_path / 'plots'}"):
+        assert part in text, part
+    assert "ACC" not in "\n".join(console.summary_lines({"cluster_sizes": [5]}, tmp_path / "none"))
+
+
+# ----------------------------------------------------------------------------------- idc-train end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 60)
+    X = rng.normal(size=(120, 5)) + 3 * y[:, None] * (np.arange(5) < 2)
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    with open(path, "w") as f:
+        f.write("f0,f1,f2,f3,f4,label\n")
+        for row, label in zip(X, y):
+            f.write(",".join(f"{v:.4f}" for v in row) + f",{label}\n")
+    return path
+
+
+def _command(data: Path, run_dir: Path, *extra: str) -> list[str]:
+    exe = Path(sys.executable).with_name("idc-train")
+    return [str(exe), "trainer=smoke", "logger=csv", "dataset=table", f"dataset.path={data}",
+            "dataset.label_column=label", "dataset.batch_size=16", "eval.plots=false", "threads=1",
+            f"hydra.run.dir={run_dir}", *extra]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "CI": "1", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                                     os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.mark.slow
+def test_a_run_says_where_it_went_and_what_it_found_and_nothing_else(tiny_csv, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(_command(tiny_csv, run_dir, "logger=wandb"), env=_env(), capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    lines = out.splitlines()
+    assert lines[0] == f"run directory: {run_dir}", lines[:3]
+    for part in ("epoch 8/8", "left", "against the labels: ACC", "cluster sizes:", "open gates:",
+                 f"explanations.csv: {run_dir / 'explanations.csv'}"):
+        assert part in out, part
+    for noise in ("GPU available", "Tip:", "FLOPs", "LeafSpec", "wandb:", "anonymous", "Trainer.fit"):
+        assert noise not in out, (noise, out)
+    assert len(lines) <= 16, out
+    logged = (run_dir / "train.log").read_text()
+    assert "run directory:" in logged and "against the labels: ACC" in logged
+
+    # (the table's own path and label column given again: evaluate.dataset_with starts from dataset=table)
+    ev = subprocess.run([str(Path(sys.executable).with_name("idc-eval")), str(run_dir), f"dataset.path={tiny_csv}",
+                         "dataset.label_column=label"], env=_env(), capture_output=True, text=True, timeout=300)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    out_dir = run_dir / "eval_tiny"
+    assert f"run directory: {run_dir}" in ev.stderr, ev.stderr
+    assert f"rewrote eval.json, explanations.csv and plots/ in {out_dir}" in ev.stderr, ev.stderr
+    assert "cluster sizes:" in ev.stderr and "rewrote" in (out_dir / "eval.log").read_text()
+    assert json.loads(ev.stdout.splitlines()[-1])["n_samples"] == 120
+
+
+@pytest.mark.slow
+def test_sigterm_exits_143_leaves_interrupted_and_the_same_command_resumes(tiny_csv, tmp_path):
+    run_dir = tmp_path / "run"
+    command = _command(tiny_csv, run_dir, "model.schedule.epochs=60", "checkpoint_every=3")
+    proc = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
+    marker = (run_dir / INTERRUPTED).read_text()
+    assert "SIGTERM" in marker and "last.ckpt" in marker and "at: " in marker
+    assert not (run_dir / "DONE").exists() and not (run_dir / "FAILED").exists()
+    assert checkpoint.exists()
+    interrupted_epochs = {int(float(r["epoch"])) for r in _rows(run_dir / "csv" / "metrics.csv") if r["epoch"]}
+
+    again = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert (run_dir / "DONE").exists() and not (run_dir / INTERRUPTED).exists()
+    info = json.loads((run_dir / "run_info.json").read_text())
+    assert info["resumed_from"] == str(checkpoint) and info["resumed_at_epoch"] > 0
+    assert f"resumed from {checkpoint} at epoch {info['resumed_at_epoch']}" in again.stdout
+    rows = [r for r in _rows(run_dir / "csv" / "metrics.csv") if r["epoch"] and r.get("stage1/loss")]
+    epochs = [int(float(r["epoch"])) for r in rows]
+    assert epochs == sorted(set(epochs)) and set(range(info["resumed_at_epoch"])) <= set(epochs) <= set(range(60))
+    assert min(interrupted_epochs) == 0 and 0 in epochs
