@@ -213,7 +213,8 @@ GROUPS: dict[str, type] = {
     "schedule": ScheduleSchema, "method": MethodSchema, "eval": EvalSchema, "hparams_search": SearchSchema,
 }
 #: the run-level keys of train.yaml -> (type, what is allowed)
-RUN_KEYS = ("task_name", "seed", "progress_bar", "resume", "skip_done", "checkpoint_every", "data_loading")
+RUN_KEYS = ("task_name", "seed", "progress_bar", "progress_every", "threads", "resume", "skip_done", "checkpoint_every",
+            "data_loading")
 OPEN_GROUPS = ("trainer", "logger", "paths", "hydra")
 
 
@@ -276,6 +277,9 @@ def _check_run_keys(cfg: DictConfig) -> None:
         raise ConfigError(f"progress_bar: {cfg.progress_bar!r} is not allowed; allowed: auto, true, false")
     if "checkpoint_every" in cfg and not _is_count(cfg.checkpoint_every):
         raise ConfigError(f"checkpoint_every: {cfg.checkpoint_every!r} is not allowed; a whole number >= 1")
+    for key in ("threads", "progress_every"):  # null: chosen at run time
+        if cfg.get(key) is not None and not _is_count(cfg[key]):
+            raise ConfigError(f"{key}: {cfg[key]!r} is not allowed; null or a whole number >= 1")
 
 
 def _check_against(group: str, value: Any, schema: type) -> None:
