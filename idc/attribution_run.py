@@ -1,7 +1,7 @@
 """A finished run -> ``eval_<method>.json``: its model explained post hoc (:mod:`idc.attributions`), top-k
 features kept, scored by the interpretability metrics IDC's gates get (:func:`idc.metrics.interpretability_metrics`).
 
-The comparison rows of the paper's interpretability table (ICLR-sub Table 1): ``kernel_shap`` on a ``model=kmeans``
+The comparison rows of the paper's interpretability table (ICLR-sub Table 1): ``kernel_shap`` on a ``method=kmeans``
 run is "K-means + SHAP"; ``ig`` / ``gradient_shap`` on a ``gates=none`` IDC run are "IDC w/o gates + IntegGrads /
 GradSHAP" (on an IDC run with gates, "IDC + ..."). Any method works on either kind of run.
 """
@@ -37,17 +37,18 @@ def run_model(run_dir: Path, table: Table, clusters: np.ndarray, n_clusters: int
         module = load_module(run_dir)
         if module.hparams.model.get("embedding_clusterer"):
             raise DataError(f"{run_dir}: its clusters come from K-means on the embeddings, not from a head with "
-                            "logits; attribute an IDC run or a model=kmeans run")
+                            "logits; attribute an IDC run or a method=kmeans run")
 
         def forward(x: torch.Tensor) -> torch.Tensor:  # differentiable (IDCModule.infer runs without gradients)
             return module._infer_batch(x)["logits"]
 
         return forward, {"model": "cluster-head logits of the trained network"}
     cfg = OmegaConf.load(run_dir / rd.CONFIG)
-    target = str(OmegaConf.select(cfg, "model.baseline._target_", default=""))
+    target = str(OmegaConf.select(cfg, "method.baseline._target_", default="")  # model.baseline: older runs
+                 or OmegaConf.select(cfg, "model.baseline._target_", default=""))
     if not target.endswith("KMeans"):
         raise DataError(f"{run_dir}: a baseline run of {target or 'an unknown model'!r}; attributions need an IDC "
-                        "run (checkpoints/last.ckpt) or a model=kmeans run")
+                        "run (checkpoints/last.ckpt) or a method=kmeans run")
     centers = np.stack([table.X[clusters == c].mean(0) for c in range(n_clusters)])
     temperature = margin_temperature(table.X, centers)
     return kmeans_forward(centers, temperature), {
