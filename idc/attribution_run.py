@@ -1,7 +1,7 @@
 """A finished run -> ``eval_<method>.json``: its model explained post hoc (:mod:`idc.attributions`), top-k
 features kept, scored by the interpretability metrics IDC's gates get (:func:`idc.metrics.interpretability_metrics`).
 
-The comparison rows of the paper's interpretability table (ICLR-sub Table 1): ``kernel_shap`` on a ``model=kmeans``
+The comparison rows of the paper's interpretability table (ICLR-sub Table 1): ``kernel_shap`` on a ``method=kmeans``
 run is "K-means + SHAP"; ``ig`` / ``gradient_shap`` on a ``gates=none`` IDC run are "IDC w/o gates + IntegGrads /
 GradSHAP" (on an IDC run with gates, "IDC + ..."). Any method works on either kind of run.
 """
@@ -45,7 +45,7 @@ def run_model(run_dir: Path, table: Table, clusters: np.ndarray, n_clusters: int
 
         return forward, {"model": "cluster-head logits of the trained network"}
     cfg = OmegaConf.load(run_dir / rd.CONFIG)
-    target = str(OmegaConf.select(cfg, "method.baseline._target_", default="")  # model.: runs before the method group
+    target = str(OmegaConf.select(cfg, "method.baseline._target_", default="")  # model.baseline: older runs
                  or OmegaConf.select(cfg, "model.baseline._target_", default=""))
     if not target.endswith("KMeans"):
         raise DataError(f"{run_dir}: a baseline run of {target or 'an unknown model'!r}; attributions need an IDC "

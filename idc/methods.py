@@ -1,5 +1,7 @@
-"""The methods of the paper's tables, in one registry: how each is selected on the command line, how a run's
-saved config names it, and its row name in the paper. ``idc-paper`` runs them; ``idc-table`` names them."""
+"""The methods of the paper's tables and the wider benchmark, in one registry: how each is selected on the command
+line, how a run is recognised as one of them, its row name in the paper, and what kind of method it is.
+``idc-paper --methods`` runs them, ``idc-results add`` files runs under their names, ``idc-table`` and the
+report (:mod:`idc.report`) name and compare them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -9,42 +11,68 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Method:
-    """``overrides`` select the method for ``idc-train``; ``paper`` is its row in the paper's tables (None: the
-    paper has no such row)."""
+    """``overrides`` select the method for ``idc-train``; a run is one of it when it chose the ``config`` option
+    of ``configs/method`` (``method.name`` in its resolved config) with its local gates on (``gates=True``), off
+    (False) or either (None). ``paper`` is its row in the paper's tables (None: the paper has no such row);
+    ``baseline``: a comparison method, not IDC or one of its ablations; ``trains``: it trains a network, so a run
+    costs about what an IDC run costs."""
 
     name: str
     overrides: tuple[str, ...]
     paper: str | None
+    config: str
+    gates: bool | None = None
+    baseline: bool = False
+    trains: bool = True
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("idc", (), "IDC"),
-    Method("idc_faithful", ("method=idc_faithful",), "IDC"),
-    Method("idc_no_gates", ("gates=none",), "IDC w/o gates"),
-    Method("kmeans", ("method=kmeans",), "KM"),
-    Method("gmm", ("method=gmm",), None),
-    Method("spectral", ("method=spectral",), None),
-    Method("agglomerative", ("method=agglomerative",), None),
-    Method("ls_kmeans", ("method=ls_kmeans",), "LS+KM"),
-    Method("cae_kmeans", ("method=cae_kmeans",), "CAE+KM"),
-    Method("ae_kmeans", ("method=ae_kmeans", "gates=none"), "IDC features + K-Means"),
-    Method("ifpca", ("method=ifpca",), "IF-PCA"),
+    Method("idc", (), "IDC", "idc", gates=True),
+    Method("idc_faithful", ("method=idc_faithful",), "IDC", "idc_faithful", gates=True),
+    Method("idc_no_gates", ("gates=none",), "IDC w/o gates", "idc", gates=False),
+    # the paper's ablation: K-means on the embeddings of IDC's stage 1 (gated inputs), no clustering head
+    Method("idc_features_kmeans", ("method=ae_kmeans",), "IDC features + K-Means", "ae_kmeans", gates=True),
+    Method("kmeans", ("method=kmeans",), "KM", "kmeans", baseline=True, trains=False),
+    Method("gmm", ("method=gmm",), None, "gmm", baseline=True, trains=False),
+    Method("spectral", ("method=spectral",), None, "spectral", baseline=True, trains=False),
+    Method("agglomerative", ("method=agglomerative",), None, "agglomerative", baseline=True, trains=False),
+    Method("ls_kmeans", ("method=ls_kmeans",), "LS+KM", "ls_kmeans", baseline=True, trains=False),
+    Method("ifpca", ("method=ifpca",), None, "ifpca", baseline=True, trains=False),
+    Method("cae_kmeans", ("method=cae_kmeans",), "CAE+KM", "cae_kmeans", baseline=True),
+    # a plain autoencoder (no gates) + K-means: the paper has no such row
+    Method("ae_kmeans", ("method=ae_kmeans", "gates=none"), None, "ae_kmeans", gates=False, baseline=True),
 )}
-#: methods whose runs train IDC's clustering head, so that "without local gates" makes them another method
-GATED = ("idc", "idc_faithful")
+BASELINES = tuple(m.name for m in METHODS.values() if m.baseline)
+#: the suffix of a gated method's name when a run of it had its local gates off and no registry entry says so
 NO_GATES = "_no_gates"
+#: runs written before ``method=idc_faithful`` chose the official head on the ``idc`` method
+LEGACY_HEADS = {("idc", "official"): "idc_faithful"}
 
 
-def method_of(cfg: Mapping[str, Any]) -> str:
-    """The method a run's resolved config describes: ``method.name`` (``model.name`` in run directories written
-    before the ``method`` group), with ``_no_gates`` added when an IDC head was trained without local gates."""
-    name = str((cfg.get("method") or {}).get("name") or (cfg.get("model") or {}).get("name") or "idc")
-    if name in GATED and not (cfg.get("gates") or {}).get("enabled", True):
-        name += NO_GATES
-    return name
+def recognise(config: str, gates: bool = True, head: str | None = None) -> str:
+    """The registry name of a run that chose method option ``config`` (old runs: ``model=`` option), with its
+    local gates on or off and (when known) its ``head`` option. A combination the registry lacks keeps the
+    option's name, with :data:`NO_GATES` added when the option's methods all have gates."""
+    config = LEGACY_HEADS.get((config, head or ""), config)
+    candidates = [m for m in METHODS.values() if m.config == config]
+    for m in candidates:
+        if m.gates is None or m.gates == gates:
+            return m.name
+    return config + NO_GATES if candidates and not gates else config
 
 
-def paper_name(method: str) -> str:
-    """The paper's row name of ``method`` (the method itself when the paper has none)."""
+def method_of(cfg: Mapping[str, Any], choices: Mapping[str, str] | None = None) -> str:
+    """The registry name of a run, from its Hydra choices (``.hydra/hydra.yaml``: ``method=``, or ``model=``
+    before the method group; ``gates=``; ``head=``) where they say it, else from its resolved config
+    (``method.name``, or ``model.name`` in run directories written before the method group; ``gates.enabled``)."""
+    choices = choices or {}
+    config = (choices.get("method") or choices.get("model") or (cfg.get("method") or {}).get("name")
+              or (cfg.get("model") or {}).get("name") or "idc")
+    gates = choices["gates"] != "none" if choices.get("gates") else bool((cfg.get("gates") or {}).get("enabled", True))
+    return recognise(str(config), gates, choices.get("head"))
+
+
+def paper_row(method: str) -> str | None:
+    """The paper's row name of ``method``, or None when the paper has no row for it."""
     known = METHODS.get(method)
-    return known.paper if known and known.paper else method
+    return known.paper if known else None

@@ -6,6 +6,8 @@ number and the difference; the label-free headline (final epoch) with the best v
 the seeds (:mod:`idc.consensus`), the silhouette-picked and the label-picked epochs in rows of their own; the
 official code as we measured it (``idc/paper/official_measured.yaml``); cells not run with the command that fills
 them and an estimated wall time (``idc/paper/run_estimates.yaml``); the GPU check's records (``results/gpu/``).
+Methods, their kinds and their paper row names come from the registry (:mod:`idc.methods`); post-hoc explanations
+of a run (``idc-results attribute``, :mod:`idc.attribution_run`) are rows of their own.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import yaml
 from idc import results as store
 from idc.paper import published, published_value
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
-from idc.methods import paper_name
+from idc.cli.paper import BIOLOGICAL_DATASETS, PAPER_DATASETS, WIDER_DATASETS
+from idc.methods import BASELINES, METHODS, paper_row
 from idc.tables import to_latex, to_markdown
 
 PAPER_DIR = Path(__file__).with_name("paper")
@@ -50,13 +53,24 @@ UNIQUENESS = Metric("uniqueness", "uniqueness", "eval", 1.0, 2)
 DIVERSITY = Metric("diversity", "diversity (%)", "eval", 1.0)  # eval.json: diversity_clusters (paper's formula)
 FAITHFULNESS = Metric("faithfulness", "faithfulness", "eval", 1.0, 2)
 EVAL_KEYS = {"diversity": "diversity_clusters"}
+#: the baselines that train no network: seconds per run
+CHEAP_BASELINES = tuple(m for m in BASELINES if not METHODS[m].trains)
+#: where ``idc-paper`` puts its run directories (its --root default), for the commands of "not run" cells
+RUNS_ROOT = "outputs/paper"
 
-#: method -> the paper's row name, on top of idc.tables.PAPER_NAMES (None: no published row to compare with)
-EXTRA_PAPER_NAMES = {"idc_no_gates": "IDC w/o gates", "idc_features_kmeans": "IDC features + K-Means", "ae_kmeans": None}
-BASELINES = ("kmeans", "gmm", "spectral", "agglomerative", "ls_kmeans", "cae_kmeans", "ifpca", "ae_kmeans")
-TRAINED = ("cae_kmeans", "ae_kmeans")  # baselines that train a network: they cost like an IDC run
-#: the overrides of methods that ``idc-paper --methods`` does not list (yet)
-UNLISTED = {"ifpca": ["model=ifpca"], "idc_features_kmeans": ["model=ae_kmeans"]}
+
+@dataclass(frozen=True)
+class Explained:
+    """A post-hoc explanation of a method's runs (``idc-results attribute RUN --method <attribution>``), shown
+    as its own row and compared with the paper's row ``paper``."""
+
+    method: str
+    attribution: str  # idc.attributions.METHODS
+    paper: str | None
+
+    @property
+    def row(self) -> str:
+        return f"{self.method} + {self.attribution}"
 
 
 @dataclass(frozen=True)
@@ -68,8 +82,10 @@ class PaperTable:
     methods: tuple[str, ...]  # rows shown even when not run
     schedule: dict[str, str]  # dataset -> the schedule a "not run" command uses
     admits: Callable[[str], bool] = lambda method: True  # recorded methods shown beyond ``methods``
-    paper_names: dict[str, str | None] = field(default_factory=dict)
+    paper_names: dict[str, str | None] = field(default_factory=dict)  # beyond the registry's
     published_datasets: dict[str, str] = field(default_factory=dict)  # our dataset -> published.yaml's
+    explained: tuple[Explained, ...] = ()  # rows of post-hoc explanations, after the methods' own rows
+    note: str = ""
 
 
 TABLES = (
@@ -81,7 +97,10 @@ TABLES = (
                admits=lambda m: False, published_datasets={"mnist10k": "mnist_test10k"}),
     PaperTable("interpretability_mnist10k", "Interpretability on MNIST10K", ("mnist10k",),
                (ACC, UNIQUENESS, DIVERSITY, FAITHFULNESS), ("idc", "idc_no_gates", "kmeans"), {"mnist10k": "paper"},
-               admits=lambda m: False, paper_names={"kmeans": "K-means + SHAP", "idc_no_gates": None}),
+               admits=lambda m: False, paper_names={"kmeans": None, "idc_no_gates": None},
+               explained=(Explained("kmeans", "kernel_shap", "K-means + SHAP"),
+                          Explained("idc_no_gates", "ig", "IDC w/o gates + IntegGrads"),
+                          Explained("idc_no_gates", "gradient_shap", "IDC w/o gates + GradSHAP"))),
     PaperTable("synthetic", "Synthetic data (ACC and gate F1)", ("synthetic",), (ACC, GATE_F1),
                ("idc", "idc_faithful", "kmeans"), {"synthetic": "paper"}, paper_names={"kmeans": "K-means+SHAP"}),
     PaperTable("ablation_mnist60k", "Ablations (the paper's MNIST60K table; ours on MNIST10K where named)",
@@ -89,6 +108,11 @@ TABLES = (
                {"mnist10k": "paper", "mnist60k": "paper"}, admits=lambda m: m.startswith("idc")),
     PaperTable("cnae9_mfeat", "CNAE-9 and MFEAT-Zernike (no published numbers)", ("cnae9", "mfeat_zernike"), (ACC,),
                ("idc", "idc_faithful", *BASELINES), {"cnae9": "paper", "mfeat_zernike": "paper"}),
+    PaperTable("wider_benchmark", "Wider benchmark (not in the paper)", (*WIDER_DATASETS, *BIOLOGICAL_DATASETS),
+               (ACC, NMI), ("idc", *CHEAP_BASELINES), {d: "default" for d in (*WIDER_DATASETS, *BIOLOGICAL_DATASETS)},
+               note="Tables of the unsupervised feature-selection literature (scikit-feature; "
+                    "`../shared/data/SOURCES.md`) beside the paper's biological tables, every method with its "
+                    "first-run defaults (`schedule=default`): nothing here is tuned to a dataset. No published numbers."),
 )
 
 # ------------------------------------------------------------------------------------------------ numbers
@@ -114,6 +138,13 @@ def value_of(record: store.Record, metric: Metric, row: str) -> float | None:
         source = record.evaluation if metric.source == "eval" else record.metrics
     value = source.get(EVAL_KEYS.get(metric.key, metric.key) if metric.source == "eval" else metric.key)
     return None if value is None else float(value) * metric.scale
+
+
+def explained_value(record: store.Record, metric: Metric, attribution: str) -> float | None:
+    """One record's value of ``metric`` in its ``eval_<attribution>.json`` (ACC there is the explained model's)."""
+    source = record.attributions.get(attribution) or {}
+    value = source.get(EVAL_KEYS.get(metric.key, metric.key))
+    return None if value is None else float(value) * (100.0 if metric.source == "metrics" else metric.scale)
 
 
 def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
@@ -202,7 +233,7 @@ def estimate_seconds(method: str, schedule: str, dataset: str) -> float | None:
     """The estimated wall time of one run (``run_estimates.yaml``), or None."""
     table = estimates().get(schedule) or {}
     entry = table.get(dataset) or table.get("*") or {}
-    kind = "baseline" if method in BASELINES and method not in TRAINED else "idc"
+    kind = "baseline" if method in CHEAP_BASELINES else "idc"
     return entry.get(kind)
 
 
@@ -215,28 +246,57 @@ def duration(seconds: float) -> str:
 
 
 def fill_command(method: str, schedule: str, dataset: str) -> str:
-    """The command that runs ``method`` on ``dataset`` for :data:`SEEDS` seeds and adds the records."""
-    from idc.cli.paper import METHODS
+    """The command that runs ``method`` (a registry method: ``idc-paper`` runs every one) on ``dataset`` for
+    :data:`SEEDS` seeds and adds the DONE runs to ``results/``."""
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not in idc.methods.METHODS; a table's methods must be registry "
+                         f"methods ({', '.join(METHODS)})")
+    return f"idc-paper --schedule {schedule} --datasets {dataset} --methods {method} --seeds {SEEDS}"
 
-    if method in METHODS:
-        return f"idc-paper --schedule {schedule} --datasets {dataset} --methods {method} --seeds {SEEDS}"
-    overrides = " ".join(UNLISTED.get(method, [f"model={method}"]))
-    return (f"idc-train -m experiment={schedule}/{dataset} {overrides} 'seed=range({SEEDS})' "
-            f"&& idc-results add <the run directories>")
+
+def run_schedule(table: PaperTable, dataset: str, method: str) -> str:
+    """The schedule a "not run" command uses: the table's for ``dataset``; a baseline without a network runs
+    under ``paper`` where the dataset has the paper's schedule (its result does not depend on the epochs)."""
+    if method in CHEAP_BASELINES and dataset in PAPER_DATASETS:
+        return "paper"
+    return table.schedule[dataset]
 
 
 def not_run_row(table: PaperTable, dataset: str, method: str) -> Row:
-    schedule = table.schedule[dataset] if method not in BASELINES or method in TRAINED else "paper"
+    schedule = run_schedule(table, dataset, method)
     seconds = estimate_seconds(method, schedule, dataset)
     cost = f"; about {duration(seconds)} per run here (estimate)" if seconds else ""
     return Row(dataset, method, "not run", schedule, 0, {m.key: None for m in table.metrics},
                f"`{fill_command(method, schedule, dataset)}`{cost}")
 
 
+def explained_rows(records: list[store.Record], table: PaperTable, dataset: str, explained: Explained) -> list[Row]:
+    """Per schedule, the mean over the runs of ``explained.method`` that were explained post hoc; "not run" with
+    the commands that explain the runs (and make them first, when the method has no records)."""
+    out = []
+    for schedule in sorted({r.schedule for r in records}, key=schedule_rank):
+        group = [r for r in records if r.schedule == schedule and explained.attribution in r.attributions]
+        if group:
+            cells = {m.key: stat([v for r in group if (v := explained_value(r, m, explained.attribution)) is not None])
+                     for m in table.metrics}
+            top_k = sorted({str(r.attributions[explained.attribution].get("explainer", {}).get("top_k")) for r in group})
+            out.append(Row(dataset, explained.row, ROW_FINAL, schedule, len(group), cells,
+                           f"post hoc: top {' / '.join(top_k)} features per sample and cluster"))
+    if out:
+        return out
+    schedule = run_schedule(table, dataset, explained.method)
+    runs = f"{RUNS_ROOT}/{schedule}/{explained.method}/{dataset}/seed*"
+    make = "" if records else f"{fill_command(explained.method, schedule, dataset)} && "
+    return [Row(dataset, explained.row, "not run", schedule, 0, {m.key: None for m in table.metrics},
+                f"`{make}idc-results attribute {runs} --method {explained.attribution} && idc-results add {runs}` "
+                f"(the run directories, which keep the checkpoints)")]
+
+
 def published_cell(table: PaperTable, method: str, dataset: str, metric: Metric) -> dict[str, Any] | None:
-    name = table.paper_names.get(method, EXTRA_PAPER_NAMES.get(method, paper_name(method)))
-    if method == "official code":
-        name = "IDC"
+    """The paper's number for a row: the table's own row names (its explained rows among them), else the
+    registry's; the official code's rows face the paper's IDC."""
+    names = {**{e.row: e.paper for e in table.explained}, **table.paper_names, "official code": "IDC"}
+    name = names[method] if method in names else paper_row(method)
     if name is None:
         return None
     return published_value(table.key, name, table.published_datasets.get(dataset, dataset), metric.key)
@@ -252,6 +312,8 @@ def table_rows(records: list[store.Record], table: PaperTable) -> list[Row]:
         for method in methods:
             mine = [r for r in here if r.method == method]
             out += rows_of(mine, table, dataset, method) if mine else [not_run_row(table, dataset, method)]
+        for explained in table.explained:
+            out += explained_rows([r for r in here if r.method == explained.method], table, dataset, explained)
         out += official_rows(table, dataset)
     return out
 
@@ -406,6 +468,7 @@ def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str
         header, texts, bold = rendered(table, rows)
         source = published().get(table.key, {}).get("source")
         md += [f"## {table.title}", "", *([f"Published: {source}.", ""] if source else []),
+               *([table.note, ""] if table.note else []),
                to_markdown(header, texts, bold), ""]
         tex += [f"% {table.title}", to_latex(header[:-1], [t[:-1] for t in texts], bold), ""]
         data += csv_rows(table, rows)

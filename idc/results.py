@@ -4,8 +4,8 @@ cluster and the label of each sample), committed to the repository so that the r
 rebuilt from them alone. No checkpoints and no per-sample gates: a record is a few KB.
 
 ``idc-paper`` adds its runs when they are DONE (:func:`add_done`); ``idc-results add RUN_DIR...`` adds runs made
-by hand. A run is named by its Hydra choices (``.hydra/hydra.yaml``), else by its resolved config; the names
-below (:data:`METHOD_RULES`, :data:`SCHEDULE_GROUPS`) are the one place to adapt when config groups are renamed.
+by hand. A run is named by its Hydra choices (``.hydra/hydra.yaml``), else by its resolved config: its method
+by the registry (:func:`idc.methods.method_of`), its schedule by :data:`SCHEDULE_GROUPS`.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import yaml
 
 from idc import run_dir as rd
 from idc.io import write_text
+from idc.methods import method_of
 
 #: where ``idc-paper`` and ``idc-results add`` put records unless told otherwise (relative to the working folder)
 DEFAULT_ROOT = Path("results")
@@ -37,17 +38,6 @@ DEFAULT_SCHEDULE = "default"
 #: Hydra groups whose choice names the schedule, first present wins: ``schedule=paper`` (the new group), else the
 #: folder of ``experiment=paper/tox171``
 SCHEDULE_GROUPS = ("schedule", "experiment")
-#: Hydra groups whose choice names the method, first present wins (baselines move from ``model=`` to ``method=``)
-METHOD_GROUPS = ("method", "model")
-#: (choices that must all match, store name), first match wins; ``method`` here is the choice of
-#: :data:`METHOD_GROUPS`. Names are ``idc-paper --methods`` names. Unmatched runs take their method choice.
-METHOD_RULES: tuple[tuple[dict[str, str], str], ...] = (
-    ({"method": "idc", "head": "official"}, "idc_faithful"),
-    ({"method": "idc_faithful"}, "idc_faithful"),
-    ({"method": "idc", "gates": "none"}, "idc_no_gates"),
-    ({"method": "ae_kmeans", "gates": "none"}, "ae_kmeans"),
-    ({"method": "ae_kmeans"}, "idc_features_kmeans"),  # the paper's ablation "IDC features + K-Means"
-)
 
 
 class RecordError(ValueError):
@@ -61,23 +51,6 @@ def hydra_choices(run_dir: Path) -> dict[str, str] | None:
         return None
     choices = (yaml.safe_load(path.read_text()) or {}).get("hydra", {}).get("runtime", {}).get("choices") or {}
     return {str(k): str(v) for k, v in choices.items() if v is not None}
-
-
-def choices_from_config(cfg: dict[str, Any]) -> dict[str, str]:
-    """The choices a run without ``.hydra`` would have had, read back from its resolved config."""
-    model = cfg.get("model", {})
-    gates = cfg.get("gates", {})
-    return {"model": str(model.get("name", "idc")), "gates": "stg" if gates.get("enabled", True) else "none"}
-
-
-def method_of(choices: dict[str, str]) -> str:
-    """The store name of a run's method (:data:`METHOD_RULES`)."""
-    base = next((choices[g] for g in METHOD_GROUPS if choices.get(g)), "idc")
-    named = {**choices, "method": base}
-    for rule, name in METHOD_RULES:
-        if all(named.get(k) == v for k, v in rule.items()):
-            return name
-    return base
 
 
 def schedule_of(choices: dict[str, str]) -> str:
@@ -100,11 +73,12 @@ def identify(run_dir: Path, schedule: str | None = None, method: str | None = No
     if not config.is_file():
         raise RecordError(f"{run_dir}: no {rd.CONFIG}; give an idc-train run directory")
     cfg = yaml.safe_load(config.read_text()) or {}
-    choices = hydra_choices(run_dir) or choices_from_config(cfg)
+    choices = hydra_choices(run_dir) or {}
     dataset = cfg.get("dataset", {}).get("name")
     if not dataset:
         raise RecordError(f"{config}: no dataset.name; not an idc-train config")
-    return schedule or schedule_of(choices), method or method_of(choices), str(dataset), int(cfg.get("seed", 0))
+    return (schedule or schedule_of(choices), method or method_of(cfg, choices), str(dataset),
+            int(cfg.get("seed", 0)))
 
 
 def write_clusters(path: Path, clusters: np.ndarray, labels: np.ndarray | None) -> None:

@@ -13,9 +13,10 @@ import numpy as np
 import yaml
 
 from idc import run_dir as rd
-from idc.methods import method_of, paper_name
+from idc.methods import method_of, paper_row
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED, settings_of
 from idc.paper import published_value
+from idc.results import hydra_choices
 
 LABEL_PICKED = "acc_label_picked_epoch"
 SILHOUETTE_PICKED = "acc_silhouette_selected_epoch"
@@ -78,7 +79,7 @@ def find_runs(root: Path) -> list[Run]:
         if ".hydra" in d.parts:
             continue
         cfg = yaml.safe_load(config.read_text()) or {}
-        run = Run(d, method_of(cfg), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
+        run = Run(d, method_of(cfg, hydra_choices(d)), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
         run.settings = settings_of(cfg)
         if (d / rd.FAILED).exists():
             run.status = "failed"
@@ -128,7 +129,9 @@ def aggregate(runs: list[Run]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def _published(method: str, dataset: str, metric: str) -> dict[str, Any] | None:
-    paper = paper_name(method)
+    paper = paper_row(method)
+    if paper is None:
+        return None
     for table in PAPER_TABLES:
         value = published_value(table, paper, dataset, metric)
         if value is not None:

@@ -7,7 +7,7 @@ import pytest
 
 from idc.cli.data import describe, list_table
 from idc.config import compose
-from idc.data import load_table
+from idc.data import DataError, load_table
 from idc.train import train
 
 from .conftest import needs_files
@@ -23,6 +23,13 @@ EXPECTED = {
     "mnist60k": (60000, 784, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
     "mnist10k": (10000, 784, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]),
     "biase": (49, 25057, [20, 20, 9]),  # 25737 genes in the file, 25057 after dropping constant ones
+    # the wider benchmark (not in the paper)
+    "coil20": (1440, 1024, [72] * 20),
+    "isolet": (1560, 617, [60] * 26),
+    "warppie10p": (210, 2420, [21] * 10),
+    "lung_small": (73, 325, [6, 5, 5, 16, 7, 13, 21]),
+    "arcene": (200, 10000, [112, 88]),  # labels -1 / 1
+    "basehock": (1993, 4862, [994, 999]),
 }
 
 
@@ -43,6 +50,22 @@ def test_mnist10k_is_scaled_over_all_60k_rows():
     ten, sixty = (load_table(compose([f"dataset={n}"]).dataset) for n in ("mnist10k", "mnist60k"))
     np.testing.assert_array_equal(ten.X, sixty.X[:10000])
     assert ten.feature_names[28 * 14 + 14] == "px14_14"
+
+
+def test_column_major_images_are_loaded_upright(tmp_path):
+    """MATLAB's image tables (COIL20, warpPIE10P) store each image column by column: the loader reorders the
+    pixels so that ``x.reshape(image_shape)`` is the image, and names them by row and column."""
+    import scipy.io
+
+    from idc.data.paper import mat
+
+    image = np.arange(6.0).reshape(2, 3)  # 2 rows, 3 columns
+    scipy.io.savemat(tmp_path / "im.mat", {"X": image.ravel(order="F")[None, :], "Y": np.array([[1]])})
+    table = mat(str(tmp_path / "im.mat"), "im", image_shape=(2, 3), image_order="F")
+    np.testing.assert_array_equal(table.X[0].reshape(2, 3), image)
+    assert table.feature_names[:4] == ["px0_0", "px0_1", "px0_2", "px1_0"]
+    with pytest.raises(DataError, match=r"image_shape \[3, 3\] holds 9 pixels, the table has 6 features"):
+        mat(str(tmp_path / "im.mat"), "im", image_shape=(3, 3))
 
 
 def test_list_names_every_dataset():

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idc import report, results
+from idc import methods, report, results
 from idc.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ def test_committed_page_matches_the_committed_records(tmp_path):
 
 
 def test_a_finished_run_becomes_a_small_record(cfg_factory, tmp_path):
-    train(cfg_factory("model=kmeans"))
+    train(cfg_factory("method=kmeans"))
     store = tmp_path / "store"
     dest = results.add(tmp_path, store)
     assert dest == store / "default" / "kmeans" / "synthetic" / "seed0"
@@ -42,9 +42,34 @@ def test_an_unfinished_run_is_refused(tmp_path):
     ({"model": "idc"}, "idc"), ({"model": "idc_faithful"}, "idc_faithful"),
     ({"method": "idc", "head": "official"}, "idc_faithful"), ({"model": "idc", "gates": "none"}, "idc_no_gates"),
     ({"method": "kmeans", "model": "idc"}, "kmeans"), ({"model": "ae_kmeans", "gates": "stg"}, "idc_features_kmeans"),
+    ({"method": "ae_kmeans", "gates": "none"}, "ae_kmeans"), ({"method": "ifpca"}, "ifpca"),
+    ({"method": "idc_faithful", "gates": "none"}, "idc_faithful_no_gates"),  # not in the registry: named plainly
 ])
 def test_runs_are_named_by_their_choices(choices, method):
-    assert results.method_of(choices) == method
+    assert methods.method_of({}, choices) == method
+
+
+@pytest.mark.parametrize("cfg, method", [
+    ({"model": {"name": "kmeans"}, "gates": {"enabled": True}}, "kmeans"),  # run directories before method=
+    ({"model": {"name": "ae_kmeans"}, "gates": {"enabled": False}}, "ae_kmeans"),
+    ({"method": {"name": "ae_kmeans"}, "gates": {"enabled": True}}, "idc_features_kmeans"),
+    ({"method": {"name": "idc"}, "gates": {"enabled": False}}, "idc_no_gates"), ({}, "idc"),
+])
+def test_runs_without_hydra_choices_are_named_by_their_config(cfg, method):
+    assert methods.method_of(cfg) == method
+
+
+def test_every_registry_method_is_recognised_from_its_own_overrides():
+    """A run made with a method's overrides files under that method's name (the store's and idc-paper's names
+    agree), and the paper rows the registry names exist in published.yaml."""
+    from idc.paper import published
+
+    rows = {row for table in published().values() if isinstance(table, dict) for row in table.get("rows", {})}
+    for name, method in methods.METHODS.items():
+        choices = {"method": "idc", "gates": "stg", "head": "mcr"}
+        choices.update(o.split("=", 1) for o in method.overrides)
+        assert methods.method_of({}, choices) == name
+        assert method.paper is None or method.paper in rows
 
 
 def test_schedules_are_named_by_their_choices():
@@ -77,3 +102,55 @@ def test_the_store_copies_eval_json_under_the_name_evaluate_writes():
     from idc.evaluate import EVAL
 
     assert EVAL in results.COPIED
+
+
+def explained_record(store: Path, seed: int, labels: np.ndarray, acc: float) -> None:
+    d = results.record_dir(store, "paper", "idc_no_gates", "mnist10k", seed)
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({"acc": 0.9, "n_clusters": 2}))
+    results.write_clusters(d / "clusters.txt", labels, labels)
+    (d / "eval_ig.json").write_text(json.dumps({"acc": acc, "uniqueness": 0.1, "diversity_clusters": 90.0,
+                                                "faithfulness": 0.5, "explainer": {"top_k": 15}}))
+
+
+def test_interpretability_rows_of_post_hoc_explanations(tmp_path):
+    labels = np.repeat([0, 1], 10)
+    explained_record(tmp_path, 0, labels, 0.80)
+    explained_record(tmp_path, 1, labels, 0.81)
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    table = page.split("## Interpretability on MNIST10K")[1].split("\n## ")[0]
+    ig = next(line for line in table.splitlines() if "| idc_no_gates + ig | final epoch | paper | 2 |" in line)
+    assert "80.5 ± 0.7 | 82.3 (-1.8)" in ig  # the explained model's ACC beside "IDC w/o gates + IntegGrads"
+    assert "0.10 ± 0.00** | 0.02 (+0.08)" in ig and "90.0 ± 0.0** | 95.8 (-5.8)" in ig and "top 15 features" in ig
+    runs = "outputs/paper/paper/idc_no_gates/mnist10k/seed*"
+    assert (f"| idc_no_gates + gradient_shap | not run | paper |" in table and  # runs there, not explained yet
+            f"`idc-results attribute {runs} --method gradient_shap && idc-results add {runs}`" in table)
+    assert ("`idc-paper --schedule paper --datasets mnist10k --methods kmeans --seeds 10 && idc-results attribute "
+            "outputs/paper/paper/kmeans/mnist10k/seed* --method kernel_shap" in table)  # no runs: make them first
+    assert "| idc_no_gates | final epoch | paper | 2 | 90.0 ± 0.0 | - |" in table  # the plain row: no published row
+
+
+def test_wider_benchmark_rows(tmp_path):
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    table = page.split("## Wider benchmark (not in the paper)")[1].split("\n## ")[0]
+    for dataset in ("coil20", "isolet", "warppie10p", "lung_small", "arcene", "basehock", "allaml", "biase"):
+        assert (f"| {dataset} | idc | not run | default |" in table and
+                f"idc-paper --schedule default --datasets {dataset} --methods idc --seeds 10" in table)
+    assert "| coil20 | ifpca | not run | default |" in table and "| allaml | kmeans | not run | paper |" in table
+    assert "| coil20 | cae_kmeans |" not in table  # trained baselines only when recorded
+
+
+def test_every_command_on_the_page_is_one_idc_paper_accepts(monkeypatch):
+    """The committed page's "not run" commands parse, name registry methods and schedules that run their datasets."""
+    import re
+    import shlex
+
+    from idc.cli import paper
+
+    monkeypatch.setattr(paper, "present", lambda names: list(names))
+    commands = re.findall(r"`idc-paper ([^`&]*?)(?: &&[^`]*)?`", (ROOT / "docs" / "results.md").read_text())
+    assert len(commands) > 100
+    for command in commands:
+        args = paper.build_parser().parse_args(shlex.split(command))
+        assert paper.chosen_datasets(args) == args.datasets
+    assert set(methods.METHODS) == {c.split("--methods ")[1].split()[0] for c in commands}

@@ -11,11 +11,13 @@ from idc.data.readers import npz_array, read_csv, read_mat, read_npz, require_fi
 from idc.data.table import DataError, Table
 
 
-def mat(path: str, name: str, x_key: str = "X", y_key: str = "Y") -> Table:
-    """scikit-feature ``.mat`` files (ALLAML, PROSTATE-GE, TOX-171; SRBCT with keys ``data``/``label``)."""
+def mat(path: str, name: str, x_key: str = "X", y_key: str = "Y", image_shape: tuple[int, int] | None = None,
+        image_order: str = "C") -> Table:
+    """scikit-feature ``.mat`` files (ALLAML, PROSTATE-GE, TOX-171, the wider benchmark; SRBCT with keys
+    ``data``/``label``); image tables (COIL20, warpPIE10P) store each image column-major (``image_order: F``)."""
     table = read_mat(require_file(path, name), x_key=x_key, y_key=y_key)
     table.name = name
-    return table
+    return as_images(table, image_shape, image_order) if image_shape is not None else table
 
 
 def csv(path: str, name: str, label_column: str | int = -1, drop_columns: list[str | int] | tuple = ()) -> Table:
@@ -29,9 +31,21 @@ def npz(path: str, name: str, image_shape: tuple[int, int] | None = None, **keys
     """An ``.npz`` with ``X``/``y`` and optional names (MNIST, BIASE49); images get pixel names ``px<row>_<col>``."""
     table = read_npz(require_file(path, name), **keys)
     table.name = name
-    if image_shape is not None:
-        rows, cols = image_shape
-        table.feature_names = [f"px{r}_{c}" for r in range(rows) for c in range(cols)]
+    return as_images(table, image_shape) if image_shape is not None else table
+
+
+def as_images(table: Table, image_shape: tuple[int, int], order: str = "C") -> Table:
+    """Name the columns ``px<row>_<col>`` of ``image_shape`` (rows, cols) images, row-major: columns stored
+    column-major (``order="F"``, MATLAB's layout) are reordered first, so that ``x.reshape(image_shape)`` is upright."""
+    rows, cols = (int(n) for n in image_shape)
+    if rows * cols != table.n_features:
+        raise DataError(f"{table.name}: image_shape [{rows}, {cols}] holds {rows * cols} pixels, the table has "
+                        f"{table.n_features} features; fix dataset.load.image_shape")
+    if order not in ("C", "F"):
+        raise DataError(f"{table.name}: image_order {order!r} is not allowed; allowed: C (row-major), F (column-major)")
+    if order == "F":
+        table.X = table.X[:, np.arange(rows * cols).reshape((rows, cols), order="F").ravel()]
+    table.feature_names = [f"px{r}_{c}" for r in range(rows) for c in range(cols)]
     return table
 
 
