@@ -49,7 +49,8 @@ def test_resume_continues_from_the_last_checkpoint(cfg_factory, tmp_path, monkey
     assert torch.equal(first["state_dict"][key], second["state_dict"][key])  # restored, not re-initialised
 
 
-def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_path):
+@pytest.mark.parametrize("head", [[], ["head=kmeans"], ["head=dec", "head.target_every=3", "head.freeze_after_selection=false"]], ids=["mcr", "kmeans", "dec"])
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_path, head):
     import pytest
     from pytorch_lightning import Callback
 
@@ -62,7 +63,9 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_pat
             if trainer.current_epoch == 5:
                 raise RuntimeError("simulated crash")
 
-    cfg = cfg_factory("checkpoint_every=1", "schedule.eval_every=1")  # smoke: 8 epochs
+    # smoke: 8 epochs of 5 steps; dec trains on after the crash and refreshes its target every 3 steps, so a
+    # resumed run must restore the target of the refresh before the crash
+    cfg = cfg_factory("checkpoint_every=1", "schedule.eval_every=1", *head)
     table = load_table(cfg.dataset)
     straight, trainer, _ = fit(cfg, table, tmp_path / "straight")
     straight_picks = EpochPicks.of(trainer)
