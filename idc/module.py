@@ -329,7 +329,7 @@ class IDCModule(pl.LightningModule):
         # the schedules' weights are Python floats, constant within an epoch: logged once here, since logging a
         # float in a step copies it to the device and syncs the GPU every step
         if self._epoch_weights:
-            self.log_dict(self._epoch_weights, on_step=False, on_epoch=True)
+            self.log_dict(self._epoch_weights, on_step=False, on_epoch=True, sync_dist=True)  # equal on every rank
             self._epoch_weights = {}
         last_epoch = self.trainer is not None and self.current_epoch >= self.trainer.max_epochs - 1
         if last_epoch and not self.schedule.in_stage1(self.current_epoch) and self._selected < 0:

@@ -96,8 +96,9 @@ def test_stage_boundaries_and_schedule_validation(cfg_factory):
         cfg_factory("schedule.stage2_epochs=1", "schedule.head_epochs=1")
     with pytest.raises(ConfigError, match="ungated_epochs must be >= 0 and < schedule.stage1_epochs"):
         cfg_factory("schedule.ungated_epochs=4")
-    with pytest.raises(ConfigError, match="model.tasks: \\[\\] is not allowed; at least one item"):
-        cfg_factory("model.tasks=[]")
+    with pytest.raises(ConfigError, match="model.tasks\\[0\\]: 'denoise' is not allowed"):
+        cfg_factory("model.tasks=[denoise]")
+    assert list(cfg_factory("model.tasks=[]").model.tasks) == []  # no reconstruction: the ablation w/o L_recon
 
 
 def test_epochs_picked_in_stage_2_are_the_evaluations_with_the_highest_silhouette_and_acc(cfg_factory, tmp_path):
