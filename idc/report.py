@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from idc import results as store
+from idc.methods import ablation_rows
 from idc.paper import published, published_value
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 from idc.tables import PAPER_NAMES, to_latex, to_markdown
@@ -84,8 +85,9 @@ TABLES = (
     PaperTable("synthetic", "Synthetic data (ACC and gate F1)", ("synthetic",), (ACC, GATE_F1),
                ("idc", "idc_faithful", "kmeans"), {"synthetic": "paper"}, paper_names={"kmeans": "K-means+SHAP"}),
     PaperTable("ablation_mnist60k", "Ablations (the paper's MNIST60K table; ours on MNIST10K where named)",
-               ("mnist10k", "mnist60k"), (ACC, ARI, NMI), ("idc", "idc_no_gates", "idc_features_kmeans"),
-               {"mnist10k": "paper", "mnist60k": "paper"}, admits=lambda m: m.startswith("idc")),
+               ("mnist10k", "mnist60k"), (ACC, ARI, NMI), tuple(ablation_rows()),
+               {"mnist10k": "paper", "mnist60k": "paper"}, admits=lambda m: m.startswith("idc"),
+               paper_names={name: row.paper for name, row in ablation_rows().items()}),
     PaperTable("cnae9_mfeat", "CNAE-9 and MFEAT-Zernike (no published numbers)", ("cnae9", "mfeat_zernike"), (ACC,),
                ("idc", "idc_faithful", *BASELINES), {"cnae9": "paper", "mfeat_zernike": "paper"}),
 )
@@ -219,6 +221,8 @@ def fill_command(method: str, schedule: str, dataset: str) -> str:
 
     if method in METHODS:
         return f"idc-paper --schedule {schedule} --datasets {dataset} --methods {method} --seeds {SEEDS}"
+    if method in ablation_rows():
+        return f"idc-paper --table ablation --schedule {schedule} --datasets {dataset} --seeds {SEEDS}"
     overrides = " ".join(UNLISTED.get(method, [f"model={method}"]))
     return (f"idc-train -m experiment={schedule}/{dataset} {overrides} 'seed=range({SEEDS})' "
             f"&& idc-results add <the run directories>")
