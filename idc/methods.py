@@ -10,10 +10,8 @@ from typing import Any
 
 import yaml
 
-from idc.config import config_dir
-
-#: the ablation table's rows (``idc-paper --table ablation``), below ``configs/``
-ABLATION_FILE = Path("ablation") / "table5.yaml"
+#: the ablation table's rows (``idc-paper --table ablation``)
+ABLATION_FILE = Path(__file__).resolve().parent / "paper" / "ablation.yaml"
 
 
 @dataclass(frozen=True)
@@ -71,8 +69,8 @@ class AblationRow:
 
 @lru_cache(maxsize=1)
 def ablation_rows() -> dict[str, AblationRow]:
-    """The rows of ``configs/ablation/table5.yaml``, stage-1 owners first."""
-    path = config_dir() / ABLATION_FILE
+    """The rows of ``idc/paper/ablation.yaml``, stage-1 owners first."""
+    path = ABLATION_FILE
     rows = (yaml.safe_load(path.read_text()) or {})["rows"]
     out = {name: AblationRow(name, tuple(r.get("overrides") or ()), r.get("paper"), str(r.get("stage1", "own")))
            for name, r in rows.items()}

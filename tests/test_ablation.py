@@ -1,4 +1,4 @@
-"""The ablation table's rows (configs/ablation/table5.yaml) as `idc-paper --table ablation` runs them."""
+"""The ablation table's rows (idc/paper/ablation.yaml) as `idc-paper --table ablation` runs them."""
 import argparse
 from pathlib import Path
 

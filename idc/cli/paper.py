@@ -7,7 +7,7 @@ with a parallel launcher, then the tables (``idc-table``).
     idc-paper --datasets allaml srbct --methods idc kmeans --launcher submitit_slurm
 
 The ablation table (the paper's Table 5 and rows for gates=hard_concrete and head=dec; its rows and their
-overrides in configs/ablation/table5.yaml), one Hydra multirun over the seeds per row, the rows that train their
+overrides in idc/paper/ablation.yaml), one Hydra multirun over the seeds per row, the rows that train their
 own stage 1 first, then those that reuse the IDC row's checkpoints/stage1.ckpt of the same dataset and seed:
 
     idc-paper --table ablation --schedule smoke --seeds 1 --datasets synthetic   # the plumbing, about a minute
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("outputs/paper"))
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--table", choices=TABLES, default="methods",
-                        help="methods: the methods x datasets tables; ablation: the rows of configs/ablation/table5.yaml")
+                        help="methods: the methods x datasets tables; ablation: the rows of idc/paper/ablation.yaml")
     parser.add_argument("overrides", nargs="*", help="idc-train overrides for every run (e.g. trainer=gpu)")
     args = parser.parse_args(argv)
     env = dict(os.environ)
