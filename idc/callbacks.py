@@ -82,7 +82,8 @@ class EpochPicks(pl.Callback):
         if not module.schedule.in_stage1(epoch) and (module._selected >= 0 or len(module.cluster_heads) == 1):
             # a sanity check before a resumed epoch: logged, never picked
             metrics.update(self._score_module(module, clusters, epoch, record=not trainer.sanity_checking))
-        module.log_dict(metrics, rank_zero_only=True)
+        # every DDP rank evaluates the whole table with the same weights: the values agree, their mean is the value
+        module.log_dict(metrics, sync_dist=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         # runs before the module's own hook, which chooses a head still unchosen at the end of the last epoch

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+#: the ablation table's rows (``idc-paper --table ablation``)
+ABLATION_FILE = Path(__file__).resolve().parent / "paper" / "ablation.yaml"
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,39 @@ def method_of(cfg: Mapping[str, Any], choices: Mapping[str, str] | None = None) 
     return recognise(str(config), gates, choices.get("head"))
 
 
+@dataclass(frozen=True)
+class AblationRow:
+    """A row of the ablation table: ``overrides`` make it (``method.name`` names it, see :meth:`run_overrides`);
+    ``stage1`` is ``own`` or the row whose stage 1 (same dataset and seed) it reuses."""
+
+    name: str
+    overrides: tuple[str, ...]
+    paper: str | None
+    stage1: str
+
+    def run_overrides(self) -> tuple[str, ...]:
+        """The overrides with the row's name as ``method.name`` (``idc`` and ``idc_no_gates`` are named already)."""
+        named = () if self.name in ("idc", "idc" + NO_GATES) else (f"method.name={self.name}",)
+        return (*self.overrides, *named)
+
+
+@lru_cache(maxsize=1)
+def ablation_rows() -> dict[str, AblationRow]:
+    """The rows of ``idc/paper/ablation.yaml``, stage-1 owners first."""
+    path = ABLATION_FILE
+    rows = (yaml.safe_load(path.read_text()) or {})["rows"]
+    out = {name: AblationRow(name, tuple(r.get("overrides") or ()), r.get("paper"), str(r.get("stage1", "own")))
+           for name, r in rows.items()}
+    for row in out.values():
+        if row.stage1 != "own" and out.get(row.stage1, row).stage1 != "own":
+            raise ValueError(f"{path}: row {row.name} reuses the stage 1 of {row.stage1!r}, which is not a "
+                             "row that trains its own (stage1: own)")
+    return dict(sorted(out.items(), key=lambda item: item[1].stage1 != "own"))
+
+
+
 def paper_row(method: str) -> str | None:
-    """The paper's row name of ``method``, or None when the paper has no row for it."""
-    known = METHODS.get(method)
+    """The paper's row name of ``method`` (a registry method or an ablation row), or None when the paper has no
+    row for it."""
+    known = METHODS.get(method) or ablation_rows().get(method)
     return known.paper if known else None

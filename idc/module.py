@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from idc import losses, stage2
-from idc.nn import Autoencoder, AuxiliaryClassifier, ClusteringHead, GlobalGates, LocalGatingNetwork
-from idc.nn.gates import noisy_gates
+from idc.nn import Autoencoder, AuxiliaryClassifier, DECTarget, GlobalGates, head_kind, make_gate_network, make_head
+from idc.nn.gates import gate_options, kind_of
 from idc.schedule import Schedule
 
 RECON_TASKS = ("clean", "gated", "masked", "latent")
@@ -39,8 +39,10 @@ class IDCModule(pl.LightningModule):
 
     Args:
         n_features, n_clusters: table shape and the number of clusters K.
-        gates: local gating network settings (``configs/gates``); ``enabled: false`` is "IDC w/o gates".
-        head: clustering head and global-gate settings (``configs/head``).
+        gates: local gate network settings (``configs/gates``: ``kind`` stg or hard_concrete, see
+            :mod:`idc.nn.gates`); ``enabled: false`` is "IDC w/o gates".
+        head: clustering head (``kind`` mcr, kmeans or dec, see :mod:`idc.nn.heads`) and global-gate settings
+            (``configs/head``).
         model: autoencoder, reconstruction tasks and learning rates (``configs/model``).
         schedule: the ``schedule`` node (epoch counts); ``None``: ``model["schedule"]`` (0-based indices, runs
             saved before the node existed). See :meth:`Schedule.from_mapping`.
@@ -55,23 +57,28 @@ class IDCModule(pl.LightningModule):
         self.gates_cfg, self.head_cfg, self.model_cfg = dict(gates), dict(head), dict(model)
         self.schedule = Schedule.from_mapping(schedule if schedule is not None else self.model_cfg["schedule"],
                                               needs_stage2=not self.model_cfg.get("embedding_clusterer"))
-        if set(self.model_cfg["tasks"]) - set(RECON_TASKS) or not self.model_cfg["tasks"]:
-            raise ValueError(f"reconstruction tasks must be a non-empty subset of {RECON_TASKS}, got {self.model_cfg['tasks']}")
+        if set(self.model_cfg["tasks"]) - set(RECON_TASKS):  # none: the ablation "w/o L_recon"
+            raise ValueError(f"reconstruction tasks must be a subset of {RECON_TASKS}, got {self.model_cfg['tasks']}")
         stage2.check_options(self.head_cfg, self.model_cfg)
 
         bottleneck = int(self.model_cfg.get("bottleneck") or n_clusters)
         self.autoencoder = Autoencoder(n_features, list(self.model_cfg["hidden"]), bottleneck)
-        self.gating, projection = None, None
-        if self.gates_cfg.get("enabled", True):
-            self.gating = LocalGatingNetwork(n_features, int(self.gates_cfg.get("hidden_dim") or n_features))
+        kind, projection = kind_of(self.gates_cfg), None
+        options = {} if kind == "none" else {
+            k: self.gates_cfg[k] for k in gate_options(kind) if self.gates_cfg.get(k) is not None}
+        self.gating = make_gate_network(kind, n_features, self.gates_cfg.get("hidden_dim"), **options)
+        if self.gating is not None:
             if proj_dim := self.gates_cfg.get("gtcr_projection_dim"):
                 gen = torch.Generator().manual_seed(seed)
                 projection = torch.randn(n_features, int(proj_dim), generator=gen) / float(proj_dim) ** 0.5
         self.register_buffer("gtcr_projection", projection)  # None (not saved) without a projection
         self.n_clusters, self.seed = n_clusters, seed
+        self.head_kind = head_kind(self.head_cfg)
         self.cluster_heads = nn.ModuleList(
-            [ClusteringHead(bottleneck, int(self.head_cfg["hidden_dim"]), n_clusters)
-             for _ in range(int(self.head_cfg.get("restarts", 1)))])
+            [make_head(self.head_cfg, bottleneck, n_clusters) for _ in range(int(self.head_cfg.get("restarts") or 1))])
+        # head=kmeans has no parameters: nothing of it trains; head=dec learns towards a target refreshed in steps
+        self.head_trains = any(p.requires_grad for p in self.cluster_heads.parameters())
+        self.dec_target = DECTarget(int(self.head_cfg.get("target_every", 1))) if self.head_kind == "dec" else None
         self.register_buffer("head_shift", torch.zeros(bottleneck))
         self.register_buffer("head_scale", torch.ones(bottleneck))
         # index of the kept head; -1 until selection (at the global gates' start), also with one head, which
@@ -89,7 +96,7 @@ class IDCModule(pl.LightningModule):
         self.stage1_loaded = False  # True: weights from stage2.load_stage1, stage-1 steps are skipped
 
     @property
-    def cluster_head(self) -> ClusteringHead:
+    def cluster_head(self) -> nn.Module:
         """The clustering head in use (the first restart until one is selected)."""
         return self.cluster_heads[max(self._selected, 0)]
 
@@ -123,7 +130,7 @@ class IDCModule(pl.LightningModule):
         if self.schedule.in_stage1(self.current_epoch):
             self._stage1_step(rows)
         else:
-            self._stage2_step(idx)
+            self._stage2_step(idx, batch_idx)
 
     def stage1_losses(self, x: Tensor, epoch: int) -> dict[str, Tensor]:
         """Stage 1's terms at ``epoch`` (code ``ae_step``; paper Sec. 4.2): ``gate_reg`` and ``gtcr`` once the
@@ -136,11 +143,11 @@ class IDCModule(pl.LightningModule):
             terms["recon_clean"] = losses.reconstruction_loss(ae.decoder(h_clean), x, kind)
         if self.gating is not None and self.schedule.gates_on(epoch):
             g = self.gates_cfg
-            mu = self.gating(x)
-            z = noisy_gates(mu, float(g["noise_std"]))
+            params = self.gating(x)
+            z = self.gating.sample(params)
             if "gated" in tasks:
                 terms["recon_gated"] = losses.reconstruction_loss(ae(x * z), x, kind)
-            reg = losses.gate_regulariser(mu, float(g["reg_sigma"]), g["reg_reduction"])
+            reg = self.gating.regulariser(params, g["reg_reduction"])
             gtcr = losses.gates_coding_rate_loss(z, float(g["gtcr_eps"]), self.gtcr_projection, bool(g.get("gtcr_small_side", True)))
             reg_weight = self.schedule.gate_reg_weight(epoch, float(g["reg_lambda"]))
             loss = loss + reg_weight * reg + float(g["gtcr_lambda"]) * gtcr
@@ -166,43 +173,36 @@ class IDCModule(pl.LightningModule):
         if self.stage1_loaded:
             return
         terms = self.stage1_losses(x, self.current_epoch)
+        if not terms["loss"].requires_grad:  # no reconstruction task and the gates still off: nothing to learn
+            return
         self._watch("stage 1", {k: v for k, v in terms.items() if k.startswith("recon_") or k == "loss"})
         opt = self.optimizers()[0]
         opt.zero_grad(set_to_none=True)
         self.manual_backward(terms["loss"])
         opt.step()
-        self.lr_schedulers()[0].step()
+        self._schedulers()[0].step()
         self._log_epoch({f"stage1/{k}": v for k, v in terms.items() if k != "loss"})
         self._log_epoch({"stage1/loss": terms["loss"]}, prog_bar=True)
 
-    def _stage2_step(self, idx: Tensor) -> None:
-        """Clustering head on frozen embeddings (compression loss, Gumbel-softmax), then the global gates.
+    def _stage2_step(self, idx: Tensor, batch_idx: int = 0) -> None:
+        """Clustering head on frozen embeddings (``mcr``: compression loss, Gumbel-softmax; ``dec``: KL to its
+        target; ``kmeans``: nothing to train), then the global gates.
 
         The two losses touch disjoint parameters (the pseudo-labels are detached), so one backward pass of
         their sum gives each optimizer exactly its own gradients (and keeps DDP to one backward per step).
         """
-        opt_head, opt_aux = self.optimizers()[1:]
+        opts = self.optimizers()
+        opt_head, opt_aux = (opts[1], opts[2]) if self.head_trains else (None, opts[1])
         emb, inputs = self.frozen.embeddings[idx], self.frozen.head_inputs[idx]
         # while restarts train side by side, their (independent) losses are summed: one backward, and Adam
         # updates each head from its own gradient only; a head frozen after selection trains no more
-        frozen_head = self._selected >= 0 and bool(self.head_cfg.get("freeze_after_selection", False))
+        frozen_head = not self.head_trains or (
+            self._selected >= 0 and bool(self.head_cfg.get("freeze_after_selection", False)))
         heads = [] if frozen_head else self.cluster_heads if self._selected < 0 else [self.cluster_head]
-        balance = stage2.balance_weight(self)
-        loss = compression = imbalance = torch.zeros((), device=emb.device)
-        terms = {}
-        for head in heads:
-            logits = head(inputs)
-            probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
-            compression = compression + losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
-            if balance:
-                imbalance = imbalance + losses.assignment_imbalance(probs)
-        if heads:
-            loss = compression + balance * imbalance
-            self._log_epoch({"stage2/compression": compression / len(heads)}, prog_bar=True)
-            terms["compression"] = compression
-            if balance:
-                self._log_epoch({"stage2/imbalance": imbalance / len(heads)})
-                terms["imbalance"] = imbalance
+        if self.head_kind == "dec":
+            loss, terms, logits = self._dec_terms(heads, inputs, idx, batch_idx)
+        else:
+            loss, terms, logits = self._mcr_terms(heads, emb, inputs)
         train_global = self.schedule.global_gates_on(self.current_epoch) and self._selected >= 0 and self.global_gates_enabled
         if train_global:
             # the selected head's pseudo-labels (the only head left in `heads`, or its fixed partition)
@@ -217,14 +217,57 @@ class IDCModule(pl.LightningModule):
         if not terms:
             return  # a frozen head and no global gates: nothing left to train
         self._watch("stage 2", terms)
-        opt_head.zero_grad(set_to_none=True)
+        if opt_head is not None:
+            opt_head.zero_grad(set_to_none=True)
         opt_aux.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if heads:
             opt_head.step()
-            self.lr_schedulers()[1].step()
+            self._schedulers()[1].step()
         if train_global:
             opt_aux.step()
+
+    def _mcr_terms(self, heads: list[nn.Module], emb: Tensor, inputs: Tensor) -> tuple[Tensor, dict, Tensor | None]:
+        """The compression loss (Eq. 5-6) of each head, with the balance prior: (loss, terms, last logits)."""
+        balance = stage2.balance_weight(self)
+        loss = compression = imbalance = torch.zeros((), device=emb.device)
+        terms, logits = {}, None
+        for head in heads:
+            logits = head(inputs)
+            probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
+            compression = compression + losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
+            if balance:
+                imbalance = imbalance + losses.assignment_imbalance(probs)
+        if heads:
+            loss = compression + balance * imbalance
+            self._log_epoch({"stage2/compression": compression / len(heads)}, prog_bar=True)
+            terms["compression"] = compression
+            if balance:
+                self._log_epoch({"stage2/imbalance": imbalance / len(heads)})
+                terms["imbalance"] = imbalance
+        return loss, terms, logits
+
+    def _dec_terms(self, heads: list[nn.Module], inputs: Tensor, idx: Tensor, batch_idx: int) -> tuple[Tensor, dict, Tensor | None]:
+        """DEC's ``KL(P || Q)`` (DEC Eq. 2) of the batch, its target ``P`` refreshed from every row's soft
+        assignments every ``head.target_every`` stage-2 steps: (loss, terms, logits)."""
+        if not heads:
+            return torch.zeros((), device=inputs.device), {}, None
+        (head,) = heads  # restarts are refused for head=dec (idc.schema.validate)
+        step = (self.current_epoch - self.schedule.stage1_epochs) * self.trainer.num_training_batches + batch_idx
+        target = self.dec_target
+        if target.due(step):
+            with torch.no_grad():
+                q = torch.cat([head.soft_assignments(x) for x in self.frozen.head_inputs.split(stage2.CHUNK)])
+            self._epoch_weights["stage2/dec_changed"] = target.refresh(q, step)
+        logits = head(inputs)
+        kl = losses.dec_kl_loss(logits, target[idx.to(target.target.device)].to(logits.device))
+        self._log_epoch({"stage2/dec_kl": kl}, prog_bar=True)
+        return kl, {"dec_kl": kl}, logits
+
+    def _schedulers(self) -> list:
+        """The learning-rate schedulers as a list (Lightning gives a lone one without its list: head=kmeans)."""
+        found = self.lr_schedulers()
+        return found if isinstance(found, list) else [found]
 
     @property
     def global_gates_enabled(self) -> bool:
@@ -273,8 +316,11 @@ class IDCModule(pl.LightningModule):
             return
         if self.frozen is None:
             stage2.freeze_inputs(self, self.trainer.datamodule.table_on(self.device))
-        if epoch == self.schedule.stage1_epochs and self.head_cfg.get("init", "random") == "kmeans":
-            stage2.init_heads_from_kmeans(self)
+        if epoch == self.schedule.stage1_epochs:
+            if self.head_kind in ("kmeans", "dec"):
+                stage2.fit_centroid_heads(self)
+            elif self.head_cfg.get("init") == "kmeans":
+                stage2.init_heads_from_kmeans(self)
         if self.global_gates_enabled and self.schedule.global_gates_on(epoch) and self._selected < 0:
             stage2.select_head(self)  # the global gates learn from the selected head's pseudo-labels
 
@@ -283,7 +329,7 @@ class IDCModule(pl.LightningModule):
         # the schedules' weights are Python floats, constant within an epoch: logged once here, since logging a
         # float in a step copies it to the device and syncs the GPU every step
         if self._epoch_weights:
-            self.log_dict(self._epoch_weights, on_step=False, on_epoch=True)
+            self.log_dict(self._epoch_weights, on_step=False, on_epoch=True, sync_dist=True)  # equal on every rank
             self._epoch_weights = {}
         last_epoch = self.trainer is not None and self.current_epoch >= self.trainer.max_epochs - 1
         if last_epoch and not self.schedule.in_stage1(self.current_epoch) and self._selected < 0:
@@ -295,7 +341,6 @@ class IDCModule(pl.LightningModule):
         steps = max(int(self.trainer.estimated_stepping_batches // max(self.trainer.max_epochs, 1)), 1)
         stage1 = [*self.autoencoder.parameters(), *(self.gating.parameters() if self.gating else [])]
         opt_pre = torch.optim.Adam(stage1, lr=float(lr["pretrain"]))
-        opt_head = torch.optim.Adam(self.cluster_heads.parameters(), lr=float(lr["clustering"]))
         opt_aux = self.aux_optimizer()
         # the head's horizon ends at its freeze (head.lr_until=freeze) only when it freezes there, i.e. when the
         # global gates train (else the head is selected at the end)
@@ -304,6 +349,9 @@ class IDCModule(pl.LightningModule):
         head_epochs = self.schedule.head_lr_epochs(self.trainer.max_epochs, until_freeze)
         sched_pre = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt_pre, T_max=steps * self.schedule.stage1_epochs, eta_min=float(min_lr["pretrain"]))
+        if not self.head_trains:  # head=kmeans: no head optimizer
+            return [opt_pre, opt_aux], [sched_pre]
+        opt_head = torch.optim.Adam(self.cluster_heads.parameters(), lr=float(lr["clustering"]))
         sched_head = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt_head, T_max=steps * head_epochs, eta_min=float(min_lr["clustering"]))
         return [opt_pre, opt_head, opt_aux], [sched_pre, sched_head]
@@ -319,6 +367,8 @@ class IDCModule(pl.LightningModule):
     # ----------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["idc_head_selection"] = dict(self.head_selection)
+        if self.dec_target is not None:
+            checkpoint["idc_dec_target"] = self.dec_target.state_dict()
         # random state, so that a resumed run draws the same gate noise and masks as an uninterrupted one
         checkpoint["idc_rng"] = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -326,6 +376,8 @@ class IDCModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.head_selection = dict(checkpoint.get("idc_head_selection", {}))
+        if self.dec_target is not None and "idc_dec_target" in checkpoint:
+            self.dec_target.load_state_dict(checkpoint["idc_dec_target"])
         rng = checkpoint.get("idc_rng", {})
         if "cpu" in rng:
             torch.set_rng_state(rng["cpu"])

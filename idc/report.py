@@ -27,7 +27,7 @@ from idc import results as store
 from idc.paper import published, published_value
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 from idc.cli.paper import BIOLOGICAL_DATASETS, PAPER_DATASETS, WIDER_DATASETS
-from idc.methods import BASELINES, METHODS, paper_row
+from idc.methods import BASELINES, METHODS, ablation_rows, paper_row
 from idc.tables import to_latex, to_markdown
 
 PAPER_DIR = Path(__file__).with_name("paper")
@@ -104,8 +104,9 @@ TABLES = (
     PaperTable("synthetic", "Synthetic data (ACC and gate F1)", ("synthetic",), (ACC, GATE_F1),
                ("idc", "idc_faithful", "kmeans"), {"synthetic": "paper"}, paper_names={"kmeans": "K-means+SHAP"}),
     PaperTable("ablation_mnist60k", "Ablations (the paper's MNIST60K table; ours on MNIST10K where named)",
-               ("mnist10k", "mnist60k"), (ACC, ARI, NMI), ("idc", "idc_no_gates", "idc_features_kmeans"),
-               {"mnist10k": "paper", "mnist60k": "paper"}, admits=lambda m: m.startswith("idc")),
+               ("mnist10k", "mnist60k"), (ACC, ARI, NMI), tuple(ablation_rows()),
+               {"mnist10k": "paper", "mnist60k": "paper"}, admits=lambda m: m.startswith("idc"),
+               paper_names={name: row.paper for name, row in ablation_rows().items()}),
     PaperTable("cnae9_mfeat", "CNAE-9 and MFEAT-Zernike (no published numbers)", ("cnae9", "mfeat_zernike"), (ACC,),
                ("idc", "idc_faithful", *BASELINES), {"cnae9": "paper", "mfeat_zernike": "paper"}),
     PaperTable("wider_benchmark", "Wider benchmark (not in the paper)", (*WIDER_DATASETS, *BIOLOGICAL_DATASETS),
@@ -248,10 +249,12 @@ def duration(seconds: float) -> str:
 def fill_command(method: str, schedule: str, dataset: str) -> str:
     """The command that runs ``method`` (a registry method: ``idc-paper`` runs every one) on ``dataset`` for
     :data:`SEEDS` seeds and adds the DONE runs to ``results/``."""
-    if method not in METHODS:
-        raise ValueError(f"method {method!r} is not in idc.methods.METHODS; a table's methods must be registry "
-                         f"methods ({', '.join(METHODS)})")
-    return f"idc-paper --schedule {schedule} --datasets {dataset} --methods {method} --seeds {SEEDS}"
+    if method in METHODS:
+        return f"idc-paper --schedule {schedule} --datasets {dataset} --methods {method} --seeds {SEEDS}"
+    if method in ablation_rows():
+        return f"idc-paper --table ablation --schedule {schedule} --datasets {dataset} --seeds {SEEDS}"
+    raise ValueError(f"method {method!r} is neither in idc.methods.METHODS nor an ablation row; a table's methods "
+                     f"must be registry methods ({', '.join(METHODS)}) or rows of idc/paper/ablation.yaml")
 
 
 def run_schedule(table: PaperTable, dataset: str, method: str) -> str:

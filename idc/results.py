@@ -20,7 +20,7 @@ import yaml
 
 from idc import run_dir as rd
 from idc.io import write_text
-from idc.methods import method_of
+from idc.methods import ablation_rows, method_of
 
 #: where ``idc-paper`` and ``idc-results add`` put records unless told otherwise (relative to the working folder)
 DEFAULT_ROOT = Path("results")
@@ -77,8 +77,9 @@ def identify(run_dir: Path, schedule: str | None = None, method: str | None = No
     dataset = cfg.get("dataset", {}).get("name")
     if not dataset:
         raise RecordError(f"{config}: no dataset.name; not an idc-train config")
-    return (schedule or schedule_of(choices), method or method_of(cfg, choices), str(dataset),
-            int(cfg.get("seed", 0)))
+    row = str((cfg.get("method") or {}).get("name"))  # a row of the ablation table names itself
+    named = row if row in ablation_rows() and row != "idc" else method_of(cfg, choices)
+    return schedule or schedule_of(choices), method or named, str(dataset), int(cfg.get("seed", 0))
 
 
 def write_clusters(path: Path, clusters: np.ndarray, labels: np.ndarray | None) -> None:

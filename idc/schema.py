@@ -30,6 +30,8 @@ ReconLoss = _choice("ReconLoss", "mse l1")                       # model.recon_l
 ReconTask = _choice("ReconTask", "clean gated masked latent")    # model.tasks (a non-empty subset)
 BnStats = _choice("BnStats", "stage1 gated_inputs")              # model.bn_stats
 Reduction = _choice("Reduction", "mean sum")                     # gates / head.global_gates .reg_reduction
+GateKind = _choice("GateKind", "stg hard_concrete none")         # gates.kind (absent: stg; none = gates.enabled false)
+HeadKind = _choice("HeadKind", "mcr kmeans dec")                 # head.kind (absent: mcr)
 HeadInit = _choice("HeadInit", "random kmeans")                  # head.init
 LrUntil = _choice("LrUntil", "end freeze")                       # head.lr_until
 RestartCriterion = _choice("RestartCriterion", "compression silhouette agreement")  # head.restart_criterion
@@ -56,7 +58,12 @@ def count(default: Any = None) -> Any:
 @dataclass
 class GatesSchema:
     enabled: bool = True
+    kind: Optional[GateKind] = None
     hidden_dim: Optional[int] = count()
+    init_std: Optional[float] = None
+    beta: Optional[float] = None  # hard_concrete: temperature and stretch interval
+    gamma: Optional[float] = None
+    zeta: Optional[float] = None
     noise_std: Optional[float] = None
     reg_sigma: Optional[float] = None
     reg_reduction: Optional[Reduction] = None
@@ -84,13 +91,17 @@ class GlobalGatesSchema:
 
 @dataclass
 class HeadSchema:
+    kind: Optional[HeadKind] = None
     hidden_dim: int = count(1)
     tau: float = 0.0
     eps: float = 0.0
     standardize_inputs: bool = False
-    init: HeadInit = HeadInit.random
+    init: Optional[HeadInit] = None
     init_steps: int = count(1)
     restarts: int = count(1)
+    n_init: Optional[int] = count()  # kmeans, dec: k-means++ runs
+    alpha: Optional[float] = None  # dec: Student-t degrees of freedom
+    target_every: Optional[int] = count()  # dec: steps between target refreshes
     balance_weight: float = 0.0
     freeze_after_selection: bool = False
     lr_until: LrUntil = LrUntil.end
@@ -116,7 +127,7 @@ class ModelSchema:
     hidden: List[int] = field(default_factory=list, metadata={"count": True})
     bottleneck: Optional[int] = count()
     recon_loss: ReconLoss = ReconLoss.mse
-    tasks: List[ReconTask] = field(default_factory=list, metadata={"non_empty": True})
+    tasks: List[ReconTask] = field(default_factory=list)  # none: the ablation "w/o L_recon"
     mask_rate: float = 0.0
     latent_noise_std: float = 0.0
     lr: LearningRates = field(default_factory=LearningRates)
@@ -233,10 +244,37 @@ def validate(cfg: DictConfig) -> DictConfig:
         plain[group] = _resolved(cfg, group)
         _check_against(group, plain[group], schema)
         _check_counts(group, plain[group], schema)
+    if "gates" in plain:
+        check_gates(plain["gates"])
+    if "head" in plain:
+        check_head(plain["head"])
     if "schedule" in plain:
         stage1_only = bool((plain.get("model") or {}).get("embedding_clusterer"))
         check_schedule(plain["schedule"], stage1_only)
     return cfg
+
+
+def check_gates(gates: dict[str, Any]) -> None:
+    """``gates.kind: none`` (no gate network) goes with ``gates.enabled: false``, the ``gates=none`` choice."""
+    if gates.get("kind") == GateKind.none.value and gates.get("enabled", True):
+        raise ConfigError("gates.kind: 'none' with gates.enabled=true; choose gates=none (enabled: false) for IDC "
+                          "without local gates, or gates.kind=stg / hard_concrete")
+
+
+def check_head(head: dict[str, Any]) -> None:
+    """Restarts and the k-means start belong to the trained ``mcr`` head: ``head=kmeans`` is k-means itself (its
+    restarts are ``head.n_init``) and ``head=dec`` always starts at k-means, so both refuse them."""
+    kind = head.get("kind") or HeadKind.mcr.value
+    if kind == HeadKind.mcr.value:
+        return
+    if int(head.get("restarts") or 1) != 1:
+        raise ConfigError(f"head.restarts: {head['restarts']!r} is not allowed with head={kind} (restarts are "
+                          f"heads of head=mcr trained side by side); set head.restarts=1 and use head.n_init for "
+                          "the k-means runs")
+    if head.get("init") is not None:
+        raise ConfigError(f"head.init: {head['init']!r} is not allowed with head={kind} (the k-means start of "
+                          f"head=mcr; head={kind} {'is k-means' if kind == 'kmeans' else 'always starts at k-means'}); "
+                          "leave head.init=null")
 
 
 def check_schedule(s: dict[str, Any], stage1_only: bool = False) -> None:

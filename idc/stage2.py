@@ -5,7 +5,9 @@ balance prior are robust IDC, not in the paper).
 * Frozen inputs: stage 2 trains only the head and the global gates, so the embeddings of gated inputs are
   computed once, in evaluation mode (the official code's frozen encoder stays in training mode, so its BatchNorm
   statistics drift; ``model.bn_stats=gated_inputs`` recomputes them on the gated inputs once instead).
-* ``kmeans`` start: each head is first fitted, by cross-entropy, to a k-means++ partition of the frozen embeddings.
+* ``head=kmeans`` / ``head=dec``: the head's centroids are placed by k-means++ on the frozen inputs
+  (:func:`fit_centroid_heads`).
+* ``kmeans`` start of ``head=mcr``: each head is first fitted, by cross-entropy, to a k-means++ partition of the frozen embeddings.
 * Restarts: several heads train side by side; one is kept by a label-free criterion, lowest first: the compression
   loss of its hard partition (Eq. 6, with the balance term), minus the silhouette of the embedding, or minus its
   mean ARI with the other restarts (agreement).
@@ -21,35 +23,39 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from torch import Tensor, nn
 
-from idc import losses
+from idc import losses, schema
 from idc.metrics import silhouette
 from idc.nn.gates import noisy_gates
+from idc.nn.heads import fit_kmeans
 from idc.nn.init import evaluation_mode
+from idc.schema import choices
 
 log = logging.getLogger(__name__)
 
-CRITERIA = ("compression", "silhouette", "agreement")
+CRITERIA = choices(schema.RestartCriterion)
 CHUNK = 4096  # rows per forward pass over the whole table
 STAGE1_PARTS = ("autoencoder", "gating", "gtcr_projection")  # what stage 1 trains (plus its fixed projection)
 CHOICES = (  # (group, key, choices) of the stage-2 options: each option's first choice is its default
-    ("head", "restart_criterion", CRITERIA), ("head", "init", ("random", "kmeans")),
-    ("head", "lr_until", ("end", "freeze")), ("head.global_gates", "optimizer", ("sgd", "adam")),
-    ("head.global_gates", "baseline", ("zero", "permute")), ("model", "bn_stats", ("stage1", "gated_inputs")),
+    ("head", "restart_criterion", choices(schema.RestartCriterion)), ("head", "init", choices(schema.HeadInit)),
+    ("head", "lr_until", choices(schema.LrUntil)), ("head.global_gates", "optimizer", choices(schema.GateOptimizer)),
+    ("head.global_gates", "baseline", choices(schema.GateBaseline)), ("model", "bn_stats", choices(schema.BnStats)),
+    ("head", "kind", choices(schema.HeadKind)),
 )
 
 
 def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
-    """Refuse a stage-2 option outside its choices, or fewer than one head, naming the key and the choices."""
+    """Refuse a stage-2 option outside its choices (unset: its default), fewer than one head, or restarts and a
+    k-means start where the head has none (:func:`idc.schema.check_head`), naming the key and the choices."""
     groups = {"head": head, "head.global_gates": head["global_gates"], "model": model}
-    for where, key, choices in CHOICES:
-        if groups[where].get(key, choices[0]) not in choices:
-            raise ValueError(f"{where}.{key} must be one of {choices}, got {groups[where].get(key)!r}")
+    for where, key, allowed in CHOICES:
+        if groups[where].get(key) is not None and groups[where][key] not in allowed:
+            raise ValueError(f"{where}.{key} must be one of {allowed}, got {groups[where].get(key)!r}")
     if int(head.get("restarts", 1)) < 1:
         raise ValueError(f"head.restarts must be >= 1, got {head.get('restarts')}")
+    schema.check_head(dict(head))
 
 
 def load_stage1(module: nn.Module, path: str | Path) -> None:
@@ -154,12 +160,6 @@ def frozen_partition(module: nn.Module) -> Tensor:
     return module.frozen.partition
 
 
-def kmeans_partition(embeddings: Tensor, n_clusters: int, seed: int, n_init: int = 1) -> np.ndarray:
-    """k-means++ partition of the embeddings (on the host; they are N x bottleneck)."""
-    x = embeddings.detach().float().cpu().numpy()
-    return KMeans(n_clusters, init="k-means++", n_init=n_init, random_state=seed).fit_predict(x)
-
-
 def fit_head_to_partition(
     head: nn.Module, embeddings: Tensor, partition: np.ndarray, steps: int = 200, lr: float = 1e-2,
     batch_size: int = 512, seed: int = 0,
@@ -186,12 +186,21 @@ def init_heads_from_kmeans(module: nn.Module) -> list[float]:
     agreements are recorded in ``module.head_selection``."""
     frozen, steps = module.frozen, int(module.head_cfg.get("init_steps", 200))
     agreement = [
-        fit_head_to_partition(head, frozen.head_inputs, kmeans_partition(frozen.embeddings, module.n_clusters,
-                              seed=module.seed + r), steps=steps, seed=module.seed + r)
+        fit_head_to_partition(head, frozen.head_inputs, fit_kmeans(frozen.embeddings, module.n_clusters,
+                              seed=module.seed + r).labels_, steps=steps, seed=module.seed + r)
         for r, head in enumerate(module.cluster_heads)
     ]
     module.head_selection["kmeans_init_agreement"] = agreement
     return agreement
+
+
+def fit_centroid_heads(module: nn.Module) -> None:
+    """``head=kmeans`` and ``head=dec``: place the head's centroids by k-means++ (``head.n_init`` seeded runs, the
+    best inertia kept) on what the head sees, the frozen stage-2 inputs (restart ``r`` seeded ``seed + r``)."""
+    n_init = int(module.head_cfg.get("n_init") or 1)
+    for r, head in enumerate(module.cluster_heads):
+        head.fit(module.frozen.head_inputs, seed=module.seed + r, n_init=n_init)
+    module.frozen.partition = None  # recomputed from the new centroids
 
 
 def criterion_values(

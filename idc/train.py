@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities import rank_zero_only
 
 from idc import run_dir as rd
 from idc import stage2
@@ -107,36 +108,42 @@ def stage1_only_schedule(cfg: DictConfig) -> None:
     cfg.schedule.epochs = int(cfg.schedule.stage1_epochs)  # also when a total was given as a number
 
 
-def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
+def train(cfg: DictConfig, show_progress: bool = False, callbacks: list[pl.Callback] = ()) -> dict[str, Any]:
     """Train IDC as ``cfg`` says and fill ``cfg.paths.output_dir``: resolved config, checkpoints,
     ``metrics.json``, ``predictions.h5``, the evaluation and, last, ``DONE``; a failure leaves ``FAILED`` (the
     error and its traceback) and is raised again; a directory whose checkpoint has other settings is refused
-    (:class:`idc.run_dir.SettingsChanged`) and left untouched. Returns the final metrics."""
+    (:class:`idc.run_dir.SettingsChanged`) and left untouched. ``callbacks`` join the run's own. Under DDP only
+    rank 0 writes to the run directory (the other ranks run this function too, from Lightning's launcher).
+    Returns the final metrics."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stage1_only_schedule(cfg)
     if cfg.get("resume", True):  # before anything is written: a mismatch leaves the directory as it was
         rd.check_resumable(run_dir, OmegaConf.to_container(cfg, resolve=True))
     try:
-        return _train(cfg, run_dir, show_progress)
+        return _train(cfg, run_dir, show_progress, list(callbacks))
     except Exception as err:
-        rd.mark_failed(run_dir, err)
+        if rank_zero_only.rank == 0:
+            rd.mark_failed(run_dir, err)
         raise
 
 
-def _train(cfg: DictConfig, run_dir: Path, show_progress: bool) -> dict[str, Any]:
-    rd.mark_started(run_dir)
-    write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+def _train(cfg: DictConfig, run_dir: Path, show_progress: bool, callbacks: list[pl.Callback]) -> dict[str, Any]:
+    first = rank_zero_only.rank == 0  # Lightning's rank from the environment, known before the Trainer exists
+    if first:
+        rd.mark_started(run_dir)
+        write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     started = time.perf_counter()
     table = load_table(cfg.dataset)
     if cfg.method.get("baseline"):
         from idc.baselines import run_baseline
 
         return run_baseline(cfg, table, run_dir)
-    Fitted.of(table, bool(cfg.dataset.get("log1p", False))).save(run_dir / rd.PREPROCESSING)
-    logger = build_logger(cfg.get("logger"), run_dir)
+    if first:
+        Fitted.of(table, bool(cfg.dataset.get("log1p", False))).save(run_dir / rd.PREPROCESSING)
+    logger = build_logger(cfg.get("logger"), run_dir) if first else False
     try:
-        module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger)
+        module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger, callbacks=callbacks)
         train_seconds = time.perf_counter() - started
         pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.seed))
         selections = EpochPicks.of(trainer).selections()

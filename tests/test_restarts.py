@@ -12,7 +12,7 @@ from idc import stage2
 from idc.callbacks import EpochPicks
 from idc.config import compose
 from idc.module import IDCModule
-from idc.nn import ClusteringHead
+from idc.nn import ClusteringHead, fit_kmeans
 from idc.train import train
 
 
@@ -23,7 +23,7 @@ def _blobs(n=300, k=4, d=6, seed=0):
 
 def test_fit_head_to_partition_reproduces_the_kmeans_partition():
     emb, _ = _blobs()
-    partition = stage2.kmeans_partition(emb, 4, seed=0)
+    partition = fit_kmeans(emb, 4, seed=0).labels_
     head = ClusteringHead(emb.shape[1], 32, 4)
     before = (head.eval()(emb).argmax(1).numpy() == partition).mean()
     agreement = stage2.fit_head_to_partition(head.train(), emb, partition, steps=300, seed=0)
@@ -55,7 +55,7 @@ def _module(model: dict | None = None, **head):
 
 def test_silhouette_pick_keeps_the_best_separated_partition_wherever_it_comes():
     emb, y = _blobs(d=4, seed=2)
-    three = stage2.kmeans_partition(emb, 3, seed=0)
+    three = fit_kmeans(emb, 3, seed=0).labels_
     shuffled = np.random.default_rng(0).permutation(y)
     picks = EpochPicks(labels=shuffled)  # labels the embedding does not separate: the two picks part ways
     one = np.zeros_like(y)
@@ -83,7 +83,7 @@ def test_select_head_keeps_the_lowest_criterion_restart_and_records_it():
     # restart 0: random; restart 1: the true partition; restart 2: a K-means partition with one cluster fewer
     inputs = module.frozen.head_inputs
     stage2.fit_head_to_partition(module.cluster_heads[1], inputs, y, steps=200)
-    three = stage2.kmeans_partition(emb, 3, seed=0)
+    three = fit_kmeans(emb, 3, seed=0).labels_
     stage2.fit_head_to_partition(module.cluster_heads[2], inputs, three, steps=200)
     chosen = stage2.select_head(module)
     values = module.head_selection["values"]
@@ -101,7 +101,7 @@ def test_kmeans_init_gives_each_head_the_kmeans_partition_before_training():
     stage2.set_frozen(module, emb, emb)
     stage2.init_heads_from_kmeans(module)
     for r, head in enumerate(module.cluster_heads):
-        partition = stage2.kmeans_partition(emb, 4, seed=r)
+        partition = fit_kmeans(emb, 4, seed=r).labels_
         with torch.no_grad():
             got = head.eval()(module.head_input(emb)).argmax(1).numpy()
         assert adjusted_rand_score(partition, got) > 0.98

@@ -7,6 +7,15 @@ with a parallel launcher, then the tables (``idc-table``).
     idc-paper                                   # the paper's schedules, 10 seeds (hours to days on a CPU)
     idc-paper --datasets allaml srbct --methods idc kmeans --launcher submitit_slurm
 
+The ablation table (the paper's Table 5 and rows for gates=hard_concrete and head=dec; its rows and their
+overrides in idc/paper/ablation.yaml), one Hydra multirun over the seeds per row, the rows that train their
+own stage 1 first, then those that reuse the IDC row's checkpoints/stage1.ckpt of the same dataset and seed:
+
+    idc-paper --table ablation --schedule smoke --seeds 1 --datasets synthetic   # the plumbing, about a minute
+    idc-paper --table ablation --schedule quick --seeds 3 --datasets mnist10k --jobs 1   # this 2-core CPU
+    idc-paper --table ablation --schedule paper --seeds 10 --datasets mnist60k --launcher basic \
+        trainer=gpu                                                              # the paper's, on a GPU
+
 Run directories are ``<root>/<schedule>/<method>/<dataset>/seed<k>``: re-running resumes (DONE runs are
 skipped, unfinished ones restart from their last checkpoint) and a failed run is reported in the tables with
 its log, never stopping the others.
@@ -19,7 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from idc.methods import METHODS
+from idc.methods import METHODS, ablation_rows
+from idc.run_dir import STAGE1_CHECKPOINT
 
 PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",
                   "intestine", "cnae9", "mfeat_zernike")
@@ -34,7 +44,10 @@ ALL_DATASETS = (*PAPER_DATASETS, *WIDER_DATASETS, "digits")
 #: schedule (configs/schedule) -> (the datasets it runs when none are named, the datasets it may run)
 SCHEDULES = {"paper": (PAPER_DATASETS, PAPER_DATASETS), "quick": (QUICK_DATASETS, ALL_DATASETS),
              "short": (SHORT_DATASETS, SHORT_DATASETS),
-             "default": ((*WIDER_DATASETS, *BIOLOGICAL_DATASETS), ALL_DATASETS)}
+             "default": ((*WIDER_DATASETS, *BIOLOGICAL_DATASETS), ALL_DATASETS),
+             "smoke": (("synthetic",), ALL_DATASETS)}
+#: --table: the method tables, or the ablation table (ablation_mnist60k in idc/paper/published.yaml)
+TABLES = ("methods", "ablation")
 
 
 def present(datasets: list[str]) -> list[str]:
@@ -62,10 +75,28 @@ def chosen_datasets(args: argparse.Namespace) -> list[str]:
     return datasets
 
 
+def sweep_dir(args: argparse.Namespace) -> Path:
+    """Where this command's runs go: ``<root>/<schedule>`` (``<root>/<schedule>/ablation`` for the ablation table)."""
+    return args.root / args.schedule / ("ablation" if args.table == "ablation" else "")
+
+
+def row_overrides(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The overrides of each row of the table asked for (methods, or the ablation's rows in run order), a stage-2
+    row pointing ``model.stage1_checkpoint`` at its owner's run of the same dataset and seed."""
+    if args.table != "ablation":
+        return {m: list(METHODS[m].overrides) for m in args.methods}
+    out = {}
+    for name, row in ablation_rows().items():
+        out[name] = list(row.run_overrides())
+        if row.stage1 != "own":
+            owner = sweep_dir(args).resolve() / row.stage1 / "${dataset.name}" / "seed${seed}" / STAGE1_CHECKPOINT
+            out[name].append(f"model.stage1_checkpoint='{owner}'")
+    return out
+
+
 def expected_runs(args: argparse.Namespace, datasets: list[str]) -> list[Path]:
-    """The run directory of every method x dataset x seed this command is meant to produce."""
-    sweep = args.root / args.schedule
-    return [sweep / m / d / f"seed{k}" for m in args.methods for d in datasets for k in range(args.seeds)]
+    """The run directory of every method (row) x dataset x seed this command is meant to produce."""
+    return [sweep_dir(args) / m / d / f"seed{k}" for m in row_overrides(args) for d in datasets for k in range(args.seeds)]
 
 
 def check_configs(args: argparse.Namespace, datasets: list[str]) -> None:
@@ -74,21 +105,24 @@ def check_configs(args: argparse.Namespace, datasets: list[str]) -> None:
     from idc.config import compose
     from idc.schema import ConfigError
 
-    combos = [[f"dataset={d}"] for d in datasets] + [[f"dataset={datasets[0]}", *METHODS[m].overrides] for m in args.methods]
+    combos = [[f"dataset={d}"] for d in datasets] + [
+        [f"dataset={datasets[0]}", *(o for o in overrides if not o.startswith("model.stage1_checkpoint="))]
+        for overrides in row_overrides(args).values()]
     for overrides in combos:
         try:
-            compose([*overrides, f"schedule={args.schedule}", f"logger={args.logger}"])
+            compose([*overrides, f"schedule={args.schedule}", f"logger={args.logger}", *args.overrides])
         except ConfigError as err:
             raise SystemExit(f"idc-paper: {' '.join(overrides)} schedule={args.schedule}: {err}") from None
 
 
 def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
+    """One ``idc-train`` multirun (datasets x seeds) per method or ablation row, in the order they must run."""
     schedule = args.schedule
-    sweep = args.root / schedule
+    sweep = sweep_dir(args)
     out = []
-    for method in args.methods:
+    for method, overrides in row_overrides(args).items():
         out.append([
-            sys.executable, "-m", "idc.cli.train", "-m", *METHODS[method].overrides,
+            sys.executable, "-m", "idc.cli.train", "-m", *overrides, *args.overrides,
             "dataset=" + ",".join(datasets), f"schedule={schedule}",
             f"seed=range({args.seeds})", "skip_done=true", f"logger={args.logger}",
             f"hydra/launcher={args.launcher}", *([f"hydra.launcher.n_jobs={args.jobs}"] if args.launcher == "joblib" else []),
@@ -113,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--logger", default="none")
     parser.add_argument("--root", type=Path, default=Path("outputs/paper"))
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--table", choices=TABLES, default="methods",
+                        help="methods: the methods x datasets tables; ablation: the rows of idc/paper/ablation.yaml")
+    parser.add_argument("overrides", nargs="*", help="idc-train overrides for every run (e.g. trainer=gpu)")
     return parser
 
 
@@ -135,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     from idc.tables import build_tables
 
     add_done(expected_runs(args, datasets))  # DONE runs' small files into results/ (the committed store)
-    written = build_tables(args.root / args.schedule, expected=expected_runs(args, datasets))
+    written = build_tables(sweep_dir(args), expected=expected_runs(args, datasets))
     print(written["acc"].read_text())
     for cmd in broken:
         print(f"idc-paper: this sweep stopped before its end (runs never started are listed in {written['runs']}):"

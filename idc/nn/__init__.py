@@ -9,7 +9,16 @@ from idc.nn.gates import (
     hard_sigmoid,
     make_gate_network,
 )
-from idc.nn.heads import AuxiliaryClassifier, ClusteringHead, DECHead, DECTarget, KMeansHead, fit_kmeans
+from idc.nn.heads import (
+    AuxiliaryClassifier,
+    ClusteringHead,
+    DECHead,
+    DECTarget,
+    KMeansHead,
+    fit_kmeans,
+    head_kind,
+    make_head,
+)
 
 __all__ = [
     "GATE_NETWORKS",
@@ -24,6 +33,8 @@ __all__ = [
     "KMeansHead",
     "LocalGatingNetwork",
     "fit_kmeans",
+    "head_kind",
     "hard_sigmoid",
     "make_gate_network",
+    "make_head",
 ]

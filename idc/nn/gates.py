@@ -23,6 +23,7 @@ Both share the gating body ``D -> hidden (tanh) -> D`` with small initial weight
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -165,16 +166,27 @@ class HardConcreteGateNetwork(GateNetwork):
 GATE_NETWORKS: dict[str, type[GateNetwork]] = {"stg": LocalGatingNetwork, "hard_concrete": HardConcreteGateNetwork}
 
 
+def kind_of(gates: Mapping[str, Any]) -> str:
+    """The gate network a ``gates`` config node names: ``none`` when ``enabled`` is false, else its ``kind``
+    (``stg`` when absent, as in configs written before the key existed)."""
+    return str(gates.get("kind") or "stg") if gates.get("enabled", True) else "none"
+
+
+def gate_options(kind: str) -> tuple[str, ...]:
+    """The keyword options the gate network ``kind`` takes (besides the table's width and ``hidden_dim``)."""
+    if kind not in GATE_NETWORKS:
+        raise ValueError(f"gates kind must be one of {['none', *GATE_NETWORKS]}, got {kind!r}")
+    return tuple(p for p in inspect.signature(GATE_NETWORKS[kind]).parameters if p not in ("n_features", "hidden_dim"))
+
+
 def make_gate_network(kind: str, n_features: int, hidden_dim: int | None = None, **options: Any) -> GateNetwork | None:
     """The gate network ``kind`` (``stg``, ``hard_concrete``) or ``None`` for ``none`` (every gate open);
     ``hidden_dim`` defaults to ``n_features``; ``options`` are the implementation's keyword arguments."""
     if kind == "none":
         return None
-    if kind not in GATE_NETWORKS:
-        raise ValueError(f"gates kind must be one of {['none', *GATE_NETWORKS]}, got {kind!r}")
+    allowed = gate_options(kind)
     cls = GATE_NETWORKS[kind]
-    allowed = set(inspect.signature(cls).parameters) - {"n_features", "hidden_dim"}
-    unknown = sorted(set(options) - allowed)
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"gates={kind}: unknown option(s) {unknown}; it takes {sorted(allowed)}")
     return cls(n_features, int(hidden_dim or n_features), **options)

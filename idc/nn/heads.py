@@ -17,6 +17,9 @@ calls each head (``head=`` choice), all on the frozen stage-2 embeddings ``emb``
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
@@ -132,8 +135,34 @@ class DECTarget:
         self._next_step = step + self.every
         return changed
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps, so that a resumed run refreshes and trains as an uninterrupted one."""
+        return {"target": None if self.target is None else self.target.cpu(),
+                "labels": None if self._labels is None else self._labels.cpu(), "next_step": self._next_step}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.target, self._labels, self._next_step = state["target"], state["labels"], int(state["next_step"])
+
     def __getitem__(self, idx: Tensor) -> Tensor:
         """Target rows ``P[idx]``."""
         if self.target is None:
             raise RuntimeError("DECTarget has no target yet: call refresh(q, step) when due(step) says so")
         return self.target[idx]
+
+
+def head_kind(head: Mapping[str, Any]) -> str:
+    """The clustering head a ``head`` config node names (``mcr`` when ``kind`` is absent: ``head=mcr``,
+    ``head=official`` and configs written before the key existed)."""
+    return str(head.get("kind") or "mcr")
+
+
+def make_head(head: Mapping[str, Any], dim: int, n_clusters: int) -> nn.Module:
+    """One clustering head as the ``head`` config node says, on ``dim``-dimensional embeddings."""
+    kind = head_kind(head)
+    if kind == "mcr":
+        return ClusteringHead(dim, int(head["hidden_dim"]), n_clusters)
+    if kind == "kmeans":
+        return KMeansHead(dim, n_clusters)
+    if kind == "dec":
+        return DECHead(dim, n_clusters, float(head.get("alpha", 1.0)))
+    raise ValueError(f"head.kind must be one of mcr, kmeans, dec; got {kind!r}")

@@ -1,0 +1,76 @@
+"""Every gate network composes with every clustering head: smoke runs on synthetic write the same files; the
+k-means head is scikit-learn's KMeans; the config check refuses restarts and a k-means start where a head has none."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from sklearn.cluster import KMeans
+
+from idc import stage2
+from idc.config import compose
+from idc.inference import predict
+from idc.module import IDCModule
+from idc.schema import ConfigError
+from idc.train import train
+
+
+@pytest.mark.parametrize("gates,head", [("hard_concrete", "dec"), ("stg", "kmeans"), ("none", "dec"),
+                                        ("hard_concrete", "mcr")])
+def test_each_gate_network_and_head_trains_a_smoke_run_with_every_file(cfg_factory, tmp_path, gates, head):
+    metrics = train(cfg_factory("dataset=synthetic", f"gates={gates}", f"head={head}", "eval.plots=false"))
+    assert (tmp_path / "DONE").exists()
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    evaluation = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["acc"] == metrics["acc"] and 0.25 <= saved["acc"] <= 1.0
+    assert 0 <= saved["open_local_gates"] <= 13 and 0 <= saved["open_global_gates"] <= 13
+    assert evaluation  # the interpretability scores of every gate kind
+    if gates == "none":
+        assert saved["open_local_gates"] == 13
+
+
+def _kmeans_module(cfg) -> IDCModule:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    return IDCModule(6, 4, plain["gates"], plain["head"], plain["model"], plain["schedule"], seed=3)
+
+
+def test_the_kmeans_head_is_scikit_learns_kmeans_on_the_same_embeddings_and_seed(cfg_factory):
+    rng = np.random.default_rng(0)
+    emb = torch.as_tensor(np.concatenate([rng.normal(c, 1.0, (60, 4)) for c in (-4, 0, 4, 8)]), dtype=torch.float32)
+    module = _kmeans_module(cfg_factory("head=kmeans", "head.n_init=3"))
+    stage2.set_frozen(module, emb, torch.zeros(len(emb), 6))
+    stage2.fit_centroid_heads(module)
+    ours = stage2.partitions(module, [module.cluster_head])[0].numpy()
+    theirs = KMeans(4, init="k-means++", n_init=3, random_state=3).fit(emb.numpy())
+    np.testing.assert_array_equal(ours, theirs.labels_)
+    np.testing.assert_allclose(module.cluster_head.centroids.numpy(), theirs.cluster_centers_, rtol=1e-5)
+    # inference: each row goes to the nearest centroid (the module's forward on the rows' embeddings)
+    logits = module.cluster_head(module.head_input(emb))
+    np.testing.assert_array_equal(logits.argmax(1).numpy(), theirs.predict(emb.numpy()))
+
+
+def test_predict_gives_the_dec_heads_argmax_q(cfg_factory, tmp_path):
+    from idc.data import load_table
+    from idc.train import fit
+
+    cfg = cfg_factory("head=dec")
+    table = load_table(cfg.dataset)
+    module, _, _ = fit(cfg, table, tmp_path)
+    pred = predict(module, table.X)
+    with torch.no_grad():
+        q = module.cluster_head.soft_assignments(module.head_input(torch.as_tensor(pred["embeddings"])))
+    np.testing.assert_array_equal(pred["clusters"], q.argmax(1).numpy())
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["head=kmeans", "head.restarts=4"], "head.restarts: 4 is not allowed with head=kmeans"),
+    (["head=dec", "head.restarts=2"], "head.restarts: 2 is not allowed with head=dec"),
+    (["head=dec", "head.init=kmeans"], "head.init: 'kmeans' is not allowed with head=dec"),
+    (["head=kmeans", "head.init=random"], "head.init: 'random' is not allowed with head=kmeans"),
+    (["head=dec", "head.kind=spectral"], "head.kind: 'spectral' is not allowed; allowed: mcr, kmeans, dec"),
+    (["gates=hard_concrete", "gates.kind=none"], "gates.kind: 'none' with gates.enabled=true"),
+])
+def test_restarts_and_kmeans_start_are_refused_where_the_head_has_none(overrides, message):
+    with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(")):
+        compose(["schedule=smoke", *overrides])
