@@ -156,7 +156,7 @@ class Table7:
 @dataclass
 class DatasetSchema:
     name: str = ""
-    files: List[str] = field(default_factory=list)
+    files: List[Optional[str]] = field(default_factory=list)  # dataset=table: [null] until dataset.path is given
     n_samples: Optional[int] = count()
     n_features: Optional[int] = count()
     n_clusters: Optional[int] = count()
