@@ -22,9 +22,10 @@ import numpy as np
 import yaml
 
 from idc import results as store
+from idc.methods import paper_name
 from idc.paper import published, published_value
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
-from idc.tables import PAPER_NAMES, to_latex, to_markdown
+from idc.tables import to_latex, to_markdown
 
 PAPER_DIR = Path(__file__).with_name("paper")
 OFFICIAL = PAPER_DIR / "official_measured.yaml"
@@ -50,12 +51,12 @@ DIVERSITY = Metric("diversity", "diversity (%)", "eval", 1.0)  # eval.json: dive
 FAITHFULNESS = Metric("faithfulness", "faithfulness", "eval", 1.0, 2)
 EVAL_KEYS = {"diversity": "diversity_clusters"}
 
-#: method -> the paper's row name, on top of idc.tables.PAPER_NAMES (None: no published row to compare with)
+#: method -> the paper's row name, on top of idc.methods.paper_name (None: no published row to compare with)
 EXTRA_PAPER_NAMES = {"idc_no_gates": "IDC w/o gates", "idc_features_kmeans": "IDC features + K-Means", "ae_kmeans": None}
 BASELINES = ("kmeans", "gmm", "spectral", "agglomerative", "ls_kmeans", "cae_kmeans", "ifpca", "ae_kmeans")
 TRAINED = ("cae_kmeans", "ae_kmeans")  # baselines that train a network: they cost like an IDC run
 #: the overrides of methods that ``idc-paper --methods`` does not list (yet)
-UNLISTED = {"ifpca": ["model=ifpca"], "idc_features_kmeans": ["model=ae_kmeans"]}
+UNLISTED = {"idc_features_kmeans": ["method=ae_kmeans"]}
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,8 @@ def fill_command(method: str, schedule: str, dataset: str) -> str:
 
     if method in METHODS:
         return f"idc-paper --schedule {schedule} --datasets {dataset} --methods {method} --seeds {SEEDS}"
-    overrides = " ".join(UNLISTED.get(method, [f"model={method}"]))
-    return (f"idc-train -m experiment={schedule}/{dataset} {overrides} 'seed=range({SEEDS})' "
+    overrides = " ".join(UNLISTED.get(method, [f"method={method}"]))
+    return (f"idc-train -m dataset={dataset} schedule={schedule} {overrides} 'seed=range({SEEDS})' "
             f"&& idc-results add <the run directories>")
 
 
@@ -233,7 +234,7 @@ def not_run_row(table: PaperTable, dataset: str, method: str) -> Row:
 
 
 def published_cell(table: PaperTable, method: str, dataset: str, metric: Metric) -> dict[str, Any] | None:
-    name = table.paper_names.get(method, EXTRA_PAPER_NAMES.get(method, PAPER_NAMES.get(method, method)))
+    name = table.paper_names.get(method, EXTRA_PAPER_NAMES.get(method, paper_name(method)))
     if method == "official code":
         name = "IDC"
     if name is None:

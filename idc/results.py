@@ -65,9 +65,11 @@ def hydra_choices(run_dir: Path) -> dict[str, str] | None:
 
 def choices_from_config(cfg: dict[str, Any]) -> dict[str, str]:
     """The choices a run without ``.hydra`` would have had, read back from its resolved config."""
-    model = cfg.get("model", {})
-    gates = cfg.get("gates", {})
-    return {"model": str(model.get("name", "idc")), "gates": "stg" if gates.get("enabled", True) else "none"}
+    method, model, gates = cfg.get("method") or {}, cfg.get("model") or {}, cfg.get("gates") or {}
+    choices = {"model": str(model.get("name", "idc")), "gates": "stg" if gates.get("enabled", True) else "none"}
+    if method.get("name"):  # configs written since the ``method`` group; older ones name it in ``model.name``
+        choices["method"] = str(method["name"])
+    return choices
 
 
 def method_of(choices: dict[str, str]) -> str:

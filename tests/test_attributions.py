@@ -109,7 +109,7 @@ def test_attribution_record_of_a_kmeans_run(cfg_factory, tmp_path):
     from idc.results import add, load_records
     from idc.train import train
 
-    train(cfg_factory("model=kmeans"))
+    train(cfg_factory("method=kmeans"))
     written = attribution_record(tmp_path, "kernel_shap", top_k=3, n_samples=60, max_samples=20)
     saved = json.loads((tmp_path / "eval_kernel_shap.json").read_text())
     assert saved["acc"] > 0.99 and saved["open_local_gates"] == 3 and saved["subsample"]["n"] == 20
@@ -126,6 +126,6 @@ def test_attribution_record_refuses_a_baseline_without_centres(cfg_factory, tmp_
     from idc.data import DataError
     from idc.train import train
 
-    train(cfg_factory("model=gmm"))
+    train(cfg_factory("method=gmm"))
     with pytest.raises(DataError, match="GaussianMixture"):
         attribution_record(tmp_path, "ig")

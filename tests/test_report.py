@@ -19,7 +19,7 @@ def test_committed_page_matches_the_committed_records(tmp_path):
 
 
 def test_a_finished_run_becomes_a_small_record(cfg_factory, tmp_path):
-    train(cfg_factory("model=kmeans"))
+    train(cfg_factory("method=kmeans"))
     store = tmp_path / "store"
     dest = results.add(tmp_path, store)
     assert dest == store / "default" / "kmeans" / "synthetic" / "seed0"
