@@ -1,7 +1,7 @@
 """A finished run -> ``eval_<method>.json``: its model explained post hoc (:mod:`idc.attributions`), top-k
 features kept, scored by the interpretability metrics IDC's gates get (:func:`idc.metrics.interpretability_metrics`).
 
-The comparison rows of the paper's interpretability table (ICLR-sub Table 1): ``kernel_shap`` on a ``model=kmeans``
+The comparison rows of the paper's interpretability table (ICLR-sub Table 1): ``kernel_shap`` on a ``method=kmeans``
 run is "K-means + SHAP"; ``ig`` / ``gradient_shap`` on a ``gates=none`` IDC run are "IDC w/o gates + IntegGrads /
 GradSHAP" (on an IDC run with gates, "IDC + ..."). Any method works on either kind of run.
 """
