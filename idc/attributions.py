@@ -1,5 +1,5 @@
 """Post-hoc attributions turned into "gates", for the comparison rows of the paper's interpretability table
-(ICLR-sub Table 1, paper.md Sec. 5.2): K-means + SHAP and IDC w/o gates + Integrated Gradients / GradientSHAP.
+(ICLR-sub Table 1): K-means + SHAP and IDC w/o gates + Integrated Gradients / GradientSHAP.
 
 A model is any torch callable mapping a float batch ``(B, D)`` to cluster scores ``(B, K)`` (logits or
 probabilities); each row is explained for its own cluster (the argmax of its scores), with Captum:

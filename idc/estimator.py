@@ -120,8 +120,8 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         table.X = self._fitted_.rescale(table.X).astype(np.float32)
         cfg = self._config(table)
         if cfg.model.get("embedding_clusterer"):
-            raise ValueError("IDC clusters with its trained head; for K-means on the stage-1 embeddings (model=ae_kmeans) "
-                             "use idc-train model=ae_kmeans")
+            raise ValueError("IDC clusters with its trained head; for K-means on the stage-1 embeddings (method=ae_kmeans) "
+                             "use idc-train method=ae_kmeans")
         trainer_kwargs = {k: getattr(self, k) for k in self._options if k not in CONFIG_GROUPS}
         trainer_kwargs.setdefault("accelerator", self.accelerator)
         trainer_kwargs.setdefault("devices", self.devices)

@@ -136,7 +136,7 @@ def explanation_warnings(pred: dict[str, np.ndarray], names: Sequence[str], top_
         notes.append(f"{' and '.join(which)} have not separated (fewer than {MIN_CLOSED_SHARE:.0%} of the gates "
                      f"closed, or most open gates below {CLEARLY_OPEN}; docs/outputs.md): their top features rank "
                      "gates the model has not chosen between (gates_separated=false in explanations.csv); train "
-                     "longer (more gated epochs, model.schedule.*) or raise the sparsity weight (gates.reg_lambda, "
+                     "longer (more gated epochs, schedule.*) or raise the sparsity weight (gates.reg_lambda, "
                      "head.global_gates.reg_lambda)")
     tops = {frozenset(n for n, _ in ranked) for ranked in top_features(global_[used], names, top_k)}
     if len(used) >= 2 and len(tops) == 1 and next(iter(tops)):

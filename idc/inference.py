@@ -18,7 +18,7 @@ def predict(
     module: nn.Module, X: np.ndarray, embedding_clusterer: Any = None, seed: int = 0, centers: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """Clusters, local gates and embeddings of every row of ``X`` (evaluation mode), plus the global gates.
-    With ``embedding_clusterer`` (e.g. ``model=ae_kmeans``) the clusters come from it instead of the clustering
+    With ``embedding_clusterer`` (e.g. ``method=ae_kmeans``) the clusters come from it instead of the clustering
     head: fitted on the embeddings, its centres (``cluster_centers``, K x bottleneck) are returned, and given
     ``centers`` (a fitted run's) each row goes to the nearest one, so new samples keep the run's cluster numbers.
     A cluster's "global gates" are then its samples' mean local gates (no global gates were trained)."""

@@ -1,6 +1,6 @@
 """The paper's loss terms as pure functions of tensors (no Lightning, no Hydra).
 
-Equation numbers refer to the ICLR-2024 submission of the paper (see ``shared/docs/paper.md``); where the
+Equation numbers refer to the ICLR-2024 submission of the paper (docs/method.md); where the
 official code (``jsvir/idc``) differs, the default follows the code and the paper's variant is an argument.
 """
 from __future__ import annotations

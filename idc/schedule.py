@@ -30,7 +30,7 @@ def cosine_increase(epoch: int, start: int, end: int, max_value: float) -> float
 class Schedule:
     """Epoch counts of the two stages; build it with :meth:`from_mapping`.
 
-    ``stage2_epochs == head_epochs == 0`` is a stage-1-only schedule (``model=ae_kmeans``: K-means on the stage-1
+    ``stage2_epochs == head_epochs == 0`` is a stage-1-only schedule (``method=ae_kmeans``: K-means on the stage-1
     embeddings replaces the head). Index-key schedules of saved runs may start the global gates after the last
     epoch (``head_epochs > stage2_epochs``: no global gates)."""
 

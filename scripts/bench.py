@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-#: the official implementation on the same kind of 2-core CPU (shared/docs/performance.md)
+#: the official implementation on the same kind of 2-core CPU (docs/speed.md)
 OFFICIAL = {
     "digits": {"stage1_s_per_epoch": 1.17, "stage2_s_per_epoch": 0.29},
     "tox171-shape": {"stage1_ms_per_step": 315 + 4674},  # 4-pass reconstruction + gating net with D x D GTCR
@@ -218,7 +218,7 @@ def ratios(rows: list[dict]) -> list[str]:
         d = by.get(("digits", kind))
         if d:
             o = OFFICIAL["digits"]
-            out.append(f"- digits, {kind}, vs the official code (performance.md): "
+            out.append(f"- digits, {kind}, vs the official code (docs/speed.md): "
                        f"{o['stage1_s_per_epoch'] / d['stage1_s_per_epoch']:.2f}x lower time per stage-1 epoch, "
                        f"{o['stage2_s_per_epoch'] / d['stage2_s_per_epoch']:.2f}x per stage-2 epoch (target 3x)")
         t = by.get(("tox171-shape", kind))

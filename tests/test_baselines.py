@@ -25,7 +25,7 @@ def test_baseline_writes_the_run_directory(cfg_factory, tmp_path, name):
 
 
 def test_kmeans_separates_the_synthetic_clusters(cfg_factory):
-    # performance.md: K-means reaches 0.9985 on the official generator's table; ours is generated the same way
+    # the official code's generator: K-means reaches 0.9985 on the official generator's table; ours is generated the same way
     assert train(cfg_factory("method=kmeans"))["acc"] > 0.99
 
 

@@ -28,7 +28,7 @@ EXPECTED_FAILED = {
     "check_no_attributes_set_in_init": "config-group options are stored as attributes by design",
 }
 # check_clustering (ARI > 0.4 on 50 blob samples after the 6-epoch test schedule) passes since the head
-# starts from a k-means partition; with `model=idc_faithful`'s random head it would not.
+# starts from a k-means partition; with `method=idc_faithful`'s random head it would not.
 
 
 @parametrize_with_checks([IDC(n_clusters=3, **TINY)], expected_failed_checks=lambda est: EXPECTED_FAILED)
@@ -158,5 +158,5 @@ def test_from_config_mirrors_the_hydra_groups():
 
 def test_ae_kmeans_is_refused_by_the_estimator(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match="use idc-train model=ae_kmeans"):
+    with pytest.raises(ValueError, match="use idc-train method=ae_kmeans"):
         IDC(n_clusters=3, **{**TINY, "model": {**TINY["model"], "embedding_clusterer": {"_target_": "sklearn.cluster.KMeans"}}}).fit(X)

@@ -40,6 +40,6 @@ def test_ifpca_runs_as_a_model_choice(cfg_factory, tmp_path):
     from idc.run_dir import read_predictions
     from idc.train import train
 
-    metrics = train(cfg_factory("model=ifpca"))
+    metrics = train(cfg_factory("method=ifpca"))
     gates = read_predictions(tmp_path / "predictions.h5")["global_gates"][0]
     assert metrics["acc"] > 0.5 and 1 <= gates.sum() <= 13  # the kept features are the gates that are open

@@ -1,4 +1,4 @@
-"""The paper's datasets in the data directory: shapes and class counts as in shared/data/SOURCES.md, and a
+"""The paper's datasets in the data directory: shapes and class counts as in docs/data.md, and a
 short training run on some of them. Skipped, with the reason, when the files are absent."""
 import json
 

@@ -1,4 +1,4 @@
-"""Fetch the paper's datasets from their public sources (``shared/data/SOURCES.md``), checked by sha256.
+"""Fetch the paper's datasets from their public sources (docs/data.md), checked by sha256.
 
 Files are streamed to ``<name>.part`` with a progress bar, checked, then renamed: a failed or corrupted download
 never replaces anything, and an existing file is never overwritten (a wrong one is reported).

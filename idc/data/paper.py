@@ -1,4 +1,4 @@
-"""Loaders of the paper's datasets, in the file layouts of ``shared/data/SOURCES.md`` and the official code.
+"""Loaders of the paper's datasets, in the file layouts of docs/data.md and the official code.
 
 Each returns a raw :class:`Table` (original labels, feature names); scaling and filters come from the dataset
 config through :func:`idc.data.loading.load_table`.

@@ -1,0 +1,69 @@
+"""The README stays short, and no link in the README or docs/ points at a file the repository does not ship."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_README_LINES = 150
+#: a Markdown link or image: [text](target) or ![alt](target), target up to a space or ")"
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def relative_links(page: Path) -> list[str]:
+    """Targets of the page's links that are not URLs or in-page anchors, without their ``#anchor``."""
+    targets = (m.group(1) for m in LINK.finditer(page.read_text(encoding="utf-8")))
+    return [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z][a-z0-9+.-]*:", t) and not t.startswith("#")]
+
+
+def test_readme_is_at_most_150_lines():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= MAX_README_LINES, f"README.md has {len(lines)} lines; move details into docs/"
+
+
+def test_every_relative_link_points_at_a_file_that_exists():
+    assert (ROOT / "docs").is_dir() and len(pages()) > 1
+    checked, broken = 0, []
+    for page in pages():
+        for target in relative_links(page):
+            checked += 1
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert checked >= 5, "the link pattern found almost no links: is it still right?"
+    assert not broken, f"links to files the repository does not ship: {broken}"
+
+
+def example_overrides() -> list[tuple[str, list[str]]]:
+    """The overrides of every ``idc-train`` / ``idc-search`` line in the pages' bash blocks: a multirun's first job
+    (``-m`` dropped, the first value of each sweep), without ``--cfg job``."""
+    import shlex
+
+    examples = []
+    for page in pages():
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            for line in block.splitlines():
+                words = shlex.split(line, comments=True)
+                if not words or words[0] not in ("idc-train", "idc-search"):
+                    continue
+                args = [w for w in words[1:] if w not in ("-m", "--cfg", "job") and not w.startswith("seed=range")]
+                args = [a.split(",")[0] if "," in a and "[" not in a else a for a in args]
+                examples.append((f"{page.name}: {line.strip()}", args))
+    return examples
+
+
+def test_every_command_line_example_composes_and_validates():
+    from idc.config import compose
+
+    examples = example_overrides()
+    assert len(examples) >= 20, "the README and docs/ lost their idc-train examples, or the pattern broke"
+    failed = []
+    for where, args in examples:
+        try:
+            compose(args)
+        except Exception as err:  # noqa: BLE001 - any failure is a wrong example; name it
+            failed.append(f"{where}\n    {type(err).__name__}: {str(err).splitlines()[0]}")
+    assert not failed, "examples that do not compose:\n" + "\n".join(failed)
