@@ -33,6 +33,7 @@ from idc.io import replacing
 from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
 from idc.schema import validate
+from idc.size_rule import apply_size_rule, leaves
 
 CONFIG_GROUPS = ("gates", "head", "model", "schedule")
 FORMAT = "idc-estimator/1"
@@ -45,7 +46,10 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_clusters: number of clusters K.
         random_state: seed of everything random (same seed, same labels on CPU).
         scaler: ``standard``, ``minmax`` or ``none``, fitted on the training table and kept.
-        batch_size: rows per training step (capped at N).
+        batch_size: rows per training step (capped at N); None: chosen from the table's shape with the
+            rest of the size rule (:mod:`idc.size_rule`: full batch up to 1024 rows, the high-dimensional
+            settings for D > N and D >= 500, a schedule in optimizer steps), which never replaces a setting given
+            here or in a group's dict. ``size_rule_`` says what it chose.
         accelerator, devices: Lightning's (``auto`` uses a GPU when there is one).
         **options: ``gates``/``head``/``model`` dicts merged into those config groups; anything else is
             passed to the Lightning ``Trainer``.
@@ -59,7 +63,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_clusters: int = 8,
         random_state: int = 0,
         scaler: str = "standard",
-        batch_size: int = 256,
+        batch_size: int | None = None,
         accelerator: str = "auto",
         devices: int | str = 1,
         **options: Any,
@@ -141,19 +145,23 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def _config(self, table: Table) -> DictConfig:
         from idc.config import compose
 
-        cfg = compose(["logger=none", "trainer=cpu"])
+        cfg = compose(["logger=none", "trainer=cpu", "dataset=table"])  # a user's table: its batch size
         with open_dict(cfg):
             for group in CONFIG_GROUPS:
                 if group in self._options:
                     cfg[group] = OmegaConf.merge(cfg[group], getattr(self, group))
             cfg.seed = int(self.random_state)
-            cfg.dataset = OmegaConf.create({"name": "estimator", "batch_size": int(self.batch_size)})
+            batch = self.batch_size if self.batch_size is not None else cfg.dataset.batch_size
+            cfg.dataset = OmegaConf.create({"name": "estimator", "batch_size": int(batch)})
             cfg.trainer.deterministic = self.accelerator == "cpu" or not torch.cuda.is_available()
             cfg.trainer.pop("accelerator", None)
             cfg.trainer.pop("devices", None)
             cfg.checkpoint_every = 10**9  # only the final checkpoint, in a temporary directory
             cfg.pop("hydra", None)
-        return validate(cfg)
+        given = leaves({g: getattr(self, g) for g in CONFIG_GROUPS if g in self._options})
+        self.size_rule_ = apply_size_rule(validate(cfg), table.n_samples, table.n_features,
+                                          {*given, *(["dataset.batch_size"] if self.batch_size is not None else [])})
+        return cfg
 
     # ------------------------------------------------------------------------------------ inference
     def predict(self, X: Any) -> np.ndarray:

@@ -183,6 +183,23 @@ class DatasetSchema:
 
 
 @dataclass
+class SizeRuleSchema:
+    """Settings from the table's shape (:mod:`idc.size_rule`)."""
+
+    enabled: Optional[bool] = None
+    full_batch_max: int = count(1)
+    high_dim_min_features: int = count(1)
+    high_dim_settings: str = "hdlss_short"
+    stage1_steps: int = count(1)
+    stage2_steps: int = count(1)
+    ungated_share: float = 0.05
+    head_share: float = 0.25
+    min_epochs: int = count(2)
+    max_epochs: int = count(1)
+    chosen: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class EvalSchema:
     enabled: bool = True
     plots: bool = True
@@ -210,7 +227,7 @@ class SearchSchema:
 #: checked by those libraries
 GROUPS: dict[str, type] = {
     "dataset": DatasetSchema, "gates": GatesSchema, "head": HeadSchema, "model": ModelSchema,
-    "schedule": ScheduleSchema, "method": MethodSchema, "eval": EvalSchema, "hparams_search": SearchSchema,
+    "schedule": ScheduleSchema, "method": MethodSchema, "eval": EvalSchema, "size_rule": SizeRuleSchema, "hparams_search": SearchSchema,
 }
 #: the run-level keys of train.yaml -> (type, what is allowed)
 RUN_KEYS = ("task_name", "seed", "progress_bar", "progress_every", "threads", "resume", "skip_done", "checkpoint_every",
@@ -236,7 +253,19 @@ def validate(cfg: DictConfig) -> DictConfig:
     if "schedule" in plain:
         stage1_only = bool((plain.get("model") or {}).get("embedding_clusterer"))
         check_schedule(plain["schedule"], stage1_only)
+    if plain.get("size_rule"):
+        check_size_rule(plain["size_rule"])
     return cfg
+
+
+def check_size_rule(rule: dict[str, Any]) -> None:
+    """The size rule's shares lie in (0, 1] and its epoch range is not empty."""
+    for key in ("ungated_share", "head_share"):
+        if not 0 < float(rule[key]) <= 1:
+            raise ConfigError(f"size_rule.{key}: {rule[key]!r} is not allowed; a share in (0, 1]")
+    if int(rule["min_epochs"]) > int(rule["max_epochs"]):
+        raise ConfigError(f"size_rule.min_epochs ({rule['min_epochs']}) must be <= size_rule.max_epochs "
+                          f"({rule['max_epochs']})")
 
 
 def check_schedule(s: dict[str, Any], stage1_only: bool = False) -> None:

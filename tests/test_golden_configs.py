@@ -58,6 +58,7 @@ def as_before(cfg: dict) -> dict:
     cfg["model"]["name"] = method.pop("name")
     cfg["model"].update(method)  # a baseline's spec lived in model.baseline
     cfg["dataset"].pop("table7", None)  # new: Table 7's facts with each dataset
+    cfg.pop("size_rule", None)  # new: the size rule of a user's table (idc/size_rule.py)
     return cfg
 
 
