@@ -31,6 +31,7 @@ ReconTask = _choice("ReconTask", "clean gated masked latent")    # model.tasks (
 BnStats = _choice("BnStats", "stage1 gated_inputs")              # model.bn_stats
 Reduction = _choice("Reduction", "mean sum")                     # gates / head.global_gates .reg_reduction
 HeadInit = _choice("HeadInit", "random kmeans")                  # head.init
+Balance = _choice("Balance", "entropy min_share kmeans_proportions")  # head.balance
 LrUntil = _choice("LrUntil", "end freeze")                       # head.lr_until
 RestartCriterion = _choice("RestartCriterion", "compression silhouette agreement")  # head.restart_criterion
 RegSchedule = _choice("RegSchedule", "constant cosine")          # head.global_gates.reg_schedule
@@ -92,6 +93,8 @@ class HeadSchema:
     init_steps: int = count(1)
     restarts: int = count(1)
     balance_weight: float = 0.0
+    balance: Balance = Balance.entropy
+    balance_min_share: float = 0.5
     freeze_after_selection: bool = False
     lr_until: LrUntil = LrUntil.end
     restart_criterion: RestartCriterion = RestartCriterion.compression
@@ -180,6 +183,7 @@ class DatasetSchema:
     feature_columns: Optional[List[Any]] = None
     impute: Optional[Impute] = None
     top_k_variance: Optional[int] = count()
+    class_shares: Optional[List[float]] = None  # dataset=synthetic: an unbalanced variant
 
 
 @dataclass
