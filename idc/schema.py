@@ -127,6 +127,7 @@ class ModelSchema:
     bn_stats: BnStats = BnStats.stage1
     stage1_checkpoint: Optional[str] = None
     compile: bool = False
+    n_init: int = count(1)  # independent runs combined into a consensus (idc/consensus.py)
     embedding_clusterer: Optional[Dict[str, Any]] = None  # method=ae_kmeans: K-means on the stage-1 embeddings
 
 
