@@ -128,6 +128,10 @@ def train(cfg: DictConfig, show_progress: bool = False) -> dict[str, Any]:
     if cfg.get("resume", True):  # before anything is written: a mismatch leaves the directory as it was
         rd.check_resumable(run_dir, OmegaConf.to_container(cfg, resolve=True))
     try:
+        if int(cfg.model.get("n_init", 1)) > 1 and not cfg.method.get("baseline"):
+            from idc.consensus_run import train_consensus
+
+            return train_consensus(cfg, run_dir, table, train, show_progress)
         return _train(cfg, run_dir, table, started, show_progress)
     except Exception as err:
         rd.mark_failed(run_dir, err)

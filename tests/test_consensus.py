@@ -64,3 +64,19 @@ def test_local_gates_are_averaged_over_the_runs_that_agree_on_the_sample():
     both = combine_runs([p, p, odd], 2, gates)
     assert both.labels[0] == 0 and both.local_gates[0, 0] == 0.0  # the dissenting run is left out there
     assert both.local_gates[5, 0] == pytest.approx(1 / 3) and 0 < both.agreement < 1
+
+
+def test_idc_train_with_n_init_writes_the_consensus_and_its_agreement(cfg_factory, tmp_path):
+    import json
+
+    from idc.consensus_run import seed_run_dir
+    from idc.run_dir import DONE, read_predictions
+    from idc.train import train
+
+    metrics = train(cfg_factory("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=400", "seed=3"))
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= saved["consensus_agreement"] <= 1.0 and saved["seeds"] == [3, 4]
+    assert saved["consensus_agreement"] == metrics["consensus_agreement"] and (tmp_path / DONE).exists()
+    runs = [read_predictions(seed_run_dir(tmp_path, s) / "predictions.h5")["clusters"] for s in (3, 4)]
+    expected = combine_runs(runs, 4)
+    np.testing.assert_array_equal(read_predictions(tmp_path / "predictions.h5")["clusters"], expected.labels)
