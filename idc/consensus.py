@@ -5,10 +5,13 @@ and without extra training; the partitions' cluster numbers need not correspond 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
+
+from idc.metrics.clustering import matched_confusion
 
 
 def coassociation_distance(partitions: Sequence[np.ndarray]) -> np.ndarray:
@@ -33,3 +36,68 @@ def consensus_partition(partitions: Sequence[np.ndarray], n_clusters: int) -> np
     flat = fcluster(tree, t=int(n_clusters), criterion="maxclust")
     _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first))[inverse].astype(np.int64)
+
+
+def run_seeds(seed: int, n_init: int) -> list[int]:
+    """The seeds of ``n_init`` independent runs: ``seed .. seed + n_init - 1``."""
+    return [seed + s for s in range(n_init)]
+
+
+@dataclass
+class Consensus:
+    """What :func:`combine_runs` makes of S runs: the consensus ``labels`` (N, numbered as the run that agrees
+    best with it, ``representative``), each run's ARI to them (``run_agreement``) and their mean, the label-free
+    confidence ``agreement``; per-sample ``local_gates`` (N x D) and per-cluster ``global_gates`` (K x D)."""
+
+    labels: np.ndarray
+    agreement: float
+    run_agreement: list[float]
+    representative: int
+    local_gates: np.ndarray | None = None
+    global_gates: np.ndarray | None = None
+
+
+def cluster_map(reference: np.ndarray, partition: np.ndarray, n_clusters: int) -> np.ndarray:
+    """``map[c]``: the cluster of ``reference`` matched one-to-one to cluster ``c`` of ``partition`` (Hungarian
+    on their contingency table, :func:`idc.metrics.clustering.matched_confusion`), for ``c`` in ``0..K-1``;
+    clusters left unmatched take the reference's unused numbers in order."""
+    matched = matched_confusion(reference, partition)
+    out = np.full(max(int(n_clusters), int(np.max(partition)) + 1), -1, dtype=np.int64)
+    pairs = min(len(matched.classes), len(matched.clusters))
+    out[matched.clusters[:pairs]] = matched.classes[:pairs]
+    free = iter(sorted(set(range(len(out))) - set(out[out >= 0].tolist())))
+    for c in np.flatnonzero(out < 0):
+        out[c] = next(free)
+    return out
+
+
+def combine_runs(
+    partitions: Sequence[np.ndarray], n_clusters: int, local_gates: Sequence[np.ndarray] | None = None,
+    global_gates: Sequence[np.ndarray] | None = None,
+) -> Consensus:
+    """The consensus of S runs (issue 22, section 3): :func:`consensus_partition` of their clusters, renumbered as
+    the run with the highest ARI to it; each sample's local gates averaged over the runs whose (matched) cluster
+    for it is the consensus cluster (all runs where none is); each consensus cluster's global gates averaged over
+    the runs' matched clusters (Hungarian); the mean ARI of the runs to the consensus as ``agreement``."""
+    from sklearn.metrics import adjusted_rand_score
+
+    parts = [np.asarray(p).ravel().astype(np.int64) for p in partitions]
+    consensus = consensus_partition(parts, n_clusters)
+    aris = [float(adjusted_rand_score(consensus, p)) for p in parts]
+    best = int(np.argmax(aris))
+    labels = cluster_map(parts[best], consensus, n_clusters)[consensus]  # the representative run's numbers
+    maps = [cluster_map(labels, p, n_clusters) for p in parts]  # run cluster -> consensus cluster
+    out = Consensus(labels, float(np.mean(aris)), aris, best)
+    if local_gates is not None:
+        agree = np.stack([m[p] == labels for m, p in zip(maps, parts)]).astype(np.float64)  # S x N
+        agree[:, agree.sum(0) == 0] = 1.0  # no run agrees on this sample: all of them
+        gates = np.stack([np.asarray(g, dtype=np.float64) for g in local_gates])  # S x N x D
+        out.local_gates = np.einsum("sn,snd->nd", agree, gates) / agree.sum(0)[:, None]
+    if global_gates is not None:
+        rows = []
+        for m, g in zip(maps, global_gates):
+            g = np.asarray(g, dtype=np.float64)
+            inverse = np.argsort(m[: len(g)])  # consensus cluster -> the run's cluster matched to it
+            rows.append(g[inverse])
+        out.global_gates = np.mean(rows, axis=0)
+    return out

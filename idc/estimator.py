@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from idc.consensus import combine_runs, run_seeds
 from idc.data import DataError, Table
 from idc.data.preprocess import SCALERS, Fitted, check_clusters, check_finite, scale
 from idc.explain import column_names, top_features
@@ -33,6 +34,7 @@ from idc.io import replacing
 from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
 from idc.schema import validate
+from idc.size_rule import apply_size_rule, leaves
 
 CONFIG_GROUPS = ("gates", "head", "model", "schedule")
 FORMAT = "idc-estimator/1"
@@ -45,13 +47,23 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_clusters: number of clusters K.
         random_state: seed of everything random (same seed, same labels on CPU).
         scaler: ``standard``, ``minmax`` or ``none``, fitted on the training table and kept.
-        batch_size: rows per training step (capped at N).
+        batch_size: rows per training step (capped at N); None: chosen from the table's shape with the
+            rest of the size rule (:mod:`idc.size_rule`: full batch up to 1024 rows, the high-dimensional
+            settings for D > N and D >= 500, a schedule in optimizer steps), which never replaces a setting given
+            here or in a group's dict. ``size_rule_`` says what it chose.
+        n_init: independent runs (seeds ``random_state .. random_state + n_init - 1``, one after another; a
+            launcher could run them in parallel) combined into one consensus partition
+            (:func:`idc.consensus.combine_runs`); ``agreement_`` is the runs' mean ARI to it.
         accelerator, devices: Lightning's (``auto`` uses a GPU when there is one).
         **options: ``gates``/``head``/``model`` dicts merged into those config groups; anything else is
             passed to the Lightning ``Trainer``.
 
     Fitted attributes: ``labels_`` (N), ``local_gates_`` (N x D), ``cluster_gates_`` (K x D),
-    ``embedding_`` (N x bottleneck), ``n_features_in_``, ``feature_names_in_``.
+    ``embedding_`` (N x bottleneck), ``n_features_in_``, ``feature_names_in_``, ``size_rule_`` (what the size
+    rule chose); with ``n_init > 1`` the labels are the consensus, the local gates averaged over the runs that
+    agree with it per sample, the cluster gates averaged over the matched clusters of all runs, ``agreement_``
+    the mean ARI of the runs to the consensus (a label-free confidence; None with one run), ``run_agreement_``
+    each run's, and ``module_`` (``predict``, ``transform`` on new samples) the run that agrees best.
     """
 
     def __init__(
@@ -59,7 +71,8 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_clusters: int = 8,
         random_state: int = 0,
         scaler: str = "standard",
-        batch_size: int = 256,
+        batch_size: int | None = None,
+        n_init: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
         **options: Any,
@@ -68,6 +81,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.scaler = scaler
         self.batch_size = batch_size
+        self.n_init = n_init
         self.accelerator = accelerator
         self.devices = devices
         self._options = sorted(options)
@@ -104,6 +118,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             random_state=int(cfg.seed),
             scaler=str(cfg.dataset.get("scaler", "standard")),
             batch_size=int(cfg.dataset.batch_size),
+            n_init=int(cfg.model.get("n_init", 1)),
         )
         return cls(**{**params, **groups, **kwargs})
 
@@ -126,12 +141,23 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         trainer_kwargs.setdefault("accelerator", self.accelerator)
         trainer_kwargs.setdefault("devices", self.devices)
         trainer_kwargs.setdefault("enable_model_summary", False)
-        with tempfile.TemporaryDirectory(prefix="idc-fit-") as tmp, _quiet_lightning():
-            module, _, _ = fit(cfg, table, Path(tmp), **trainer_kwargs)
-        self._set_module(module)
+        modules, outs = [], []
+        for seed in run_seeds(int(self.random_state), int(self.n_init)):
+            cfg.seed = seed
+            with tempfile.TemporaryDirectory(prefix="idc-fit-") as tmp, _quiet_lightning():
+                module, _, _ = fit(cfg, table, Path(tmp), **dict(trainer_kwargs))
+            modules.append(module)
+            outs.append(predict(module, table.X))
+        chosen, self.agreement_, self.run_agreement_ = 0, None, None
+        out = dict(outs[0])
+        if len(outs) > 1:
+            both = combine_runs([o["clusters"] for o in outs], int(self.n_clusters), [o["local_gates"] for o in outs],
+                                [o["global_gates"] for o in outs])
+            chosen, self.agreement_, self.run_agreement_ = both.representative, both.agreement, both.run_agreement
+            out = dict(outs[chosen], clusters=both.labels, local_gates=both.local_gates, global_gates=both.global_gates)
+        self._set_module(modules[chosen])
         self.n_features_in_ = table.n_features
         self.feature_names_in_ = np.asarray(table.feature_names, dtype=object)
-        out = predict(self.module_, table.X)
         self.labels_ = out["clusters"]
         self.local_gates_ = out["local_gates"]
         self.embedding_ = out["embeddings"]
@@ -141,19 +167,24 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def _config(self, table: Table) -> DictConfig:
         from idc.config import compose
 
-        cfg = compose(["logger=none", "trainer=cpu"])
+        cfg = compose(["logger=none", "trainer=cpu", "dataset=table"])  # a user's table: its batch size
         with open_dict(cfg):
             for group in CONFIG_GROUPS:
                 if group in self._options:
                     cfg[group] = OmegaConf.merge(cfg[group], getattr(self, group))
             cfg.seed = int(self.random_state)
-            cfg.dataset = OmegaConf.create({"name": "estimator", "batch_size": int(self.batch_size)})
+            cfg.model.n_init = self.n_init
+            batch = self.batch_size if self.batch_size is not None else cfg.dataset.batch_size
+            cfg.dataset = OmegaConf.create({"name": "estimator", "batch_size": int(batch)})
             cfg.trainer.deterministic = self.accelerator == "cpu" or not torch.cuda.is_available()
             cfg.trainer.pop("accelerator", None)
             cfg.trainer.pop("devices", None)
             cfg.checkpoint_every = 10**9  # only the final checkpoint, in a temporary directory
             cfg.pop("hydra", None)
-        return validate(cfg)
+        given = leaves({g: getattr(self, g) for g in CONFIG_GROUPS if g in self._options})
+        self.size_rule_ = apply_size_rule(validate(cfg), table.n_samples, table.n_features,
+                                          {*given, *(["dataset.batch_size"] if self.batch_size is not None else [])})
+        return cfg
 
     # ------------------------------------------------------------------------------------ inference
     def predict(self, X: Any) -> np.ndarray:
@@ -204,6 +235,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             "preprocessing": self._fitted_.as_dict(),
             "feature_names": [str(n) for n in self.feature_names_in_],
             "labels": torch.as_tensor(self.labels_),
+            "cluster_gates": torch.as_tensor(np.asarray(self.cluster_gates_, dtype=np.float32)),  # consensus: averaged
         }
         with replacing(path) as tmp:  # a kill while saving leaves the previous model file whole
             torch.save(payload, tmp)
@@ -230,7 +262,8 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         est.feature_names_in_ = np.asarray(payload["feature_names"], dtype=object)
         est.n_features_in_ = len(est.feature_names_in_)
         est.labels_ = payload["labels"].numpy()
-        est.cluster_gates_ = module.global_gates.matrix().numpy()
+        est.cluster_gates_ = (payload["cluster_gates"] if "cluster_gates" in payload
+                              else module.global_gates.matrix()).numpy()
         return est
 
     # ---------------------------------------------------------------------------------- helpers

@@ -25,6 +25,8 @@ __all__ = [
     "hard_concrete_regulariser",
     "logdet_spd",
     "reconstruction_loss",
+    "share_divergence",
+    "share_shortfall",
 ]
 
 # Louizos, Welling & Kingma (2018): temperature and stretch interval of the hard-concrete distribution
@@ -142,6 +144,24 @@ def assignment_imbalance(probs: Tensor) -> Tensor:
     (IIC, Ji et al. 2019; SCAN, Van Gansbeke et al. 2020) against merging clusters."""
     mean = probs.mean(0).clamp_min(1e-12)
     return math.log(probs.shape[1]) + (mean * mean.log()).sum()
+
+
+def share_divergence(probs: Tensor, target: Tensor) -> Tensor:
+    """``KL(sort(mean_i p_i) || sort(target))``: how far the batch's cluster shares are from the shares
+    ``target`` (K, summing to 1), compared sorted, so that only the sizes count, not which cluster has which
+    (``head.balance=kmeans_proportions``: the k-means start's shares). With a uniform target it is
+    :func:`assignment_imbalance`. Not in the paper."""
+    mean = torch.sort(probs.mean(0).clamp_min(1e-12)).values
+    goal = torch.sort(target.to(probs).clamp_min(1e-12)).values
+    return (mean * (mean.log() - goal.log())).sum()
+
+
+def share_shortfall(probs: Tensor, min_share: float) -> Tensor:
+    """``sum_k max(0, log(min_share) - log(mean_i p_ik))``: a penalty only for clusters whose share of the batch
+    falls below ``min_share`` (``head.balance=min_share``), zero, with a zero gradient, for any partition above
+    it, so that unequal clusters are not pulled to equal sizes while empty ones are refused. Not in the paper."""
+    mean = probs.mean(0).clamp_min(1e-12)
+    return torch.relu(math.log(min_share) - mean.log()).sum()
 
 
 def gumbel_softmax_probs(logits: Tensor, tau: float) -> Tensor:

@@ -237,7 +237,7 @@ class IDCModule(pl.LightningModule):
             probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
             compression = compression + losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
             if balance:
-                imbalance = imbalance + losses.assignment_imbalance(probs)
+                imbalance = imbalance + stage2.balance_term(self, probs)
         if heads:
             loss = compression + balance * imbalance
             self._log_epoch({"stage2/compression": compression / len(heads)}, prog_bar=True)

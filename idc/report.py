@@ -24,10 +24,9 @@ import numpy as np
 import yaml
 
 from idc import results as store
-from idc.methods import paper_name
 from idc.paper import published, published_value
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
-from idc.cli.paper import BIOLOGICAL_DATASETS, PAPER_DATASETS, WIDER_DATASETS
+from idc.data.registry import BIOLOGICAL_DATASETS, PAPER_DATASETS, WIDER_DATASETS
 from idc.methods import BASELINES, METHODS, ablation_rows, paper_row
 from idc.tables import to_latex, to_markdown
 

@@ -33,6 +33,7 @@ Reduction = _choice("Reduction", "mean sum")                     # gates / head.
 GateKind = _choice("GateKind", "stg hard_concrete none")         # gates.kind (absent: stg; none = gates.enabled false)
 HeadKind = _choice("HeadKind", "mcr kmeans dec")                 # head.kind (absent: mcr)
 HeadInit = _choice("HeadInit", "random kmeans")                  # head.init
+Balance = _choice("Balance", "entropy min_share kmeans_proportions")  # head.balance
 LrUntil = _choice("LrUntil", "end freeze")                       # head.lr_until
 RestartCriterion = _choice("RestartCriterion", "compression silhouette agreement")  # head.restart_criterion
 RegSchedule = _choice("RegSchedule", "constant cosine")          # head.global_gates.reg_schedule
@@ -103,6 +104,8 @@ class HeadSchema:
     alpha: Optional[float] = None  # dec: Student-t degrees of freedom
     target_every: Optional[int] = count()  # dec: steps between target refreshes
     balance_weight: float = 0.0
+    balance: Balance = Balance.entropy
+    balance_min_share: float = 0.5
     freeze_after_selection: bool = False
     lr_until: LrUntil = LrUntil.end
     restart_criterion: RestartCriterion = RestartCriterion.compression
@@ -135,6 +138,7 @@ class ModelSchema:
     bn_stats: BnStats = BnStats.stage1
     stage1_checkpoint: Optional[str] = None
     compile: bool = False
+    n_init: int = count(1)  # independent runs combined into a consensus (idc/consensus.py)
     embedding_clusterer: Optional[Dict[str, Any]] = None  # method=ae_kmeans: K-means on the stage-1 embeddings
 
 
@@ -191,6 +195,24 @@ class DatasetSchema:
     feature_columns: Optional[List[Any]] = None
     impute: Optional[Impute] = None
     top_k_variance: Optional[int] = count()
+    class_shares: Optional[List[float]] = None  # dataset=synthetic: an unbalanced variant
+
+
+@dataclass
+class SizeRuleSchema:
+    """Settings from the table's shape (:mod:`idc.size_rule`)."""
+
+    enabled: Optional[bool] = None
+    full_batch_max: int = count(1)
+    high_dim_min_features: int = count(1)
+    high_dim_settings: str = "hdlss_short"
+    stage1_steps: int = count(1)
+    stage2_steps: int = count(1)
+    ungated_share: float = 0.05
+    head_share: float = 0.25
+    min_epochs: int = count(2)
+    max_epochs: int = count(1)
+    chosen: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -221,7 +243,7 @@ class SearchSchema:
 #: checked by those libraries
 GROUPS: dict[str, type] = {
     "dataset": DatasetSchema, "gates": GatesSchema, "head": HeadSchema, "model": ModelSchema,
-    "schedule": ScheduleSchema, "method": MethodSchema, "eval": EvalSchema, "hparams_search": SearchSchema,
+    "schedule": ScheduleSchema, "method": MethodSchema, "eval": EvalSchema, "size_rule": SizeRuleSchema, "hparams_search": SearchSchema,
 }
 #: the run-level keys of train.yaml -> (type, what is allowed)
 RUN_KEYS = ("task_name", "seed", "progress_bar", "progress_every", "threads", "resume", "skip_done", "checkpoint_every",
@@ -251,6 +273,8 @@ def validate(cfg: DictConfig) -> DictConfig:
     if "schedule" in plain:
         stage1_only = bool((plain.get("model") or {}).get("embedding_clusterer"))
         check_schedule(plain["schedule"], stage1_only)
+    if plain.get("size_rule"):
+        check_size_rule(plain["size_rule"])
     return cfg
 
 
@@ -275,6 +299,16 @@ def check_head(head: dict[str, Any]) -> None:
         raise ConfigError(f"head.init: {head['init']!r} is not allowed with head={kind} (the k-means start of "
                           f"head=mcr; head={kind} {'is k-means' if kind == 'kmeans' else 'always starts at k-means'}); "
                           "leave head.init=null")
+
+
+def check_size_rule(rule: dict[str, Any]) -> None:
+    """The size rule's shares lie in (0, 1] and its epoch range is not empty."""
+    for key in ("ungated_share", "head_share"):
+        if not 0 < float(rule[key]) <= 1:
+            raise ConfigError(f"size_rule.{key}: {rule[key]!r} is not allowed; a share in (0, 1]")
+    if int(rule["min_epochs"]) > int(rule["max_epochs"]):
+        raise ConfigError(f"size_rule.min_epochs ({rule['min_epochs']}) must be <= size_rule.max_epochs "
+                          f"({rule['max_epochs']})")
 
 
 def check_schedule(s: dict[str, Any], stage1_only: bool = False) -> None:

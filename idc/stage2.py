@@ -15,7 +15,7 @@ balance prior are robust IDC, not in the paper).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from sklearn.metrics import adjusted_rand_score
 from torch import Tensor, nn
 
 from idc import losses, schema
+from idc.schema import Balance, choices
 from idc.metrics import silhouette
 from idc.nn.gates import noisy_gates
 from idc.nn.heads import fit_kmeans
@@ -81,6 +82,7 @@ class FrozenInputs:
     gated: Tensor
     rate: float | None = None  # compression loss of all embeddings as one cluster: the balance prior's unit
     partition: Tensor | None = None  # the frozen selected head's partition
+    shares: Tensor | None = None  # head.balance=kmeans_proportions: the k-means partition's cluster shares
     _host: np.ndarray | None = None
 
     def host_embeddings(self) -> np.ndarray:
@@ -205,14 +207,14 @@ def fit_centroid_heads(module: nn.Module) -> None:
 
 def criterion_values(
     name: str, embeddings: Tensor, partitions: list[Tensor], n_clusters: int, eps: float, seed: int = 0,
-    balance: float = 0.0,
+    balance: float = 0.0, prior: Callable[[Tensor], Tensor] = losses.assignment_imbalance,
 ) -> list[float]:
     """One label-free score per restart (lower is better) for the hard ``partitions`` of ``embeddings``; the
     compression criterion is the head's training objective (with its ``balance`` term) on the hard partition."""
     if name == "compression":
         onehots = [F.one_hot(p, n_clusters).to(embeddings.dtype) for p in partitions]
         return [
-            float(losses.cluster_compression_loss(embeddings, q, eps) + balance * losses.assignment_imbalance(q))
+            float(losses.cluster_compression_loss(embeddings, q, eps) + balance * prior(q))
             for q in onehots
         ]
     hard = [p.cpu().numpy() for p in partitions]
@@ -238,7 +240,8 @@ def select_head(module: nn.Module) -> int:
         parts = partitions(module, module.cluster_heads)
         name = module.head_cfg.get("restart_criterion", "compression")
         values = criterion_values(name, module.frozen.embeddings, parts, module.n_clusters,
-                                  float(module.head_cfg["eps"]), module.seed, balance=balance_weight(module))
+                                  float(module.head_cfg["eps"]), module.seed, balance=balance_weight(module),
+                                  prior=lambda q: balance_term(module, q))
         chosen = int(np.argmin(values))
         module.head_selection.update(criterion=name, values=values, chosen=chosen, epoch=int(module.current_epoch),
                                      clusters_used=[int(p.unique().numel()) for p in parts])
@@ -280,3 +283,31 @@ def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tupl
         inputs = inputs + gated[torch.randperm(len(gated), device=gated.device)] * (1.0 - z_g)
     ce = F.cross_entropy(module.aux_classifier(inputs), pseudo)
     return ce, losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+
+
+def balance_term(module: nn.Module, probs: Tensor) -> Tensor:
+    """The balance prior ``head.balance`` of the soft (or one-hot) assignments ``probs``, which
+    :func:`balance_weight` weighs: ``entropy`` pulls the shares to 1/K (:func:`idc.losses.assignment_imbalance`),
+    ``min_share`` penalises only shares below ``head.balance_min_share / K`` (:func:`idc.losses.share_shortfall`),
+    ``kmeans_proportions`` pulls the sorted shares to those of a k-means partition of the frozen embeddings
+    (:func:`idc.losses.share_divergence`, :func:`kmeans_shares`). Not in the paper."""
+    kind = module.head_cfg.get("balance", "entropy")
+    if kind == "entropy":
+        return losses.assignment_imbalance(probs)
+    if kind == "min_share":
+        return losses.share_shortfall(probs, float(module.head_cfg.get("balance_min_share", 0.5)) / module.n_clusters)
+    if kind == "kmeans_proportions":
+        return losses.share_divergence(probs, kmeans_shares(module))
+    raise ValueError(f"head.balance must be one of {choices(Balance)}, got {kind!r}")
+
+
+def kmeans_shares(module: nn.Module) -> Tensor:
+    """The cluster shares of a k-means++ partition (``module.seed``) of the frozen embeddings, computed once and
+    recorded, largest first, in ``module.head_selection["kmeans_shares"]``."""
+    frozen = module.frozen
+    if frozen.shares is None:
+        part = kmeans_partition(frozen.embeddings, module.n_clusters, seed=module.seed)
+        shares = np.bincount(part, minlength=module.n_clusters) / len(part)
+        frozen.shares = torch.as_tensor(shares, dtype=frozen.embeddings.dtype, device=frozen.embeddings.device)
+        module.head_selection["kmeans_shares"] = sorted(shares.tolist(), reverse=True)
+    return frozen.shares

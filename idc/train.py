@@ -25,6 +25,7 @@ from idc.inference import predict
 from idc.io import write_text
 from idc.loggers import build_logger, finish_logger
 from idc.metrics import headline_metrics
+from idc.size_rule import apply_size_rule, command_line_keys
 from idc.module import IDCModule
 
 
@@ -118,23 +119,36 @@ def train(cfg: DictConfig, show_progress: bool = False, callbacks: list[pl.Callb
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stage1_only_schedule(cfg)
+    started = time.perf_counter()
+    try:  # the table first: the size rule sets keys from its shape before the settings are compared and saved
+        table = load_table(cfg.dataset)
+        if not cfg.method.get("baseline"):
+            apply_size_rule(cfg, table.n_samples, table.n_features, command_line_keys())
+    except Exception as err:
+        rd.mark_started(run_dir)  # no DONE of an earlier attempt beside this FAILED
+        rd.mark_failed(run_dir, err)
+        raise
     if cfg.get("resume", True):  # before anything is written: a mismatch leaves the directory as it was
         rd.check_resumable(run_dir, OmegaConf.to_container(cfg, resolve=True))
     try:
-        return _train(cfg, run_dir, show_progress, list(callbacks))
+        if int(cfg.model.get("n_init", 1)) > 1 and not cfg.method.get("baseline"):
+            from idc.consensus_run import train_consensus
+
+            return train_consensus(cfg, run_dir, table, train, show_progress)
+        return _train(cfg, run_dir, table, started, show_progress, list(callbacks))
     except Exception as err:
         if rank_zero_only.rank == 0:
             rd.mark_failed(run_dir, err)
         raise
 
 
-def _train(cfg: DictConfig, run_dir: Path, show_progress: bool, callbacks: list[pl.Callback]) -> dict[str, Any]:
+def _train(
+    cfg: DictConfig, run_dir: Path, table: Table, started: float, show_progress: bool, callbacks: list[pl.Callback]
+) -> dict[str, Any]:
     first = rank_zero_only.rank == 0  # Lightning's rank from the environment, known before the Trainer exists
     if first:
         rd.mark_started(run_dir)
         write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-    started = time.perf_counter()
-    table = load_table(cfg.dataset)
     if cfg.method.get("baseline"):
         from idc.baselines import run_baseline
 

@@ -31,3 +31,52 @@ def test_coassociation_distance_is_the_share_of_runs_that_separate_a_pair():
 def test_partitions_of_different_samples_are_refused():
     with pytest.raises(ValueError, match="different lengths"):
         consensus_partition([np.zeros(3), np.zeros(4)], 2)
+
+
+# ------------------------------------------------------------------ several runs combined (issue 22, section 3)
+from idc.consensus import cluster_map, combine_runs  # noqa: E402
+
+
+def test_combined_runs_of_one_partition_give_it_back_with_full_agreement():
+    rng = np.random.default_rng(2)
+    p = rng.integers(0, 3, 50)
+    gates = [rng.random((50, 4)) for _ in range(3)]
+    both = combine_runs([p, rng.permutation(3)[p], p], 3, gates, [np.eye(3, 4)] * 3)
+    np.testing.assert_array_equal(both.labels, p)  # numbered as the representative run (the first of the ties)
+    assert both.agreement == 1.0 and both.run_agreement == [1.0, 1.0, 1.0]
+    np.testing.assert_allclose(both.local_gates, np.mean(gates, axis=0))  # every run agrees on every sample
+
+
+def test_global_gates_are_matched_to_the_consensus_clusters_before_averaging():
+    p = np.repeat(np.arange(3), 10)
+    relabel = np.array([2, 0, 1])  # run 2's cluster relabel[c] is the consensus cluster c
+    gates = np.arange(12, dtype=float).reshape(3, 4)
+    both = combine_runs([p, relabel[p]], 3, None, [gates, gates[np.argsort(relabel)]])
+    np.testing.assert_allclose(both.global_gates, gates)  # the same gates per cluster, whatever the numbering
+    assert list(cluster_map(p, relabel[p], 3)[relabel]) == [0, 1, 2]
+
+
+def test_local_gates_are_averaged_over_the_runs_that_agree_on_the_sample():
+    p = np.repeat(np.arange(2), 10)
+    odd = p.copy()
+    odd[0] = 1  # the third run puts sample 0 elsewhere
+    gates = [np.zeros((20, 1)), np.zeros((20, 1)), np.ones((20, 1))]
+    both = combine_runs([p, p, odd], 2, gates)
+    assert both.labels[0] == 0 and both.local_gates[0, 0] == 0.0  # the dissenting run is left out there
+    assert both.local_gates[5, 0] == pytest.approx(1 / 3) and 0 < both.agreement < 1
+
+
+def test_idc_train_with_n_init_writes_the_consensus_and_its_agreement(cfg_factory, tmp_path):
+    import json
+
+    from idc.consensus_run import seed_run_dir
+    from idc.run_dir import DONE, read_predictions
+    from idc.train import train
+
+    metrics = train(cfg_factory("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=400", "seed=3"))
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= saved["consensus_agreement"] <= 1.0 and saved["seeds"] == [3, 4]
+    assert saved["consensus_agreement"] == metrics["consensus_agreement"] and (tmp_path / DONE).exists()
+    runs = [read_predictions(seed_run_dir(tmp_path, s) / "predictions.h5")["clusters"] for s in (3, 4)]
+    expected = combine_runs(runs, 4)
+    np.testing.assert_array_equal(read_predictions(tmp_path / "predictions.h5")["clusters"], expected.labels)

@@ -160,3 +160,26 @@ def test_ae_kmeans_is_refused_by_the_estimator(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="use idc-train method=ae_kmeans"):
         IDC(n_clusters=3, **{**TINY, "model": {**TINY["model"], "embedding_clusterer": {"_target_": "sklearn.cluster.KMeans"}}}).fit(X)
+
+
+def test_n_init_runs_combine_into_a_consensus_with_its_agreement(blobs, monkeypatch):
+    import idc.estimator
+
+    X, y = blobs
+    model = IDC(n_clusters=3, random_state=0, n_init=2, **TINY).fit(X)
+    assert 0.0 <= model.agreement_ <= 1.0 and len(model.run_agreement_) == 2
+    assert model.labels_.shape == (120,) and model.cluster_gates_.shape == (3, 4)
+    assert model.local_gates_.shape == (120, 4) and model.get_params()["n_init"] == 2
+    monkeypatch.setattr(idc.estimator, "run_seeds", lambda seed, n: [seed] * n)  # the same run twice
+    same = IDC(n_clusters=3, random_state=0, n_init=2, **TINY).fit(X)
+    single = IDC(n_clusters=3, random_state=0, **TINY).fit(X)
+    assert same.agreement_ == 1.0 and single.agreement_ is None
+    np.testing.assert_array_equal(same.labels_, single.labels_)
+    np.testing.assert_allclose(same.cluster_gates_, single.cluster_gates_, atol=1e-6)
+
+
+def test_n_init_below_one_is_refused():
+    from idc.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="model.n_init"):
+        IDC(n_clusters=2, n_init=0, **TINY).fit(np.random.default_rng(0).random((20, 3)))

@@ -58,6 +58,10 @@ def as_before(cfg: dict) -> dict:
     cfg["model"]["name"] = method.pop("name")
     cfg["model"].update(method)  # a baseline's spec lived in model.baseline
     cfg["dataset"].pop("table7", None)  # new: Table 7's facts with each dataset
+    if cfg["dataset"].get("class_shares", 0) is None:  # new: synthetic's unbalanced variant, off
+        del cfg["dataset"]["class_shares"], cfg["dataset"]["load"]["class_shares"]
+    cfg["model"].pop("n_init", None)  # new: consensus of several runs (issue 22)
+    cfg.pop("size_rule", None)  # new: the size rule of a user's table (idc/size_rule.py)
     return cfg
 
 

@@ -31,16 +31,10 @@ from pathlib import Path
 from idc.methods import METHODS, ablation_rows
 from idc.run_dir import STAGE1_CHECKPOINT
 
-PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",
-                  "intestine", "cnae9", "mfeat_zernike")
-#: --quick skips the large tables unless they are asked for by name
-QUICK_DATASETS = ("synthetic", "tox171", "allaml", "prostate", "srbct", "biase", "cnae9", "mfeat_zernike")
-SHORT_DATASETS = ("tox171", "allaml", "prostate", "srbct")
-#: the wider benchmark (not in the paper: no Table 7 schedule), run with the default schedule beside the
-#: biological tables
-WIDER_DATASETS = ("coil20", "isolet", "warppie10p", "lung_small", "arcene", "basehock")
-BIOLOGICAL_DATASETS = ("allaml", "prostate", "tox171", "srbct", "biase")
-ALL_DATASETS = (*PAPER_DATASETS, *WIDER_DATASETS, "digits")
+from idc.data.registry import (  # the dataset lists of the tables
+    ALL_DATASETS, BIOLOGICAL_DATASETS, PAPER_DATASETS, QUICK_DATASETS, SHORT_DATASETS, WIDER_DATASETS,
+)
+
 #: schedule (configs/schedule) -> (the datasets it runs when none are named, the datasets it may run)
 SCHEDULES = {"paper": (PAPER_DATASETS, PAPER_DATASETS), "quick": (QUICK_DATASETS, ALL_DATASETS),
              "short": (SHORT_DATASETS, SHORT_DATASETS),

@@ -8,6 +8,18 @@ from omegaconf import DictConfig
 
 from idc.config import compose, config_dir
 
+#: the datasets of the paper's tables, and the lists `idc-paper` and the report run by default
+PAPER_DATASETS = ("synthetic", "mnist10k", "mnist60k", "tox171", "allaml", "prostate", "srbct", "biase", "pbmc",
+                  "intestine", "cnae9", "mfeat_zernike")
+#: --quick skips the large tables unless they are asked for by name
+QUICK_DATASETS = ("synthetic", "tox171", "allaml", "prostate", "srbct", "biase", "cnae9", "mfeat_zernike")
+SHORT_DATASETS = ("tox171", "allaml", "prostate", "srbct")
+#: the wider benchmark (not in the paper: no Table 7 schedule), run with the default schedule beside the
+#: biological tables
+WIDER_DATASETS = ("coil20", "isolet", "warppie10p", "lung_small", "arcene", "basehock")
+BIOLOGICAL_DATASETS = ("allaml", "prostate", "tox171", "srbct", "biase")
+ALL_DATASETS = (*PAPER_DATASETS, *WIDER_DATASETS, "digits")
+
 
 def dataset_names() -> list[str]:
     """Every option of the ``dataset`` config group."""

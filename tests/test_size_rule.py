@@ -1,0 +1,119 @@
+"""The size rule (issue 22, section 1): settings from the table's shape, explicit settings never replaced."""
+import math
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from idc.config import compose
+from idc.schema import ConfigError
+from idc.size_rule import apply_size_rule, command_line_keys, high_dim_settings, override_keys, schedule_for
+
+
+def table_cfg(*overrides: str):
+    return compose(["dataset=table", "logger=none", *overrides])
+
+
+def test_small_tables_train_full_batch_and_large_ones_keep_the_batch():
+    small, large = table_cfg(), table_cfg()
+    apply_size_rule(small, 300, 20)
+    apply_size_rule(large, 5000, 20)
+    assert small.dataset.batch_size == 300 and "full batch" in small.size_rule.chosen["dataset.batch_size"]
+    assert large.dataset.batch_size == 256 and "dataset.batch_size" not in large.size_rule.chosen
+
+
+def test_high_dimensional_tables_get_the_settings_of_the_tuning_file():
+    wide, tall, narrow = table_cfg(), table_cfg(), table_cfg()
+    apply_size_rule(wide, 72, 7129)
+    apply_size_rule(tall, 2000, 1000)  # D < N
+    apply_size_rule(narrow, 50, 400)  # D > N but below 500 features
+    settings = high_dim_settings("hdlss_short")
+    assert settings == {"model.bottleneck": 128, "model.lr.clustering": 1e-3, "gates.hidden_dim": 1024,
+                        "gates.reg_lambda": 0.1}  # the file's own defaults list (hdlss_paper) merged first
+    for key, value in settings.items():
+        assert OmegaConf.select(wide, key) == value and "D = 7129 > N = 72" in wide.size_rule.chosen[key]
+    for cfg in (tall, narrow):
+        assert cfg.model.bottleneck is None and cfg.gates.hidden_dim is None and "gates.hidden_dim" not in cfg.size_rule.chosen
+
+
+@pytest.mark.parametrize("n, batch", [(72, 72), (3256, 256), (1000, 1000), (60000, 256)])
+def test_the_schedule_is_a_number_of_optimizer_steps(n, batch):
+    rule = table_cfg().size_rule
+    s = schedule_for(n, batch, rule)
+    per_epoch = n // batch
+    gated = s["stage1_epochs"] - s["ungated_epochs"]
+    for epochs, steps in ((gated, rule.stage1_steps), (s["stage2_epochs"], rule.stage2_steps)):
+        want = min(max(math.ceil(steps / per_epoch), rule.min_epochs), rule.max_epochs)
+        assert epochs == want
+    assert s["epochs"] == s["stage1_epochs"] + s["stage2_epochs"] and 1 <= s["head_epochs"] <= s["stage2_epochs"]
+    if n == 72:  # full batch: one step per epoch, the paper's short schedule of the microarray tables
+        assert (gated, s["stage2_epochs"]) == (2000, 1000)
+    if n == 60000:  # 234 steps per epoch: the lower clamp
+        assert gated == rule.min_epochs
+
+
+def test_the_chosen_schedule_passes_the_schema():
+    cfg = table_cfg()
+    apply_size_rule(cfg, 3256, 13)
+    assert cfg.schedule.stage1_epochs == cfg.schedule.ungated_epochs + math.ceil(2000 / 12)
+    from idc.schema import validate
+
+    validate(cfg)
+
+
+def test_explicit_settings_win_and_are_recorded_as_given():
+    cfg = table_cfg("dataset.batch_size=16", "gates.hidden_dim=8", "schedule.stage2_epochs=60")
+    before = OmegaConf.to_container(cfg.schedule, resolve=True)
+    explicit = override_keys(["dataset.batch_size=16", "+gates.hidden_dim=8", "schedule.stage2_epochs=60"])
+    chosen = apply_size_rule(cfg, 100, 900, explicit)
+    assert cfg.dataset.batch_size == 16 and cfg.gates.hidden_dim == 8
+    assert OmegaConf.to_container(cfg.schedule, resolve=True) == before  # given in part: kept whole
+    assert chosen["dataset.batch_size"].startswith("given") and chosen["schedule"].startswith("given")
+    assert cfg.model.bottleneck == 128  # not given: still the rule's
+
+
+def test_a_schedule_chosen_by_name_on_the_command_line_is_explicit(tmp_path):
+    from idc.config import compose_run
+
+    compose_run(["dataset=table", "schedule=smoke", "dataset.batch_size=8"], tmp_path)
+    assert {"schedule", "dataset.batch_size"} <= command_line_keys()
+    compose_run(["dataset=table", "trainer=smoke"], tmp_path)  # the alias selects schedule=smoke
+    assert "schedule" in command_line_keys()
+
+
+def test_the_rule_is_off_for_datasets_with_settings_of_their_own_unless_asked():
+    off, on = compose(["dataset=synthetic"]), compose(["dataset=synthetic", "size_rule.enabled=true"])
+    assert apply_size_rule(off, 3256, 13) == {} and off.dataset.batch_size == 800
+    apply_size_rule(on, 3256, 13)
+    assert on.size_rule.chosen and on.schedule.stage2_epochs == math.ceil(1000 / 4)  # 3256 // 800 = 4 steps
+
+
+def test_bad_rule_settings_are_refused_by_the_schema():
+    with pytest.raises(ConfigError, match="size_rule.head_share"):
+        table_cfg("size_rule.head_share=1.5")
+    with pytest.raises(ConfigError, match="size_rule.min_epochs"):
+        table_cfg("size_rule.min_epochs=50", "size_rule.max_epochs=20")
+
+
+def test_idc_train_records_the_choices_in_config_yaml(cfg_factory, tmp_path):
+    from idc.train import train
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "cells.csv"
+    np.savetxt(path, rng.normal(size=(60, 5)), delimiter=",")
+    cfg = cfg_factory("dataset=table", f"dataset.path={path}", "dataset.n_clusters=2", "eval.enabled=false")
+    train(cfg)
+    saved = OmegaConf.load(tmp_path / "config.yaml")
+    assert saved.dataset.batch_size == 60 and "full batch" in saved.size_rule.chosen["dataset.batch_size"]
+    assert saved.schedule.stage1_epochs == 4 and saved.size_rule.chosen["schedule"].startswith("given")  # smoke
+
+
+def test_the_estimator_chooses_unless_told():
+    from idc import IDC
+    from idc.data import Table
+
+    table = Table(np.zeros((40, 600), np.float32), None, [], n_clusters=2)
+    auto, told = IDC(n_clusters=2), IDC(n_clusters=2, batch_size=8, gates={"hidden_dim": 16})
+    cfg_auto, cfg_told = auto._config(table), told._config(table)
+    assert cfg_auto.dataset.batch_size == 40 and cfg_auto.gates.hidden_dim == 1024 and auto.size_rule_
+    assert cfg_told.dataset.batch_size == 8 and cfg_told.gates.hidden_dim == 16 and cfg_told.model.bottleneck == 128
