@@ -62,6 +62,16 @@ def as_before(cfg: dict) -> dict:
         del cfg["dataset"]["class_shares"], cfg["dataset"]["load"]["class_shares"]
     cfg["model"].pop("n_init", None)  # new: consensus of several runs (issue 22)
     cfg.pop("size_rule", None)  # new: the size rule of a user's table (idc/size_rule.py)
+    # new keys since the move, each at the value that keeps today's behaviour (checked here, then dropped;
+    # trainer.enable_model_summary=false only stops printing the model summary):
+    new = {("head", "balance"): "entropy", ("head", "balance_min_share"): 0.5, ("threads",): None,
+           ("progress_every",): None, ("trainer", "enable_model_summary"): False}
+    for path, value in new.items():
+        node = cfg
+        for key in path[:-1]:
+            node = node.get(key, {})
+        if path[-1] in node:
+            assert node.pop(path[-1]) == value, path
     return cfg
 
 
