@@ -33,8 +33,8 @@ install: $(DEPS_STAMP) ## Create .venv and install torch, then idc with its dev 
 run: install ## Set up, then train IDC on the embedded synthetic dataset (extra overrides: ARGS="...")
 	$(BIN)/idc-train $(ARGS)
 
-test: install ## Set up, then run the test suite
-	$(BIN)/python -m pytest -q $(ARGS)
+test: install ## Set up, then run the test suite (one pytest-xdist worker per core)
+	$(BIN)/python -m pytest -q -n auto $(ARGS)
 
 bench: install ## Measure training speed and memory on a grid of shapes -> outputs/bench/bench.md
 	$(BIN)/python scripts/bench.py $(ARGS)

@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 if SHARED_DATA.is_dir():  # the paper's datasets, when this checkout sits beside them (CI does)
     os.environ.setdefault("IDC_DATA_DIR", str(SHARED_DATA))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one thread each, in this
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # process and in the CLIs it starts (idc-train's threads=null
+    import torch  # reads OMP_NUM_THREADS), so that workers do not spin against each other
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
