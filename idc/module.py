@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from idc import losses, stage2
+from idc import objectives, stage2
 from idc.nn import Autoencoder, AuxiliaryClassifier, DECTarget, GlobalGates, head_kind, make_gate_network, make_head
 from idc.nn.gates import gate_options, kind_of
 from idc.schedule import Schedule
@@ -133,41 +133,10 @@ class IDCModule(pl.LightningModule):
             self._stage2_step(idx, batch_idx)
 
     def stage1_losses(self, x: Tensor, epoch: int) -> dict[str, Tensor]:
-        """Stage 1's terms at ``epoch`` (code ``ae_step``; paper Sec. 4.2): ``gate_reg`` and ``gtcr`` once the
-        gates are on, ``recon_<task>`` per task, and their weighted sum ``loss``."""
-        tasks, kind, ae = self.model_cfg["tasks"], self.model_cfg["recon_loss"], self.autoencoder
-        terms: dict[str, Tensor] = {}
-        loss = torch.zeros((), device=x.device)
-        h_clean = ae.encoder(x)  # computed once, reused by the clean and latent-noise tasks
-        if "clean" in tasks:
-            terms["recon_clean"] = losses.reconstruction_loss(ae.decoder(h_clean), x, kind)
-        if self.gating is not None and self.schedule.gates_on(epoch):
-            g = self.gates_cfg
-            params = self.gating(x)
-            z = self.gating.sample(params)
-            if "gated" in tasks:
-                terms["recon_gated"] = losses.reconstruction_loss(ae(x * z), x, kind)
-            reg = self.gating.regulariser(params, g["reg_reduction"])
-            gtcr = losses.gates_coding_rate_loss(z, float(g["gtcr_eps"]), self.gtcr_projection, bool(g.get("gtcr_small_side", True)))
-            reg_weight = self.schedule.gate_reg_weight(epoch, float(g["reg_lambda"]))
-            loss = loss + reg_weight * reg + float(g["gtcr_lambda"]) * gtcr
-            terms.update(gate_reg=reg, gtcr=gtcr)
-            self._epoch_weights["stage1/gate_reg_weight"] = reg_weight
-        elif "gated" in tasks:  # gates all ones (warm-up, or no gating network): the clean task again
-            terms["recon_gated"] = (terms["recon_clean"] if "recon_clean" in terms
-                                    else losses.reconstruction_loss(ae.decoder(h_clean), x, kind))
-        if "masked" in tasks:
-            keep = (torch.rand_like(x) >= float(self.model_cfg["mask_rate"])).to(x.dtype)
-            terms["recon_masked"] = losses.reconstruction_loss(ae(x * keep), x, kind)
-        if "latent" in tasks:
-            # at least float32: under bf16 autocast a 1% noise around 1 would fall on a grid of a few values
-            dtype = torch.promote_types(h_clean.dtype, torch.float32)
-            noise = 1.0 + float(self.model_cfg["latent_noise_std"]) * torch.randn_like(h_clean, dtype=dtype)
-            terms["recon_latent"] = losses.reconstruction_loss(ae.decoder(h_clean.to(dtype) * noise), x, kind)
-        for name, value in terms.items():
-            if name.startswith("recon_"):
-                loss = loss + value
-        return {**terms, "loss": loss}
+        """Stage 1's terms at ``epoch`` and their weighted sum ``loss`` (:func:`idc.objectives.stage1`)."""
+        terms, weights = objectives.stage1(self, x, epoch)
+        self._epoch_weights.update(weights)
+        return terms
 
     def _stage1_step(self, x: Tensor) -> None:
         if self.stage1_loaded:
@@ -200,9 +169,13 @@ class IDCModule(pl.LightningModule):
             self._selected >= 0 and bool(self.head_cfg.get("freeze_after_selection", False)))
         heads = [] if frozen_head else self.cluster_heads if self._selected < 0 else [self.cluster_head]
         if self.head_kind == "dec":
-            loss, terms, logits = self._dec_terms(heads, inputs, idx, batch_idx)
+            step = (self.current_epoch - self.schedule.stage1_epochs) * self.trainer.num_training_batches + batch_idx
+            loss, terms, logits, logged, weights = objectives.dec(self, heads, inputs, idx, step)
         else:
-            loss, terms, logits = self._mcr_terms(heads, emb, inputs)
+            loss, terms, logits, logged, weights = objectives.mcr(self, heads, emb, inputs)
+        self._epoch_weights.update(weights)
+        for name, value in logged.items():
+            self._log_epoch({name: value}, prog_bar=name in ("stage2/compression", "stage2/dec_kl"))
         train_global = self.schedule.global_gates_on(self.current_epoch) and self._selected >= 0 and self.global_gates_enabled
         if train_global:
             # the selected head's pseudo-labels (the only head left in `heads`, or its fixed partition)
@@ -226,43 +199,6 @@ class IDCModule(pl.LightningModule):
             self._schedulers()[1].step()
         if train_global:
             opt_aux.step()
-
-    def _mcr_terms(self, heads: list[nn.Module], emb: Tensor, inputs: Tensor) -> tuple[Tensor, dict, Tensor | None]:
-        """The compression loss (Eq. 5-6) of each head, with the balance prior: (loss, terms, last logits)."""
-        balance = stage2.balance_weight(self)
-        loss = compression = imbalance = torch.zeros((), device=emb.device)
-        terms, logits = {}, None
-        for head in heads:
-            logits = head(inputs)
-            probs = losses.gumbel_softmax_probs(logits, float(self.head_cfg["tau"]))
-            compression = compression + losses.cluster_compression_loss(emb, probs, float(self.head_cfg["eps"]))
-            if balance:
-                imbalance = imbalance + stage2.balance_term(self, probs)
-        if heads:
-            loss = compression + balance * imbalance
-            self._log_epoch({"stage2/compression": compression / len(heads)}, prog_bar=True)
-            terms["compression"] = compression
-            if balance:
-                self._log_epoch({"stage2/imbalance": imbalance / len(heads)})
-                terms["imbalance"] = imbalance
-        return loss, terms, logits
-
-    def _dec_terms(self, heads: list[nn.Module], inputs: Tensor, idx: Tensor, batch_idx: int) -> tuple[Tensor, dict, Tensor | None]:
-        """DEC's ``KL(P || Q)`` (DEC Eq. 2) of the batch, its target ``P`` refreshed from every row's soft
-        assignments every ``head.target_every`` stage-2 steps: (loss, terms, logits)."""
-        if not heads:
-            return torch.zeros((), device=inputs.device), {}, None
-        (head,) = heads  # restarts are refused for head=dec (idc.schema.validate)
-        step = (self.current_epoch - self.schedule.stage1_epochs) * self.trainer.num_training_batches + batch_idx
-        target = self.dec_target
-        if target.due(step):
-            with torch.no_grad():
-                q = torch.cat([head.soft_assignments(x) for x in self.frozen.head_inputs.split(stage2.CHUNK)])
-            self._epoch_weights["stage2/dec_changed"] = target.refresh(q, step)
-        logits = head(inputs)
-        kl = losses.dec_kl_loss(logits, target[idx.to(target.target.device)].to(logits.device))
-        self._log_epoch({"stage2/dec_kl": kl}, prog_bar=True)
-        return kl, {"dec_kl": kl}, logits
 
     def _schedulers(self) -> list:
         """The learning-rate schedulers as a list (Lightning gives a lone one without its list: head=kmeans)."""

@@ -27,12 +27,11 @@ from sklearn.metrics import adjusted_rand_score
 from torch import Tensor, nn
 
 from idc import losses, schema
-from idc.schema import Balance, choices
 from idc.metrics import silhouette
 from idc.nn.gates import noisy_gates
 from idc.nn.heads import fit_kmeans
 from idc.nn.init import evaluation_mode
-from idc.schema import choices
+from idc.schema import Balance, choices
 
 log = logging.getLogger(__name__)
 
