@@ -369,6 +369,8 @@ def _check_against(group: str, value: Any, schema: type) -> None:
         if isinstance(kind, type) and issubclass(kind, Choice):
             got = _get(value, path)
             raise ConfigError(f"{key}: {got!r} is not allowed; allowed: {', '.join(choices(kind))}") from None
+        if _is_count_field(schema, path):
+            raise ConfigError(_not_a_count(key, _get(value, path))) from None
         raise ConfigError(f"{key}: {_first_line(err)}") from None
 
 
@@ -383,12 +385,25 @@ def _check_counts(prefix: str, value: Any, schema: type) -> None:
         if f.metadata.get("count"):
             for item in got if isinstance(got, list) else [got]:
                 if not _is_count(item):
-                    raise ConfigError(f"{key}: {got!r} is not allowed; a whole number >= 1 (a count)")
+                    raise ConfigError(_not_a_count(key, got))
         if f.metadata.get("non_empty") and not got:
             raise ConfigError(f"{key}: {got!r} is not allowed; at least one item")
         inner = _strip_optional(hints[f.name])
         if is_dataclass(inner) and isinstance(got, dict):
             _check_counts(key, got, inner)
+
+
+def _not_a_count(key: str, got: Any) -> str:
+    return f"{key}: {got!r} is not allowed; a whole number >= 1 (a count)"
+
+
+def _is_count_field(schema: type, path: list[str]) -> bool:
+    """The field at ``path`` (an item of a list: the list's field) is marked as a count."""
+    names = [name for name in path if not name.isdigit()]
+    parent = _type_at(schema, names[:-1]) if names else None
+    if not is_dataclass(parent):
+        return False
+    return any(f.name == names[-1] and f.metadata.get("count") for f in fields(parent))
 
 
 def _is_count(value: Any) -> bool:

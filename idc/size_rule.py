@@ -114,6 +114,12 @@ def schedule_for(n_samples: int, batch_size: int, rule: Mapping[str, Any]) -> di
             "stage2_epochs": stage2, "epochs": ungated + gated + stage2}
 
 
+def log_choice(key: str, why: str, given: bool) -> None:
+    """Log a choice of the rule at INFO; a key the user gave (kept, what the rule would choose recorded in
+    ``size_rule.chosen``) only at DEBUG, so that a run's console shows what the rule did and nothing else."""
+    log.log(logging.DEBUG if given else logging.INFO, "size rule: %s = %s", key, why)
+
+
 def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: Collection[str] = ()) -> dict[str, str]:
     """Set the keys the rule chooses for an ``n_samples`` x ``n_features`` table in ``cfg`` (in place), except those
     in ``explicit`` (dotted keys or nodes); returns, and stores in ``cfg.size_rule.chosen``, ``key -> why``. Does
@@ -124,12 +130,13 @@ def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: 
     chosen: dict[str, str] = {}
 
     def choose(key: str, value: Any, why: str) -> None:
-        if is_given(key, explicit):
+        given = is_given(key, explicit)
+        if given:
             chosen[key] = f"given ({OmegaConf.select(cfg, key)}); the rule would choose {value}: {why}"
         else:
             OmegaConf.update(cfg, key, value, force_add=True)
             chosen[key] = f"{value}: {why}"
-        log.info("size rule: %s = %s", key, chosen[key])
+        log_choice(key, chosen[key], given)
 
     n, d = int(n_samples), int(n_features)
     with open_dict(cfg):
@@ -144,12 +151,14 @@ def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: 
         counts = schedule_for(n, batch, rule)
         why = (f"{rule.stage1_steps} gated stage-1 steps and {rule.stage2_steps} stage-2 steps at "
                f"{max(n // min(batch, n), 1)} step(s) per epoch, epochs clamped to [{rule.min_epochs}, {rule.max_epochs}]")
-        if any(is_given(f"schedule.{k}", explicit) for k in SCHEDULE_KEYS):  # one choice: given in part, kept whole
+        # the schedule is one choice: given in part, kept whole
+        given = any(is_given(f"schedule.{k}", explicit) for k in SCHEDULE_KEYS)
+        if given:
             chosen["schedule"] = f"given; the rule would choose {counts}: {why}"
         else:
             for key, value in counts.items():
                 OmegaConf.update(cfg, f"schedule.{key}", value)
             chosen["schedule"] = f"{counts}: {why}"
-        log.info("size rule: schedule = %s", chosen["schedule"])
+        log_choice("schedule", chosen["schedule"], given)
         cfg.size_rule.chosen = chosen
     return chosen

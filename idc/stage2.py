@@ -305,7 +305,7 @@ def kmeans_shares(module: nn.Module) -> Tensor:
     recorded, largest first, in ``module.head_selection["kmeans_shares"]``."""
     frozen = module.frozen
     if frozen.shares is None:
-        part = kmeans_partition(frozen.embeddings, module.n_clusters, seed=module.seed)
+        part = fit_kmeans(frozen.embeddings, module.n_clusters, seed=module.seed).labels_
         shares = np.bincount(part, minlength=module.n_clusters) / len(part)
         frozen.shares = torch.as_tensor(shares, dtype=frozen.embeddings.dtype, device=frozen.embeddings.device)
         module.head_selection["kmeans_shares"] = sorted(shares.tolist(), reverse=True)

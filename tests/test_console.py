@@ -130,7 +130,7 @@ def test_a_run_says_where_it_went_and_what_it_found_and_nothing_else(tiny_csv, t
 @pytest.mark.slow
 def test_sigterm_exits_143_leaves_interrupted_and_the_same_command_resumes(tiny_csv, tmp_path):
     run_dir = tmp_path / "run"
-    command = _command(tiny_csv, run_dir, "model.schedule.epochs=60", "checkpoint_every=3")
+    command = _command(tiny_csv, run_dir, "schedule.stage2_epochs=56", "checkpoint_every=3")  # 4 + 56 = 60 epochs
     proc = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=tmp_path)
     checkpoint = run_dir / "checkpoints" / "last.ckpt"

@@ -224,14 +224,23 @@ def test_new_samples_are_matched_to_the_trained_features_by_name():
         unnamed.apply(Table(np.arange(6.0).reshape(2, 3)))  # an extra column would shift every feature
 
 
-@pytest.mark.parametrize("override", ["dataset.n_clusters=2.7", "dataset.top_k_variance=-1", "+dataset.rows=-3",
-                                      "dataset.n_clusters=true"])
-def test_counting_options_must_be_whole_numbers(tmp_path, override):
+@pytest.mark.parametrize(("override", "value"), [("dataset.n_clusters=2.7", 2.7), ("dataset.top_k_variance=-1", -1),
+                                               ("+dataset.rows=-3", -3), ("dataset.n_clusters=true", True)])
+def test_counting_options_must_be_whole_numbers(tmp_path, override, value):
+    from omegaconf import open_dict
+
+    from idc.schema import ConfigError
+
     np.save(tmp_path / "x.npy", GOOD)
     extra = [] if "n_clusters" in override else ["dataset.n_clusters=2"]
     key = override.split("=")[0].lstrip("+")
-    with pytest.raises(DataError, match=f"{key} must be a whole number of at least 1"):
-        load(tmp_path / "x.npy", override, *extra)
+    with pytest.raises(ConfigError, match=rf"^{key}: {value!r} is not allowed; a whole number >= 1 \(a count\)$"):
+        load(tmp_path / "x.npy", override, *extra)  # refused at composition (idc.schema)
+    dataset = compose(["dataset=table", f"dataset.path={tmp_path / 'x.npy'}", "dataset.n_clusters=2"]).dataset
+    with open_dict(dataset):  # a config that skipped the schema: the reader refuses it too
+        dataset[key.split(".", 1)[1]] = value
+    with pytest.raises(DataError, match=rf"{key} must be a whole number of at least 1 \(or null\), got {value!r}"):
+        load_table(dataset)
 
 
 def test_a_batch_size_below_one_is_an_error():

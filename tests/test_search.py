@@ -24,7 +24,7 @@ def test_search_runs_resumes_and_scores_without_labels(tmp_path):
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     args = ["hparams_search=idc_acc", "schedule=smoke", "logger=none", "eval.enabled=false",
             f"hparams_search.storage={tmp_path / 'study.db'}", "hparams_search.n_trials=2",
-            "model.lr.pretrain=oops"]  # every trial fails inside training
+            "model.lr.pretrain=-1"]  # valid to the schema, refused by the optimizer: every trial fails in training
     study = run_search(args)
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
 

@@ -8,6 +8,7 @@ in ``eval.log`` there) and prints the metrics as one JSON line last.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     written = [p.parent for p in (run_dir / EVAL, *run_dir.glob(f"eval_*/{EVAL}")) if p.is_file()
                and p.stat().st_mtime >= started - 1]
     out = max(written, key=lambda p: (p / EVAL).stat().st_mtime, default=run_dir)
-    with console.also_to_file(out / "eval.log"):
+    # a run directory that is not there (evaluate_run replaced in tests, or removed meanwhile): no file log
+    with console.also_to_file(out / "eval.log") if out.is_dir() else contextlib.nullcontext():
         console.log_summary(f"rewrote {EVAL}, explanations.csv and plots/ in {out}", metrics, out)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     print(json.dumps(strict(shown), sort_keys=True, allow_nan=False))

