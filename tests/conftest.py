@@ -17,6 +17,20 @@ if SHARED_DATA.is_dir():  # the paper's datasets, when this checkout sits beside
     os.environ.setdefault("IDC_DATA_DIR", str(SHARED_DATA))
 
 
+def acc_of_run(run_dir: Path) -> float:
+    """ACC of a run recomputed from its ``predictions.h5`` alone (best one-to-one matching of clusters to
+    classes), to check the reported number against."""
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics.cluster import contingency_matrix
+
+    from idc.run_dir import read_predictions
+
+    pred = read_predictions(run_dir / "predictions.h5")
+    counts = contingency_matrix(pred["labels"], pred["clusters"])
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return counts[rows, cols].sum() / len(pred["labels"])
+
+
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
     """A composed config whose run directory is ``tmp_path`` (as Hydra would set it)."""
     return compose_run(["schedule=smoke", "logger=none", *overrides], tmp_path)
