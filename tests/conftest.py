@@ -17,18 +17,23 @@ if SHARED_DATA.is_dir():  # the paper's datasets, when this checkout sits beside
     os.environ.setdefault("IDC_DATA_DIR", str(SHARED_DATA))
 
 
-def acc_of_run(run_dir: Path) -> float:
-    """ACC of a run recomputed from its ``predictions.h5`` alone (best one-to-one matching of clusters to
-    classes), to check the reported number against."""
+def acc_of(labels, clusters) -> float:
+    """ACC computed directly: the best one-to-one matching of clusters to classes (Hungarian), to check a
+    reported number against."""
     from scipy.optimize import linear_sum_assignment
     from sklearn.metrics.cluster import contingency_matrix
 
+    counts = contingency_matrix(labels, clusters)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return counts[rows, cols].sum() / len(labels)
+
+
+def acc_of_run(run_dir: Path) -> float:
+    """ACC of a run recomputed from its ``predictions.h5`` alone."""
     from idc.run_dir import read_predictions
 
     pred = read_predictions(run_dir / "predictions.h5")
-    counts = contingency_matrix(pred["labels"], pred["clusters"])
-    rows, cols = linear_sum_assignment(counts, maximize=True)
-    return counts[rows, cols].sum() / len(pred["labels"])
+    return acc_of(pred["labels"], pred["clusters"])
 
 
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
