@@ -22,6 +22,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per cor
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+def acc_of(labels, clusters) -> float:
+    """ACC computed directly: the best one-to-one matching of clusters to classes (Hungarian), to check a
+    reported number against."""
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics.cluster import contingency_matrix
+
+    counts = contingency_matrix(labels, clusters)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return counts[rows, cols].sum() / len(labels)
+
+
+def acc_of_run(run_dir: Path) -> float:
+    """ACC of a run recomputed from its ``predictions.h5`` alone."""
+    from idc.run_dir import read_predictions
+
+    pred = read_predictions(run_dir / "predictions.h5")
+    return acc_of(pred["labels"], pred["clusters"])
+
+
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
     """A composed config whose run directory is ``tmp_path`` (as Hydra would set it)."""
     return compose_run(["schedule=smoke", "logger=none", *overrides], tmp_path)

@@ -55,7 +55,8 @@ def test_smoke_run_writes_every_output(smoke_run):
 
 
 def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):
-    run_cli("-m", "schedule=smoke", "logger=none", "seed=0,1", cwd=tmp_path)
+    # the evaluation runs after metrics.json and predictions.h5 are fixed: not needed to compare them
+    run_cli("-m", "schedule=smoke", "logger=none", "eval.enabled=false", "seed=0,1", cwd=tmp_path)
     sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert [j.name for j in jobs] == ["0", "1"] and all((j / "DONE").exists() for j in jobs)
@@ -70,13 +71,13 @@ def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):
 
 
 def test_wandb_logger_leaves_an_offline_run(tmp_path):
-    run_cli("schedule=smoke", "logger=wandb", "dataset=digits", cwd=tmp_path)
+    run_cli("schedule=smoke", "logger=wandb", "eval.faithfulness_max_features=2", "eval.plots=false", cwd=tmp_path)
     d = only_run_dir(tmp_path / "outputs")
     runs = list((d / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((d / "wandb").iterdir())
     blob = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
     for key in [b"val/acc", b"val/nmi", b"val/ari", b"val/open_local_gates", b"val/open_global_gates",
-                b"stage1/loss", b"final/acc"]:
+                b"stage1/loss", b"final/acc", b"eval/faithfulness"]:
         assert key in blob, key
 
 

@@ -10,7 +10,7 @@ from idc.config import compose
 from idc.data import DataError, load_table
 from idc.train import train
 
-from .conftest import needs_files
+from .conftest import acc_of_run, needs_files
 
 # (dataset, samples, features after preprocessing, class counts in label order) from SOURCES.md
 EXPECTED = {
@@ -76,10 +76,14 @@ def test_list_names_every_dataset():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["allaml", "srbct", "cnae9", "mnist10k"])
-def test_smoke_training_on_paper_data(cfg_factory, name):
+def test_smoke_training_on_paper_data(cfg_factory, tmp_path, name):
     needs_files(name)
-    metrics = train(cfg_factory(f"dataset={name}"))
-    assert metrics["n_samples"] == EXPECTED[name][0] and 0.0 < metrics["acc"] <= 1.0
+    # the evaluation has its own tests; mnist10k in batches of 1000 rows: 10 steps an epoch, not 100
+    batches = ["dataset.batch_size=1000"] if name == "mnist10k" else []
+    metrics = train(cfg_factory(f"dataset={name}", "eval.enabled=false", *batches))
+    # eight smoke epochs need not beat chance here (mnist10k may end in one cluster): the reported ACC must be
+    # the one its own predictions give, over every row
+    assert metrics["n_samples"] == EXPECTED[name][0] and metrics["acc"] == pytest.approx(acc_of_run(tmp_path))
 
 
 def test_pbmc_and_intestine_layouts_supplied_by_the_user(tmp_path, monkeypatch):
