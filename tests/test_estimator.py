@@ -17,7 +17,7 @@ from idc.metrics import gates_separated
 TINY = dict(
     model={"hidden": [8, 8, 16]},
     schedule={"ungated_epochs": 2, "stage1_epochs": 4, "head_epochs": 1, "stage2_epochs": 2, "eval_every": 1000},
-    head={"hidden_dim": 8, "global_gates": {"aux_hidden_dim": 8}},
+    head={"hidden_dim": 8, "restarts": 2, "init_steps": 60, "global_gates": {"aux_hidden_dim": 8}},
     gates={"hidden_dim": 8},
 )
 
