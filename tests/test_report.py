@@ -150,7 +150,7 @@ def test_every_command_on_the_page_is_one_idc_paper_accepts(monkeypatch):
     monkeypatch.setattr(paper, "present", lambda names: list(names))
     page = (ROOT / "docs" / "results.md").read_text()
     commands = re.findall(r"`idc-paper ([^`&]*?)(?: &&[^`]*)?`", page)
-    assert len(commands) > 100
+    assert commands and len(commands) == page.count("`idc-paper ")  # every command on the page is checked below
     for command in commands:
         args = paper.build_parser().parse_args(shlex.split(command))
         assert paper.chosen_datasets(args) == args.datasets
