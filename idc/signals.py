@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -26,8 +28,26 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+_DEFERRED: set[int] = set()  # signals that Lightning's loops turn into an exception at a safe point
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    if signum in _DEFERRED:
+        return  # Lightning's handler, called just before this one, has noted it
     raise Interrupted(signum)
+
+
+@contextmanager
+def deferred_to_lightning() -> Iterator[None]:
+    """While ``Trainer.fit`` runs, SIGTERM is Lightning's: its handler notes the signal and its loops raise
+    ``SIGTERMException`` at the end of the step or epoch, after that epoch's metrics reached the loggers, so a
+    checkpoint on disk never lies ahead of the logged history (raised at once, the signal could fall between an
+    epoch's checkpoint and its metrics and lose that epoch's row)."""
+    _DEFERRED.add(int(signal.SIGTERM))
+    try:
+        yield
+    finally:
+        _DEFERRED.discard(int(signal.SIGTERM))
 
 
 def interrupt_on_signals() -> list[int]:

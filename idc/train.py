@@ -1,6 +1,7 @@
 """One training run from a composed config to a finished run directory."""
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
 from idc import run_dir as rd
-from idc import stage2
+from idc import signals, stage2
 from idc.config import instantiate
 from idc.console import progress_callbacks, resumed_epoch
 from idc.data import Table, TableDataModule, load_table
@@ -92,9 +93,12 @@ def fit(
     trainer: pl.Trainer = instantiate(cfg.trainer, **{**arguments, **trainer_kwargs})
     last = run_dir / rd.CHECKPOINT
     ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with signals.deferred_to_lightning():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     trainer.save_checkpoint(last, weights_only=False)
     history.save(force=True)
+    if trainer.received_sigterm:  # noted after the last epoch's check: the run stops here, resumable at its end
+        raise signals.Interrupted(signal.SIGTERM)
     module.to(trainer.strategy.root_device)
     return module, trainer, ckpt_path
 

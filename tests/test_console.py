@@ -156,3 +156,43 @@ def test_sigterm_exits_143_leaves_interrupted_and_the_same_command_resumes(tiny_
     epochs = [int(float(r["epoch"])) for r in rows]
     assert epochs == sorted(set(epochs)) and set(range(info["resumed_at_epoch"])) <= set(epochs) <= set(range(60))
     assert min(interrupted_epochs) == 0 and 0 in epochs
+
+
+def test_a_sigterm_just_after_a_checkpoint_keeps_that_epochs_metrics(tmp_path, tiny_csv):
+    from pytorch_lightning.loggers import Logger
+
+    from idc.config import compose_run
+    from idc.data import load_table
+    from idc.signals import as_interrupted, checkpoint_epoch, interrupt_on_signals
+    from idc.train import fit
+
+    class Killer(Logger):  # sends SIGTERM to this process right after the first checkpoint is on disk
+        name, version = "killer", ""
+        sent = False
+
+        def log_hyperparams(self, *args, **kwargs):
+            pass
+
+        def log_metrics(self, metrics, step=None):
+            pass
+
+        def after_save_checkpoint(self, checkpoint_callback):
+            if not Killer.sent:
+                Killer.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg = compose_run(["trainer=smoke", "logger=none", "dataset=table", f"dataset.path={tiny_csv}",
+                       "dataset.label_column=label", "dataset.batch_size=16", "checkpoint_every=3"], tmp_path)
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        interrupt_on_signals()
+        with pytest.raises(BaseException) as caught:
+            fit(cfg, load_table(cfg.dataset), tmp_path, logger=Killer())
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert as_interrupted(caught.value) is not None, caught.value
+    saved_at = checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt")  # the end of epoch 2: resumes at 3
+    with open(tmp_path / "history.csv", newline="") as f:
+        logged = {int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("stage1/loss")}
+    assert saved_at == 2 and logged == {0, 1, 2}, (saved_at, logged)
