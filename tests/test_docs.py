@@ -37,6 +37,19 @@ def test_every_relative_link_points_at_a_file_that_exists():
     assert not broken, f"links to files the repository does not ship: {broken}"
 
 
+def _uninstalled_launcher(arg: str, args: list[str]) -> bool:
+    """``arg`` chooses or sets a Hydra launcher whose plugin is an optional extra not installed here (submitit,
+    ray: ``idc[launchers]``); the rest of the example is still checked."""
+    import importlib.util
+
+    choice = next((a.split("=", 1)[1] for a in args if a.startswith("hydra/launcher=")), None)
+    if choice is None or choice in ("basic", "joblib") or not arg.startswith(("hydra/launcher=", "hydra.launcher.")):
+        return False
+    plugin = {"submitit": "hydra_plugins.hydra_submitit_launcher", "ray": "hydra_plugins.hydra_ray_launcher"}
+    module = next((m for prefix, m in plugin.items() if choice.startswith(prefix)), None)
+    return module is not None and importlib.util.find_spec(module) is None
+
+
 def example_overrides() -> list[tuple[str, list[str]]]:
     """The overrides of every ``idc-train`` / ``idc-search`` line in the pages' bash blocks: a multirun's first job
     (``-m`` dropped, the first value of each sweep), without ``--cfg job``."""
@@ -47,9 +60,12 @@ def example_overrides() -> list[tuple[str, list[str]]]:
         for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
             for line in block.splitlines():
                 words = shlex.split(line, comments=True)
+                if words[:1] == ["srun"]:  # the command SLURM starts once per task
+                    words = words[1:]
                 if not words or words[0] not in ("idc-train", "idc-search"):
                     continue
                 args = [w for w in words[1:] if w not in ("-m", "--cfg", "job") and not w.startswith("seed=range")]
+                args = [a for a in args if not _uninstalled_launcher(a, args)]
                 args = [a.split(",")[0] if "," in a and "[" not in a else a for a in args]
                 examples.append((f"{page.name}: {line.strip()}", args))
     return examples
