@@ -434,6 +434,33 @@ def gpu_section(root: Path) -> list[str]:
     return [to_markdown(header, rows)]
 
 
+PROBE_VIEWS = ("raw", "embedding", "gated", "top50", "top200")
+
+
+def probe_section(root: Path) -> list[str]:
+    """``results/probe/*.jsonl`` of ``scripts/stage1_probe.py``: K-means ACC on each view of the table after a
+    number of gated stage-1 epochs, mean over seeds, per dataset and lever."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for f in sorted((Path(root) / store.PROBE).glob("*.jsonl")):
+        for line in f.read_text().splitlines():
+            r = json.loads(line)
+            groups.setdefault((r["dataset"], r["tag"], int(r["gated_epochs"])), []).append(r)
+    if not groups:
+        return ["No records yet (`python scripts/stage1_probe.py --help`)."]
+    header = ["dataset", "lever", "gated epochs", "seeds", "open local gates (median)",
+              *(f"ACC {v} (%)" for v in PROBE_VIEWS)]
+    rows = []
+    for (dataset, tag, epochs), group in sorted(groups.items()):
+        group = sorted({r["seed"]: r for r in group}.values(), key=lambda r: r["seed"])  # a seed probed twice: last
+        cells = [f"{100 * np.mean([r[v]['acc'] for r in group]):.1f}" for v in PROBE_VIEWS]
+        rows.append([dataset, tag, str(epochs), " ".join(str(r["seed"]) for r in group),
+                     f"{np.mean([r['open_gates_median'] for r in group]):.0f}", *cells])
+    return ["K-means (10 starts) on views of the table along one stage-1 run (`scripts/stage1_probe.py`): `raw` the "
+            "scaled table, `embedding` the stage-1 embeddings of gated inputs (where stage 2 starts), `gated` the "
+            "gated inputs, `top<m>` the m features of largest mean local gate. A proxy for stage-1 levers, no "
+            "stage 2; the labels only score. Levers are the overrides in the records.", "", to_markdown(header, rows)]
+
+
 def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(payload, dict):
         out = {}
@@ -478,7 +505,8 @@ def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str
     md += ["## The official code as measured", "", *official_section(), "",
            "## Records", "", *records_section(records), "",
            "## Expected wall time per run", "", *estimates_section(), "",
-           "## GPU", "", *gpu_section(root), ""]
+           "## GPU", "", *gpu_section(root), "",
+           "## Stage 1 as a clustering space (proxy)", "", *probe_section(root), ""]
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(data)

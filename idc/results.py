@@ -31,6 +31,8 @@ CLUSTERS = "clusters.txt"
 ATTRIBUTIONS = "eval_*.json"
 #: records of the GPU check live here, not as runs
 GPU = "gpu"
+#: records of ``scripts/stage1_probe.py`` (one JSON line per dataset, lever, seed and number of gated epochs)
+PROBE = "probe"
 #: a run without a schedule choice trained with the model config's own schedule
 DEFAULT_SCHEDULE = "default"
 

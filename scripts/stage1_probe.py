@@ -11,7 +11,8 @@ the table and each is scored against the labels:
 It is a cheap proxy of a lever's effect (no stage 2) and label-free in what it trains; the labels only score.
 One JSON line per probe goes to ``--out``::
 
-    python scripts/stage1_probe.py --out probe.jsonl --tag default --seeds 0 1 2 -- dataset=allaml size_rule.enabled=true
+    python scripts/stage1_probe.py --tag default --seeds 0 1 2 -- dataset=allaml size_rule.enabled=true
+    make report   # its section "Stage 1 as a clustering space" reads results/probe/
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 from sklearn.cluster import KMeans
 
+from idc import results as store
 from idc.config import compose_run
 from idc.metrics.clustering import clustering_metrics
 
@@ -67,7 +69,7 @@ class Probe(pl.Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="default: results/probe/<dataset>.jsonl (the report's records)")
     parser.add_argument("--tag", required=True, help="the lever's name in the records")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--gated-epochs", type=int, nargs="+", default=[250, 500, 1000, 2000])
@@ -90,8 +92,11 @@ def main() -> None:
             base = {"tag": args.tag, "dataset": str(cfg.dataset.name), "seed": seed, "overrides": args.overrides,
                     "raw": {k: round(float(v), 4) for k, v in clustering_metrics(table.y, raw).items()}}
 
+            out = args.out or store.DEFAULT_ROOT / store.PROBE / f"{cfg.dataset.name}.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
+
             def write(record: dict) -> None:
-                with open(args.out, "a") as f:
+                with open(out, "a") as f:
                     f.write(json.dumps({**base, **record}) + "\n")
                 print(json.dumps({**base, **record}), flush=True)
 

@@ -166,3 +166,17 @@ def test_every_command_on_the_page_is_one_idc_paper_accepts(monkeypatch):
             assert f"--datasets {dataset} --methods {method} --seeds" in note, (dataset, method, note)
         elif method in ablation:
             assert "`idc-paper --table ablation --schedule " in note and f"--datasets {dataset} --seeds" in note, note
+
+
+def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path):
+    from idc.report import probe_section
+
+    (tmp_path / "probe").mkdir()
+    view = lambda acc: {"acc": acc, "nmi": 0.0, "ari": 0.0}  # noqa: E731
+    lines = [{"dataset": "d", "tag": "lever", "seed": s, "gated_epochs": 500, "open_gates_median": gates,
+              "raw": view(0.5), "embedding": view(acc), "gated": view(0.7), "top50": view(0.8), "top200": view(0.9)}
+             for s, acc, gates in ((0, 0.6, 10.0), (1, 0.7, 20.0), (2, 1.0, 60.0))]
+    (tmp_path / "probe" / "d.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    row = next(line for line in "\n".join(probe_section(tmp_path)).splitlines() if line.startswith("| d "))
+    assert [c.strip() for c in row.strip("|").split("|")] == ["d", "lever", "500", "0 1 2", "30", "50.0", "76.7",
+                                                               "70.0", "80.0", "90.0"]
