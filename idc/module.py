@@ -276,7 +276,9 @@ class IDCModule(pl.LightningModule):
         lr, min_lr = self.model_cfg["lr"], self.model_cfg["min_lr"]
         steps = max(int(self.trainer.estimated_stepping_batches // max(self.trainer.max_epochs, 1)), 1)
         stage1 = [*self.autoencoder.parameters(), *(self.gating.parameters() if self.gating else [])]
-        opt_pre = torch.optim.Adam(stage1, lr=float(lr["pretrain"]))
+        decay = float(self.model_cfg.get("weight_decay", 0.0))
+        opt_pre = (torch.optim.AdamW(stage1, lr=float(lr["pretrain"]), weight_decay=decay) if decay
+                   else torch.optim.Adam(stage1, lr=float(lr["pretrain"])))
         opt_aux = self.aux_optimizer()
         # the head's horizon ends at its freeze (head.lr_until=freeze) only when it freezes there, i.e. when the
         # global gates train (else the head is selected at the end)

@@ -133,6 +133,7 @@ class ModelSchema:
     tasks: List[ReconTask] = field(default_factory=list)  # none: the ablation "w/o L_recon"
     mask_rate: float = 0.0
     latent_noise_std: float = 0.0
+    weight_decay: float = 0.0
     lr: LearningRates = field(default_factory=LearningRates)
     min_lr: MinLearningRates = field(default_factory=MinLearningRates)
     bn_stats: BnStats = BnStats.stage1

@@ -91,3 +91,17 @@ def test_epochs_picked_in_stage_2_are_the_evaluations_with_the_highest_silhouett
             assert picked[name] == pytest.approx(float(best[f"val/{name}"]), abs=1e-6), (key, name)
     assert metrics["selection"] == "final_epoch"  # the headline stays the final model's
 
+
+
+
+def test_weight_decay_gives_stage_1_a_decoupled_decay_and_none_keeps_adam(cfg_factory):
+    from types import SimpleNamespace
+
+    from idc.train import build_module
+
+    for decay, kind in ((0.5, torch.optim.AdamW), (0.0, torch.optim.Adam)):
+        module = build_module(cfg_factory(f"model.weight_decay={decay}", "dataset=digits"), 64, 10)
+        module._trainer = SimpleNamespace(estimated_stepping_batches=8, max_epochs=8)
+        stage1, head, _ = module.configure_optimizers()[0]
+        assert type(stage1) is kind and stage1.param_groups[0]["weight_decay"] == decay
+        assert type(head) is torch.optim.Adam  # the head's: no decay
