@@ -461,6 +461,39 @@ def probe_section(root: Path) -> list[str]:
             "stage 2; the labels only score. Levers are the overrides in the records.", "", to_markdown(header, rows)]
 
 
+def levers_section(root: Path) -> list[str]:
+    """``results/levers/*.jsonl`` of ``scripts/lever_study.py``: per study and variant, mean ± std of ACC and NMI
+    over the seeds, the mean open gates and seconds per run; the study's settings once."""
+    lines: list[str] = []
+    for f in sorted((Path(root) / store.LEVERS).glob("*.jsonl")):
+        records = [json.loads(line) for line in f.read_text().splitlines()]
+        by_variant: dict[str, dict[int, dict[str, Any]]] = {}
+        for r in records:
+            by_variant.setdefault(r["variant"], {})[int(r["seed"])] = r  # a seed run twice: the last
+        header = ["variant", "its overrides", "seeds", "ACC (%)", "NMI (%)", "open local gates",
+                  "open global gates", "seconds per run"]
+        rows = []
+        for variant, runs in by_variant.items():
+            group = [runs[s] for s in sorted(runs)]
+            rows.append([variant, " ".join(f"`{o}`" for o in group[0]["overrides"]) or "-", str(len(group)),
+                         fmt(stat([100 * r["acc"] for r in group]), 1), fmt(stat([100 * r["nmi"] for r in group]), 1),
+                         _mean_of(group, "open_local_gates"), _mean_of(group, "open_global_gates"),
+                         f"{np.mean([r['seconds'] for r in group]):.0f}"])
+        settings = " ".join(f"`{o}`" for o in records[0]["settings"]) or "-"
+        lines += [f"### {f.stem}", "", f"Settings of every run: {settings}.", "",
+                  to_markdown(header, rows), ""]
+    if not lines:
+        return ["No records yet (`python scripts/lever_study.py --help`)."]
+    return ["Stage-2 variants trained from the stage 1 of the study's `base` run of the same seed, and K-means on "
+            "the same table through the same harness (`scripts/lever_study.py`); final epoch, label-free.", "",
+            *lines[:-1]]
+
+
+def _mean_of(group: list[dict[str, Any]], key: str) -> str:
+    values = [r[key] for r in group if r.get(key) is not None]
+    return f"{np.mean(values):.1f}" if values else "-"
+
+
 def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(payload, dict):
         out = {}
@@ -506,6 +539,7 @@ def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str
            "## Records", "", *records_section(records), "",
            "## Expected wall time per run", "", *estimates_section(), "",
            "## GPU", "", *gpu_section(root), "",
+           "## Lever studies", "", *levers_section(root), "",
            "## Stage 1 as a clustering space (proxy)", "", *probe_section(root), ""]
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()

@@ -33,6 +33,8 @@ ATTRIBUTIONS = "eval_*.json"
 GPU = "gpu"
 #: records of ``scripts/stage1_probe.py`` (one JSON line per dataset, lever, seed and number of gated epochs)
 PROBE = "probe"
+#: records of ``scripts/lever_study.py`` (one JSON line per study, variant and seed)
+LEVERS = "levers"
 #: a run without a schedule choice trained with the model config's own schedule
 DEFAULT_SCHEDULE = "default"
 
