@@ -180,3 +180,21 @@ def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path
     row = next(line for line in "\n".join(probe_section(tmp_path)).splitlines() if line.startswith("| d "))
     assert [c.strip() for c in row.strip("|").split("|")] == ["d", "lever", "500", "0 1 2", "30", "50.0", "76.7",
                                                                "70.0", "80.0", "90.0"]
+
+
+def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_path):
+    from idc.report import levers_section
+
+    (tmp_path / "levers").mkdir()
+    runs = [("kmeans", ["method=kmeans"], s, acc) for s, acc in ((0, 0.5), (1, 0.7))]
+    runs += [("prior", ["head.balance=min_share"], s, acc) for s, acc in ((0, 0.6), (1, 0.8), (2, 1.0))]
+    runs.append(("prior", ["head.balance=min_share"], 2, 0.9))  # seed 2 again: the last record counts
+    lines = [{"study": "s", "variant": v, "seed": s, "settings": ["dataset=x"], "overrides": o, "seconds": 2.0,
+              "acc": acc, "nmi": acc / 2, "open_local_gates": 4.0, "open_global_gates": None} for v, o, s, acc in runs]
+    (tmp_path / "levers" / "s.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    text = "\n".join(levers_section(tmp_path))
+    cells = {row.split("|")[1].strip(): [c.strip() for c in row.strip("|").split("|")]
+             for row in text.splitlines() if row.startswith("| ") and not row.startswith("| variant")}
+    assert "Settings of every run: `dataset=x`." in text
+    assert cells["kmeans"] == ["kmeans", "`method=kmeans`", "2", "60.0 ± 14.1", "30.0 ± 7.1", "4.0", "-", "2"]
+    assert cells["prior"][2:4] == ["3", "76.7 ± 15.3"]
