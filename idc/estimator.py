@@ -49,7 +49,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         scaler: ``standard``, ``minmax`` or ``none``, fitted on the training table and kept.
         batch_size: rows per training step (capped at N); None: chosen from the table's shape with the
             rest of the size rule (:mod:`idc.size_rule`: full batch up to 1024 rows, the high-dimensional
-            settings for D > N and D >= 500, a schedule in optimizer steps), which never replaces a setting given
+            settings for D > N and D >= 100, a schedule in optimizer steps), which never replaces a setting given
             here or in a group's dict. ``size_rule_`` says what it chose.
         n_init: independent runs (seeds ``random_state .. random_state + n_init - 1``, one after another; a
             launcher could run them in parallel) combined into one consensus partition

@@ -23,15 +23,17 @@ def test_small_tables_train_full_batch_and_large_ones_keep_the_batch():
 
 
 def test_high_dimensional_tables_get_the_settings_of_the_tuning_file():
-    wide, tall, narrow = table_cfg(), table_cfg(), table_cfg()
+    wide, lung, tall, narrow = table_cfg(), table_cfg(), table_cfg(), table_cfg()
     apply_size_rule(wide, 72, 7129)
+    apply_size_rule(lung, 73, 325)  # lung_small's shape
     apply_size_rule(tall, 2000, 1000)  # D < N
-    apply_size_rule(narrow, 50, 400)  # D > N but below 500 features
+    apply_size_rule(narrow, 50, 80)  # D > N but below 100 features
     settings = high_dim_settings("hdlss_short")
     assert settings == {"model.bottleneck": 128, "model.lr.clustering": 1e-3, "gates.hidden_dim": 1024,
                         "gates.reg_lambda": 0.1}  # the file's own defaults list (hdlss_paper) merged first
     for key, value in settings.items():
         assert OmegaConf.select(wide, key) == value and "D = 7129 > N = 72" in wide.size_rule.chosen[key]
+        assert OmegaConf.select(lung, key) == value and "D = 325 > N = 73" in lung.size_rule.chosen[key]
     for cfg in (tall, narrow):
         assert cfg.model.bottleneck is None and cfg.gates.hidden_dim is None and "gates.hidden_dim" not in cfg.size_rule.chosen
 
