@@ -37,6 +37,8 @@ PROBE = "probe"
 LEVERS = "levers"
 #: a run without a schedule choice trained with the model config's own schedule
 DEFAULT_SCHEDULE = "default"
+#: a run whose schedule the size rule chose from the table's shape (``size_rule.chosen`` names it; idc/size_rule.py)
+SIZE_RULE_SCHEDULE = "size_rule"
 
 # ---------------------------------------------------------------------------------------------------- names
 #: Hydra groups whose choice names the schedule, first present wins: ``schedule=paper`` (the new group), else the
@@ -83,7 +85,10 @@ def identify(run_dir: Path, schedule: str | None = None, method: str | None = No
         raise RecordError(f"{config}: no dataset.name; not an idc-train config")
     row = str((cfg.get("method") or {}).get("name"))  # a row of the ablation table names itself
     named = row if row in ablation_rows() and row != "idc" else method_of(cfg, choices)
-    return schedule or schedule_of(choices), method or named, str(dataset), int(cfg.get("seed", 0))
+    read = schedule_of(choices)
+    if read == DEFAULT_SCHEDULE and "schedule" in ((cfg.get("size_rule") or {}).get("chosen") or {}):
+        read = SIZE_RULE_SCHEDULE  # not the model config's schedule: the rule's, from the table's shape
+    return schedule or read, method or named, str(dataset), int(cfg.get("seed", 0))
 
 
 def write_clusters(path: Path, clusters: np.ndarray, labels: np.ndarray | None) -> None:

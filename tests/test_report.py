@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from idc import methods, report, results
 from idc.train import train
@@ -76,6 +77,20 @@ def test_schedules_are_named_by_their_choices():
     assert results.schedule_of({"experiment": "paper/tox171"}) == "paper"
     assert results.schedule_of({"schedule": "short", "experiment": "digits"}) == "short"
     assert results.schedule_of({}) == results.DEFAULT_SCHEDULE
+
+
+def test_a_run_whose_schedule_the_size_rule_chose_is_named_size_rule(tmp_path):
+    def identified(chosen: dict, choices: str = "") -> str:
+        run = tmp_path / str(len(list(tmp_path.iterdir())))
+        (run / ".hydra").mkdir(parents=True)
+        (run / "config.yaml").write_text(yaml.safe_dump({"dataset": {"name": "lung_small"}, "seed": 1,
+                                                         "method": {"name": "idc"}, "size_rule": {"chosen": chosen}}))
+        (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    choices: {{{choices}}}\n")
+        return results.identify(run)[0]
+
+    assert identified({"schedule": "2000 gated steps"}) == results.SIZE_RULE_SCHEDULE
+    assert identified({"dataset.batch_size": "73: full batch"}) == results.DEFAULT_SCHEDULE  # its own schedule
+    assert identified({"schedule": "given"}, "schedule: short") == "short"  # a chosen schedule names itself
 
 
 def fake_record(store: Path, method: str, seed: int, clusters: np.ndarray, labels: np.ndarray, acc: float) -> None:
