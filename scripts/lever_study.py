@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("outputs/levers"), help="where the run directories go")
     parser.add_argument("overrides", nargs="*", help="the base settings of every run")
     args = parser.parse_args()
+    from idc.console import quiet_libraries
+
+    quiet_libraries()  # the records and one line per run, not Lightning's device lines and tips
 
     out = store.DEFAULT_ROOT / store.LEVERS / f"{args.study}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, nargs="+", default=[50, 200])
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    from idc.console import quiet_libraries
+
+    quiet_libraries()  # the records and one line per run, not Lightning's device lines and tips
 
     from idc.data import load_table
     from idc.train import train
