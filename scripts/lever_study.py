@@ -18,6 +18,8 @@ from pathlib import Path
 
 from idc import results as store
 from idc.config import compose_run
+from idc.console import quiet_libraries
+from idc.train import train
 
 BASE, KMEANS = "base", "kmeans"
 
@@ -29,8 +31,6 @@ def done(path: Path) -> set[tuple[str, int]]:
 
 
 def run(overrides: list[str], run_dir: Path) -> tuple[dict, float]:
-    from idc.train import train
-
     started = time.perf_counter()
     cfg = compose_run(["logger=none", "eval.plots=false", *overrides], run_dir)
     return train(cfg), time.perf_counter() - started
@@ -45,8 +45,6 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("outputs/levers"), help="where the run directories go")
     parser.add_argument("overrides", nargs="*", help="the base settings of every run")
     args = parser.parse_args()
-    from idc.console import quiet_libraries
-
     quiet_libraries()  # the records and one line per run, not Lightning's device lines and tips
 
     out = store.DEFAULT_ROOT / store.LEVERS / f"{args.study}.jsonl"

@@ -29,7 +29,16 @@ from sklearn.cluster import KMeans
 
 from idc import results as store
 from idc.config import compose_run
+from idc.console import quiet_libraries
+from idc.data import load_table
 from idc.metrics.clustering import clustering_metrics
+from idc.train import train
+
+
+def kmeans_scores(Z: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict[str, float]:
+    """ACC, NMI and ARI of K-means (k-means++, 10 starts) on ``Z``."""
+    pred = KMeans(k, n_init=10, random_state=seed).fit_predict(Z)
+    return {name: round(float(v), 4) for name, v in clustering_metrics(y, pred).items()}
 
 
 class Probe(pl.Callback):
@@ -40,10 +49,6 @@ class Probe(pl.Callback):
         self.X, self.y, self.k, self.seed, self.top, self.write = X, y, k, seed, top, write
         self.gated_epochs = set(gated_epochs)
         self.started = time.perf_counter()
-
-    def _score(self, Z: np.ndarray) -> dict[str, float]:
-        pred = KMeans(self.k, n_init=10, random_state=self.seed).fit_predict(Z)
-        return {k: round(float(v), 4) for k, v in clustering_metrics(self.y, pred).items()}
 
     @torch.no_grad()
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -63,7 +68,7 @@ class Probe(pl.Callback):
             views[f"top{m}"] = self.X[:, np.argsort(-mean_gate, kind="stable")[:m]]
         record = {"gated_epochs": gated, "seconds": round(time.perf_counter() - self.started, 1),
                   "open_gates_median": float(np.median((gates > 0.5).sum(1)))}
-        record.update({name: self._score(Z) for name, Z in views.items()})
+        record.update({name: kmeans_scores(Z, self.y, self.k, self.seed) for name, Z in views.items()})
         self.write(record)
 
 
@@ -76,12 +81,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, nargs="+", default=[50, 200])
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    from idc.console import quiet_libraries
-
     quiet_libraries()  # the records and one line per run, not Lightning's device lines and tips
-
-    from idc.data import load_table
-    from idc.train import train
 
     last = max(args.gated_epochs)
     for seed in args.seeds:
@@ -91,9 +91,8 @@ def main() -> None:
                                f"schedule.ungated_epochs={ungated}", f"schedule.stage1_epochs={ungated + last}",
                                *args.overrides], run_dir)
             table = load_table(cfg.dataset)
-            raw = KMeans(int(table.n_clusters), n_init=10, random_state=seed).fit_predict(table.X)
             base = {"tag": args.tag, "dataset": str(cfg.dataset.name), "seed": seed, "overrides": args.overrides,
-                    "raw": {k: round(float(v), 4) for k, v in clustering_metrics(table.y, raw).items()}}
+                    "raw": kmeans_scores(table.X, table.y, int(table.n_clusters), seed)}
 
             out = args.out or store.DEFAULT_ROOT / store.PROBE / f"{cfg.dataset.name}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -158,13 +158,31 @@ def test_sigterm_exits_143_leaves_interrupted_and_the_same_command_resumes(tiny_
     assert min(interrupted_epochs) == 0 and 0 in epochs
 
 
+def _fit_until_sigterm(tmp_path: Path, tiny_csv: Path, **fit_kwargs):
+    """``idc.train.fit`` on the tiny table with the CLI's signal handlers; returns the config and what it raised."""
+    from idc.config import compose_run
+    from idc.data import load_table
+    from idc.signals import as_interrupted, interrupt_on_signals
+    from idc.train import fit
+
+    cfg = compose_run(["trainer=smoke", "logger=none", "dataset=table", f"dataset.path={tiny_csv}",
+                       "dataset.label_column=label", "dataset.batch_size=16", "checkpoint_every=3"], tmp_path)
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        interrupt_on_signals()
+        with pytest.raises(BaseException) as caught:
+            fit(cfg, load_table(cfg.dataset), tmp_path, **fit_kwargs)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert as_interrupted(caught.value) is not None, caught.value
+    return cfg, caught.value
+
+
 def test_a_sigterm_just_after_a_checkpoint_keeps_that_epochs_metrics(tmp_path, tiny_csv):
     from pytorch_lightning.loggers import Logger
 
-    from idc.config import compose_run
-    from idc.data import load_table
-    from idc.signals import as_interrupted, checkpoint_epoch, interrupt_on_signals
-    from idc.train import fit
+    from idc.signals import checkpoint_epoch
 
     class Killer(Logger):  # sends SIGTERM to this process right after the first checkpoint is on disk
         name, version = "killer", ""
@@ -181,18 +199,22 @@ def test_a_sigterm_just_after_a_checkpoint_keeps_that_epochs_metrics(tmp_path, t
                 Killer.sent = True
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    cfg = compose_run(["trainer=smoke", "logger=none", "dataset=table", f"dataset.path={tiny_csv}",
-                       "dataset.label_column=label", "dataset.batch_size=16", "checkpoint_every=3"], tmp_path)
-    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
-    try:
-        interrupt_on_signals()
-        with pytest.raises(BaseException) as caught:
-            fit(cfg, load_table(cfg.dataset), tmp_path, logger=Killer())
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
-    assert as_interrupted(caught.value) is not None, caught.value
+    _fit_until_sigterm(tmp_path, tiny_csv, logger=Killer())
     saved_at = checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt")  # the end of epoch 2: resumes at 3
     with open(tmp_path / "history.csv", newline="") as f:
         logged = {int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("stage1/loss")}
     assert saved_at == 2 and logged == {0, 1, 2}, (saved_at, logged)
+
+
+def test_a_sigterm_after_the_last_epoch_still_stops_the_run_resumable_at_its_end(tmp_path, tiny_csv):
+    import pytorch_lightning as pl
+
+    from idc.signals import Interrupted, checkpoint_epoch
+
+    class KillAtTheEnd(pl.Callback):  # after the loops' last look at the signal
+        def on_train_end(self, trainer, module):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg, raised = _fit_until_sigterm(tmp_path, tiny_csv, callbacks=[KillAtTheEnd()])
+    assert isinstance(raised, Interrupted) and raised.exit_code == 128 + signal.SIGTERM
+    assert checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt") == cfg.schedule.epochs
