@@ -471,27 +471,32 @@ def levers_section(root: Path) -> list[str]:
         for r in records:
             by_variant.setdefault(r["variant"], {})[int(r["seed"])] = r  # a seed run twice: the last
         header = ["variant", "its overrides", "seeds", "ACC (%)", "NMI (%)", "open local gates",
-                  "open global gates", "seconds per run"]
+                  "open global gates", "uniqueness", "diversity (%)", "global-gate diversity (%)", "seconds per run"]
         rows = []
         for variant, runs in by_variant.items():
             group = [runs[s] for s in sorted(runs)]
             rows.append([variant, " ".join(f"`{o}`" for o in group[0]["overrides"]) or "-", str(len(group)),
                          fmt(stat([100 * r["acc"] for r in group]), 1), fmt(stat([100 * r["nmi"] for r in group]), 1),
                          _mean_of(group, "open_local_gates"), _mean_of(group, "open_global_gates"),
-                         f"{np.mean([r['seconds'] for r in group]):.0f}"])
+                         _mean_of(group, "uniqueness", 2), _mean_of(group, "diversity_clusters"),
+                         _mean_of(group, "diversity_global_gates"), f"{np.mean([r['seconds'] for r in group]):.0f}"])
         settings = " ".join(f"`{o}`" for o in records[0]["settings"]) or "-"
         lines += [f"### {f.stem}", "", f"Settings of every run: {settings}.", "",
                   to_markdown(header, rows), ""]
     if not lines:
         return ["No records yet (`python scripts/lever_study.py --help`)."]
     return ["Stage-2 variants trained from the stage 1 of the study's `base` run of the same seed, and K-means on "
-            "the same table through the same harness (`scripts/lever_study.py`); final epoch, label-free.", "",
+            "the same table through the same harness (`scripts/lever_study.py`); final epoch, label-free. Beside ACC "
+            "the explanations (our interpretability code, `idc/metrics/interpretability.py`; the paper's MNIST10K: "
+            "uniqueness 0.69, diversity 94.8 %): `uniqueness` of the local gates, `diversity` of the clusters' "
+            "feature sets (features whose local gate is open for most of a cluster's samples) and of their global "
+            "gates (100: no two clusters share a feature); means over the seeds, `-` where a run has no gates.", "",
             *lines[:-1]]
 
 
-def _mean_of(group: list[dict[str, Any]], key: str) -> str:
+def _mean_of(group: list[dict[str, Any]], key: str, digits: int = 1) -> str:
     values = [r[key] for r in group if r.get(key) is not None]
-    return f"{np.mean(values):.1f}" if values else "-"
+    return f"{np.mean(values):.{digits}f}" if values else "-"
 
 
 def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:

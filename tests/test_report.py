@@ -206,10 +206,14 @@ def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_p
     runs.append(("prior", ["head.balance=min_share"], 2, 0.9))  # seed 2 again: the last record counts
     lines = [{"study": "s", "variant": v, "seed": s, "settings": ["dataset=x"], "overrides": o, "seconds": 2.0,
               "acc": acc, "nmi": acc / 2, "open_local_gates": 4.0, "open_global_gates": None} for v, o, s, acc in runs]
+    for line, uniqueness in zip(lines[2:], (0.1, 0.2, 0.3, 0.5)):  # the prior's runs have gates and explanations
+        line.update(uniqueness=uniqueness, diversity_clusters=100 * uniqueness, diversity_global_gates=50.0)
     (tmp_path / "levers" / "s.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     text = "\n".join(levers_section(tmp_path))
     cells = {row.split("|")[1].strip(): [c.strip() for c in row.strip("|").split("|")]
              for row in text.splitlines() if row.startswith("| ") and not row.startswith("| variant")}
     assert "Settings of every run: `dataset=x`." in text
-    assert cells["kmeans"] == ["kmeans", "`method=kmeans`", "2", "60.0 ± 14.1", "30.0 ± 7.1", "4.0", "-", "2"]
+    assert cells["kmeans"] == ["kmeans", "`method=kmeans`", "2", "60.0 ± 14.1", "30.0 ± 7.1", "4.0", "-", "-", "-",
+                               "-", "2"]
     assert cells["prior"][2:4] == ["3", "76.7 ± 15.3"]
+    assert cells["prior"][7:10] == ["0.27", "26.7", "50.0"]  # seeds 0, 1 and the last record of seed 2

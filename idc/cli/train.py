@@ -78,7 +78,9 @@ def main(cfg: DictConfig) -> None:
         if stop is None:
             raise
         marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT)
-        log.error("interrupted (%s): the checkpoint is kept, the same command resumes; see %s", stop, marker)
+        kept = ("the checkpoint is kept, the same command resumes" if (run_dir / CHECKPOINT).exists() else
+                "no checkpoint yet (one every `checkpoint_every` epochs), the same command starts the run again")
+        log.error("interrupted (%s): %s; see %s", stop, kept, marker)
         raise SystemExit(stop.exit_code) from None
     signals.clear_interrupted(run_dir)
     console.log_summary(f"done ({metrics.get('selection', 'final model')}), run directory: {run_dir}", metrics,
