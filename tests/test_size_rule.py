@@ -119,3 +119,16 @@ def test_the_estimator_chooses_unless_told():
     cfg_auto, cfg_told = auto._config(table), told._config(table)
     assert cfg_auto.dataset.batch_size == 40 and cfg_auto.gates.hidden_dim == 1024 and auto.size_rule_
     assert cfg_told.dataset.batch_size == 8 and cfg_told.gates.hidden_dim == 16 and cfg_told.model.bottleneck == 128
+
+
+def test_the_linear_option_gives_wide_tables_a_linear_encoder_to_k_dimensions():
+    from idc.nn.autoencoder import Autoencoder
+
+    cfg = table_cfg("size_rule.high_dim_settings=hdlss_linear")
+    apply_size_rule(cfg, 73, 325)  # lung_small's shape
+    assert list(cfg.model.hidden) == [] and cfg.model.bottleneck is None and cfg.gates.reg_lambda == 0.1
+    ae = Autoencoder(325, cfg.model.hidden, 7)
+    assert [type(m).__name__ for m in ae.encoder] == ["Linear"] and ae.encoder[0].out_features == 7
+    narrow = table_cfg("size_rule.high_dim_settings=hdlss_linear")
+    apply_size_rule(narrow, 2000, 325)  # D < N: the model's own deep encoder
+    assert list(narrow.model.hidden) == [512, 512, 2048]
