@@ -79,6 +79,13 @@ def method_of(cfg: Mapping[str, Any], choices: Mapping[str, str] | None = None) 
     return recognise(str(config), gates, choices.get("head"))
 
 
+def run_name(cfg: Mapping[str, Any], choices: Mapping[str, str] | None = None) -> str:
+    """The name a run is recorded and tabled under: the ablation row its ``method.name`` names (a row names
+    itself, idc/paper/ablation.yaml, while its Hydra choice stays ``method=idc``), else :func:`method_of`."""
+    row = str((cfg.get("method") or {}).get("name"))
+    return row if row in ablation_rows() and row != "idc" else method_of(cfg, choices)
+
+
 @dataclass(frozen=True)
 class AblationRow:
     """A row of the ablation table: ``overrides`` make it (``method.name`` names it, see :meth:`run_overrides`);

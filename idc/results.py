@@ -5,7 +5,7 @@ rebuilt from them alone. No checkpoints and no per-sample gates: a record is a f
 
 ``idc-paper`` adds its runs when they are DONE (:func:`add_done`); ``idc-results add RUN_DIR...`` adds runs made
 by hand. A run is named by its Hydra choices (``.hydra/hydra.yaml``), else by its resolved config: its method
-by the registry (:func:`idc.methods.method_of`), its schedule by :data:`SCHEDULE_GROUPS`.
+by the registry (:func:`idc.methods.run_name`), its schedule by :data:`SCHEDULE_GROUPS`.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import yaml
 
 from idc import run_dir as rd
 from idc.io import write_text
-from idc.methods import ablation_rows, method_of
+from idc.methods import run_name
 
 #: where ``idc-paper`` and ``idc-results add`` put records unless told otherwise (relative to the working folder)
 DEFAULT_ROOT = Path("results")
@@ -83,8 +83,7 @@ def identify(run_dir: Path, schedule: str | None = None, method: str | None = No
     dataset = cfg.get("dataset", {}).get("name")
     if not dataset:
         raise RecordError(f"{config}: no dataset.name; not an idc-train config")
-    row = str((cfg.get("method") or {}).get("name"))  # a row of the ablation table names itself
-    named = row if row in ablation_rows() and row != "idc" else method_of(cfg, choices)
+    named = run_name(cfg, choices)
     read = schedule_of(choices)
     if read == DEFAULT_SCHEDULE and "schedule" in ((cfg.get("size_rule") or {}).get("chosen") or {}):
         read = SIZE_RULE_SCHEDULE  # not the model config's schedule: the rule's, from the table's shape

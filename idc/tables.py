@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 from idc import run_dir as rd
-from idc.methods import method_of, paper_row
+from idc.methods import paper_row, run_name
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED, settings_of
 from idc.paper import published_value
 from idc.results import hydra_choices
@@ -79,7 +79,7 @@ def find_runs(root: Path) -> list[Run]:
         if ".hydra" in d.parts:
             continue
         cfg = yaml.safe_load(config.read_text()) or {}
-        run = Run(d, method_of(cfg, hydra_choices(d)), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
+        run = Run(d, run_name(cfg, hydra_choices(d)), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
         run.settings = settings_of(cfg)
         if (d / rd.FAILED).exists():
             run.status = "failed"

@@ -100,3 +100,19 @@ def test_runs_with_other_settings_are_not_averaged_together(tmp_path):
     rows = list(csv.reader(open(tmp_path / "tables" / "published.csv")))
     assert ["idc [head.restarts=1]", "allaml", "acc", "60.5 ± 0.7 (2)", "72.2 ± 3.0", "-11.7"] in rows
     assert ["idc [head.restarts=8]", "allaml", "acc", "70.5 ± 0.7 (2)", "72.2 ± 3.0", "-1.7"] in rows
+
+
+def test_ablation_rows_are_tabled_under_their_own_names_though_their_hydra_choice_is_idc(tmp_path):
+    # idc-paper --table ablation: every row is `method=idc` plus overrides and `method.name=<row>`
+    for row, acc in (("idc", 0.5), ("idc_no_recon", 0.2), ("idc_hard_concrete", 0.6)):
+        for seed in range(2):
+            d = make_run(tmp_path, f"{row}_{seed}", row, "mnist10k", seed, acc + seed / 100)
+            config = yaml.safe_load((d / "config.yaml").read_text())
+            (d / "config.yaml").write_text(yaml.safe_dump({**config, "method": {"name": row}}))
+            (d / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
+                {"hydra": {"runtime": {"choices": {"method": "idc", "gates": "stg", "head": "mcr"}}}}))
+    build_tables(tmp_path)
+    acc = (tmp_path / "tables" / "acc.md").read_text()
+    assert "| idc | 50.5 ± 0.7 (2) |" in acc
+    assert "| idc_no_recon | 20.5 ± 0.7 (2) |" in acc
+    assert "| idc_hard_concrete | **60.5 ± 0.7 (2)** |" in acc
