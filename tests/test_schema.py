@@ -110,6 +110,9 @@ def yaml_choices() -> list[list[str]]:
         group, name = path.parent.relative_to(root).as_posix(), path.stem
         if group == ".":
             out.append([])
+        elif group == "tuning" and not (root / "schedule" / f"{name.rpartition('_')[2]}.yaml").is_file():
+            # not <kind>_<schedule>: settings the size rule reads (size_rule.high_dim_settings), for a wide table
+            out.append(["dataset=table", "dataset.path=t.csv", f"size_rule.high_dim_settings={name}"])
         elif group == "tuning":
             first, _, sched = name.rpartition("_")
             dataset = first if first in datasets else next(d for d, text in sorted(datasets.items())
@@ -125,6 +128,10 @@ def yaml_choices() -> list[list[str]]:
 @pytest.mark.parametrize("overrides", yaml_choices(), ids=lambda o: " ".join(o) or "train")
 def test_every_yaml_file_composes_and_validates(overrides):
     cfg = compose(overrides)  # compose validates
+    if any(o.startswith("size_rule.high_dim_settings=") for o in overrides):
+        from idc.size_rule import apply_size_rule
+
+        assert apply_size_rule(cfg, 72, 7129)  # the file's settings, as the rule applies them to a wide table
     schema.validate(cfg)
 
 
