@@ -72,11 +72,17 @@ def as_interrupted(error: BaseException) -> Interrupted | None:
     return None
 
 
+def resumes_from(checkpoint: Path) -> str:
+    """What the same command resumes from: the checkpoint and its epoch, or none yet (it starts over)."""
+    if checkpoint.is_file():
+        return f"{checkpoint} (epoch {checkpoint_epoch(checkpoint)})"
+    return "none yet (a checkpoint every `checkpoint_every` epochs): the run starts over"
+
+
 def mark_interrupted(run_dir: Path, error: Interrupted, checkpoint: Path) -> Path:
-    """Write ``INTERRUPTED``: the signal, the time and the checkpoint the same command resumes from."""
-    resumes = f"{checkpoint} (epoch {checkpoint_epoch(checkpoint)})" if checkpoint.is_file() else "none: starts over"
+    """Write ``INTERRUPTED``: the signal, the time and what the same command resumes from (:func:`resumes_from`)."""
     path = Path(run_dir) / INTERRUPTED
-    path.write_text(f"{error}\nat: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\nresumes from: {resumes}\n")
+    path.write_text(f"{error}\nat: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\nresumes from: {resumes_from(checkpoint)}\n")
     return path
 
 

@@ -218,3 +218,16 @@ def test_a_sigterm_after_the_last_epoch_still_stops_the_run_resumable_at_its_end
     cfg, raised = _fit_until_sigterm(tmp_path, tiny_csv, callbacks=[KillAtTheEnd()])
     assert isinstance(raised, Interrupted) and raised.exit_code == 128 + signal.SIGTERM
     assert checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt") == cfg.schedule.epochs
+
+
+def test_the_interrupted_marker_names_the_checkpoint_and_its_epoch_or_that_the_run_starts_over(tmp_path):
+    import torch
+
+    from idc.signals import Interrupted, mark_interrupted
+
+    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
+    stop = Interrupted(signal.SIGTERM)
+    assert "resumes from: none yet" in mark_interrupted(tmp_path, stop, checkpoint).read_text()
+    checkpoint.parent.mkdir()
+    torch.save({"epoch": 7}, checkpoint)
+    assert f"resumes from: {checkpoint} (epoch 7)" in mark_interrupted(tmp_path, stop, checkpoint).read_text()

@@ -78,9 +78,8 @@ def main(cfg: DictConfig) -> None:
         if stop is None:
             raise
         marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT)
-        kept = ("the checkpoint is kept, the same command resumes" if (run_dir / CHECKPOINT).exists() else
-                "no checkpoint yet (one every `checkpoint_every` epochs), the same command starts the run again")
-        log.error("interrupted (%s): %s; see %s", stop, kept, marker)
+        log.error("interrupted (%s): the same command resumes from %s; see %s", stop,
+                  signals.resumes_from(run_dir / CHECKPOINT), marker)
         raise SystemExit(stop.exit_code) from None
     signals.clear_interrupted(run_dir)
     console.log_summary(f"done ({metrics.get('selection', 'final model')}), run directory: {run_dir}", metrics,
