@@ -20,6 +20,7 @@ log = logging.getLogger("idc")
 _KNOWN_WARNINGS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # torch's pytree, raised inside Lightning
     r"The anonymous setting has no effect",  # W&B, set by Lightning's WandbLogger
+    r"Checkpoint directory .* exists and is not empty",  # a resumed run: its checkpoints are why it resumes
 )
 
 

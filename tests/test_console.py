@@ -152,6 +152,7 @@ def test_sigterm_exits_143_leaves_interrupted_and_the_same_command_resumes(tiny_
     info = json.loads((run_dir / "run_info.json").read_text())
     assert info["resumed_from"] == str(checkpoint) and info["resumed_at_epoch"] > 0
     assert f"resumed from {checkpoint} at epoch {info['resumed_at_epoch']}" in again.stdout
+    assert "exists and is not empty" not in again.stdout + again.stderr  # Lightning's warning: resuming is the point
     rows = [r for r in _rows(run_dir / "csv" / "metrics.csv") if r["epoch"] and r.get("stage1/loss")]
     epochs = [int(float(r["epoch"])) for r in rows]
     assert epochs == sorted(set(epochs)) and set(range(info["resumed_at_epoch"])) <= set(epochs) <= set(range(60))
