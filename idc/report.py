@@ -439,7 +439,11 @@ PROBE_VIEWS = ("raw", "embedding", "gated", "top50", "top200")
 
 def probe_section(root: Path) -> list[str]:
     """``results/probe/*.jsonl`` of ``scripts/stage1_probe.py``: K-means ACC on each view of the table after a
-    number of gated stage-1 epochs, mean over seeds, per dataset and lever."""
+    number of gated stage-1 epochs, mean over seeds, per dataset and lever; beside them two label-free scores of the
+    embedding's partition where the records hold them: its silhouette and the seeds' agreement (mean ARI to their
+    consensus, :func:`idc.consensus.combine_runs`)."""
+    from idc.consensus import combine_runs
+
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for f in sorted((Path(root) / store.PROBE).glob("*.jsonl")):
         for line in f.read_text().splitlines():
@@ -448,17 +452,26 @@ def probe_section(root: Path) -> list[str]:
     if not groups:
         return ["No records yet (`python scripts/stage1_probe.py --help`)."]
     header = ["dataset", "lever", "gated epochs", "seeds", "open local gates (median)",
-              *(f"ACC {v} (%)" for v in PROBE_VIEWS)]
+              *(f"ACC {v} (%)" for v in PROBE_VIEWS), "embedding silhouette", "embedding seed agreement (ARI)"]
     rows = []
     for (dataset, tag, epochs), group in sorted(groups.items()):
         group = sorted({r["seed"]: r for r in group}.values(), key=lambda r: r["seed"])  # a seed probed twice: last
         cells = [f"{100 * np.mean([r[v]['acc'] for r in group]):.1f}" for v in PROBE_VIEWS]
+        embedding = [r["embedding"] for r in group]
+        silhouette = f"{np.mean([e['silhouette'] for e in embedding]):.3f}" if all(
+            "silhouette" in e for e in embedding) else "-"
+        agreement = "-"
+        if len(group) > 1 and all("labels" in e for e in embedding):
+            k = max(max(e["labels"]) for e in embedding) + 1
+            agreement = f"{combine_runs([np.asarray(e['labels']) for e in embedding], k).agreement:.2f}"
         rows.append([dataset, tag, str(epochs), " ".join(str(r["seed"]) for r in group),
-                     f"{np.mean([r['open_gates_median'] for r in group]):.0f}", *cells])
+                     f"{np.mean([r['open_gates_median'] for r in group]):.0f}", *cells, silhouette, agreement])
     return ["K-means (10 starts) on views of the table along one stage-1 run (`scripts/stage1_probe.py`): `raw` the "
             "scaled table, `embedding` the stage-1 embeddings of gated inputs (where stage 2 starts), `gated` the "
             "gated inputs, `top<m>` the m features of largest mean local gate. A proxy for stage-1 levers, no "
-            "stage 2; the labels only score. Levers are the overrides in the records.", "", to_markdown(header, rows)]
+            "stage 2; the labels only score. Levers are the overrides in the records. Label-free, where recorded: "
+            "the silhouette of K-means' partition of the embedding (in the embedding) and the seeds' agreement "
+            "(mean ARI of their partitions to the consensus of them).", "", to_markdown(header, rows)]
 
 
 def levers_section(root: Path) -> list[str]:

@@ -26,6 +26,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
 
 from idc import results as store
 from idc.config import compose_run
@@ -35,10 +36,18 @@ from idc.metrics.clustering import clustering_metrics
 from idc.train import train
 
 
-def kmeans_scores(Z: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict[str, float]:
-    """ACC, NMI and ARI of K-means (k-means++, 10 starts) on ``Z``."""
+def kmeans_scores(Z: np.ndarray, y: np.ndarray, k: int, seed: int, X: np.ndarray | None = None) -> dict:
+    """ACC, NMI and ARI of K-means (k-means++, 10 starts) on ``Z``, and two label-free scores of its partition:
+    ``silhouette`` in ``Z`` and ``silhouette_table`` in the scaled table ``X`` (one space for every view, so that
+    views of different widths compare); ``labels`` is the partition (seed agreement is computed from it)."""
     pred = KMeans(k, n_init=10, random_state=seed).fit_predict(Z)
-    return {name: round(float(v), 4) for name, v in clustering_metrics(y, pred).items()}
+    scores = {name: round(float(v), 4) for name, v in clustering_metrics(y, pred).items()}
+    if len(np.unique(pred)) > 1:
+        scores["silhouette"] = round(float(silhouette_score(Z, pred)), 4)
+        if X is not None:
+            scores["silhouette_table"] = round(float(silhouette_score(X, pred)), 4)
+    scores["labels"] = pred.tolist()
+    return scores
 
 
 class Probe(pl.Callback):
@@ -68,7 +77,7 @@ class Probe(pl.Callback):
             views[f"top{m}"] = self.X[:, np.argsort(-mean_gate, kind="stable")[:m]]
         record = {"gated_epochs": gated, "seconds": round(time.perf_counter() - self.started, 1),
                   "open_gates_median": float(np.median((gates > 0.5).sum(1)))}
-        record.update({name: kmeans_scores(Z, self.y, self.k, self.seed) for name, Z in views.items()})
+        record.update({name: kmeans_scores(Z, self.y, self.k, self.seed, self.X) for name, Z in views.items()})
         self.write(record)
 
 
@@ -92,7 +101,7 @@ def main() -> None:
                                *args.overrides], run_dir)
             table = load_table(cfg.dataset)
             base = {"tag": args.tag, "dataset": str(cfg.dataset.name), "seed": seed, "overrides": args.overrides,
-                    "raw": kmeans_scores(table.X, table.y, int(table.n_clusters), seed)}
+                    "raw": kmeans_scores(table.X, table.y, int(table.n_clusters), seed, table.X)}
 
             out = args.out or store.DEFAULT_ROOT / store.PROBE / f"{cfg.dataset.name}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)

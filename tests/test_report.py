@@ -194,7 +194,25 @@ def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path
     (tmp_path / "probe" / "d.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     row = next(line for line in "\n".join(probe_section(tmp_path)).splitlines() if line.startswith("| d "))
     assert [c.strip() for c in row.strip("|").split("|")] == ["d", "lever", "500", "0 1 2", "30", "50.0", "76.7",
-                                                               "70.0", "80.0", "90.0"]
+                                                               "70.0", "80.0", "90.0", "-", "-"]
+
+
+def test_the_probe_section_shows_the_label_free_scores_of_the_embedding_where_recorded(tmp_path):
+    from idc.report import probe_section
+
+    (tmp_path / "probe").mkdir()
+    view = {"acc": 0.5, "nmi": 0.0, "ari": 0.0}
+    same, permuted, other = [0, 0, 1, 1, 2, 2], [2, 2, 0, 0, 1, 1], [0, 1, 2, 0, 1, 2]
+    lines = [{"dataset": "d", "tag": tag, "seed": s, "gated_epochs": 500, "open_gates_median": 1.0, "raw": view,
+              "gated": view, "top50": view, "top200": view,
+              "embedding": {**view, "silhouette": sil, "labels": labels}}
+             for tag, runs in (("agree", ((0, 0.2, same), (1, 0.4, permuted))), ("differ", ((0, 0.1, same), (1, 0.1, other))))
+             for s, sil, labels in runs]
+    (tmp_path / "probe" / "d.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    rows = {line.split("|")[2].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in "\n".join(probe_section(tmp_path)).splitlines() if line.startswith("| d ")}
+    assert rows["agree"][-2:] == ["0.300", "1.00"]  # a permutation of the same partition agrees fully
+    assert rows["differ"][-2] == "0.100" and float(rows["differ"][-1]) < 0.5
 
 
 def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_path):
