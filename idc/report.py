@@ -321,6 +321,57 @@ def table_rows(records: list[store.Record], table: PaperTable) -> list[Row]:
     return out
 
 
+# ------------------------------------------------------------------------------------------------ summary
+def acc_by_method(records: list[store.Record], dataset: str) -> dict[tuple[str, str], list[float]]:
+    """``(method, schedule) -> final-epoch ACCs (%)`` of ``dataset``'s records, smoke schedules (``quick``) left out."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        if r.dataset == dataset and r.schedule != "quick" and (v := value_of(r, ACC, ROW_FINAL)) is not None:
+            out.setdefault((r.method, r.schedule), []).append(v)
+    return out
+
+
+def best_recorded(accs: dict[tuple[str, str], list[float]], method: str) -> tuple[str, list[float]] | None:
+    """The schedule of ``method`` with the most records (ties: :data:`SCHEDULE_ORDER`) and their ACCs."""
+    mine = [(schedule, values) for (m, schedule), values in accs.items() if m == method]
+    if not mine:
+        return None
+    return min(mine, key=lambda item: (-len(item[1]), schedule_rank(item[0])))
+
+
+def summary_section(records: list[store.Record]) -> list[str]:
+    """IDC against K-means and the best other baseline on every dataset where IDC has records: one row per
+    schedule of IDC (final epoch, label-free), the baselines at their most-recorded schedule, IDC's rank among them."""
+    header = ["dataset", "IDC schedule", "IDC ACC (%)", "K-means ACC (%)", "IDC minus K-means", "best other baseline",
+              "IDC's rank (of methods)"]
+    rows, wins, total = [], 0, 0
+    for dataset in sorted({r.dataset for r in records if r.method == "idc"}):
+        accs = acc_by_method(records, dataset)
+        baselines = {m: b for m in BASELINES if (b := best_recorded(accs, m)) is not None}
+        kmeans = baselines.get("kmeans")
+        others = {m: float(np.mean(v)) for m, (_, v) in baselines.items() if m != "kmeans"}
+        best = max(others, key=others.get) if others else None
+        means = [float(np.mean(v)) for _, v in baselines.values()]
+        for (method, schedule), values in sorted(accs.items(), key=lambda item: schedule_rank(item[0][1])):
+            if method != "idc":
+                continue
+            mean = float(np.mean(values))
+            diff = "-"
+            if kmeans:
+                diff = f"{mean - np.mean(kmeans[1]):+.1f}"
+                total += 1
+                wins += mean >= np.mean(kmeans[1])
+            rank = f"{1 + sum(m > mean for m in means)} of {len(means) + 1}" if means else "-"
+            rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
+                         fmt(stat(kmeans[1]), 1) + f" ({len(kmeans[1])}, {kmeans[0]})" if kmeans else "not run", diff,
+                         f"{best}: {others[best]:.1f}" if best else "-", rank])
+    if not rows:
+        return ["No IDC records yet."]
+    return [f"Final epoch, label-free; mean ± std (seeds) over the records of each schedule (smoke runs left out); "
+            f"each baseline at its most-recorded schedule. IDC at or above K-means in {wins} of {total} rows.", "",
+            to_markdown(header, rows)]
+
+
 # ------------------------------------------------------------------------------------------------ writing
 def fmt(cell: dict[str, Any] | None, digits: int) -> str:
     if not cell:
@@ -554,6 +605,7 @@ def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str
                to_markdown(header, texts, bold), ""]
         tex += [f"% {table.title}", to_latex(header[:-1], [t[:-1] for t in texts], bold), ""]
         data += csv_rows(table, rows)
+    md[1:1] = ["", "## IDC against the baselines (summary)", "", *summary_section(records)]
     md += ["## The official code as measured", "", *official_section(), "",
            "## Records", "", *records_section(records), "",
            "## Expected wall time per run", "", *estimates_section(), "",

@@ -183,6 +183,22 @@ def test_every_command_on_the_page_is_one_idc_paper_accepts(monkeypatch):
             assert "`idc-paper --table ablation --schedule " in note and f"--datasets {dataset} --seeds" in note, note
 
 
+def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_schedule(tmp_path):
+    def rec(schedule, method, dataset, seed, acc):
+        return results.Record(schedule, method, dataset, seed, tmp_path, metrics={"acc": acc})
+
+    records = [rec("size_rule", "idc", "d", s, a) for s, a in ((0, 0.8), (1, 0.6))]
+    records += [rec("quick", "idc", "d", 0, 0.1)]  # smoke runs are not results
+    records += [rec("paper", "kmeans", "d", s, 0.75) for s in range(3)] + [rec("default", "kmeans", "d", 0, 0.1)]
+    records += [rec("paper", "gmm", "d", 0, 0.72), rec("paper", "spectral", "d", 0, 0.5)]
+    records += [rec("default", "idc", "e", 0, 0.9)]  # no baseline recorded
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in "\n".join(report.summary_section(records))
+            .splitlines() if line.startswith("| d ") or line.startswith("| e ")]
+    assert rows == [["d", "size_rule", "70.0 ± 14.1 (2)", "75.0 ± 0.0 (3, paper)", "-5.0", "gmm: 72.0", "3 of 4"],
+                    ["e", "default", "90.0 (1)", "not run", "-", "-", "-"]]
+    assert "IDC at or above K-means in 0 of 1 rows" in report.summary_section(records)[0]
+
+
 def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path):
     from idc.report import probe_section
 
