@@ -38,8 +38,9 @@ from idc.train import train
 
 def kmeans_scores(Z: np.ndarray, y: np.ndarray, k: int, seed: int, X: np.ndarray | None = None) -> dict:
     """ACC, NMI and ARI of K-means (k-means++, 10 starts) on ``Z``, and two label-free scores of its partition:
-    ``silhouette`` in ``Z`` and ``silhouette_table`` in the scaled table ``X`` (one space for every view, so that
-    views of different widths compare); ``labels`` is the partition (seed agreement is computed from it)."""
+    ``silhouette`` in ``Z`` and, when ``X`` is given (every view but the table itself), ``silhouette_table`` in the
+    scaled table ``X`` (one space for every view, so that views of different widths compare); ``labels`` is the
+    partition (seed agreement is computed from it)."""
     pred = KMeans(k, n_init=10, random_state=seed).fit_predict(Z)
     scores = {name: round(float(v), 4) for name, v in clustering_metrics(y, pred).items()}
     if len(np.unique(pred)) > 1:
@@ -101,7 +102,7 @@ def main() -> None:
                                *args.overrides], run_dir)
             table = load_table(cfg.dataset)
             base = {"tag": args.tag, "dataset": str(cfg.dataset.name), "seed": seed, "overrides": args.overrides,
-                    "raw": kmeans_scores(table.X, table.y, int(table.n_clusters), seed, table.X)}
+                    "raw": kmeans_scores(table.X, table.y, int(table.n_clusters), seed)}
 
             out = args.out or store.DEFAULT_ROOT / store.PROBE / f"{cfg.dataset.name}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
