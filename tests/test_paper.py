@@ -58,3 +58,16 @@ def test_short_schedule_runs_its_four_tables_and_refuses_others(monkeypatch, cap
         paper.main(["--schedule", "short", "--datasets", "allaml", "digits", "--dry-run"])
     assert paper.main(["--quick", "--datasets", "mnist10k", "--dry-run"]) == 0  # quick runs every paper dataset
     assert "dataset=mnist10k schedule=quick" in capsys.readouterr().out
+
+
+def test_size_rule_schedule_is_the_default_schedule_with_the_rule_on(monkeypatch, capsys):
+    """``--schedule size_rule``: what a user's own table gets (the default schedule, the size rule on), in a sweep
+    directory of its own so that its runs never mix with the rule-less default ones."""
+    from idc.cli import paper
+
+    monkeypatch.setattr(paper, "present", lambda names: list(names))
+    assert paper.main(["--schedule", "size_rule", "--datasets", "coil20", "--methods", "idc", "--seeds", "2",
+                       "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset=coil20 schedule=default size_rule.enabled=true" in out
+    assert "hydra.sweep.dir=outputs/paper/size_rule" in out and "schedule=size_rule" not in out

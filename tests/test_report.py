@@ -125,7 +125,8 @@ def explained_record(store: Path, seed: int, labels: np.ndarray, acc: float) -> 
     (d / "metrics.json").write_text(json.dumps({"acc": 0.9, "n_clusters": 2}))
     results.write_clusters(d / "clusters.txt", labels, labels)
     (d / "eval_ig.json").write_text(json.dumps({"acc": acc, "uniqueness": 0.1, "diversity_clusters": 90.0,
-                                                "faithfulness": 0.5, "explainer": {"top_k": 15}}))
+                                                "faithfulness": 0.5, "faithfulness_official": 0.7,
+                                                "explainer": {"top_k": 15}}))
 
 
 def test_interpretability_rows_of_post_hoc_explanations(tmp_path):
@@ -137,6 +138,8 @@ def test_interpretability_rows_of_post_hoc_explanations(tmp_path):
     ig = next(line for line in table.splitlines() if "| idc_no_gates + ig | final epoch | paper | 2 |" in line)
     assert "80.5 ± 0.7 | 82.3 (-1.8)" in ig  # the explained model's ACC beside "IDC w/o gates + IntegGrads"
     assert "0.10 ± 0.00** | 0.02 (+0.08)" in ig and "90.0 ± 0.0** | 95.8 (-5.8)" in ig and "top 15 features" in ig
+    # the paper's faithfulness is the official code's formula (r with the ACC left), ours (r with the drop) beside
+    assert "| **0.70 ± 0.00** | 0.78 (-0.08) | **0.50 ± 0.00** | - |" in ig
     runs = "outputs/paper/paper/idc_no_gates/mnist10k/seed*"
     assert (f"| idc_no_gates + gradient_shap | not run | paper |" in table and  # runs there, not explained yet
             f"`idc-results attribute {runs} --method gradient_shap && idc-results add {runs}`" in table)
@@ -149,8 +152,8 @@ def test_wider_benchmark_rows(tmp_path):
     page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
     table = page.split("## Wider benchmark (not in the paper)")[1].split("\n## ")[0]
     for dataset in ("coil20", "isolet", "warppie10p", "lung_small", "arcene", "basehock", "allaml", "biase"):
-        assert (f"| {dataset} | idc | not run | default |" in table and
-                f"idc-paper --schedule default --datasets {dataset} --methods idc --seeds 10" in table)
+        assert (f"| {dataset} | idc | not run | size_rule |" in table and  # what a user's own table gets
+                f"idc-paper --schedule size_rule --datasets {dataset} --methods idc --seeds 10" in table)
     assert "| coil20 | ifpca | not run | default |" in table and "| allaml | kmeans | not run | paper |" in table
     assert "| coil20 | cae_kmeans |" not in table  # trained baselines only when recorded
 

@@ -4,6 +4,7 @@ with a parallel launcher, then the tables (``idc-table``).
     idc-paper --quick --seeds 2                 # smoke schedules on the datasets present: minutes on a CPU
     idc-paper --schedule short                  # a quarter of the paper's epochs on allaml, prostate, srbct, tox171
     idc-paper --schedule default                # the wider benchmark and the biological tables, default settings
+    idc-paper --schedule size_rule --methods idc   # the same with the size rule on, as for a user's own table
     idc-paper                                   # the paper's schedules, 10 seeds (hours to days on a CPU)
     idc-paper --datasets allaml srbct --methods idc kmeans --launcher submitit_slurm
 
@@ -39,7 +40,11 @@ from idc.data.registry import (  # the dataset lists of the tables
 SCHEDULES = {"paper": (PAPER_DATASETS, PAPER_DATASETS), "quick": (QUICK_DATASETS, ALL_DATASETS),
              "short": (SHORT_DATASETS, SHORT_DATASETS),
              "default": ((*WIDER_DATASETS, *BIOLOGICAL_DATASETS), ALL_DATASETS),
+             "size_rule": ((*WIDER_DATASETS, *BIOLOGICAL_DATASETS), ALL_DATASETS),
              "smoke": (("synthetic",), ALL_DATASETS)}
+#: --schedule -> its idc-train overrides: ``size_rule`` is the default schedule with the size rule on, what a
+#: user's own table gets (idc/size_rule.py); every other one is the config group's file of that name
+SCHEDULE_OVERRIDES = {"size_rule": ("schedule=default", "size_rule.enabled=true")}
 #: --table: the method tables, or the ablation table (ablation_mnist60k in idc/paper/published.yaml)
 TABLES = ("methods", "ablation")
 
@@ -104,20 +109,24 @@ def check_configs(args: argparse.Namespace, datasets: list[str]) -> None:
         for overrides in row_overrides(args).values()]
     for overrides in combos:
         try:
-            compose([*overrides, f"schedule={args.schedule}", f"logger={args.logger}", *args.overrides])
+            compose([*overrides, *schedule_overrides(args), f"logger={args.logger}", *args.overrides])
         except ConfigError as err:
             raise SystemExit(f"idc-paper: {' '.join(overrides)} schedule={args.schedule}: {err}") from None
 
 
+def schedule_overrides(args: argparse.Namespace) -> list[str]:
+    """The idc-train overrides that select ``--schedule`` (:data:`SCHEDULE_OVERRIDES`)."""
+    return list(SCHEDULE_OVERRIDES.get(args.schedule, (f"schedule={args.schedule}",)))
+
+
 def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
     """One ``idc-train`` multirun (datasets x seeds) per method or ablation row, in the order they must run."""
-    schedule = args.schedule
     sweep = sweep_dir(args)
     out = []
     for method, overrides in row_overrides(args).items():
         out.append([
             sys.executable, "-m", "idc.cli.train", "-m", *overrides, *args.overrides,
-            "dataset=" + ",".join(datasets), f"schedule={schedule}",
+            "dataset=" + ",".join(datasets), *schedule_overrides(args),
             f"seed=range({args.seeds})", "skip_done=true", f"logger={args.logger}",
             f"hydra/launcher={args.launcher}", *([f"hydra.launcher.n_jobs={args.jobs}"] if args.launcher == "joblib" else []),
             f"hydra.sweep.dir={sweep}", f"hydra.sweep.subdir={method}/${{dataset.name}}/seed${{seed}}",
@@ -131,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--schedule", choices=list(SCHEDULES), default="paper",
                         help="configs/schedule/<schedule>.yaml: paper (Table 7), short (a quarter of the epochs, "
                              "four biomedical tables), default (the first-run defaults; the wider benchmark and the "
-                             "biological tables), quick (smoke runs)")
+                             "biological tables), size_rule (default with the size rule on: what a user's table "
+                             "gets), quick (smoke runs)")
     parser.add_argument("--quick", dest="schedule", action="store_const", const="quick", help="= --schedule quick")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--datasets", nargs="*", help=f"default: those present of {', '.join(PAPER_DATASETS)}")
