@@ -351,19 +351,41 @@ def best_recorded(accs: dict[tuple[str, str], list[float]], method: str) -> tupl
     return min(mine, key=lambda item: (-len(item[1]), schedule_rank(item[0])))
 
 
+def wall_seconds(records: list[store.Record], method: str, schedule: str, dataset: str) -> str:
+    """The median wall time of the records' runs (``run_info.json``; a resumed run counts its last leg only)."""
+    seconds = [r.run_info["wall_seconds"] for r in records if (r.method, r.schedule, r.dataset) == (method, schedule,
+               dataset) and r.run_info.get("wall_seconds") is not None]
+    return duration(float(np.median(seconds))) if seconds else "-"
+
+
 def summary_section(records: list[store.Record]) -> list[str]:
-    """IDC against K-means and the best other baseline on every dataset where IDC has records: one row per
-    schedule of IDC (final epoch, label-free), the baselines at their most-recorded schedule, IDC's rank among them."""
-    header = ["dataset", "IDC schedule", "IDC ACC (%)", "K-means ACC (%)", "IDC minus K-means", "best other baseline",
-              "IDC's rank (of methods)"]
-    rows, wins, total = [], 0, 0
-    for dataset in sorted({r.dataset for r in records if r.method == "idc"}):
+    """IDC against K-means and the best other baseline on every dataset with records: one row per schedule of IDC
+    (final epoch, label-free; "not run" with the command that fills it), the baselines at their most-recorded
+    schedule, IDC's rank among them, and each method's mean rank over the datasets where IDC and K-means ran."""
+    header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run", "K-means ACC (%)", "IDC minus K-means",
+              "best other baseline", "IDC's rank (of methods)"]
+    rows, wins, total, ranks = [], 0, 0, {}
+    for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
         accs = acc_by_method(records, dataset)
         baselines = {m: b for m in BASELINES if (b := best_recorded(accs, m)) is not None}
         kmeans = baselines.get("kmeans")
         others = {m: float(np.mean(v)) for m, (_, v) in baselines.items() if m != "kmeans"}
         best = max(others, key=others.get) if others else None
         means = [float(np.mean(v)) for _, v in baselines.values()]
+        kmeans_cell = fmt(stat(kmeans[1]), 1) + f" ({len(kmeans[1])}, {kmeans[0]})" if kmeans else "not run"
+        best_cell = f"{best}: {others[best]:.1f}" if best else "-"
+        idc = best_recorded(accs, "idc")
+        if idc is None:
+            command = fill_command("idc", store.SIZE_RULE_SCHEDULE, dataset)
+            seconds = estimate_seconds("idc", store.SIZE_RULE_SCHEDULE, dataset)
+            cost = f"; about {duration(seconds)} per run (estimate)" if seconds else ""
+            rows.append([dataset, store.SIZE_RULE_SCHEDULE, "not run", f"`{command}`{cost}", kmeans_cell, "-",
+                         best_cell, "-"])
+            continue
+        if kmeans:  # the mean rank: IDC at its most-recorded schedule among the baselines recorded here
+            scores = {"idc": float(np.mean(idc[1])), **{m: float(np.mean(v)) for m, (_, v) in baselines.items()}}
+            for m, score in scores.items():
+                ranks.setdefault(m, []).append(1 + sum(other > score for other in scores.values()))
         for (method, schedule), values in sorted(accs.items(), key=lambda item: schedule_rank(item[0][1])):
             if method != "idc":
                 continue
@@ -375,13 +397,17 @@ def summary_section(records: list[store.Record]) -> list[str]:
                 wins += mean >= np.mean(kmeans[1])
             rank = f"{1 + sum(m > mean for m in means)} of {len(means) + 1}" if means else "-"
             rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
-                         fmt(stat(kmeans[1]), 1) + f" ({len(kmeans[1])}, {kmeans[0]})" if kmeans else "not run", diff,
-                         f"{best}: {others[best]:.1f}" if best else "-", rank])
+                         wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff, best_cell, rank])
     if not rows:
-        return ["No IDC records yet."]
+        return ["No records yet."]
+    mean_rank = ", ".join(f"{m} {np.mean(r):.1f}" for m, r in sorted(ranks.items(), key=lambda item: (np.mean(item[1]), item[0])))
+    n_ranked = len(ranks.get("idc", []))
     return [f"Final epoch, label-free; mean ± std (seeds) over the records of each schedule (smoke runs left out); "
-            f"each baseline at its most-recorded schedule. IDC at or above K-means in {wins} of {total} rows.", "",
-            to_markdown(header, rows)]
+            f"each baseline at its most-recorded schedule; wall time: the median run's, one thread on this project's "
+            f"2-core CPU. IDC at or above K-means in {wins} of {total} rows.", "",
+            to_markdown(header, rows), "",
+            f"Mean rank (1: best ACC) over the {n_ranked} datasets where IDC and K-means have records, IDC at its "
+            f"most-recorded schedule, each method ranked among those recorded on the dataset: {mean_rank or '-'}."]
 
 
 # ------------------------------------------------------------------------------------------------ writing

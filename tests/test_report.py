@@ -195,11 +195,23 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
     records += [rec("paper", "kmeans", "d", s, 0.75) for s in range(3)] + [rec("default", "kmeans", "d", 0, 0.1)]
     records += [rec("paper", "gmm", "d", 0, 0.72), rec("paper", "spectral", "d", 0, 0.5)]
     records += [rec("default", "idc", "e", 0, 0.9)]  # no baseline recorded
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in "\n".join(report.summary_section(records))
-            .splitlines() if line.startswith("| d ") or line.startswith("| e ")]
-    assert rows == [["d", "size_rule", "70.0 ± 14.1 (2)", "75.0 ± 0.0 (3, paper)", "-5.0", "gmm: 72.0", "3 of 4"],
-                    ["e", "default", "90.0 (1)", "not run", "-", "-", "-"]]
-    assert "IDC at or above K-means in 0 of 1 rows" in report.summary_section(records)[0]
+    records += [rec("default", "kmeans", "f", 0, 0.6), rec("default", "gmm", "f", 0, 0.7)]  # no IDC recorded
+    records += [rec("size_rule", "idc", "g", 0, 0.9), rec("default", "kmeans", "g", 0, 0.6)]
+    records[0].run_info["wall_seconds"] = 300.0
+    summary = report.summary_section(records)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in "\n".join(summary).splitlines()
+            if line[:4] in ("| d ", "| e ", "| f ", "| g ")]
+    assert rows == [
+        ["d", "size_rule", "70.0 ± 14.1 (2)", "5 min", "75.0 ± 0.0 (3, paper)", "-5.0", "gmm: 72.0", "3 of 4"],
+        ["e", "default", "90.0 (1)", "-", "not run", "-", "-", "-"],
+        ["f", "size_rule", "not run", "`idc-paper --schedule size_rule --datasets f --methods idc --seeds 10`; about 27 min per run (estimate)",
+         "60.0 (1, default)", "-", "gmm: 70.0", "-"],
+        ["g", "size_rule", "90.0 (1)", "-", "60.0 (1, default)", "+30.0", "-", "1 of 2"]]
+    assert "IDC at or above K-means in 1 of 2 rows" in summary[0]
+    # d: kmeans 1, gmm 2, idc 3, spectral 4; g: idc 1, kmeans 2 (e has no K-means, f no IDC)
+    assert summary[-1].endswith("over the 2 datasets where IDC and K-means have records, IDC at its most-recorded "
+                                "schedule, each method ranked among those recorded on the dataset: kmeans 1.5, "
+                                "gmm 2.0, idc 2.0, spectral 4.0.")
 
 
 def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path):
