@@ -28,7 +28,8 @@ from idc.paper import published, published_value
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 from idc.data.registry import BIOLOGICAL_DATASETS, PAPER_DATASETS, WIDER_DATASETS
 from idc.methods import BASELINES, METHODS, ablation_rows, paper_row
-from idc.tables import to_latex, to_markdown
+from idc.report_studies import levers_section, probe_section
+from idc.tables import fmt, stat, to_latex, to_markdown
 
 PAPER_DIR = Path(__file__).with_name("paper")
 OFFICIAL = PAPER_DIR / "official_measured.yaml"
@@ -129,14 +130,6 @@ ROW_FINAL, ROW_CONSENSUS = "final epoch", "consensus"
 ROW_SILHOUETTE, ROW_LABEL = "silhouette-picked epoch (label-free)", "label-picked epoch (peeks at labels; not a result)"
 LABEL_FREE = (ROW_FINAL, ROW_CONSENSUS, ROW_SILHOUETTE)
 PICKS = {ROW_SILHOUETTE: SILHOUETTE_SELECTED, ROW_LABEL: LABEL_SELECTED}
-
-
-def stat(values: list[float]) -> dict[str, Any] | None:
-    """Mean, sample std (None for one value) and n."""
-    if not values:
-        return None
-    arr = np.asarray(values, dtype=float)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else None, "n": int(arr.size)}
 
 
 def value_of(record: store.Record, metric: Metric, row: str) -> float | None:
@@ -411,14 +404,6 @@ def summary_section(records: list[store.Record]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ writing
-def fmt(cell: dict[str, Any] | None, digits: int) -> str:
-    if not cell:
-        return "-"
-    if cell.get("std") is None:
-        return f"{cell['mean']:.{digits}f}"
-    return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
-
-
 def rendered(table: PaperTable, rows: list[Row]) -> tuple[list[str], list[list[str]], list[tuple[int, int]]]:
     """Header, text rows and the (row, column) cells to bold: per dataset and metric, the best mean among the
     label-free rows of our records."""
@@ -521,84 +506,6 @@ def gpu_section(root: Path) -> list[str]:
         for key, value in sorted(flatten(payload).items()):
             rows.append([f.stem, key, f"{value:.3f}" if isinstance(value, float) else str(value)])
     return [to_markdown(header, rows)]
-
-
-PROBE_VIEWS = ("raw", "embedding", "gated", "top50", "top200")
-
-
-def probe_section(root: Path) -> list[str]:
-    """``results/probe/*.jsonl`` of ``scripts/stage1_probe.py``: K-means ACC on each view of the table after a
-    number of gated stage-1 epochs, mean over seeds, per dataset and lever; beside them two label-free scores of the
-    embedding's partition where the records hold them: its silhouette and the seeds' agreement (mean ARI to their
-    consensus, :func:`idc.consensus.combine_runs`)."""
-    from idc.consensus import combine_runs
-
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    for f in sorted((Path(root) / store.PROBE).glob("*.jsonl")):
-        for line in f.read_text().splitlines():
-            r = json.loads(line)
-            groups.setdefault((r["dataset"], r["tag"], int(r["gated_epochs"])), []).append(r)
-    if not groups:
-        return ["No records yet (`python scripts/stage1_probe.py --help`)."]
-    header = ["dataset", "lever", "gated epochs", "seeds", "open local gates (median)",
-              *(f"ACC {v} (%)" for v in PROBE_VIEWS), "embedding silhouette", "embedding seed agreement (ARI)"]
-    rows = []
-    for (dataset, tag, epochs), group in sorted(groups.items()):
-        group = sorted({r["seed"]: r for r in group}.values(), key=lambda r: r["seed"])  # a seed probed twice: last
-        cells = [f"{100 * np.mean([r[v]['acc'] for r in group]):.1f}" for v in PROBE_VIEWS]
-        embedding = [r["embedding"] for r in group]
-        silhouette = f"{np.mean([e['silhouette'] for e in embedding]):.3f}" if all(
-            "silhouette" in e for e in embedding) else "-"
-        agreement = "-"
-        if len(group) > 1 and all("labels" in e for e in embedding):
-            k = max(max(e["labels"]) for e in embedding) + 1
-            agreement = f"{combine_runs([np.asarray(e['labels']) for e in embedding], k).agreement:.2f}"
-        rows.append([dataset, tag, str(epochs), " ".join(str(r["seed"]) for r in group),
-                     f"{np.mean([r['open_gates_median'] for r in group]):.0f}", *cells, silhouette, agreement])
-    return ["K-means (10 starts) on views of the table along one stage-1 run (`scripts/stage1_probe.py`): `raw` the "
-            "scaled table, `embedding` the stage-1 embeddings of gated inputs (where stage 2 starts), `gated` the "
-            "gated inputs, `top<m>` the m features of largest mean local gate. A proxy for stage-1 levers, no "
-            "stage 2; the labels only score. Levers are the overrides in the records. Label-free, where recorded: "
-            "the silhouette of K-means' partition of the embedding (in the embedding) and the seeds' agreement "
-            "(mean ARI of their partitions to the consensus of them).", "", to_markdown(header, rows)]
-
-
-def levers_section(root: Path) -> list[str]:
-    """``results/levers/*.jsonl`` of ``scripts/lever_study.py``: per study and variant, mean ± std of ACC and NMI
-    over the seeds, the mean open gates and seconds per run; the study's settings once."""
-    lines: list[str] = []
-    for f in sorted((Path(root) / store.LEVERS).glob("*.jsonl")):
-        records = [json.loads(line) for line in f.read_text().splitlines()]
-        by_variant: dict[str, dict[int, dict[str, Any]]] = {}
-        for r in records:
-            by_variant.setdefault(r["variant"], {})[int(r["seed"])] = r  # a seed run twice: the last
-        header = ["variant", "its overrides", "seeds", "ACC (%)", "NMI (%)", "open local gates",
-                  "open global gates", "uniqueness", "diversity (%)", "global-gate diversity (%)", "seconds per run"]
-        rows = []
-        for variant, runs in by_variant.items():
-            group = [runs[s] for s in sorted(runs)]
-            rows.append([variant, " ".join(f"`{o}`" for o in group[0]["overrides"]) or "-", str(len(group)),
-                         fmt(stat([100 * r["acc"] for r in group]), 1), fmt(stat([100 * r["nmi"] for r in group]), 1),
-                         _mean_of(group, "open_local_gates"), _mean_of(group, "open_global_gates"),
-                         _mean_of(group, "uniqueness", 2), _mean_of(group, "diversity_clusters"),
-                         _mean_of(group, "diversity_global_gates"), f"{np.mean([r['seconds'] for r in group]):.0f}"])
-        settings = " ".join(f"`{o}`" for o in records[0]["settings"]) or "-"
-        lines += [f"### {f.stem}", "", f"Settings of every run: {settings}.", "",
-                  to_markdown(header, rows), ""]
-    if not lines:
-        return ["No records yet (`python scripts/lever_study.py --help`)."]
-    return ["Stage-2 variants trained from the stage 1 of the study's `base` run of the same seed, and K-means on "
-            "the same table through the same harness (`scripts/lever_study.py`); final epoch, label-free. Beside ACC "
-            "the explanations (our interpretability code, `idc/metrics/interpretability.py`; the paper's MNIST10K: "
-            "uniqueness 0.69, diversity 94.8 %): `uniqueness` of the local gates, `diversity` of the clusters' "
-            "feature sets (features whose local gate is open for most of a cluster's samples) and of their global "
-            "gates (100: no two clusters share a feature); means over the seeds, `-` where a run has no gates.", "",
-            *lines[:-1]]
-
-
-def _mean_of(group: list[dict[str, Any]], key: str, digits: int = 1) -> str:
-    values = [r[key] for r in group if r.get(key) is not None]
-    return f"{np.mean(values):.{digits}f}" if values else "-"
 
 
 def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:

@@ -114,14 +114,10 @@ def aggregate(runs: list[Run]) -> dict[tuple[str, str], dict[str, Any]]:
             "unfinished": [str(r.path) for r in members if r.status == "unfinished"],
         }
         for metric, (_, percent) in METRICS.items():
-            values = np.array([r.metrics[metric] for r in done if r.metrics.get(metric) is not None], dtype=float)
-            if values.size:
-                scale = 100.0 if percent else 1.0
-                cell[metric] = {
-                    "mean": float(values.mean() * scale),
-                    "std": float(values.std(ddof=1) * scale) if values.size > 1 else None,  # one run: no spread
-                    "n": int(values.size),
-                }
+            scale = 100.0 if percent else 1.0
+            values = [r.metrics[metric] * scale for r in done if r.metrics.get(metric) is not None]
+            if values:
+                cell[metric] = stat(values)
         seconds = [r.seconds for r in done if r.seconds is not None]
         cell["seconds"] = float(np.mean(seconds)) if seconds else None
         out[key] = cell
@@ -139,10 +135,21 @@ def _published(method: str, dataset: str, metric: str) -> dict[str, Any] | None:
     return None
 
 
-def _fmt(stat: dict[str, Any] | None, digits: int = 1) -> str:
-    if not stat:
+def stat(values: list[float]) -> dict[str, Any] | None:
+    """Mean, sample std (ddof=1; None for one value) and n of ``values``, or None when there are none."""
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=float)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else None, "n": int(arr.size)}
+
+
+def fmt(cell: dict[str, Any] | None, digits: int = 1) -> str:
+    """``mean ± std`` of a :func:`stat` cell (the mean alone without a std; ``-`` without a cell)."""
+    if not cell:
         return "-"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}" if stat.get("std") is not None else f"{stat['mean']:.{digits}f}"
+    if cell.get("std") is None:
+        return f"{cell['mean']:.{digits}f}"
+    return f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
 
 
 def metric_table(agg: dict, metric: str) -> tuple[list[str], list[list[str]], list[tuple[int, int]]]:
@@ -157,7 +164,7 @@ def metric_table(agg: dict, metric: str) -> tuple[list[str], list[list[str]], li
         for j, d in enumerate(datasets):
             cell = agg.get((m, d), {})
             stat = cell.get(metric)
-            text = f"{_fmt(stat)} ({stat['n']})" if stat else "-"
+            text = f"{fmt(stat)} ({stat['n']})" if stat else "-"
             if cell.get("failed"):
                 text += f" [{len(cell['failed'])} failed]"
             if cell.get("unfinished"):
@@ -189,7 +196,7 @@ def published_table(agg: dict) -> tuple[list[str], list[list[str]]]:
             if paper is None:
                 continue
             diff = f"{ours['mean'] - paper['mean']:+.1f}" if ours else "-"
-            rows.append([m, d, metric, f"{_fmt(ours)} ({ours['n']})" if ours else "-", _fmt(paper), diff])
+            rows.append([m, d, metric, f"{fmt(ours)} ({ours['n']})" if ours else "-", fmt(paper), diff])
     return header, rows
 
 
