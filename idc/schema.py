@@ -207,6 +207,7 @@ class SizeRuleSchema:
     full_batch_max: int = count(1)
     high_dim_min_features: int = count(1)
     high_dim_settings: str = "hdlss_short"
+    gates_reg_lambda: Optional[float] = None
     stage1_steps: int = count(1)
     stage2_steps: int = count(1)
     ungated_share: float = 0.05
@@ -303,10 +304,13 @@ def check_head(head: dict[str, Any]) -> None:
 
 
 def check_size_rule(rule: dict[str, Any]) -> None:
-    """The size rule's shares lie in (0, 1] and its epoch range is not empty."""
+    """The size rule's shares lie in (0, 1], its sparsity weight is not negative and its epoch range is not empty."""
     for key in ("ungated_share", "head_share"):
         if not 0 < float(rule[key]) <= 1:
             raise ConfigError(f"size_rule.{key}: {rule[key]!r} is not allowed; a share in (0, 1]")
+    if rule.get("gates_reg_lambda") is not None and float(rule["gates_reg_lambda"]) < 0:
+        raise ConfigError(f"size_rule.gates_reg_lambda: {rule['gates_reg_lambda']!r} is not allowed; a weight >= 0 "
+                          "(or null: the model's gates.reg_lambda)")
     if int(rule["min_epochs"]) > int(rule["max_epochs"]):
         raise ConfigError(f"size_rule.min_epochs ({rule['min_epochs']}) must be <= size_rule.max_epochs "
                           f"({rule['max_epochs']})")

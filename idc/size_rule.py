@@ -4,6 +4,7 @@ A user's table (``dataset=table``, ``IDC()``) has no Table 7 row, so once it is 
 rule of the ``size_rule`` config node picks:
 
 * the batch: the whole table for ``N <= full_batch_max`` (Table 7: full batch on every table of at most 1000 rows);
+* the local gates' sparsity weight ``gates.reg_lambda`` (``gates_reg_lambda``) on every table;
 * the high-dimensional settings (a file of ``configs/tuning``: bottleneck, gate width, sparsity weight, head
   learning rate) when ``D > N`` and ``D >= high_dim_min_features`` (the paper's microarray and scRNA tables);
 * the schedule as numbers of optimizer steps, not epochs: ``stage1_steps`` gated steps and ``stage2_steps`` steps
@@ -142,6 +143,9 @@ def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: 
     with open_dict(cfg):
         if n <= int(rule.full_batch_max):
             choose("dataset.batch_size", n, f"full batch, N = {n} <= size_rule.full_batch_max = {rule.full_batch_max}")
+        if rule.get("gates_reg_lambda") is not None:
+            choose("gates.reg_lambda", float(rule.gates_reg_lambda),
+                   f"size_rule.gates_reg_lambda, the local gates' sparsity weight on every table")
         if d > n and d >= int(rule.high_dim_min_features):
             why = (f"D = {d} > N = {n} and D >= size_rule.high_dim_min_features = {rule.high_dim_min_features}: "
                    f"configs/tuning/{rule.high_dim_settings}.yaml")

@@ -90,11 +90,30 @@ def test_the_rule_is_off_for_datasets_with_settings_of_their_own_unless_asked():
     assert on.size_rule.chosen and on.schedule.stage2_epochs == math.ceil(1000 / 4)  # 3256 // 800 = 4 steps
 
 
+def test_every_table_gets_the_rules_local_gate_sparsity_weight_unless_given():
+    tall, wide = table_cfg(), table_cfg()
+    apply_size_rule(tall, 1440, 1024)  # coil20's shape: D < N, no high-dimensional settings
+    apply_size_rule(wide, 83, 2308)  # SRBCT's: the tuning file sets the same weight
+    weight = tall.size_rule.gates_reg_lambda
+    assert weight is not None and weight < compose(["dataset=synthetic"]).gates.reg_lambda  # lighter than the model's
+    assert tall.gates.reg_lambda == weight and "size_rule.gates_reg_lambda" in tall.size_rule.chosen["gates.reg_lambda"]
+    assert wide.gates.reg_lambda == weight
+    given = table_cfg("gates.reg_lambda=3")
+    apply_size_rule(given, 1440, 1024, {"gates.reg_lambda"})
+    assert given.gates.reg_lambda == 3 and given.size_rule.chosen["gates.reg_lambda"].startswith("given")
+    off = table_cfg("size_rule.gates_reg_lambda=null")
+    apply_size_rule(off, 1440, 1024)
+    assert off.gates.reg_lambda == compose(["dataset=synthetic"]).gates.reg_lambda and (
+        "gates.reg_lambda" not in off.size_rule.chosen)
+
+
 def test_bad_rule_settings_are_refused_by_the_schema():
     with pytest.raises(ConfigError, match="size_rule.head_share"):
         table_cfg("size_rule.head_share=1.5")
     with pytest.raises(ConfigError, match="size_rule.min_epochs"):
         table_cfg("size_rule.min_epochs=50", "size_rule.max_epochs=20")
+    with pytest.raises(ConfigError, match="size_rule.gates_reg_lambda"):
+        table_cfg("size_rule.gates_reg_lambda=-1")
 
 
 def test_idc_train_records_the_choices_in_config_yaml(cfg_factory, tmp_path):
