@@ -355,7 +355,8 @@ def summary_section(records: list[store.Record]) -> list[str]:
     """IDC against K-means and the best other baseline on every dataset with records: one row per schedule of IDC
     (final epoch, label-free; "not run" with the command that fills it), the baselines at their most-recorded
     schedule, IDC's rank among them, and each method's mean rank over the datasets where IDC and K-means ran."""
-    header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run", "K-means ACC (%)", "IDC minus K-means",
+    header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run (or the command)", "K-means ACC (%)",
+              "IDC minus K-means",
               "best other baseline", "IDC's rank (of methods)"]
     rows, wins, total, ranks = [], 0, 0, {}
     for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
@@ -393,14 +394,16 @@ def summary_section(records: list[store.Record]) -> list[str]:
                          wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff, best_cell, rank])
     if not rows:
         return ["No records yet."]
-    mean_rank = ", ".join(f"{m} {np.mean(r):.1f}" for m, r in sorted(ranks.items(), key=lambda item: (np.mean(item[1]), item[0])))
+    mean_rank = ", ".join(f"{m} {np.mean(r):.1f} ({len(r)})"
+                          for m, r in sorted(ranks.items(), key=lambda item: (np.mean(item[1]), item[0])))
     n_ranked = len(ranks.get("idc", []))
     return [f"Final epoch, label-free; mean ± std (seeds) over the records of each schedule (smoke runs left out); "
-            f"each baseline at its most-recorded schedule; wall time: the median run's, one thread on this project's "
-            f"2-core CPU. IDC at or above K-means in {wins} of {total} rows.", "",
-            to_markdown(header, rows), "",
-            f"Mean rank (1: best ACC) over the {n_ranked} datasets where IDC and K-means have records, IDC at its "
-            f"most-recorded schedule, each method ranked among those recorded on the dataset: {mean_rank or '-'}."]
+            f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
+            f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows.",
+            "", to_markdown(header, rows), "",
+            f"Mean rank (1: best ACC) on the {n_ranked} datasets where IDC and K-means have records, IDC at its "
+            f"most-recorded schedule, each method ranked among those recorded on the dataset (in parentheses: on how "
+            f"many of them it has records): {mean_rank or '-'}."]
 
 
 # ------------------------------------------------------------------------------------------------ writing

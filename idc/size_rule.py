@@ -143,14 +143,16 @@ def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: 
     with open_dict(cfg):
         if n <= int(rule.full_batch_max):
             choose("dataset.batch_size", n, f"full batch, N = {n} <= size_rule.full_batch_max = {rule.full_batch_max}")
-        if rule.get("gates_reg_lambda") is not None:
-            choose("gates.reg_lambda", float(rule.gates_reg_lambda),
-                   f"size_rule.gates_reg_lambda, the local gates' sparsity weight on every table")
+        weight = rule.get("gates_reg_lambda")
+        if weight is not None:
+            choose("gates.reg_lambda", float(weight), "size_rule.gates_reg_lambda, the local gates' sparsity weight "
+                   "on every table")
         if d > n and d >= int(rule.high_dim_min_features):
             why = (f"D = {d} > N = {n} and D >= size_rule.high_dim_min_features = {rule.high_dim_min_features}: "
                    f"configs/tuning/{rule.high_dim_settings}.yaml")
             for key, value in high_dim_settings(str(rule.high_dim_settings)).items():
-                choose(key, value, why)
+                if not (key == "gates.reg_lambda" and weight is not None):  # the rule's own weight is every table's
+                    choose(key, value, why)
         batch = int(cfg.dataset.batch_size)
         counts = schedule_for(n, batch, rule)
         why = (f"{rule.stage1_steps} gated stage-1 steps and {rule.stage2_steps} stage-2 steps at "

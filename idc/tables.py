@@ -163,15 +163,15 @@ def metric_table(agg: dict, metric: str) -> tuple[list[str], list[list[str]], li
         row = [m]
         for j, d in enumerate(datasets):
             cell = agg.get((m, d), {})
-            stat = cell.get(metric)
-            text = f"{fmt(stat)} ({stat['n']})" if stat else "-"
+            ours = cell.get(metric)
+            text = f"{fmt(ours)} ({ours['n']})" if ours else "-"
             if cell.get("failed"):
                 text += f" [{len(cell['failed'])} failed]"
             if cell.get("unfinished"):
                 text += f" [{len(cell['unfinished'])} unfinished]"
             row.append(text)
-            if stat:
-                means[i, j] = stat["mean"]
+            if ours:
+                means[i, j] = ours["mean"]
         rows.append(row)
     bold = []
     if METRICS[metric][1]:
@@ -205,8 +205,8 @@ def numeric_rows(agg: dict, metric: str) -> list[list[Any]]:
     failed and unfinished counts."""
     rows: list[list[Any]] = [["method", "dataset", "mean", "std", "n", "failed", "unfinished"]]
     for (m, d), cell in sorted(agg.items()):
-        stat = cell.get(metric) or {}
-        rows.append([m, d, stat.get("mean", ""), stat.get("std", ""), stat.get("n", 0),
+        ours = cell.get(metric) or {}
+        rows.append([m, d, ours.get("mean", ""), ours.get("std", ""), ours.get("n", 0),
                      len(cell.get("failed", [])), len(cell.get("unfinished", []))])
     return rows
 

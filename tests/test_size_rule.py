@@ -32,8 +32,9 @@ def test_high_dimensional_tables_get_the_settings_of_the_tuning_file():
     assert settings == {"model.bottleneck": 128, "model.lr.clustering": 1e-3, "gates.hidden_dim": 1024,
                         "gates.reg_lambda": 0.1}  # the file's own defaults list (hdlss_paper) merged first
     for key, value in settings.items():
-        assert OmegaConf.select(wide, key) == value and "D = 7129 > N = 72" in wide.size_rule.chosen[key]
-        assert OmegaConf.select(lung, key) == value and "D = 325 > N = 73" in lung.size_rule.chosen[key]
+        assert OmegaConf.select(wide, key) == value and OmegaConf.select(lung, key) == value
+        if key != "gates.reg_lambda":  # the rule's own weight, on every table (the next test)
+            assert "D = 7129 > N = 72" in wide.size_rule.chosen[key] and "D = 325 > N = 73" in lung.size_rule.chosen[key]
     for cfg in (tall, narrow):
         assert cfg.model.bottleneck is None and cfg.gates.hidden_dim is None and "gates.hidden_dim" not in cfg.size_rule.chosen
 
@@ -91,13 +92,16 @@ def test_the_rule_is_off_for_datasets_with_settings_of_their_own_unless_asked():
 
 
 def test_every_table_gets_the_rules_local_gate_sparsity_weight_unless_given():
-    tall, wide = table_cfg(), table_cfg()
+    tall, wide = table_cfg(), table_cfg("size_rule.gates_reg_lambda=0.3")
     apply_size_rule(tall, 1440, 1024)  # coil20's shape: D < N, no high-dimensional settings
-    apply_size_rule(wide, 83, 2308)  # SRBCT's: the tuning file sets the same weight
+    apply_size_rule(wide, 83, 2308)  # SRBCT's: the rule's weight, not the tuning file's (0.1)
     weight = tall.size_rule.gates_reg_lambda
     assert weight is not None and weight < compose(["dataset=synthetic"]).gates.reg_lambda  # lighter than the model's
-    assert tall.gates.reg_lambda == weight and "size_rule.gates_reg_lambda" in tall.size_rule.chosen["gates.reg_lambda"]
-    assert wide.gates.reg_lambda == weight
+    for cfg, want in ((tall, weight), (wide, 0.3)):
+        assert cfg.gates.reg_lambda == want
+        assert cfg.size_rule.chosen["gates.reg_lambda"] == f"{want}: size_rule.gates_reg_lambda, the local gates' " \
+                                                            "sparsity weight on every table"
+    assert wide.model.bottleneck == 128  # the rest of the tuning file still applies
     given = table_cfg("gates.reg_lambda=3")
     apply_size_rule(given, 1440, 1024, {"gates.reg_lambda"})
     assert given.gates.reg_lambda == 3 and given.size_rule.chosen["gates.reg_lambda"].startswith("given")

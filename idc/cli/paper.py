@@ -111,7 +111,7 @@ def check_configs(args: argparse.Namespace, datasets: list[str]) -> None:
         try:
             compose([*overrides, *schedule_overrides(args), f"logger={args.logger}", *args.overrides])
         except ConfigError as err:
-            raise SystemExit(f"idc-paper: {' '.join(overrides)} schedule={args.schedule}: {err}") from None
+            raise SystemExit(f"idc-paper: {' '.join([*overrides, *schedule_overrides(args)])}: {err}") from None
 
 
 def schedule_overrides(args: argparse.Namespace) -> list[str]:
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     """``idc-paper``'s arguments (the report's "not run" commands are checked against them)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedule", choices=list(SCHEDULES), default="paper",
-                        help="configs/schedule/<schedule>.yaml: paper (Table 7), short (a quarter of the epochs, "
+                        help="configs/schedule/<schedule>.yaml, or size_rule: paper (Table 7), short (a quarter of the epochs, "
                              "four biomedical tables), default (the first-run defaults; the wider benchmark and the "
                              "biological tables), size_rule (default with the size rule on: what a user's table "
                              "gets), quick (smoke runs)")
