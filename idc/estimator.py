@@ -48,8 +48,9 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         random_state: seed of everything random (same seed, same labels on CPU).
         scaler: ``standard``, ``minmax`` or ``none``, fitted on the training table and kept.
         batch_size: rows per training step (capped at N); None: chosen from the table's shape with the
-            rest of the size rule (:mod:`idc.size_rule`: full batch up to 1024 rows, the high-dimensional
-            settings for D > N and D >= 100, a schedule in optimizer steps), which never replaces a setting given
+            rest of the size rule (:mod:`idc.size_rule`: full batch up to 1024 rows, the local gates' sparsity
+            weight, the high-dimensional settings for D > N and D >= 100, a schedule in optimizer steps), which
+            never replaces a setting given
             here or in a group's dict. ``size_rule_`` says what it chose.
         n_init: independent runs (seeds ``random_state .. random_state + n_init - 1``, one after another; a
             launcher could run them in parallel) combined into one consensus partition
