@@ -4,7 +4,8 @@ A user's table (``dataset=table``, ``IDC()``) has no Table 7 row, so once it is 
 rule of the ``size_rule`` config node picks:
 
 * the batch: the whole table for ``N <= full_batch_max`` (Table 7: full batch on every table of at most 1000 rows);
-* the local gates' sparsity weight ``gates.reg_lambda`` (``gates_reg_lambda``) on every table;
+* the local gates' sparsity weight ``gates.reg_lambda``: ``gates_reg_lambda`` on a table without the
+  high-dimensional settings (which carry their own);
 * the high-dimensional settings (a file of ``configs/tuning``: bottleneck, gate width, sparsity weight, head
   learning rate) when ``D > N`` and ``D >= high_dim_min_features`` (the paper's microarray and scRNA tables);
 * the schedule as numbers of optimizer steps, not epochs: ``stage1_steps`` gated steps and ``stage2_steps`` steps
@@ -143,16 +144,15 @@ def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: 
     with open_dict(cfg):
         if n <= int(rule.full_batch_max):
             choose("dataset.batch_size", n, f"full batch, N = {n} <= size_rule.full_batch_max = {rule.full_batch_max}")
-        weight = rule.get("gates_reg_lambda")
-        if weight is not None:
-            choose("gates.reg_lambda", float(weight), "size_rule.gates_reg_lambda, the local gates' sparsity weight "
-                   "on every table")
-        if d > n and d >= int(rule.high_dim_min_features):
+        high_dim = d > n and d >= int(rule.high_dim_min_features)
+        if high_dim:  # the tuning file's settings, its sparsity weight among them
             why = (f"D = {d} > N = {n} and D >= size_rule.high_dim_min_features = {rule.high_dim_min_features}: "
                    f"configs/tuning/{rule.high_dim_settings}.yaml")
             for key, value in high_dim_settings(str(rule.high_dim_settings)).items():
-                if not (key == "gates.reg_lambda" and weight is not None):  # the rule's own weight is every table's
-                    choose(key, value, why)
+                choose(key, value, why)
+        elif rule.get("gates_reg_lambda") is not None:
+            choose("gates.reg_lambda", float(rule.gates_reg_lambda), "size_rule.gates_reg_lambda, the local gates' "
+                   "sparsity weight of a table without the high-dimensional settings")
         batch = int(cfg.dataset.batch_size)
         counts = schedule_for(n, batch, rule)
         why = (f"{rule.stage1_steps} gated stage-1 steps and {rule.stage2_steps} stage-2 steps at "

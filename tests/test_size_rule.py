@@ -33,8 +33,7 @@ def test_high_dimensional_tables_get_the_settings_of_the_tuning_file():
                         "gates.reg_lambda": 0.1}  # the file's own defaults list (hdlss_paper) merged first
     for key, value in settings.items():
         assert OmegaConf.select(wide, key) == value and OmegaConf.select(lung, key) == value
-        if key != "gates.reg_lambda":  # the rule's own weight, on every table (the next test)
-            assert "D = 7129 > N = 72" in wide.size_rule.chosen[key] and "D = 325 > N = 73" in lung.size_rule.chosen[key]
+        assert "D = 7129 > N = 72" in wide.size_rule.chosen[key] and "D = 325 > N = 73" in lung.size_rule.chosen[key]
     for cfg in (tall, narrow):
         assert cfg.model.bottleneck is None and cfg.gates.hidden_dim is None and "gates.hidden_dim" not in cfg.size_rule.chosen
 
@@ -91,17 +90,18 @@ def test_the_rule_is_off_for_datasets_with_settings_of_their_own_unless_asked():
     assert on.size_rule.chosen and on.schedule.stage2_epochs == math.ceil(1000 / 4)  # 3256 // 800 = 4 steps
 
 
-def test_every_table_gets_the_rules_local_gate_sparsity_weight_unless_given():
-    tall, wide = table_cfg(), table_cfg("size_rule.gates_reg_lambda=0.3")
+def test_tables_without_the_high_dimensional_settings_get_the_rules_sparsity_weight_unless_given():
+    tall, wide = table_cfg("size_rule.gates_reg_lambda=0.3"), table_cfg("size_rule.gates_reg_lambda=0.3")
     apply_size_rule(tall, 1440, 1024)  # coil20's shape: D < N, no high-dimensional settings
-    apply_size_rule(wide, 83, 2308)  # SRBCT's: the rule's weight, not the tuning file's (0.1)
-    weight = tall.size_rule.gates_reg_lambda
-    assert weight is not None and weight < compose(["dataset=synthetic"]).gates.reg_lambda  # lighter than the model's
-    for cfg, want in ((tall, weight), (wide, 0.3)):
-        assert cfg.gates.reg_lambda == want
-        assert cfg.size_rule.chosen["gates.reg_lambda"] == f"{want}: size_rule.gates_reg_lambda, the local gates' " \
-                                                            "sparsity weight on every table"
-    assert wide.model.bottleneck == 128  # the rest of the tuning file still applies
+    apply_size_rule(wide, 83, 2308)  # SRBCT's: the tuning file's weight
+    assert tall.gates.reg_lambda == 0.3 and tall.size_rule.chosen["gates.reg_lambda"] == (
+        "0.3: size_rule.gates_reg_lambda, the local gates' sparsity weight of a table without the high-dimensional "
+        "settings")
+    assert wide.gates.reg_lambda == high_dim_settings("hdlss_short")["gates.reg_lambda"] != 0.3
+    assert "D = 2308 > N = 83" in wide.size_rule.chosen["gates.reg_lambda"]
+    default = table_cfg()
+    apply_size_rule(default, 1440, 1024)
+    assert default.gates.reg_lambda < compose(["dataset=synthetic"]).gates.reg_lambda  # lighter than the model's
     given = table_cfg("gates.reg_lambda=3")
     apply_size_rule(given, 1440, 1024, {"gates.reg_lambda"})
     assert given.gates.reg_lambda == 3 and given.size_rule.chosen["gates.reg_lambda"].startswith("given")
