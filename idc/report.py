@@ -270,12 +270,17 @@ def run_schedule(table: PaperTable, dataset: str, method: str) -> str:
     return schedule
 
 
-def not_run_row(table: PaperTable, dataset: str, method: str) -> Row:
-    schedule = run_schedule(table, dataset, method)
+def fill_note(method: str, schedule: str, dataset: str) -> str:
+    """A "not run" cell's note: the command that fills it and, where known, its estimated wall time per run."""
     seconds = estimate_seconds(method, schedule, dataset)
     cost = f"; about {duration(seconds)} per run here (estimate)" if seconds else ""
+    return f"`{fill_command(method, schedule, dataset)}`{cost}"
+
+
+def not_run_row(table: PaperTable, dataset: str, method: str) -> Row:
+    schedule = run_schedule(table, dataset, method)
     return Row(dataset, method, "not run", schedule, 0, {m.key: None for m in table.metrics},
-               f"`{fill_command(method, schedule, dataset)}`{cost}")
+               fill_note(method, schedule, dataset))
 
 
 def explained_rows(records: list[store.Record], table: PaperTable, dataset: str, explained: Explained) -> list[Row]:
@@ -363,21 +368,18 @@ def summary_section(records: list[store.Record]) -> list[str]:
         accs = acc_by_method(records, dataset)
         baselines = {m: b for m in BASELINES if (b := best_recorded(accs, m)) is not None}
         kmeans = baselines.get("kmeans")
-        others = {m: float(np.mean(v)) for m, (_, v) in baselines.items() if m != "kmeans"}
+        means = {m: float(np.mean(v)) for m, (_, v) in baselines.items()}
+        others = {m: mean for m, mean in means.items() if m != "kmeans"}
         best = max(others, key=others.get) if others else None
-        means = [float(np.mean(v)) for _, v in baselines.values()]
         kmeans_cell = fmt(stat(kmeans[1]), 1) + f" ({len(kmeans[1])}, {kmeans[0]})" if kmeans else "not run"
         best_cell = f"{best}: {others[best]:.1f}" if best else "-"
         idc = best_recorded(accs, "idc")
         if idc is None:
-            command = fill_command("idc", store.SIZE_RULE_SCHEDULE, dataset)
-            seconds = estimate_seconds("idc", store.SIZE_RULE_SCHEDULE, dataset)
-            cost = f"; about {duration(seconds)} per run (estimate)" if seconds else ""
-            rows.append([dataset, store.SIZE_RULE_SCHEDULE, "not run", f"`{command}`{cost}", kmeans_cell, "-",
-                         best_cell, "-"])
+            rows.append([dataset, store.SIZE_RULE_SCHEDULE, "not run",
+                         fill_note("idc", store.SIZE_RULE_SCHEDULE, dataset), kmeans_cell, "-", best_cell, "-"])
             continue
         if kmeans:  # the mean rank: IDC at its most-recorded schedule among the baselines recorded here
-            scores = {"idc": float(np.mean(idc[1])), **{m: float(np.mean(v)) for m, (_, v) in baselines.items()}}
+            scores = {"idc": float(np.mean(idc[1])), **means}
             for m, score in scores.items():
                 ranks.setdefault(m, []).append(1 + sum(other > score for other in scores.values()))
         for (method, schedule), values in sorted(accs.items(), key=lambda item: schedule_rank(item[0][1])):
@@ -389,7 +391,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
                 diff = f"{mean - np.mean(kmeans[1]):+.1f}"
                 total += 1
                 wins += mean >= np.mean(kmeans[1])
-            rank = f"{1 + sum(m > mean for m in means)} of {len(means) + 1}" if means else "-"
+            rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
             rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
                          wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff, best_cell, rank])
     if not rows:

@@ -204,7 +204,7 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
     assert rows == [
         ["d", "size_rule", "70.0 ± 14.1 (2)", "5 min", "75.0 ± 0.0 (3, paper)", "-5.0", "gmm: 72.0", "3 of 4"],
         ["e", "default", "90.0 (1)", "-", "not run", "-", "-", "-"],
-        ["f", "size_rule", "not run", "`idc-paper --schedule size_rule --datasets f --methods idc --seeds 10`; about 27 min per run (estimate)",
+        ["f", "size_rule", "not run", "`idc-paper --schedule size_rule --datasets f --methods idc --seeds 10`; about 27 min per run here (estimate)",
          "60.0 (1, default)", "-", "gmm: 70.0", "-"],
         ["g", "size_rule", "90.0 (1)", "-", "60.0 (1, default)", "+30.0", "-", "1 of 2"]]
     assert "IDC at or above K-means in 1 of 2 rows" in summary[0]
