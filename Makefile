@@ -34,7 +34,7 @@ run: install ## Set up, then train IDC on the embedded synthetic dataset (extra 
 	$(BIN)/idc-train $(ARGS)
 
 test: install ## Set up, then run the test suite (one pytest-xdist worker per core)
-	$(BIN)/python -m pytest -q -n auto $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist worksteal $(ARGS)
 
 bench: install ## Measure training speed and memory on a grid of shapes -> outputs/bench/bench.md
 	$(BIN)/python scripts/bench.py $(ARGS)

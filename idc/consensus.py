@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import pdist
+from scipy.cluster.hierarchy import fcluster
+from scipy.spatial.distance import pdist, squareform
 
 from idc.metrics.clustering import matched_confusion
 
@@ -23,17 +23,72 @@ def coassociation_distance(partitions: Sequence[np.ndarray]) -> np.ndarray:
     return pdist(runs, metric="hamming")
 
 
+def average_linkage(distance: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Average linkage (UPGMA) of m groups of identical samples: ``distance`` the m x m distances between the groups,
+    ``sizes`` how many samples each holds. Returns scipy's linkage matrix over the m groups, the tree that average
+    linkage of the samples themselves builds above its distance-0 merges (the distance between two clusters is the
+    mean over their pairs of samples, Lance-Williams with sizes). Nearest-neighbour chain: O(m^2) time."""
+    m = len(sizes)
+    d = np.array(distance, dtype=np.float64)
+    np.fill_diagonal(d, np.inf)
+    size = np.asarray(sizes, dtype=np.float64).copy()
+    merges: list[tuple[float, int, int]] = []  # (height, kept slot, absorbed slot), in the order found
+    chain: list[int] = []
+    active = m
+    while active > 1:
+        if not chain:
+            chain.append(int(np.flatnonzero(np.isfinite(size))[0]))
+        a = chain[-1]
+        b = int(np.argmin(d[a]))
+        if len(chain) > 1 and d[a, chain[-2]] <= d[a, b]:
+            b = chain[-2]  # a tie with the previous link closes the chain (keeps the algorithm finite)
+        if len(chain) > 1 and b == chain[-2]:
+            chain.pop(), chain.pop()
+            keep, gone = min(a, b), max(a, b)
+            merges.append((float(d[a, b]), keep, gone))
+            merged = (size[keep] * d[keep] + size[gone] * d[gone]) / (size[keep] + size[gone])
+            d[keep], d[:, keep] = merged, merged
+            d[gone], d[:, gone] = np.inf, np.inf
+            d[keep, keep] = np.inf
+            size[keep] += size[gone]
+            size[gone] = np.inf  # never picked again as a chain start
+            active -= 1
+        else:
+            chain.append(b)
+    # scipy's numbering: merge i makes cluster m + i; slots name the cluster that currently lives there
+    order = sorted(range(len(merges)), key=lambda i: merges[i][0])
+    slot_cluster = list(range(m))
+    leaves = np.ones(m)  # scipy's fourth column counts the tree's leaves (the groups), not the samples
+    tree = np.empty((len(merges), 4))
+    for step, i in enumerate(order):
+        height, keep, gone = merges[i]
+        left, right = sorted((slot_cluster[keep], slot_cluster[gone]))
+        leaves[keep] += leaves[gone]
+        tree[step] = (left, right, height, leaves[keep])
+        slot_cluster[keep] = m + step
+    return tree
+
+
 def consensus_partition(partitions: Sequence[np.ndarray], n_clusters: int) -> np.ndarray:
     """The consensus of ``partitions`` (each N cluster numbers, same sample order) as N cluster numbers
-    ``0..K'-1`` (K' <= ``n_clusters``; fewer when the runs agree on fewer groups), numbered by first appearance."""
+    ``0..K'-1`` (K' <= ``n_clusters``; fewer when the runs agree on fewer groups), numbered by first appearance.
+    Samples that every run puts together are one leaf of the average-linkage tree, so its cost grows with the
+    number of distinct rows of run labels, not with N."""
     lengths = {len(np.asarray(p).ravel()) for p in partitions}
     if len(lengths) > 1:
         raise ValueError(f"partitions of different lengths {sorted(lengths)}: they must cover the same samples")
     n = lengths.pop() if lengths else 0
     if n < 2:
         return np.zeros(n, dtype=np.int64)
-    tree = linkage(coassociation_distance(partitions), method="average")
-    flat = fcluster(tree, t=int(n_clusters), criterion="maxclust")
+    runs = np.column_stack([np.asarray(p).ravel() for p in partitions])
+    rows, first, leaf, sizes = np.unique(runs, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    if len(rows) == 1:
+        return np.zeros(n, dtype=np.int64)
+    order = np.argsort(first)  # groups in the order of their first sample: ties break by sample order, never by
+    rows, sizes = rows[order], sizes[order]  # the runs' cluster numbers (the consensus ignores relabelling)
+    leaf = np.argsort(order)[leaf.ravel()]
+    tree = average_linkage(squareform(coassociation_distance(list(rows.T))), sizes)
+    flat = fcluster(tree, t=int(n_clusters), criterion="maxclust")[leaf]
     _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first))[inverse].astype(np.int64)
 

@@ -28,6 +28,21 @@ def test_coassociation_distance_is_the_share_of_runs_that_separate_a_pair():
     np.testing.assert_allclose(coassociation_distance([a, b]), [0.5, 1.0, 0.5])  # pairs (0,1), (0,2), (1,2)
 
 
+def test_average_linkage_of_groups_is_scipys_average_linkage_of_their_samples():
+    """Groups of identical samples with sizes build the tree that scipy builds over the samples (cophenetic
+    distances; continuous distances, so no ties)."""
+    from scipy.cluster.hierarchy import cophenet, linkage
+    from scipy.spatial.distance import pdist, squareform
+
+    from idc.consensus import average_linkage
+
+    rng = np.random.default_rng(2)
+    groups, sizes = rng.normal(size=(12, 3)), rng.integers(1, 4, 12)
+    samples = np.repeat(np.arange(12), sizes)
+    ours = squareform(cophenet(average_linkage(squareform(pdist(groups)), sizes)))[np.ix_(samples, samples)]
+    np.testing.assert_allclose(squareform(ours, checks=False), cophenet(linkage(pdist(groups[samples]), "average")))
+
+
 def test_partitions_of_different_samples_are_refused():
     with pytest.raises(ValueError, match="different lengths"):
         consensus_partition([np.zeros(3), np.zeros(4)], 2)

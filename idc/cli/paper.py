@@ -119,14 +119,28 @@ def schedule_overrides(args: argparse.Namespace) -> list[str]:
     return list(SCHEDULE_OVERRIDES.get(args.schedule, (f"schedule={args.schedule}",)))
 
 
+def pending(args: argparse.Namespace, method: str, datasets: list[str]) -> list[str]:
+    """The datasets on which some seed of ``method`` (a row) has no DONE run yet (idc-train's ``skip_done`` test)."""
+    from idc.run_dir import is_done
+
+    return [d for d in datasets if not all(is_done(sweep_dir(args) / method / d / f"seed{k}") for k in range(args.seeds))]
+
+
 def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
-    """One ``idc-train`` multirun (datasets x seeds) per method or ablation row, in the order they must run."""
+    """One ``idc-train`` multirun (datasets x seeds) per method or ablation row, in the order they must run; a row
+    whose runs are all DONE starts no multirun (and pays no start-up), the datasets it finished leave its sweep."""
     sweep = sweep_dir(args)
     out = []
     for method, overrides in row_overrides(args).items():
+        todo = pending(args, method, datasets)
+        if len(todo) < len(datasets):
+            done = [d for d in datasets if d not in todo]
+            print(f"idc-paper: already done, skipped: {method} on {', '.join(done)} ({args.seeds} seeds)", flush=True)
+        if not todo:
+            continue
         out.append([
             sys.executable, "-m", "idc.cli.train", "-m", *overrides, *args.overrides,
-            "dataset=" + ",".join(datasets), *schedule_overrides(args),
+            "dataset=" + ",".join(todo), *schedule_overrides(args),
             f"seed=range({args.seeds})", "skip_done=true", f"logger={args.logger}",
             f"hydra/launcher={args.launcher}", *([f"hydra.launcher.n_jobs={args.jobs}"] if args.launcher == "joblib" else []),
             f"hydra.sweep.dir={sweep}", f"hydra.sweep.subdir={method}/${{dataset.name}}/seed${{seed}}",
