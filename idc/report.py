@@ -535,7 +535,8 @@ schedule; `size_rule`: the settings and schedule that the size rule chose from t
 table gets, `idc/size_rule.py`). The headline is the final epoch, label-free; the best label-free value of our runs (final epoch,
 consensus or silhouette-picked) per dataset and metric is in bold. The consensus row is one partition, the one that
 agrees best with the seeds' final partitions (co-association, average linkage with K clusters: `idc/consensus.py`),
-an ensemble of n runs without extra training. The label-picked epoch is the official code's protocol (it peeks at
+an ensemble of n runs without extra training; with few runs the co-association has many ties, broken by sample order
+(another valid order can move a consensus row by a few ACC points). The label-picked epoch is the official code's protocol (it peeks at
 the labels) and is never a result. The published number (`idc/paper/published.yaml`) is beside ours with ours minus
 it in parentheses. Cells not run give the command that fills them."""
 
