@@ -72,3 +72,20 @@ def test_size_rule_schedule_is_the_default_schedule_with_the_rule_on(monkeypatch
     out = capsys.readouterr().out
     assert "dataset=coil20 schedule=default size_rule.enabled=true" in out
     assert "hydra.sweep.dir=outputs/paper/size_rule" in out and "schedule=size_rule" not in out
+
+
+def test_a_row_runs_only_the_datasets_with_seeds_not_done(tmp_path, capsys):
+    """A dataset whose every seed is DONE leaves that row's multirun; a row with nothing left starts none."""
+    from idc.cli import paper
+
+    args = paper.build_parser().parse_args(["--schedule", "default", "--seeds", "2", "--root", str(tmp_path),
+                                            "--methods", "kmeans", "gmm"])
+    for method, dataset, seed in [("kmeans", "coil20", 0), ("kmeans", "coil20", 1), ("kmeans", "isolet", 0),
+                                  ("gmm", "coil20", 0), ("gmm", "coil20", 1), ("gmm", "isolet", 0), ("gmm", "isolet", 1)]:
+        run = tmp_path / "default" / method / dataset / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "DONE").write_text("done\n")
+    (cmd,) = paper.commands(args, ["coil20", "isolet"])  # gmm: nothing left
+    assert "method=kmeans" in cmd and "dataset=isolet" in cmd  # coil20 done; isolet's seed 1 is not
+    out = capsys.readouterr().out
+    assert "already done, skipped: kmeans on coil20 (2 seeds)" in out and "gmm on coil20, isolet" in out
