@@ -13,7 +13,7 @@ from idc import results as store
 from idc.tables import fmt, stat, to_markdown
 
 #: the views of the table that the probe clusters, in the order of the report's columns
-PROBE_VIEWS = ("raw", "embedding", "gated", "top50", "top200")
+PROBE_VIEWS = ("raw", "embedding", "gated", "weighted", "top50", "top200")
 
 
 def probe_section(root: Path) -> list[str]:
@@ -35,7 +35,8 @@ def probe_section(root: Path) -> list[str]:
     rows = []
     for (dataset, tag, epochs), group in sorted(groups.items()):
         group = sorted({r["seed"]: r for r in group}.values(), key=lambda r: r["seed"])  # a seed probed twice: last
-        cells = [f"{100 * np.mean([r[v]['acc'] for r in group]):.1f}" for v in PROBE_VIEWS]
+        cells = [f"{100 * np.mean([r[v]['acc'] for r in group]):.1f}" if all(v in r for r in group) else "-"
+                 for v in PROBE_VIEWS]  # a view added after a record was written: "-"
         embedding = [r["embedding"] for r in group]
         silhouette = f"{np.mean([e['silhouette'] for e in embedding]):.3f}" if all(
             "silhouette" in e for e in embedding) else "-"
@@ -47,7 +48,7 @@ def probe_section(root: Path) -> list[str]:
                      f"{np.mean([r['open_gates_median'] for r in group]):.0f}", *cells, silhouette, agreement])
     return ["K-means (10 starts) on views of the table along one stage-1 run (`scripts/stage1_probe.py`): `raw` the "
             "scaled table, `embedding` the stage-1 embeddings of gated inputs (where stage 2 starts), `gated` the "
-            "gated inputs, `top<m>` the m features of largest mean local gate. A proxy for stage-1 levers, no "
+            "gated inputs, `weighted` the table with each feature weighted by its mean local gate, `top<m>` the m features of largest mean local gate. A proxy for stage-1 levers, no "
             "stage 2; the labels only score. Levers are the overrides in the records. Label-free, where recorded: "
             "the silhouette of K-means' partition of the embedding (in the embedding) and the seeds' agreement "
             "(mean ARI of their partitions to the consensus of them).", "", to_markdown(header, rows)]

@@ -1,11 +1,12 @@
 """What stage 1 gives a clustering, measured along one stage-1 run (issue 22, section 4).
 
-At chosen numbers of gated stage-1 epochs, K-means (k-means++, 10 starts, the run's seed) clusters four views of
+At chosen numbers of gated stage-1 epochs, K-means (k-means++, 10 starts, the run's seed) clusters views of
 the table and each is scored against the labels:
 
 * ``raw``: the scaled table itself (K-means' own baseline, same scaling);
 * ``embedding``: the stage-1 embeddings of gated inputs (what the clustering head of stage 2 starts from);
 * ``gated``: the gated inputs ``x * z(x)``;
+* ``weighted``: the table with each feature weighted by its mean local gate (one weight per feature for all rows);
 * ``top<m>``: the table restricted to the ``m`` features with the largest mean local gate.
 
 It is a cheap proxy of a lever's effect (no stage 2) and label-free in what it trains; the labels only score.
@@ -52,7 +53,7 @@ def kmeans_scores(Z: np.ndarray, y: np.ndarray, k: int, seed: int, X: np.ndarray
 
 
 class Probe(pl.Callback):
-    """K-means on the four views after ``gated_epochs`` epochs of gated stage 1 (after the ungated ones)."""
+    """K-means on the views after ``gated_epochs`` epochs of gated stage 1 (after the ungated ones)."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, k: int, gated_epochs: list[int], seed: int, top: list[int],
                  write) -> None:
@@ -73,7 +74,7 @@ class Probe(pl.Callback):
         gates = gates.cpu().numpy()
         module.train(was_training)
         mean_gate = gates.mean(0)
-        views = {"embedding": emb, "gated": self.X * gates}
+        views = {"embedding": emb, "gated": self.X * gates, "weighted": self.X * mean_gate}
         for m in self.top:
             views[f"top{m}"] = self.X[:, np.argsort(-mean_gate, kind="stable")[:m]]
         record = {"gated_epochs": gated, "seconds": round(time.perf_counter() - self.started, 1),

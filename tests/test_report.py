@@ -226,7 +226,12 @@ def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path
     (tmp_path / "probe" / "d.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     row = next(line for line in "\n".join(probe_section(tmp_path)).splitlines() if line.startswith("| d "))
     assert [c.strip() for c in row.strip("|").split("|")] == ["d", "lever", "500", "0 1 2", "30", "50.0", "76.7",
-                                                               "70.0", "80.0", "90.0", "-", "-"]
+                                                               "70.0", "-", "80.0", "90.0", "-", "-"]  # no `weighted`
+    for line in lines:
+        line["weighted"] = view(0.4 + 0.1 * line["seed"])
+    (tmp_path / "probe" / "d.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    row = next(line for line in "\n".join(probe_section(tmp_path)).splitlines() if line.startswith("| d "))
+    assert row.split("|")[9].strip() == "50.0"  # the weighted view's column, mean of 40, 50, 60
 
 
 def test_the_probe_section_shows_the_label_free_scores_of_the_embedding_where_recorded(tmp_path):
