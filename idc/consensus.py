@@ -32,12 +32,12 @@ def average_linkage(distance: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     d = np.array(distance, dtype=np.float64)
     np.fill_diagonal(d, np.inf)
     size = np.asarray(sizes, dtype=np.float64).copy()
+    alive = np.ones(m, dtype=bool)  # slots holding a cluster; a merge keeps one slot and empties the other
     merges: list[tuple[float, int, int]] = []  # (height, kept slot, absorbed slot), in the order found
     chain: list[int] = []
-    active = m
-    while active > 1:
+    while len(merges) < m - 1:
         if not chain:
-            chain.append(int(np.flatnonzero(np.isfinite(size))[0]))
+            chain.append(int(np.flatnonzero(alive)[0]))
         a = chain[-1]
         b = int(np.argmin(d[a]))
         if len(chain) > 1 and d[a, chain[-2]] <= d[a, b]:
@@ -51,8 +51,7 @@ def average_linkage(distance: np.ndarray, sizes: np.ndarray) -> np.ndarray:
             d[gone], d[:, gone] = np.inf, np.inf
             d[keep, keep] = np.inf
             size[keep] += size[gone]
-            size[gone] = np.inf  # never picked again as a chain start
-            active -= 1
+            alive[gone] = False
         else:
             chain.append(b)
     # scipy's numbering: merge i makes cluster m + i; slots name the cluster that currently lives there
