@@ -62,7 +62,8 @@ class IDCModule(pl.LightningModule):
         stage2.check_options(self.head_cfg, self.model_cfg)
 
         bottleneck = int(self.model_cfg.get("bottleneck") or n_clusters)
-        self.autoencoder = Autoencoder(n_features, list(self.model_cfg["hidden"]), bottleneck)
+        self.autoencoder = Autoencoder(n_features, list(self.model_cfg["hidden"]), bottleneck,
+                                       linear_path=bool(self.model_cfg.get("linear_path", False)))
         kind, projection = kind_of(self.gates_cfg), None
         options = {} if kind == "none" else {
             k: self.gates_cfg[k] for k in gate_options(kind) if self.gates_cfg.get(k) is not None}

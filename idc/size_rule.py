@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -32,6 +33,8 @@ log = logging.getLogger("idc")
 #: datasets whose configs hold no settings of their own: the rule is on for them when ``size_rule.enabled`` is null
 AUTO_DATASETS = ("table", "estimator")
 SCHEDULE_KEYS = ("ungated_epochs", "stage1_epochs", "head_epochs", "stage2_epochs", "epochs")
+#: config nodes that are one choice each: any key of one given explicitly keeps all of the rule's settings of it out
+WHOLE_NODES = ("head",)
 
 
 def enabled(cfg: DictConfig) -> bool:
@@ -54,9 +57,13 @@ def command_line_keys() -> set[str]:
     if not HydraConfig.initialized():
         return set()
     hydra_cfg = HydraConfig.get()
-    keys = override_keys(list(hydra_cfg.overrides.task))
+    task = list(hydra_cfg.overrides.task)
+    keys = override_keys(task)
     if hydra_cfg.runtime.choices.get("schedule") not in (None, "default"):
         keys.add("schedule")
+    chosen_groups = {item.split("=", 1)[0].lstrip("+~") for item in task} & set(WHOLE_NODES)
+    if chosen_groups or hydra_cfg.runtime.choices.get("head") not in (None, "mcr"):  # head=..., method=idc_faithful
+        keys.add("head")
     return keys
 
 
@@ -67,25 +74,43 @@ def override_keys(overrides: Collection[str]) -> set[str]:
 
 
 def is_given(key: str, explicit: Collection[str]) -> bool:
-    """``key`` or a node above it was given explicitly."""
+    """``key`` or a node above it was given explicitly, or, for a key of one of the :data:`WHOLE_NODES`, any key of
+    that node."""
+    node = key.split(".", 1)[0]
+    if node in WHOLE_NODES and any(e == node or e.startswith(node + ".") for e in explicit):
+        return True
     return any(key == e or key.startswith(e + ".") for e in explicit)
 
 
 def high_dim_settings(name: str) -> dict[str, Any]:
     """The leaf settings of ``configs/tuning/<name>.yaml`` as ``dotted key -> value``, the files of its defaults
-    list merged first (read directly: Hydra's compose API cannot run inside the running ``idc-train`` app)."""
-    path = config_dir() / "tuning" / f"{name}.yaml"
+    list merged first, a group choice there (``- override /head: kmeans``) as that group file's leaves under
+    ``head.`` (read directly: Hydra's compose API cannot run inside the running ``idc-train`` app)."""
+    folder = config_dir() / "tuning"
+    if not (folder / f"{name}.yaml").is_file():
+        raise FileNotFoundError(f"size_rule.high_dim_settings: {name!r} is not a file of {folder}; choose one of "
+                                f"{sorted(p.stem for p in folder.glob('hdlss_*.yaml'))}")
+    return file_settings(folder, name)
+
+
+def file_settings(folder: Path, name: str, package: str = "") -> dict[str, Any]:
+    """The leaves of ``folder/<name>.yaml`` under ``package`` (``""``: global), its defaults list merged in order:
+    a name is another file of the same folder, ``{"override /<group>": choice}`` the file of that config group."""
+    path = folder / f"{name}.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"size_rule.high_dim_settings: {name!r} is not a file of {path.parent}; choose one of "
-                                f"{sorted(p.stem for p in path.parent.glob('hdlss_*.yaml'))}")
+        raise FileNotFoundError(f"{path} does not exist (named in a defaults list of {folder})")
     node = OmegaConf.load(path)
     defaults = list(node.pop("defaults", None) or [])
     merged: dict[str, Any] = {}
     for entry in defaults if "_self_" in defaults else [*defaults, "_self_"]:
         if entry == "_self_":
-            merged.update(leaves(OmegaConf.to_container(node, resolve=True)))
+            merged.update(leaves(OmegaConf.to_container(node, resolve=True), package))
+        elif isinstance(entry, str):
+            merged.update(file_settings(folder, entry, package))
         else:
-            merged.update(high_dim_settings(str(entry)))
+            ((key, choice),) = entry.items()
+            group = str(key).removeprefix("override").strip().strip("/")
+            merged.update(file_settings(config_dir() / group, str(choice), group))
     return merged
 
 
@@ -118,8 +143,11 @@ def schedule_for(n_samples: int, batch_size: int, rule: Mapping[str, Any]) -> di
 
 def log_choice(key: str, why: str, given: bool) -> None:
     """Log a choice of the rule at INFO; a key the user gave (kept, what the rule would choose recorded in
-    ``size_rule.chosen``) only at DEBUG, so that a run's console shows what the rule did and nothing else."""
-    log.log(logging.DEBUG if given else logging.INFO, "size rule: %s = %s", key, why)
+    ``size_rule.chosen``) only at DEBUG, and of a node of :data:`WHOLE_NODES` only its ``kind`` (the other keys
+    follow from it), so that a run's console shows what the rule did and nothing else."""
+    node, _, leaf = key.partition(".")
+    quiet = given or (node in WHOLE_NODES and leaf != "kind")
+    log.log(logging.DEBUG if quiet else logging.INFO, "size rule: %s = %s", key, why)
 
 
 def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: Collection[str] = ()) -> dict[str, str]:
@@ -149,7 +177,8 @@ def apply_size_rule(cfg: DictConfig, n_samples: int, n_features: int, explicit: 
             why = (f"D = {d} > N = {n} and D >= size_rule.high_dim_min_features = {rule.high_dim_min_features}: "
                    f"configs/tuning/{rule.high_dim_settings}.yaml")
             for key, value in high_dim_settings(str(rule.high_dim_settings)).items():
-                choose(key, value, why)
+                if OmegaConf.select(cfg, key) != value:  # a value the config already holds is no choice
+                    choose(key, value, why)
         elif rule.get("gates_reg_lambda") is not None:
             choose("gates.reg_lambda", float(rule.gates_reg_lambda), "size_rule.gates_reg_lambda, the local gates' "
                    "sparsity weight of a table without the high-dimensional settings")

@@ -213,3 +213,22 @@ def test_kmeans_head_equals_sklearn_kmeans(seed, n_init):
     assert np.array_equal(dec.fit(torch.as_tensor(emb), seed=seed, n_init=n_init), ref.labels_)
     assert dec.centroids.detach().numpy() == pytest.approx(ref.cluster_centers_, abs=1e-6)
     assert [n for n, _ in dec.named_parameters()] == ["centroids"]
+
+
+def test_linear_path_adds_a_linear_map_beside_each_mlp():
+    from idc.nn.autoencoder import Autoencoder, Shortcut
+
+    torch.manual_seed(0)
+    ae = Autoencoder(12, [16, 8], 3, linear_path=True).eval()
+    assert isinstance(ae.encoder, Shortcut) and isinstance(ae.decoder, Shortcut)
+    x = torch.randn(5, 12)
+    with torch.no_grad():
+        expected = ae.encoder.deep(x) + x @ ae.encoder.linear.weight.T + ae.encoder.linear.bias
+        torch.testing.assert_close(ae.encoder(x), expected)
+        for p in ae.encoder.deep.parameters():  # with the MLP's output zeroed, the encoder is the linear map alone
+            p.zero_()
+        torch.testing.assert_close(ae.encoder(x), ae.encoder.linear(x))
+        assert ae(x).shape == x.shape
+    plain = Autoencoder(12, [16, 8], 3)
+    assert not isinstance(plain.encoder, Shortcut)
+    assert sum(p.numel() for p in ae.parameters()) - sum(p.numel() for p in plain.parameters()) == (12 * 3 + 3) + (3 * 12 + 12)

@@ -72,7 +72,8 @@ def as_before(cfg: dict) -> dict:
     # new keys since the move, each at the value that keeps today's behaviour (checked here, then dropped;
     # trainer.enable_model_summary=false only stops printing the model summary):
     new = {("head", "balance"): "entropy", ("head", "balance_min_share"): 0.5, ("threads",): None,
-           ("progress_every",): None, ("trainer", "enable_model_summary"): False, ("model", "weight_decay"): 0.0}
+           ("progress_every",): None, ("trainer", "enable_model_summary"): False, ("model", "weight_decay"): 0.0,
+           ("model", "linear_path"): False}
     for path, value in new.items():
         node = cfg
         for key in path[:-1]:

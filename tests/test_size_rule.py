@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from idc.config import compose
 from idc.schema import ConfigError
-from idc.size_rule import apply_size_rule, command_line_keys, high_dim_settings, override_keys, schedule_for
+from idc.size_rule import apply_size_rule, command_line_keys, high_dim_settings, leaves, override_keys, schedule_for
 
 
 def table_cfg(*overrides: str):
@@ -155,3 +155,28 @@ def test_the_linear_option_gives_wide_tables_a_linear_encoder_to_k_dimensions():
     narrow = table_cfg("size_rule.high_dim_settings=hdlss_linear")
     apply_size_rule(narrow, 2000, 325)  # D < N: the model's own deep encoder
     assert list(narrow.model.hidden) == [512, 512, 2048]
+
+
+def test_a_tuning_file_can_choose_a_head_and_the_head_is_one_choice(tmp_path):
+    from idc.config import compose_run
+
+    settings = high_dim_settings("hdlss_linear_kmeans")
+    kmeans_head = compose(["head=kmeans"]).head
+    assert settings["head.kind"] == "kmeans" and settings["model.hidden"] == []
+    assert all(settings[f"head.{k}"] == v for k, v in leaves(OmegaConf.to_container(kmeans_head)).items())
+    cfg = table_cfg("size_rule.high_dim_settings=hdlss_linear_kmeans")
+    chosen = apply_size_rule(cfg, 73, 325)
+    assert cfg.head.kind == "kmeans" and cfg.head.balance_weight == 0 and "head.kind" in chosen
+    assert "model.bottleneck" not in chosen  # already null (K): a value the config holds is no choice
+    given = table_cfg("size_rule.high_dim_settings=hdlss_linear_kmeans", "head.balance_weight=0.5")
+    chosen = apply_size_rule(given, 73, 325, {"head.balance_weight"})  # one head key given: the head is the user's
+    assert given.head.get("kind", "mcr") == "mcr" and given.head.balance_weight == 0.5
+    assert chosen["head.kind"].startswith("given") and given.model.hidden == []  # the rest is still the rule's
+    compose_run(["dataset=table", "head=mcr"], tmp_path)
+    assert "head" in command_line_keys()
+    compose_run(["dataset=table", "method=idc_faithful"], tmp_path)  # a method that chooses its head
+    assert "head" in command_line_keys()
+    compose_run(["dataset=table", "head.global_gates.lr=0.1"], tmp_path)
+    assert "head.global_gates.lr" in command_line_keys()
+    compose_run(["dataset=table"], tmp_path)
+    assert "head" not in command_line_keys()
