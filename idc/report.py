@@ -388,7 +388,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
             mean = float(np.mean(values))
             diff = "-"
             if kmeans:
-                diff = f"{mean - np.mean(kmeans[1]):+.1f}"
+                diff = f"{round(mean - float(np.mean(kmeans[1])), 1) + 0.0:+.1f}"  # no "-0.0" for a tie
                 total += 1
                 wins += mean >= np.mean(kmeans[1])
             rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
@@ -532,7 +532,9 @@ then `make report` and commit `results/` with `docs/results.{md,tex,csv}`.
 How to read the tables: each cell is the mean ± sample std over the seeds of one schedule (`paper`: the paper's
 Table 7; `short`: about a quarter of its epochs; `quick`: smoke runs, not results; `default`: the model config's own
 schedule; `size_rule`: the settings and schedule that the size rule chose from the table's shape, what a user's
-table gets, `idc/size_rule.py`). The headline is the final epoch, label-free; the best label-free value of our runs (final epoch,
+table gets, `idc/size_rule.py`; `size_rule_deep`: the size rule before tables with more columns than rows got the
+linear autoencoder and the k-means head, i.e. the deep autoencoder and the coding-rate head of `hdlss_short`, kept as
+the "before"). The headline is the final epoch, label-free; the best label-free value of our runs (final epoch,
 consensus or silhouette-picked) per dataset and metric is in bold. The consensus row is one partition, the one that
 agrees best with the seeds' final partitions (co-association, average linkage with K clusters: `idc/consensus.py`),
 an ensemble of n runs without extra training; with few runs the co-association has many ties, broken by sample order

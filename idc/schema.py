@@ -207,7 +207,7 @@ class SizeRuleSchema:
     enabled: Optional[bool] = None
     full_batch_max: int = count(1)
     high_dim_min_features: int = count(1)
-    high_dim_settings: str = "hdlss_short"
+    high_dim_settings: str = "hdlss_linear_kmeans"
     gates_reg_lambda: Optional[float] = None
     stage1_steps: int = count(1)
     stage2_steps: int = count(1)

@@ -28,12 +28,17 @@ def test_high_dimensional_tables_get_the_settings_of_the_tuning_file():
     apply_size_rule(lung, 73, 325)  # lung_small's shape
     apply_size_rule(tall, 2000, 1000)  # D < N
     apply_size_rule(narrow, 50, 80)  # D > N but below 100 features
-    settings = high_dim_settings("hdlss_short")
-    assert settings == {"model.bottleneck": 128, "model.lr.clustering": 1e-3, "gates.hidden_dim": 1024,
-                        "gates.reg_lambda": 0.1}  # the file's own defaults list (hdlss_paper) merged first
+    assert high_dim_settings("hdlss_short") == {"model.bottleneck": 128, "model.lr.clustering": 1e-3,
+                                                "gates.hidden_dim": 1024, "gates.reg_lambda": 0.1}  # hdlss_paper first
+    settings = high_dim_settings(str(wide.size_rule.high_dim_settings))
+    assert settings["model.hidden"] == [] and settings["head.kind"] == "kmeans"  # the default: hdlss_linear_kmeans
+    defaults = table_cfg()
     for key, value in settings.items():
         assert OmegaConf.select(wide, key) == value and OmegaConf.select(lung, key) == value
-        assert "D = 7129 > N = 72" in wide.size_rule.chosen[key] and "D = 325 > N = 73" in lung.size_rule.chosen[key]
+        if OmegaConf.select(defaults, key, default="<absent>") != value:  # a value the config held is no choice
+            assert "D = 7129 > N = 72" in wide.size_rule.chosen[key] and "D = 325 > N = 73" in lung.size_rule.chosen[key]
+        else:
+            assert key not in wide.size_rule.chosen
     for cfg in (tall, narrow):
         assert cfg.model.bottleneck is None and cfg.gates.hidden_dim is None and "gates.hidden_dim" not in cfg.size_rule.chosen
 
@@ -71,7 +76,7 @@ def test_explicit_settings_win_and_are_recorded_as_given():
     assert cfg.dataset.batch_size == 16 and cfg.gates.hidden_dim == 8
     assert OmegaConf.to_container(cfg.schedule, resolve=True) == before  # given in part: kept whole
     assert chosen["dataset.batch_size"].startswith("given") and chosen["schedule"].startswith("given")
-    assert cfg.model.bottleneck == 128  # not given: still the rule's
+    assert list(cfg.model.hidden) == [] and cfg.head.kind == "kmeans"  # not given: still the rule's
 
 
 def test_a_schedule_chosen_by_name_on_the_command_line_is_explicit(tmp_path):
@@ -97,7 +102,7 @@ def test_tables_without_the_high_dimensional_settings_get_the_rules_sparsity_wei
     assert tall.gates.reg_lambda == 0.3 and tall.size_rule.chosen["gates.reg_lambda"] == (
         "0.3: size_rule.gates_reg_lambda, the local gates' sparsity weight of a table without the high-dimensional "
         "settings")
-    assert wide.gates.reg_lambda == high_dim_settings("hdlss_short")["gates.reg_lambda"] != 0.3
+    assert wide.gates.reg_lambda == high_dim_settings(str(wide.size_rule.high_dim_settings))["gates.reg_lambda"] != 0.3
     assert "D = 2308 > N = 83" in wide.size_rule.chosen["gates.reg_lambda"]
     default = table_cfg()
     apply_size_rule(default, 1440, 1024)
@@ -141,7 +146,9 @@ def test_the_estimator_chooses_unless_told():
     auto, told = IDC(n_clusters=2), IDC(n_clusters=2, batch_size=8, gates={"hidden_dim": 16})
     cfg_auto, cfg_told = auto._config(table), told._config(table)
     assert cfg_auto.dataset.batch_size == 40 and cfg_auto.gates.hidden_dim == 1024 and auto.size_rule_
-    assert cfg_told.dataset.batch_size == 8 and cfg_told.gates.hidden_dim == 16 and cfg_told.model.bottleneck == 128
+    assert cfg_told.dataset.batch_size == 8 and cfg_told.gates.hidden_dim == 16 and list(cfg_told.model.hidden) == []
+    assert cfg_auto.head.kind == "kmeans" != IDC(n_clusters=2, head={"balance_weight": 0.5})._config(table).head.get(
+        "kind", "mcr")  # a head setting given: the head stays the user's
 
 
 def test_the_linear_option_gives_wide_tables_a_linear_encoder_to_k_dimensions():
