@@ -57,28 +57,27 @@ def command_line_keys() -> set[str]:
     if not HydraConfig.initialized():
         return set()
     hydra_cfg = HydraConfig.get()
-    task = list(hydra_cfg.overrides.task)
-    keys = override_keys(task)
+    keys = override_keys(list(hydra_cfg.overrides.task))
     if hydra_cfg.runtime.choices.get("schedule") not in (None, "default"):
         keys.add("schedule")
-    chosen_groups = {item.split("=", 1)[0].lstrip("+~") for item in task} & set(WHOLE_NODES)
-    if chosen_groups or hydra_cfg.runtime.choices.get("head") not in (None, "mcr"):  # head=..., method=idc_faithful
+    if hydra_cfg.runtime.choices.get("head") not in (None, "mcr"):  # a head chosen elsewhere: method=idc_faithful
         keys.add("head")
     return keys
 
 
 def override_keys(overrides: Collection[str]) -> set[str]:
-    """The dotted keys of Hydra overrides: ``["+model.bottleneck=8", "dataset=table"]`` -> ``{"model.bottleneck"}``."""
+    """The dotted keys of Hydra overrides, and the group choices of :data:`WHOLE_NODES`:
+    ``["+model.bottleneck=8", "dataset=table", "head=mcr"]`` -> ``{"model.bottleneck", "head"}``."""
     keys = {item.split("=", 1)[0].lstrip("+~") for item in overrides}
-    return {key for key in keys if "." in key}
+    return {key for key in keys if "." in key or key in WHOLE_NODES}
 
 
 def is_given(key: str, explicit: Collection[str]) -> bool:
     """``key`` or a node above it was given explicitly, or, for a key of one of the :data:`WHOLE_NODES`, any key of
     that node."""
     node = key.split(".", 1)[0]
-    if node in WHOLE_NODES and any(e == node or e.startswith(node + ".") for e in explicit):
-        return True
+    if node in WHOLE_NODES:
+        return any(e.split(".", 1)[0] == node for e in explicit)
     return any(key == e or key.startswith(e + ".") for e in explicit)
 
 

@@ -231,4 +231,5 @@ def test_linear_path_adds_a_linear_map_beside_each_mlp():
         assert ae(x).shape == x.shape
     plain = Autoencoder(12, [16, 8], 3)
     assert not isinstance(plain.encoder, Shortcut)
-    assert sum(p.numel() for p in ae.parameters()) - sum(p.numel() for p in plain.parameters()) == (12 * 3 + 3) + (3 * 12 + 12)
+    extra = sum(p.numel() for p in ae.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == (12 * 3 + 3) + (3 * 12 + 12)  # one Linear(12, 3) and one Linear(3, 12)

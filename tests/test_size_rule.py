@@ -36,7 +36,8 @@ def test_high_dimensional_tables_get_the_settings_of_the_tuning_file():
     for key, value in settings.items():
         assert OmegaConf.select(wide, key) == value and OmegaConf.select(lung, key) == value
         if OmegaConf.select(defaults, key, default="<absent>") != value:  # a value the config held is no choice
-            assert "D = 7129 > N = 72" in wide.size_rule.chosen[key] and "D = 325 > N = 73" in lung.size_rule.chosen[key]
+            assert "D = 7129 > N = 72" in wide.size_rule.chosen[key]
+            assert "D = 325 > N = 73" in lung.size_rule.chosen[key]
         else:
             assert key not in wide.size_rule.chosen
     for cfg in (tall, narrow):
@@ -180,7 +181,7 @@ def test_a_tuning_file_can_choose_a_head_and_the_head_is_one_choice(tmp_path):
     assert given.head.get("kind", "mcr") == "mcr" and given.head.balance_weight == 0.5
     assert chosen["head.kind"].startswith("given") and given.model.hidden == []  # the rest is still the rule's
     compose_run(["dataset=table", "head=mcr"], tmp_path)
-    assert "head" in command_line_keys()
+    assert "head" in command_line_keys() and override_keys(["head=kmeans", "gates=stg"]) == {"head"}
     compose_run(["dataset=table", "method=idc_faithful"], tmp_path)  # a method that chooses its head
     assert "head" in command_line_keys()
     compose_run(["dataset=table", "head.global_gates.lr=0.1"], tmp_path)
