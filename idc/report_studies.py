@@ -72,7 +72,7 @@ def levers_section(root: Path) -> list[str]:
                          fmt(stat([100 * r["acc"] for r in group]), 1), fmt(stat([100 * r["nmi"] for r in group]), 1),
                          _mean_of(group, "open_local_gates"), _mean_of(group, "open_global_gates"),
                          _mean_of(group, "uniqueness", 2), _mean_of(group, "diversity_clusters"),
-                         _mean_of(group, "diversity_global_gates"), f"{np.mean([r['seconds'] for r in group]):.0f}"])
+                         _global_gate_diversity(group), f"{np.mean([r['seconds'] for r in group]):.0f}"])
         settings = " ".join(f"`{o}`" for o in records[0]["settings"]) or "-"
         lines += [f"### {f.stem}", "", f"Settings of every run: {settings}.", "",
                   to_markdown(header, rows), ""]
@@ -85,6 +85,14 @@ def levers_section(root: Path) -> list[str]:
             "feature sets (features whose local gate is open for most of a cluster's samples) and of their global "
             "gates (100: no two clusters share a feature); means over the seeds, `-` where a run has no gates.", "",
             *lines[:-1]]
+
+
+def _global_gate_diversity(group: list[dict[str, Any]]) -> str:
+    """The mean global-gate diversity, and how many clusters' global-gate sets were empty where any was (an empty
+    set shares nothing, so it raises the diversity without explaining anything)."""
+    empty = sum(r.get("empty_sets_global_gates") or 0 for r in group)
+    cell = _mean_of(group, "diversity_global_gates")
+    return f"{cell} ({empty} empty set{'s' * (empty > 1)})" if empty and cell != "-" else cell
 
 
 def _mean_of(group: list[dict[str, Any]], key: str, digits: int = 1) -> str:

@@ -8,6 +8,7 @@ from idc.metrics import (
     faithfulness,
     gate_f1,
     generalizability,
+    global_gate_sets,
     greedy_accuracy,
     group_feature_sets,
     hungarian_accuracy,
@@ -31,6 +32,15 @@ def test_diversity_of_disjoint_identical_and_overlapping_sets():
     assert diversity(some_empty) == pytest.approx(100.0) and empty_sets(some_empty) == 2
     assert diversity(some_empty, "official") == pytest.approx(100 * (1 - 2 / 12))  # only the two non-empty J_ii
     assert diversity(np.zeros((10, 5), bool), "official") == pytest.approx(100.0)
+
+
+def test_global_gate_diversity_leaves_out_clusters_without_samples_and_counts_empty_sets():
+    gates = np.array([[0.9, 0.8, 0.0], [0.7, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    # cluster 3 has no samples (its gates closed by the regulariser alone): left out; cluster 2's set is empty
+    out = global_gate_sets(gates, np.array([0, 0, 1, 2, 2]))
+    assert out["empty_sets_global_gates"] == 1
+    # pairs (0,1) J = 1/2, (0,2) and (1,2) J = 0 -> 100 * (1 - (1/2) / 3)
+    assert out["diversity_global_gates"] == pytest.approx(100 * (1 - 0.5 / 3))
 
 
 def test_group_feature_sets_use_the_median_gate():

@@ -263,6 +263,7 @@ def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_p
               "acc": acc, "nmi": acc / 2, "open_local_gates": 4.0, "open_global_gates": None} for v, o, s, acc in runs]
     for line, uniqueness in zip(lines[2:], (0.1, 0.2, 0.3, 0.5)):  # the prior's runs have gates and explanations
         line.update(uniqueness=uniqueness, diversity_clusters=100 * uniqueness, diversity_global_gates=50.0)
+    lines[2]["empty_sets_global_gates"] = 1  # seed 0's first record, replaced by nothing: its empty set is named
     (tmp_path / "levers" / "s.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     text = "\n".join(levers_section(tmp_path))
     cells = {row.split("|")[1].strip(): [c.strip() for c in row.strip("|").split("|")]
@@ -271,4 +272,4 @@ def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_p
     assert cells["kmeans"] == ["kmeans", "`method=kmeans`", "2", "60.0 ± 14.1", "30.0 ± 7.1", "4.0", "-", "-", "-",
                                "-", "2"]
     assert cells["prior"][2:4] == ["3", "76.7 ± 15.3"]
-    assert cells["prior"][7:10] == ["0.27", "26.7", "50.0"]  # seeds 0, 1 and the last record of seed 2
+    assert cells["prior"][7:10] == ["0.27", "26.7", "50.0 (1 empty set)"]  # seeds 0, 1 and the last of seed 2

@@ -63,6 +63,18 @@ def separated_shares(local_gates: np.ndarray, global_gates: np.ndarray, clusters
     }
 
 
+def global_gate_sets(global_gates: np.ndarray, clusters: np.ndarray) -> dict[str, float | int]:
+    """Diversity of the used clusters' global-gate sets (open: > 0) and how many of those sets are empty.
+
+    A cluster without samples is left out: no cross-entropy reaches its gates, so the regulariser closes them
+    all, and an empty set would count as sharing nothing (raising the diversity for no explanation at all)."""
+    used = np.bincount(np.asarray(clusters, dtype=np.int64), minlength=len(global_gates)) > 0
+    sets = np.asarray(global_gates)[used] > 0
+    out: dict[str, float | int] = {"empty_sets_global_gates": empty_sets(sets)}
+    out["diversity_global_gates"] = diversity(sets, "paper") if len(sets) > 1 else float("nan")
+    return out
+
+
 def diversity(sets: np.ndarray, variant: str = "paper") -> float:
     """Diversity of the groups' feature sets, in percent (100 = no two groups share a feature).
 
@@ -210,7 +222,7 @@ def interpretability_metrics(
         m[f"diversity_{name}"] = diversity(sets, "paper")
         m[f"diversity_{name}_official"] = diversity(sets, "official")
         m[f"empty_sets_{name}"] = empty_sets(sets)
-    m["diversity_global_gates"] = diversity(global_gates > 0, "paper")
+    m.update(global_gate_sets(global_gates, clusters))
     m.update(separated_shares(local_gates, global_gates, clusters))  # docs/outputs.md: when gates separate
     m.update(uniqueness_stability(Xs, gs))
     m["generalizability"] = generalizability(Xs, gs, reference, seed=seed)
