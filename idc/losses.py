@@ -107,15 +107,18 @@ def hard_concrete_regulariser(
 
 @full_precision
 def gates_coding_rate_loss(
-    gates: Tensor, eps: float = 1.0, projection: Tensor | None = None, small_side: bool = True
+    gates: Tensor, eps: float = 1.0, projection: Tensor | None = None, small_side: bool = True, center: bool = False
 ) -> Tensor:
     """Negative total coding rate of the gate vectors (GTCR, paper Eq. 4; code's scale).
 
     ``L = -(1/B) * 1/2 * logdet(I_p + p / (B * eps) * Z^T Z)`` with ``Z`` the B x D gates, optionally
     projected to ``p`` dimensions by a fixed random matrix. Minimising it spreads the gates of different
-    samples apart.
+    samples apart, and also opens gates (a larger ``Z`` has a larger rate); with ``center`` ``Z`` is taken minus
+    its batch mean, so that only the differences between samples' gates count.
     """
     z = gates if projection is None else gates @ projection
+    if center:
+        z = z - z.mean(dim=0, keepdim=True)
     b, p = z.shape
     return -0.5 * coding_rate(z, p / (b * eps), small_side=small_side) / b
 

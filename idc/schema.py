@@ -73,6 +73,7 @@ class GatesSchema:
     gtcr_eps: Optional[float] = None
     gtcr_projection_dim: Optional[int] = count()
     gtcr_small_side: Optional[bool] = None
+    gtcr_center: Optional[bool] = None
 
 
 @dataclass

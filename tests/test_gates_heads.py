@@ -13,7 +13,7 @@ from idc.config import compose
 from idc.inference import predict
 from idc.module import IDCModule
 from idc.schema import ConfigError
-from idc.train import train
+from idc.train import build_module, train
 
 
 @pytest.mark.parametrize("gates,head", [("hard_concrete", "dec"), ("stg", "kmeans"), ("none", "dec"),
@@ -74,3 +74,16 @@ def test_predict_gives_the_dec_heads_argmax_q(cfg_factory, tmp_path):
 def test_restarts_and_kmeans_start_are_refused_where_the_head_has_none(overrides, message):
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(")):
         compose(["schedule=smoke", *overrides])
+
+
+def test_the_centered_gates_coding_rate_reaches_stage_1(cfg_factory):
+    """``gates.gtcr_center`` changes stage 1's ``gtcr`` term, and only it, on the same batch and noise."""
+    x = torch.rand(8, 12, generator=torch.Generator().manual_seed(0))
+    terms = {}
+    for center in (False, True):
+        torch.manual_seed(0)
+        module = build_module(cfg_factory(f"gates.gtcr_center={str(center).lower()}"), n_features=12, n_clusters=3)
+        torch.manual_seed(1)
+        terms[center] = module.stage1_losses(x, epoch=2)  # smoke: gates on from epoch 2
+    assert terms[True]["gtcr"].item() > terms[False]["gtcr"].item()  # a smaller rate: the mean is taken out
+    assert terms[True]["recon_gated"].item() == pytest.approx(terms[False]["recon_gated"].item())

@@ -31,6 +31,17 @@ def test_gates_coding_rate_matches_formula_with_and_without_projection():
     assert losses.gates_coding_rate_loss(z, projection=proj).item() == pytest.approx(direct_p.item(), rel=1e-10)
 
 
+def test_centered_gates_coding_rate_sees_only_how_samples_differ():
+    gen = torch.Generator().manual_seed(2)
+    z = torch.rand(6, 9, generator=gen, dtype=torch.float64)
+    zc = z - z.mean(0)
+    direct = -0.5 * torch.logdet(torch.eye(9, dtype=torch.float64) + 9 / 6 * zc.T @ zc) / 6
+    assert losses.gates_coding_rate_loss(z, center=True).item() == pytest.approx(direct.item(), rel=1e-10)
+    same = torch.full((6, 9), 0.7, dtype=torch.float64)  # every sample's gates alike: no rate however open
+    assert losses.gates_coding_rate_loss(same, center=True).item() == pytest.approx(0.0, abs=1e-12)
+    assert losses.gates_coding_rate_loss(same).item() < 0.0
+
+
 def test_gate_regulariser_is_gaussian_cdf():
     mu = torch.tensor([[-1.0, -0.5, 0.0], [0.2, 0.5, 0.9]], dtype=torch.float64)
     expected = norm.cdf((mu.numpy() + 0.5) / 1.0)
