@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from idc import run_dir as rd
+from idc import stage2
 from idc.callbacks import picks_in, selections_of
 from idc.data import DataError, Table, load_table
 from idc.data.preprocess import Fitted
@@ -25,6 +26,7 @@ from idc.metrics import (
     headline_metrics,
     interpretability_metrics,
     silhouette,
+    subsample_rows,
 )
 from idc.module import IDCModule
 
@@ -68,6 +70,10 @@ def compute_metrics(
         table.X, clusters, pred["local_gates"], pred["global_gates"], recluster, k, table.y, table.n_clusters,
         table.informative, seed, int(cfg.get("max_samples", 2000)), cfg.get("faithfulness_max_features"),
     ))
+    if not clusterer and module.global_gates_enabled:  # trained global gates to judge
+        idx = subsample_rows(len(table.X), int(cfg.get("max_samples", 2000)), seed)
+        gated = torch.as_tensor(table.X[idx] * pred["local_gates"][idx], dtype=torch.float32, device=module.device)
+        m.update(stage2.global_gate_fidelity(module, gated, torch.as_tensor(clusters[idx], device=module.device), seed))
     return m
 
 

@@ -42,7 +42,8 @@ def stage1(module: pl.LightningModule, x: Tensor, epoch: int) -> tuple[dict[str,
         if "gated" in tasks:
             terms["recon_gated"] = losses.reconstruction_loss(ae(x * z), x, kind)
         reg = module.gating.regulariser(params, g["reg_reduction"])
-        gtcr = losses.gates_coding_rate_loss(z, float(g["gtcr_eps"]), module.gtcr_projection,
+        z_rate = z if g.get("gtcr_noise", True) else module.gating.evaluation_gates(params)
+        gtcr = losses.gates_coding_rate_loss(z_rate, float(g["gtcr_eps"]), module.gtcr_projection,
                                              bool(g.get("gtcr_small_side", True)), bool(g.get("gtcr_center", False)))
         reg_weight = module.schedule.gate_reg_weight(epoch, float(g["reg_lambda"]))
         loss = loss + reg_weight * reg + float(g["gtcr_lambda"]) * gtcr

@@ -64,7 +64,8 @@ def levers_section(root: Path) -> list[str]:
         for r in records:
             by_variant.setdefault(r["variant"], {})[int(r["seed"])] = r  # a seed run twice: the last
         header = ["variant", "its overrides", "seeds", "ACC (%)", "NMI (%)", "open local gates",
-                  "open global gates", "uniqueness", "diversity (%)", "global-gate diversity (%)", "seconds per run"]
+                  "open global gates", "uniqueness", "diversity (%)", "global-gate diversity (%)",
+                  "global-gate fidelity (%)", "seconds per run"]
         rows = []
         for variant, runs in by_variant.items():
             group = [runs[s] for s in sorted(runs)]
@@ -72,7 +73,8 @@ def levers_section(root: Path) -> list[str]:
                          fmt(stat([100 * r["acc"] for r in group]), 1), fmt(stat([100 * r["nmi"] for r in group]), 1),
                          _mean_of(group, "open_local_gates"), _mean_of(group, "open_global_gates"),
                          _mean_of(group, "uniqueness", 2), _mean_of(group, "diversity_clusters"),
-                         _global_gate_diversity(group), f"{np.mean([r['seconds'] for r in group]):.0f}"])
+                         _global_gate_diversity(group), _mean_of(group, "global_gate_fidelity", scale=100),
+                         f"{np.mean([r['seconds'] for r in group]):.0f}"])
         settings = " ".join(f"`{o}`" for o in records[0]["settings"]) or "-"
         lines += [f"### {f.stem}", "", f"Settings of every run: {settings}.", "",
                   to_markdown(header, rows), ""]
@@ -83,7 +85,10 @@ def levers_section(root: Path) -> list[str]:
             "the explanations (our interpretability code, `idc/metrics/interpretability.py`; the paper's MNIST10K: "
             "uniqueness 0.69, diversity 94.8 %): `uniqueness` of the local gates, `diversity` of the clusters' "
             "feature sets (features whose local gate is open for most of a cluster's samples) and of their global "
-            "gates (100: no two clusters share a feature); means over the seeds, `-` where a run has no gates.", "",
+            "gates (100: no two clusters share a feature), and the global gates' `fidelity`: the share of samples the "
+            "auxiliary classifier puts in their own cluster from the features their cluster's global gates keep "
+            "(few, distinct global gates that no longer recognise the cluster explain nothing); means over the "
+            "seeds, `-` where a run has no gates or was recorded before the measure existed.", "",
             *lines[:-1]]
 
 
@@ -95,6 +100,6 @@ def _global_gate_diversity(group: list[dict[str, Any]]) -> str:
     return f"{cell} ({empty} empty set{'s' * (empty > 1)})" if empty and cell != "-" else cell
 
 
-def _mean_of(group: list[dict[str, Any]], key: str, digits: int = 1) -> str:
-    values = [r[key] for r in group if r.get(key) is not None]
+def _mean_of(group: list[dict[str, Any]], key: str, digits: int = 1, scale: float = 1.0) -> str:
+    values = [scale * r[key] for r in group if r.get(key) is not None]
     return f"{np.mean(values):.{digits}f}" if values else "-"

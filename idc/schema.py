@@ -74,6 +74,7 @@ class GatesSchema:
     gtcr_projection_dim: Optional[int] = count()
     gtcr_small_side: Optional[bool] = None
     gtcr_center: Optional[bool] = None
+    gtcr_noise: Optional[bool] = None
 
 
 @dataclass

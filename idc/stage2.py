@@ -277,11 +277,35 @@ def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tupl
     gg = module.head_cfg["global_gates"]
     mu_g = module.global_gates.mu(pseudo)
     z_g = noisy_gates(mu_g, float(gg["noise_std"]))
-    inputs = gated * z_g
-    if gg.get("baseline", "zero") == "permute":
-        inputs = inputs + gated[torch.randperm(len(gated), device=gated.device)] * (1.0 - z_g)
-    ce = F.cross_entropy(module.aux_classifier(inputs), pseudo)
+    ce = F.cross_entropy(module.aux_classifier(aux_inputs(gated, z_g, gg.get("baseline", "zero"))), pseudo)
     return ce, losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+
+
+def aux_inputs(gated: Tensor, z_g: Tensor, baseline: str, generator: torch.Generator | None = None) -> Tensor:
+    """What the auxiliary classifier sees: ``x * z * z^G`` (``zero``), plus ``x' * z' * (1 - z^G)`` with ``x'``
+    another sample of the batch (``permute``; :func:`global_gate_losses`)."""
+    inputs = gated * z_g
+    if baseline == "permute":
+        perm = torch.randperm(len(gated), device=gated.device, generator=generator)
+        inputs = inputs + gated[perm] * (1.0 - z_g)
+    return inputs
+
+
+@torch.no_grad()
+def global_gate_fidelity(module: nn.Module, gated: Tensor, clusters: Tensor, seed: int = 0) -> dict[str, float]:
+    """How well each cluster is recognised from what its global gates keep (not in the paper): the share of
+    samples that the auxiliary classifier puts in their own cluster from ``x * z * z^G[y]`` (closed features
+    filled as in training, :func:`aux_inputs`), and the same share with every global gate open (``x * z``).
+    Global gates that close too much explain a cluster by features that do not recognise it: the first share
+    falls below the second."""
+    baseline = module.head_cfg["global_gates"].get("baseline", "zero")
+    generator = torch.Generator(device=gated.device).manual_seed(seed)
+    z_g = module.global_gates.matrix()[clusters]
+    with evaluation_mode(module.aux_classifier):
+        kept = module.aux_classifier(aux_inputs(gated, z_g, baseline, generator)).argmax(1)
+        whole = module.aux_classifier(gated).argmax(1)
+    return {"global_gate_fidelity": float((kept == clusters).float().mean()),
+            "global_gate_fidelity_all_open": float((whole == clusters).float().mean())}
 
 
 def balance_term(module: nn.Module, probs: Tensor) -> Tensor:

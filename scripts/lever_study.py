@@ -27,7 +27,7 @@ BASE, KMEANS = "base", "kmeans"
 #: what a record takes from the run's metrics, and from its eval.json (the interpretability metrics)
 METRICS = ("dataset", "acc", "nmi", "ari", "cluster_sizes", "open_local_gates", "open_global_gates")
 EXPLANATIONS = ("uniqueness", "diversity_clusters", "diversity_global_gates", "empty_sets_clusters",
-                "empty_sets_global_gates")
+                "empty_sets_global_gates", "global_gate_fidelity")
 
 
 def done(path: Path) -> set[tuple[str, int]]:

@@ -26,6 +26,7 @@ def test_each_gate_network_and_head_trains_a_smoke_run_with_every_file(cfg_facto
     assert saved["acc"] == metrics["acc"] and 0.25 <= saved["acc"] <= 1.0
     assert 0 <= saved["open_local_gates"] <= 13 and 0 <= saved["open_global_gates"] <= 13
     assert evaluation  # the interpretability scores of every gate kind
+    assert 0.0 <= evaluation["global_gate_fidelity"] <= 1.0 and 0.0 <= evaluation["global_gate_fidelity_all_open"] <= 1.0
     if gates == "none":
         assert saved["open_local_gates"] == 13
 
@@ -87,3 +88,21 @@ def test_the_centered_gates_coding_rate_reaches_stage_1(cfg_factory):
         terms[center] = module.stage1_losses(x, epoch=2)  # smoke: gates on from epoch 2
     assert terms[True]["gtcr"].item() > terms[False]["gtcr"].item()  # a smaller rate: the mean is taken out
     assert terms[True]["recon_gated"].item() == pytest.approx(terms[False]["recon_gated"].item())
+
+
+@pytest.mark.parametrize("own_feature_open, expected", [(True, 1.0), (False, 1 / 3)])
+def test_global_gate_fidelity_is_how_often_the_kept_features_recognise_the_cluster(cfg_factory, own_feature_open,
+                                                                                    expected):
+    """Cluster k's samples carry a 1 in feature k, which the stand-in auxiliary classifier reads (logits = the
+    first 3 features); global gates that keep feature k recognise every sample, gates that close it leave zeros
+    (argmax 0: only cluster 0's third)."""
+    module = build_module(cfg_factory("head.global_gates.baseline=zero"), n_features=5, n_clusters=3)
+    module.aux_classifier = torch.nn.Identity()  # logits: the 5 inputs, of which features 3-4 stay 0
+    sign = 1.0 if own_feature_open else -1.0
+    with torch.no_grad():
+        module.global_gates.weight.copy_(-sign * 5.0 * torch.ones(3, 5) + sign * 10.0 * torch.eye(3, 5))
+    clusters = torch.arange(30) % 3
+    gated = torch.nn.functional.one_hot(clusters, 5).float()
+    out = stage2.global_gate_fidelity(module, gated, clusters)
+    assert out["global_gate_fidelity"] == pytest.approx(expected)
+    assert out["global_gate_fidelity_all_open"] == pytest.approx(1.0)

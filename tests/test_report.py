@@ -262,7 +262,8 @@ def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_p
     lines = [{"study": "s", "variant": v, "seed": s, "settings": ["dataset=x"], "overrides": o, "seconds": 2.0,
               "acc": acc, "nmi": acc / 2, "open_local_gates": 4.0, "open_global_gates": None} for v, o, s, acc in runs]
     for line, uniqueness in zip(lines[2:], (0.1, 0.2, 0.3, 0.5)):  # the prior's runs have gates and explanations
-        line.update(uniqueness=uniqueness, diversity_clusters=100 * uniqueness, diversity_global_gates=50.0)
+        line.update(uniqueness=uniqueness, diversity_clusters=100 * uniqueness, diversity_global_gates=50.0,
+                    global_gate_fidelity=uniqueness)
     lines[2]["empty_sets_global_gates"] = 1  # seed 0's first record, replaced by nothing: its empty set is named
     (tmp_path / "levers" / "s.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     text = "\n".join(levers_section(tmp_path))
@@ -270,6 +271,6 @@ def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_p
              for row in text.splitlines() if row.startswith("| ") and not row.startswith("| variant")}
     assert "Settings of every run: `dataset=x`." in text
     assert cells["kmeans"] == ["kmeans", "`method=kmeans`", "2", "60.0 ± 14.1", "30.0 ± 7.1", "4.0", "-", "-", "-",
-                               "-", "2"]
+                               "-", "-", "2"]
     assert cells["prior"][2:4] == ["3", "76.7 ± 15.3"]
-    assert cells["prior"][7:10] == ["0.27", "26.7", "50.0 (1 empty set)"]  # seeds 0, 1 and the last of seed 2
+    assert cells["prior"][7:11] == ["0.27", "26.7", "50.0 (1 empty set)", "26.7"]  # seeds 0, 1 and the last of seed 2
