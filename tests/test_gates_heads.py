@@ -8,7 +8,7 @@ import torch
 from omegaconf import OmegaConf
 from sklearn.cluster import KMeans
 
-from idc import stage2
+from idc import losses, stage2
 from idc.config import compose
 from idc.inference import predict
 from idc.module import IDCModule
@@ -105,3 +105,14 @@ def test_global_gate_fidelity_is_how_often_the_kept_features_recognise_the_clust
     gated = torch.nn.functional.one_hot(clusters, 5).float()
     out = stage2.global_gate_fidelity(module, gated, clusters)
     assert out["global_gate_fidelity"] == pytest.approx(expected)
+
+
+def test_the_noise_free_gates_coding_rate_reaches_stage_1(cfg_factory):
+    """``gates.gtcr_noise=false``: stage 1's ``gtcr`` term is the rate of the evaluation gates of the batch."""
+    x = torch.rand(8, 12, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    module = build_module(cfg_factory("gates.gtcr_noise=false"), n_features=12, n_clusters=3)
+    torch.manual_seed(1)
+    terms = module.stage1_losses(x, epoch=2)
+    expected = losses.gates_coding_rate_loss(module.gating.evaluation_gates(module.gating(x)))
+    assert terms["gtcr"].item() == pytest.approx(expected.item(), rel=1e-5)

@@ -73,7 +73,8 @@ def as_before(cfg: dict) -> dict:
     # trainer.enable_model_summary=false only stops printing the model summary):
     new = {("head", "balance"): "entropy", ("head", "balance_min_share"): 0.5, ("threads",): None,
            ("progress_every",): None, ("trainer", "enable_model_summary"): False, ("model", "weight_decay"): 0.0,
-           ("model", "linear_path"): False, ("gates", "gtcr_center"): False}
+           ("model", "linear_path"): False, ("gates", "gtcr_center"): False,
+           ("gates", "gtcr_noise"): True}
     for path, value in new.items():
         node = cfg
         for key in path[:-1]:
