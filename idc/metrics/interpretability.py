@@ -52,11 +52,17 @@ def gates_separated(gates: np.ndarray) -> np.ndarray:
     return (n_closed >= min_closed) & (n_open >= 1) & (2 * n_clear >= n_open)
 
 
+def used_global_gates(global_gates: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """The rows of ``global_gates`` whose cluster has samples: no cross-entropy reaches an unused cluster's gates,
+    so the regulariser alone sets them."""
+    used = np.bincount(np.asarray(clusters, dtype=np.int64), minlength=len(global_gates)) > 0
+    return np.asarray(global_gates)[used]
+
+
 def separated_shares(local_gates: np.ndarray, global_gates: np.ndarray, clusters: np.ndarray) -> dict[str, float]:
     """``gates_separated_local``: the share of samples whose local gates are separated (:func:`gates_separated`);
     ``gates_separated_global``: the share of non-empty clusters whose global gates are (NaN with none)."""
-    used = np.bincount(np.asarray(clusters, dtype=np.int64), minlength=len(global_gates)) > 0
-    apart = gates_separated(np.asarray(global_gates)[used])
+    apart = gates_separated(used_global_gates(global_gates, clusters))
     return {
         "gates_separated_local": float(gates_separated(local_gates).mean()),
         "gates_separated_global": float(apart.mean()) if apart.size else float("nan"),
@@ -66,10 +72,9 @@ def separated_shares(local_gates: np.ndarray, global_gates: np.ndarray, clusters
 def global_gate_sets(global_gates: np.ndarray, clusters: np.ndarray) -> dict[str, float | int]:
     """Diversity of the used clusters' global-gate sets (open: > 0) and how many of those sets are empty.
 
-    A cluster without samples is left out: no cross-entropy reaches its gates, so the regulariser closes them
-    all, and an empty set would count as sharing nothing (raising the diversity for no explanation at all)."""
-    used = np.bincount(np.asarray(clusters, dtype=np.int64), minlength=len(global_gates)) > 0
-    sets = np.asarray(global_gates)[used] > 0
+    A cluster without samples is left out (:func:`used_global_gates`): the regulariser closes all its gates, and
+    an empty set would count as sharing nothing (raising the diversity for no explanation at all)."""
+    sets = used_global_gates(global_gates, clusters) > 0
     out: dict[str, float | int] = {"empty_sets_global_gates": empty_sets(sets)}
     out["diversity_global_gates"] = diversity(sets, "paper") if len(sets) > 1 else float("nan")
     return out
