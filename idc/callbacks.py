@@ -1,7 +1,8 @@
-"""Lightning callbacks of an IDC run: the per-evaluation metrics with the epochs they pick, and the stage-1
-checkpoint. The labels (only ever logged and recorded, never trained on) reach these and never the model."""
+"""Lightning callbacks of an IDC run: the per-evaluation metrics with the epochs they pick, the stage-1
+checkpoint and progress lines. The labels (only ever logged and recorded, never trained on) reach these and never the model."""
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from idc import stage2
+from idc.console import duration, log
 from idc.metrics import clustering_metrics, open_gates, silhouette
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
 
@@ -138,3 +140,45 @@ class Stage1Checkpoint(pl.Callback):
         if trainer.current_epoch == module.schedule.stage1_epochs - 1 and not module.stage1_loaded:
             module.raise_if_nonfinite()  # callbacks run before the module's own epoch-end check
             trainer.save_checkpoint(self.path, weights_only=True)
+
+
+class ProgressLines(pl.Callback):
+    """One log line every ``every`` epochs (about ten per run when ``None``; none when ``0``, beside a progress
+    bar) with the time left, for output that goes to a file or CI; also says from which epoch a resumed run goes
+    on, and keeps it (:func:`resumed_epoch`)."""
+
+    def __init__(self, every: int | None = None):
+        self.every = every
+        self.first_epoch = 0
+        self._started = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._started, self.first_epoch = time.monotonic(), trainer.current_epoch
+        if trainer.ckpt_path and trainer.is_global_zero:
+            log.info("resumed from %s at epoch %d of %d", trainer.ckpt_path, trainer.current_epoch,
+                     trainer.max_epochs)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        total, done = int(trainer.max_epochs or 0), trainer.current_epoch + 1
+        every = max(1, total // 10) if self.every is None else self.every
+        if not every or not trainer.is_global_zero or (done % every and done != total):
+            return
+        elapsed = time.monotonic() - self._started
+        left = elapsed / max(1, done - self.first_epoch) * (total - done)
+        log.info("epoch %d/%d, %s elapsed, about %s left", done, total, duration(elapsed), duration(left))
+
+
+def progress_callbacks(bar: bool, every: int | None = None) -> list[pl.Callback]:
+    """A rich progress bar (``bar``: a terminal) or a line every ``every`` epochs (a file, CI)."""
+    if bar:
+        from pytorch_lightning.callbacks import RichProgressBar
+
+        return [RichProgressBar(), ProgressLines(every=0)]
+    return [ProgressLines(int(every) if every else None)]
+
+
+def resumed_epoch(trainer: pl.Trainer) -> int | None:
+    """The epoch a resumed ``fit`` went on from (``None`` when it started afresh), as :class:`ProgressLines` saw it."""
+    if not trainer.ckpt_path:
+        return None
+    return next((c.first_epoch for c in trainer.callbacks if isinstance(c, ProgressLines)), None)

@@ -1,6 +1,8 @@
 """Where the Hydra configs live, in a source checkout and in an installed package alike."""
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,20 +28,43 @@ def config_dir() -> Path:
     raise FileNotFoundError(f"IDC configs not found next to {_PACKAGE}; reinstall the package")
 
 
+#: composed configs by what they depend on (see :func:`compose`), oldest first; a few hundred KB at most
+_COMPOSED: dict[tuple, DictConfig] = {}
+_COMPOSED_MAX = 64
+
+
+def _compose_key(overrides: Sequence[str], config_name: str) -> tuple:
+    """What a composition depends on: the overrides, the YAML files (their number and newest change, so that a
+    config edited in place composes anew), the working directory (``hydra.runtime.cwd``) and the ``IDC_*``
+    environment (interpolations that validation resolves)."""
+    files = [p.stat().st_mtime_ns for p in config_dir().rglob("*.yaml")]
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("IDC_")))
+    return config_name, tuple(overrides), len(files), max(files), os.getcwd(), env
+
+
 def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
     """Compose a config with Hydra's compose API (for notebooks, the estimator and tests) and validate it
     (:func:`idc.schema.validate`: a bad key or value raises :class:`idc.schema.ConfigError` here).
 
-    Interpolations that need a running Hydra app (``${hydra:...}``) are left unresolved.
+    Interpolations that need a running Hydra app (``${hydra:...}``) are left unresolved. Composing takes a
+    good part of a second (Hydra reads and merges every group's YAML), so the same request is answered from
+    memory, as a copy of its own.
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    key = _compose_key(overrides, config_name)
+    if key not in _COMPOSED:
+        from hydra import compose as hydra_compose
+        from hydra import initialize_config_dir
 
-    from idc.schema import validate
+        from idc.schema import validate
 
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
-    return validate(cfg) if config_name == "train" else cfg
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        if config_name == "train":
+            validate(cfg)
+        if len(_COMPOSED) >= _COMPOSED_MAX:
+            del _COMPOSED[next(iter(_COMPOSED))]
+        _COMPOSED[key] = cfg
+    return copy.deepcopy(_COMPOSED[key])
 
 
 def compose_run(overrides: Sequence[str], output_dir: str | Path) -> DictConfig:

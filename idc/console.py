@@ -1,18 +1,16 @@
-"""What a run shows: its threads, a quiet console (Lightning's and W&B's chatter off, warnings kept), progress
-(a bar on a terminal, a line every few epochs otherwise) and where it went and what it found."""
+"""What a run shows: its threads, a quiet console (Lightning's and W&B's chatter off, warnings kept), whether to
+show a progress bar (the bar and the progress lines are callbacks: :mod:`idc.callbacks`) and where it went and
+what it found. Imports no Lightning, so that a run refused for its settings, or a baseline, starts in seconds."""
 from __future__ import annotations
 
 import logging
 import os
 import sys
-import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import pytorch_lightning as pl
 
 log = logging.getLogger("idc")
 
@@ -109,50 +107,8 @@ def show_progress(setting: object) -> bool:
     return bool(setting)
 
 
-# ----------------------------------------------------------------------------------------------- progress
-class ProgressLines(pl.Callback):
-    """One log line every ``every`` epochs (about ten per run when ``None``; none when ``0``, beside a progress
-    bar) with the time left, for output that goes to a file or CI; also says from which epoch a resumed run goes
-    on, and keeps it (:func:`resumed_epoch`)."""
-
-    def __init__(self, every: int | None = None):
-        self.every = every
-        self.first_epoch = 0
-        self._started = 0.0
-
-    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self._started, self.first_epoch = time.monotonic(), trainer.current_epoch
-        if trainer.ckpt_path and trainer.is_global_zero:
-            log.info("resumed from %s at epoch %d of %d", trainer.ckpt_path, trainer.current_epoch,
-                     trainer.max_epochs)
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        total, done = int(trainer.max_epochs or 0), trainer.current_epoch + 1
-        every = max(1, total // 10) if self.every is None else self.every
-        if not every or not trainer.is_global_zero or (done % every and done != total):
-            return
-        elapsed = time.monotonic() - self._started
-        left = elapsed / max(1, done - self.first_epoch) * (total - done)
-        log.info("epoch %d/%d, %s elapsed, about %s left", done, total, _duration(elapsed), _duration(left))
-
-
-def progress_callbacks(bar: bool, every: int | None = None) -> list[pl.Callback]:
-    """A rich progress bar (``bar``: a terminal) or a line every ``every`` epochs (a file, CI)."""
-    if bar:
-        from pytorch_lightning.callbacks import RichProgressBar
-
-        return [RichProgressBar(), ProgressLines(every=0)]
-    return [ProgressLines(int(every) if every else None)]
-
-
-def resumed_epoch(trainer: pl.Trainer) -> int | None:
-    """The epoch a resumed ``fit`` went on from (``None`` when it started afresh), as :class:`ProgressLines` saw it."""
-    if not trainer.ckpt_path:
-        return None
-    return next((c.first_epoch for c in trainer.callbacks if isinstance(c, ProgressLines)), None)
-
-
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``1m05s``, or ``2h03m`` from an hour on."""
     seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 

@@ -127,7 +127,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> IDC:
         """Train on ``X`` (samples x features). ``y``, when given, only feeds the logged metrics: it is
         never used for training."""
-        from idc.train import fit
+        from idc.fit import fit
 
         table = self._table(X, y, fitting=True)
         if self.scaler not in (None, "none", *SCALERS):

@@ -11,7 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from idc.io import replacing, write_json
+from idc.io import replacing, write_json, write_text
 
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
@@ -138,6 +138,15 @@ def mark_started(run_dir: Path) -> None:
     that tables never pair its new config with old metrics and a failure is never hidden behind ``DONE``."""
     (run_dir / DONE).unlink(missing_ok=True)
     (run_dir / FAILED).unlink(missing_ok=True)
+
+
+def start_run(run_dir: Path, cfg: Any) -> None:
+    """A run starts in ``run_dir``: :func:`mark_started`, then its resolved config (``cfg``, a ``DictConfig``)
+    to ``config.yaml``."""
+    from omegaconf import OmegaConf
+
+    mark_started(run_dir)
+    write_text(run_dir / CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def mark_done(run_dir: Path) -> None:

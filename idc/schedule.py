@@ -106,3 +106,13 @@ class Schedule:
         if until_freeze:
             return max(self.head_epochs, 1)
         return max(int(max_epochs) - self.stage1_epochs, 1)
+
+
+def stage1_only_schedule(cfg: Any) -> None:
+    """With ``model.embedding_clusterer`` (``method=ae_kmeans``) K-means on the stage-1 embeddings replaces the
+    clustering head, so the run ends with stage 1 whatever schedule was chosen (in place)."""
+    if not cfg.model.get("embedding_clusterer"):
+        return
+    cfg.schedule.stage2_epochs = 0  # no stage 2: no head to train,
+    cfg.schedule.head_epochs = 0  # so no global gates either
+    cfg.schedule.epochs = int(cfg.schedule.stage1_epochs)  # also when a total was given as a number

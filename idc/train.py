@@ -1,132 +1,35 @@
-"""One training run from a composed config to a finished run directory."""
+"""One run from a composed config to a finished run directory: the table, the size rule, the resume check and
+the files every run writes, then a baseline (:mod:`idc.baselines`, no Lightning: it starts in seconds), a
+consensus of seeds (:mod:`idc.consensus_run`) or one neural run (:mod:`idc.fit`)."""
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import Logger
-from pytorch_lightning.utilities import rank_zero_only
 
 from idc import run_dir as rd
-from idc import signals, stage2
-from idc.config import instantiate
-from idc.console import progress_callbacks, resumed_epoch
-from idc.data import Table, TableDataModule, load_table
-from idc.callbacks import EpochPicks, Stage1Checkpoint
-from idc.data.preprocess import Fitted
-from idc.evaluate import evaluate, image_shape_of
-from idc.history import HistoryLogger
-from idc.inference import predict
-from idc.io import write_text
-from idc.loggers import build_logger, finish_logger
-from idc.metrics import headline_metrics
+from idc.data import load_table
+from idc.schedule import stage1_only_schedule
 from idc.size_rule import apply_size_rule, command_line_keys
-from idc.module import IDCModule
 
 
-def build_module(cfg: DictConfig, n_features: int, n_clusters: int) -> IDCModule:
-    """The LightningModule a config describes, for a table of ``n_features`` columns and ``n_clusters``; the
-    ``schedule`` node when the config has one, else ``model.schedule``."""
-    def plain(node: Any) -> dict:
-        return OmegaConf.to_container(node, resolve=True)
-
-    schedule = plain(cfg.schedule) if cfg.get("schedule") is not None else None
-    return IDCModule(n_features, n_clusters, plain(cfg.gates), plain(cfg.head), plain(cfg.model), schedule, seed=cfg.seed)
-
-
-def log_evaluation(logger: Any, metrics: dict[str, Any], plots: list[Path], step: int) -> None:
-    """Numbers to the experiment logger under ``eval/``; plots as images when it is W&B."""
-    if not logger:
-        return
-    logger.log_metrics({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
-    if plots and hasattr(logger, "log_image"):
-        for path in plots:
-            logger.log_image(key=f"plots/{path.stem}", images=[str(path)], step=step)
-
-
-def fit(
-    cfg: DictConfig,
-    table: Table,
-    run_dir: Path,
-    show_progress: bool = False,
-    logger: Logger | bool = False,
-    **trainer_kwargs: Any,
-) -> tuple[IDCModule, pl.Trainer, str | None]:
-    """Seed, build the data module, model and Lightning ``Trainer`` from ``cfg`` and train on ``table``;
-    checkpoints go to ``run_dir/checkpoints`` and training resumes from ``last.ckpt`` when it exists (and
-    ``cfg.resume``). ``trainer_kwargs`` override the ``trainer`` config. Returns the module, the trainer (its
-    :class:`EpochPicks` holds the epochs picked) and the checkpoint resumed from."""
-    stage1_only_schedule(cfg)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    per_row = cfg.get("data_loading", "index") == "per_row"
-    datamodule = TableDataModule(table, cfg.dataset.batch_size, seed=cfg.seed, per_row=per_row)
-    module = build_module(cfg, table.n_features, int(table.n_clusters))
-    if cfg.model.get("stage1_checkpoint"):
-        stage2.load_stage1(module, cfg.model.stage1_checkpoint)
-    callbacks: list[pl.Callback] = [
-        EpochPicks(table.y),
-        Stage1Checkpoint(run_dir / rd.STAGE1_CHECKPOINT),
-        ModelCheckpoint(
-            dirpath=run_dir / Path(rd.CHECKPOINT).parent,
-            filename=Path(rd.CHECKPOINT).stem,
-            every_n_epochs=int(cfg.get("checkpoint_every", 50)),
-            save_top_k=1,
-            enable_version_counter=False,
-            save_on_train_epoch_end=True,  # after the module's non-finite-loss check of that epoch
-        )
-    ]
-    callbacks += progress_callbacks(show_progress, cfg.get("progress_every"))  # a bar, or a line every N epochs
-    callbacks += list(trainer_kwargs.pop("callbacks", []))  # the caller's callbacks come in addition
-    history = HistoryLogger(run_dir)
-    arguments = dict(
-        callbacks=callbacks,
-        logger=[history, logger] if logger else [history],
-        default_root_dir=str(run_dir),
-        enable_progress_bar=show_progress,
-    )
-    trainer: pl.Trainer = instantiate(cfg.trainer, **{**arguments, **trainer_kwargs})
-    last = run_dir / rd.CHECKPOINT
-    ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
-    with signals.deferred_to_lightning():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    trainer.save_checkpoint(last, weights_only=False)
-    history.save(force=True)
-    if trainer.received_sigterm:  # noted after the last epoch's check: the run stops here, resumable at its end
-        raise signals.Interrupted(signal.SIGTERM)
-    module.to(trainer.strategy.root_device)
-    return module, trainer, ckpt_path
-
-
-def stage1_only_schedule(cfg: DictConfig) -> None:
-    """With ``model.embedding_clusterer`` (``method=ae_kmeans``) K-means on the stage-1 embeddings replaces the
-    clustering head, so the run ends with stage 1 whatever schedule was chosen (in place)."""
-    if not cfg.model.get("embedding_clusterer"):
-        return
-    cfg.schedule.stage2_epochs = 0  # no stage 2: no head to train,
-    cfg.schedule.head_epochs = 0  # so no global gates either
-    cfg.schedule.epochs = int(cfg.schedule.stage1_epochs)  # also when a total was given as a number
-
-
-def train(cfg: DictConfig, show_progress: bool = False, callbacks: list[pl.Callback] = ()) -> dict[str, Any]:
+def train(cfg: DictConfig, show_progress: bool = False, callbacks: list = ()) -> dict[str, Any]:
     """Train IDC as ``cfg`` says and fill ``cfg.paths.output_dir``: resolved config, checkpoints,
     ``metrics.json``, ``predictions.h5``, the evaluation and, last, ``DONE``; a failure leaves ``FAILED`` (the
     error and its traceback) and is raised again; a directory whose checkpoint has other settings is refused
-    (:class:`idc.run_dir.SettingsChanged`) and left untouched. ``callbacks`` join the run's own. Under DDP only
-    rank 0 writes to the run directory (the other ranks run this function too, from Lightning's launcher).
-    Returns the final metrics."""
+    (:class:`idc.run_dir.SettingsChanged`) and left untouched. ``callbacks`` (Lightning's) join the run's own.
+    Under DDP only rank 0 writes to the run directory (the other ranks run this function too, from Lightning's
+    launcher). Returns the final metrics."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stage1_only_schedule(cfg)
     started = time.perf_counter()
+    baseline = bool(cfg.method.get("baseline"))
     try:  # the table first: the size rule sets keys from its shape before the settings are compared and saved
         table = load_table(cfg.dataset)
-        if not cfg.method.get("baseline"):
+        if not baseline:
             apply_size_rule(cfg, table.n_samples, table.n_features, command_line_keys())
     except Exception as err:
         rd.mark_started(run_dir)  # no DONE of an earlier attempt beside this FAILED
@@ -134,56 +37,24 @@ def train(cfg: DictConfig, show_progress: bool = False, callbacks: list[pl.Callb
         raise
     if cfg.get("resume", True):  # before anything is written: a mismatch leaves the directory as it was
         rd.check_resumable(run_dir, OmegaConf.to_container(cfg, resolve=True))
+    if baseline:
+        from idc.baselines import run_baseline
+
+        try:
+            rd.start_run(run_dir, cfg)
+            return run_baseline(cfg, table, run_dir)
+        except Exception as err:
+            rd.mark_failed(run_dir, err)
+            raise
+    from idc.fit import is_rank_zero, train_model  # Lightning: imported for a neural run only
+
     try:
-        if int(cfg.model.get("n_init", 1)) > 1 and not cfg.method.get("baseline"):
+        if int(cfg.model.get("n_init", 1)) > 1:
             from idc.consensus_run import train_consensus
 
             return train_consensus(cfg, run_dir, table, train, show_progress)
-        return _train(cfg, run_dir, table, started, show_progress, list(callbacks))
+        return train_model(cfg, run_dir, table, started, show_progress, list(callbacks))
     except Exception as err:
-        if rank_zero_only.rank == 0:
+        if is_rank_zero():
             rd.mark_failed(run_dir, err)
         raise
-
-
-def _train(
-    cfg: DictConfig, run_dir: Path, table: Table, started: float, show_progress: bool, callbacks: list[pl.Callback]
-) -> dict[str, Any]:
-    first = rank_zero_only.rank == 0  # Lightning's rank from the environment, known before the Trainer exists
-    if first:
-        rd.mark_started(run_dir)
-        write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-    if cfg.method.get("baseline"):
-        from idc.baselines import run_baseline
-
-        return run_baseline(cfg, table, run_dir)
-    if first:
-        Fitted.of(table, bool(cfg.dataset.get("log1p", False))).save(run_dir / rd.PREPROCESSING)
-    logger = build_logger(cfg.get("logger"), run_dir) if first else False
-    try:
-        module, trainer, ckpt_path = fit(cfg, table, run_dir, show_progress, logger, callbacks=callbacks)
-        train_seconds = time.perf_counter() - started
-        pred = predict(module, table.X, module.hparams.model.get("embedding_clusterer"), int(cfg.seed))
-        selections = EpochPicks.of(trainer).selections()
-        metrics = headline_metrics(pred, table.y, table.n_clusters, selections)
-        metrics.update(dataset=cfg.dataset.name, seed=int(cfg.seed), epochs=int(trainer.current_epoch))
-        if module.head_selection:  # restarts / k-means start of the head: the label-free criterion's values
-            metrics["head_selection"] = module.head_selection
-        if not trainer.is_global_zero:
-            return metrics
-        if logger:
-            logger.log_metrics(
-                {f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
-                step=trainer.global_step,
-            )
-        eval_cfg = cfg.get("eval") or {}
-        if eval_cfg.get("enabled", True):
-            scores, plots = evaluate(module, table, run_dir, eval_cfg, pred, image_shape_of(cfg.dataset), selections)
-            log_evaluation(logger, scores, plots, trainer.global_step)
-    finally:
-        finish_logger(logger)
-    rd.finish_run(
-        run_dir, metrics, pred, table.feature_names, table.y, time.perf_counter() - started, str(module.device),
-        class_names=table.class_names, train_seconds=round(train_seconds, 3), lightning=pl.__version__, resumed_from=ckpt_path, resumed_at_epoch=resumed_epoch(trainer),
-    )
-    return metrics

@@ -54,7 +54,7 @@ def run_case(case: dict) -> dict:
 
     from idc.config import compose
     from idc.data import Table, load_table
-    from idc.train import fit
+    from idc.fit import fit
 
     gpu = torch.cuda.is_available()
     e1, e2 = 2, 2  # stage 1: epochs 0 (no gates), 1, 2 (gated); stage 2: epoch 3 (head), 4, 5 (global gates on)

@@ -68,7 +68,7 @@ def mnist_run(dry_run: bool, extra: list[str], out: Path) -> dict:
     from idc.data import load_table
     from idc.inference import predict
     from idc.metrics import clustering_metrics
-    from idc.train import fit
+    from idc.fit import fit
 
     class EpochTimer(pl.Callback):
         def __init__(self):

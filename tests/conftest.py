@@ -42,8 +42,10 @@ def acc_of_run(run_dir: Path) -> float:
 
 
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
-    """A composed config whose run directory is ``tmp_path`` (as Hydra would set it)."""
-    return compose_run(["schedule=smoke", "logger=none", *overrides], tmp_path)
+    """A composed config whose run directory is ``tmp_path`` (as Hydra would set it). No plots unless a test
+    asks (``eval.plots=true``): drawing them takes longer than a smoke run's training, and tests/test_plots.py and
+    the CLI's smoke run check them."""
+    return compose_run(["schedule=smoke", "logger=none", "eval.plots=false", *overrides], tmp_path)
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -55,6 +57,23 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
     )
     assert proc.returncode == 0, f"idc-train {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc
+
+
+def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make) -> Path:
+    """A folder made once per test session by ``make(folder)`` and shared by every xdist worker (their temporary
+    folders have a common parent; a file lock lets one worker make it while the others wait). For expensive
+    end-to-end runs that several tests read; a test that changes one copies it first."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 from pytorch_lightning import Callback
 from pytorch_lightning.utilities import rank_zero_only
 
-import idc.io
 import idc.run_dir
 import idc.train
 from idc.config import compose_run
@@ -32,7 +31,7 @@ class FirstEpochRows(Callback):
 def record_writes() -> list[str]:
     """Wrap the run directory's writers so that each rank lists the files it wrote."""
     written: list[str] = []
-    for module, name in ((idc.train, "write_text"), (idc.run_dir, "write_json"), (idc.run_dir, "write_predictions"),
+    for module, name in ((idc.run_dir, "write_text"), (idc.run_dir, "write_json"), (idc.run_dir, "write_predictions"),
                          (idc.run_dir, "mark_done"), (idc.run_dir, "mark_started")):
         original = getattr(module, name)
 

@@ -63,7 +63,7 @@ def test_kmeans_proportions_pull_towards_the_target_shares_whatever_the_cluster_
 
 def test_balance_term_follows_head_balance(cfg_factory):
     from idc.stage2 import FrozenInputs, balance_term
-    from idc.train import build_module
+    from idc.fit import build_module
 
     cfg = cfg_factory("head.balance=kmeans_proportions")
     module = build_module(cfg, 5, 3)

@@ -1,4 +1,5 @@
-"""`idc-train` end to end in subprocesses: run-directory files, multirun, determinism, W&B offline."""
+"""`idc-train` end to end in subprocesses: run-directory files, multirun, determinism; `idc-eval` on the run (W&B's
+offline run: tests/test_console.py)."""
 import json
 from pathlib import Path
 
@@ -7,34 +8,34 @@ import pytest
 import torch
 import yaml
 
+from idc.cli.eval import main as idc_eval
 from idc.run_dir import read_predictions
 
-from .conftest import run_cli
-import subprocess
-import sys
+from .conftest import run_cli, shared_once
 
 pytestmark = pytest.mark.slow
 METRIC_KEYS = {"acc", "nmi", "ari", "open_local_gates", "open_global_gates", "selection", "cluster_sizes"}
 
 
-def only_run_dir(root: Path) -> Path:
-    dirs = [p.parent for p in root.rglob("DONE")]
-    assert len(dirs) == 1, dirs
-    return dirs[0]
+@pytest.fixture(scope="session")
+def smoke_jobs(tmp_path_factory) -> list[Path]:
+    """``idc-train -m schedule=smoke logger=csv seed=0,1``, run once for every test (and worker) that reads it."""
+    cwd = shared_once(tmp_path_factory, "cli_smoke",
+                      lambda cwd: run_cli("-m", "schedule=smoke", "logger=csv", "seed=0,1", cwd=cwd))
+    sweep = next((cwd / "outputs" / "train" / "multiruns").iterdir())
+    return sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("smoke")
-    run_cli("schedule=smoke", "logger=csv", cwd=cwd)
-    return only_run_dir(cwd / "outputs")
+@pytest.fixture(scope="session")
+def smoke_run(smoke_jobs) -> Path:
+    return smoke_jobs[0]
 
 
 def test_smoke_run_writes_every_output(smoke_run):
     d = smoke_run
     for name in ["config.yaml", "metrics.json", "run_info.json", "predictions.h5", "checkpoints/last.ckpt", "DONE"]:
         assert (d / name).is_file(), name
-    assert d.parent.name == "runs" and d.parents[2].name == "outputs"
+    assert d.parents[1].name == "multiruns" and d.parents[3].name == "outputs"
     cfg = yaml.safe_load((d / "config.yaml").read_text())
     assert cfg["dataset"]["name"] == "synthetic" and cfg["paths"]["output_dir"] == str(d.resolve())
     metrics = json.loads((d / "metrics.json").read_text())
@@ -54,31 +55,19 @@ def test_smoke_run_writes_every_output(smoke_run):
     assert ckpt["epoch"] == 8 and "cluster_heads.0.net.0.weight" in ckpt["state_dict"]
 
 
-def test_multirun_two_seeds_and_same_seed_determinism(tmp_path, smoke_run):
-    # the evaluation runs after metrics.json and predictions.h5 are fixed: not needed to compare them
-    run_cli("-m", "schedule=smoke", "logger=none", "eval.enabled=false", "seed=0,1", cwd=tmp_path)
-    sweep = next((tmp_path / "outputs" / "train" / "multiruns").iterdir())
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
-    assert [j.name for j in jobs] == ["0", "1"] and all((j / "DONE").exists() for j in jobs)
-    m0, m1 = (json.loads((j / "metrics.json").read_text()) for j in jobs)
+def test_multirun_two_seeds_and_same_seed_determinism(smoke_jobs, cfg_factory, tmp_path):
+    assert [j.name for j in smoke_jobs] == ["0", "1"] and all((j / "DONE").exists() for j in smoke_jobs)
+    m0, m1 = (json.loads((j / "metrics.json").read_text()) for j in smoke_jobs)
     assert (m0["seed"], m1["seed"]) == (0, 1)
-    # seed 0 in another process (the smoke run) gives the same metrics and the same predictions
-    assert m0 == json.loads((smoke_run / "metrics.json").read_text())
-    p0, p_smoke, p1 = (read_predictions(d / "predictions.h5") for d in (jobs[0], smoke_run, jobs[1]))
-    np.testing.assert_array_equal(p0["embeddings"], p_smoke["embeddings"])
-    np.testing.assert_array_equal(p0["local_gates"], p_smoke["local_gates"])
+    # seed 0 in another process (this one; no logger, no evaluation: both come after metrics and predictions)
+    # gives the same metrics and the same predictions
+    from idc.train import train
+
+    assert train(cfg_factory("seed=0", "eval.enabled=false")) == m0
+    p0, again, p1 = (read_predictions(d / "predictions.h5") for d in (smoke_jobs[0], tmp_path, smoke_jobs[1]))
+    np.testing.assert_array_equal(p0["embeddings"], again["embeddings"])
+    np.testing.assert_array_equal(p0["local_gates"], again["local_gates"])
     assert not np.array_equal(p0["embeddings"], p1["embeddings"])
-
-
-def test_wandb_logger_leaves_an_offline_run(tmp_path):
-    run_cli("schedule=smoke", "logger=wandb", "eval.faithfulness_max_features=2", "eval.plots=false", cwd=tmp_path)
-    d = only_run_dir(tmp_path / "outputs")
-    runs = list((d / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1, list((d / "wandb").iterdir())
-    blob = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
-    for key in [b"val/acc", b"val/nmi", b"val/ari", b"val/open_local_gates", b"val/open_global_gates",
-                b"stage1/loss", b"final/acc", b"eval/faithfulness"]:
-        assert key in blob, key
 
 
 def test_training_ends_with_an_evaluation(smoke_run):
@@ -104,11 +93,6 @@ def test_training_ends_with_an_evaluation(smoke_run):
     assert "stage2/global_reg_weight" in columns
 
 
-def idc_eval(*args):
-    exe = Path(sys.executable).with_name("idc-eval")
-    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
 def test_idc_eval_rebuilds_the_evaluation_from_the_run_directory(smoke_run, tmp_path):
     import shutil
 
@@ -117,16 +101,15 @@ def test_idc_eval_rebuilds_the_evaluation_from_the_run_directory(smoke_run, tmp_
     for name in ("eval.json", "explanations.csv"):
         (run / name).unlink()
     shutil.rmtree(run / "plots")
-    proc = idc_eval(run)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert idc_eval([str(run)]) == 0  # in this process (tests/test_console.py runs the command itself)
     assert json.loads((run / "eval.json").read_text()) == json.loads((smoke_run / "eval.json").read_text())
     assert (run / "explanations.csv").read_text() == (smoke_run / "explanations.csv").read_text()
     assert len(list((run / "plots").glob("*.png"))) >= 5
 
 
-def test_idc_eval_refuses_a_table_with_other_features(smoke_run):
-    proc = idc_eval(smoke_run, "dataset=digits")
-    assert proc.returncode == 2 and "13 of the 13 features the model was trained on are missing" in proc.stderr
+def test_idc_eval_refuses_a_table_with_other_features(smoke_run, capsys):
+    assert idc_eval([str(smoke_run), "dataset=digits"]) == 2
+    assert "13 of the 13 features the model was trained on are missing" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model", ["idc", "ae_kmeans"])  # ae_kmeans: the run's K-means centres, not a refit

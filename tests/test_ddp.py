@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_cfg
 
 SCRIPT = ROOT / "tests" / "ddp_run.py"
 #: |ACC(2 ranks) - ACC(1 process)| allowed. Not equal by construction: with 2 ranks each step averages two
@@ -38,5 +38,7 @@ def test_two_cpu_processes_share_the_rows_write_once_and_reach_one_process_quali
     writes = [json.loads((run / f"writes_rank{r}.json").read_text()) for r in (0, 1)]
     assert writes[1] == []  # rank 1 writes nothing to the run directory
     assert sorted(writes[0]) == sorted(["ddp", "config.yaml", "predictions.h5", "metrics.json", "run_info.json", "ddp"])
-    one = _run(tmp_path / "one")
+    from idc.train import train  # the same run in one process: this one
+
+    one = train(make_cfg(tmp_path / "one", "dataset=synthetic"))
     assert abs(ddp["acc"] - one["acc"]) <= ACC_TOLERANCE, (ddp["acc"], one["acc"])

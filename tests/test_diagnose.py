@@ -1,8 +1,6 @@
 """scripts/diagnose.py: stage 1 once per seed, the stage-2 variants from its checkpoint, a per-seed report."""
+import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path):
+def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("diagnose", ROOT / "scripts" / "diagnose.py")
+    diagnose = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagnose)
+    monkeypatch.setenv("CI", "1")
     out = tmp_path / "diag"
-    cmd = [sys.executable, str(ROOT / "scripts" / "diagnose.py"), "--dataset", "synthetic", "--seeds", "2",
-           "--variants", "faithful", "kmeans_restarts8", "--out", str(out), "--overrides", "schedule=smoke",
-           "head.init_steps=20"]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "CI": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert diagnose.main(["--dataset", "synthetic", "--seeds", "2", "--variants", "faithful", "kmeans_restarts8",
+                          "--out", str(out), "--overrides", "schedule=smoke", "head.init_steps=20"]) == 0
+    assert "| kmeans_restarts8 |" in capsys.readouterr().out
     rows = json.loads((out / "diagnose.json").read_text())
     y = load_table(compose(["dataset=synthetic"]).dataset).y
 

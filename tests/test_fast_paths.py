@@ -4,7 +4,7 @@ import torch
 
 from idc import losses
 from idc.data import Table, TableDataModule
-from idc.train import build_module
+from idc.fit import build_module
 
 
 def test_small_side_coding_rate_has_the_same_value_and_gradient_as_the_full_one():

@@ -13,7 +13,8 @@ from idc.config import compose
 from idc.inference import predict
 from idc.module import IDCModule
 from idc.schema import ConfigError
-from idc.train import build_module, train
+from idc.fit import build_module
+from idc.train import train
 
 
 @pytest.mark.parametrize("gates,head", [("hard_concrete", "dec"), ("stg", "kmeans"), ("none", "dec"),
@@ -53,7 +54,7 @@ def test_the_kmeans_head_is_scikit_learns_kmeans_on_the_same_embeddings_and_seed
 
 def test_predict_gives_the_dec_heads_argmax_q(cfg_factory, tmp_path):
     from idc.data import load_table
-    from idc.train import fit
+    from idc.fit import fit
 
     cfg = cfg_factory("head=dec")
     table = load_table(cfg.dataset)

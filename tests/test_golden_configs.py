@@ -18,7 +18,7 @@ BASELINES = ("kmeans", "gmm", "spectral", "agglomerative", "ls_kmeans", "cae_kme
 EXCEPTIONS = {
     "model/ae_kmeans.yaml": [(
         "model.schedule.global_gates_start", 1000000, 101,
-        "both say 'never': the run ends after stage 1 (epoch 101), and train.stage1_only_schedule already wrote "
+        "both say 'never': the run ends after stage 1 (epoch 101), and schedule.stage1_only_schedule already wrote "
         "global_gates_start = epochs = 101 into every ae_kmeans run's saved config",
     )],
     "dataset/table.yaml": [

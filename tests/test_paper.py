@@ -1,24 +1,22 @@
 """`idc-paper`: runs what is not DONE through Hydra multiruns, then builds the tables; re-running skips."""
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from idc.cli import paper
 
 pytestmark = pytest.mark.slow
 
 
-def idc_paper(*args, cwd):
-    exe = Path(sys.executable).with_name("idc-paper")
-    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+def idc_paper(*args, capfd) -> str:
+    """``idc-paper ARGS`` in this process (its multiruns are subprocesses, as always); returns what it printed."""
+    assert paper.main(list(args)) == 0
+    return capfd.readouterr().out
 
 
-def test_quick_paper_run_builds_tables_and_resumes(tmp_path):
+def test_quick_paper_run_builds_tables_and_resumes(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
     args = ["--quick", "--seeds", "2", "--datasets", "synthetic", "--methods", "kmeans", "agglomerative",
             "--launcher", "basic", "--root", str(tmp_path / "paper")]
-    first = idc_paper(*args, cwd=tmp_path)
+    first = idc_paper(*args, capfd=capfd)
     root = tmp_path / "paper" / "quick"
     runs = sorted(p.parent.relative_to(root).as_posix() for p in root.rglob("DONE"))
     assert runs == ["agglomerative/synthetic/seed0", "agglomerative/synthetic/seed1",
@@ -29,17 +27,15 @@ def test_quick_paper_run_builds_tables_and_resumes(tmp_path):
     assert sum("**" in r for r in rows) == 1 and "Reported epoch: the final epoch" in acc
     assert {p.name for p in (root / "tables").iterdir()} >= {"acc.md", "acc.tex", "acc.csv", "published.md", "runs.md"}
     stamp = (root / "kmeans/synthetic/seed0/metrics.json").stat().st_mtime_ns
-    second = idc_paper(*args, cwd=tmp_path)
-    assert "already done, skipped: kmeans on synthetic (2 seeds)" in second.stdout
-    assert "idc.cli.train" not in second.stdout  # a finished row starts no multirun (no start-up to pay)
+    second = idc_paper(*args, capfd=capfd)
+    assert "already done, skipped: kmeans on synthetic (2 seeds)" in second
+    assert "idc.cli.train" not in second  # a finished row starts no multirun (no start-up to pay)
     assert (root / "kmeans/synthetic/seed0/metrics.json").stat().st_mtime_ns == stamp
-    assert "dataset=synthetic schedule=quick" in first.stdout and "method=kmeans" in first.stdout
+    assert "dataset=synthetic schedule=quick" in first and "method=kmeans" in first
 
 
 def test_named_datasets_without_files_are_reported(capsys, monkeypatch):
     import argparse
-
-    from idc.cli import paper
 
     monkeypatch.setattr(paper, "present", lambda names: [n for n in names if n != "srbct"])
     args = argparse.Namespace(datasets=["allaml", "srbct"], schedule="paper")
@@ -48,8 +44,6 @@ def test_named_datasets_without_files_are_reported(capsys, monkeypatch):
 
 
 def test_short_schedule_runs_its_four_tables_and_refuses_others(monkeypatch, capsys):
-    from idc.cli import paper
-
     monkeypatch.setattr(paper, "present", lambda names: list(names))
     assert paper.main(["--schedule", "short", "--methods", "idc", "--seeds", "3", "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -11,9 +11,11 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
-from idc.module import NonFiniteLossError
-from idc.train import fit
+from idc.config import compose_run
 from idc.data import load_table
+from idc.fit import fit
+from idc.module import NonFiniteLossError
+from idc.train import train
 
 from .conftest import run_cli
 
@@ -21,13 +23,15 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    """SIGKILL in stage 2, then the same command: it resumes from last.ckpt (weights restored) and finishes."""
+    """SIGKILL in stage 2, then the same settings again: the run resumes from last.ckpt (weights restored) and
+    finishes. (The same command after SIGTERM: tests/test_console.py.)"""
     run = tmp_path / "run"
-    args = ["schedule=smoke", "logger=none", "schedule.stage2_epochs=36", "checkpoint_every=1",
-            "eval.enabled=false", f"hydra.run.dir={run}"]  # 40 epochs: a few seconds to catch it alive
+    args = ["schedule=smoke", "logger=none", "schedule.stage2_epochs=16", "checkpoint_every=1",
+            "eval.enabled=false"]  # 20 epochs: a few seconds to catch it alive
     exe = Path(sys.executable).with_name("idc-train")
     env = {**os.environ, "CI": "1"}
-    proc = subprocess.Popen([str(exe), *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([str(exe), *args, f"hydra.run.dir={run}"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     ckpt = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -38,23 +42,22 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     first = torch.load(ckpt, weights_only=True)
-    assert 5 <= first["epoch"] < 40 and not (run / "DONE").exists()
+    assert 5 <= first["epoch"] < 20 and not (run / "DONE").exists()
     # mark the checkpoint: the gating network is frozen after stage 1, so a resumed run keeps the mark
     key = "gating.net.0.weight"
     first["state_dict"][key] += 1.0
     torch.save(first, ckpt)
-    run_cli(*args, cwd=tmp_path)
+    train(compose_run(args, run))  # in this process: the killed one's settings, its run directory
     info = json.loads((run / "run_info.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
-    assert info["resumed_from"] == str(ckpt) and metrics["epochs"] == 40 and (run / "DONE").exists()
+    assert info["resumed_from"] == str(ckpt) and metrics["epochs"] == 20 and (run / "DONE").exists()
     second = torch.load(ckpt, weights_only=True)
-    assert second["epoch"] == 40 and second["global_step"] > first["global_step"]
+    assert second["epoch"] == 20 and second["global_step"] > first["global_step"]
     assert torch.equal(first["state_dict"][key], second["state_dict"][key])  # restored, not re-initialised
 
 
 def test_a_run_directory_resumes_only_under_its_own_settings(cfg_factory, tmp_path):
     from idc.run_dir import SettingsChanged
-    from idc.train import train
 
     train(cfg_factory("eval.enabled=false"))
     files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
@@ -68,8 +71,9 @@ def test_a_run_directory_resumes_only_under_its_own_settings(cfg_factory, tmp_pa
 
 
 def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
-    # the loader's arguments are free-form (each loader checks its own), so a bad one fails when the table loads
-    run_cli("-m", "schedule=smoke", "logger=none", "eval.enabled=false", "dataset.load.noise_std=oops,0.01",
+    # the loader's arguments are free-form (each loader checks its own), so a bad one fails when the table loads;
+    # K-means: the sweep's handling is the same for every method, and a baseline starts without Lightning
+    run_cli("-m", "method=kmeans", "logger=none", "dataset.load.noise_std=oops,0.01",
             f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     failed, done = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     assert "could not convert string to float: 'oops'" in (failed / "FAILED").read_text()
@@ -78,8 +82,6 @@ def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
 
 
 def test_a_run_that_fails_outside_the_cli_leaves_failed_too(cfg_factory, tmp_path):
-    from idc.train import train
-
     (tmp_path / "DONE").write_text("done\n")  # an earlier attempt in this directory had finished
     with pytest.raises(ValueError, match="oops"):  # e.g. a trial of idc-search, or a script calling train()
         train(cfg_factory("eval.enabled=false", "dataset.load.noise_std=oops"))

@@ -239,7 +239,7 @@ def test_a_head_trains_until_selection_and_a_frozen_one_keeps_its_partition(tmp_
     import pytorch_lightning as pl
 
     from idc.data import load_table
-    from idc.train import fit
+    from idc.fit import fit
     from tests.conftest import make_cfg
 
     def snapshot(module):
@@ -342,7 +342,7 @@ def test_the_head_learning_rate_anneals_until_the_freeze_when_asked(tmp_path, lr
     import pytorch_lightning as pl
 
     from idc.data import load_table
-    from idc.train import fit
+    from idc.fit import fit
     from tests.conftest import make_cfg
 
     class HeadRate(pl.Callback):

@@ -30,9 +30,9 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
 
 
 def test_a_resumed_search_tries_new_settings_and_keeps_its_configuration(tmp_path):
-    storage = tmp_path / "study.db"
-    args = ["hparams_search=idc_silhouette", "schedule=smoke", "logger=none", "eval.enabled=false",
-            f"hparams_search.storage={storage}"]
+    storage = tmp_path / "study.db"  # K-means trials (scored by ACC; no embedding to score without labels): how a
+    # study resumes does not depend on the method
+    args = ["hparams_search=idc_acc", "method=kmeans", "logger=none", f"hparams_search.storage={storage}"]
     run_search([*args, "hparams_search.n_trials=2"])
     study = run_search([*args, "hparams_search.n_trials=4"])
     params = [t.params for t in study.trials]
@@ -45,11 +45,11 @@ def test_a_killed_trial_runs_again_with_its_settings_in_its_directory(tmp_path):
     import time
 
     storage = tmp_path / "study.db"
-    args = ["hparams_search=idc_silhouette", "schedule=smoke", "logger=none", "eval.enabled=false",
-            f"hparams_search.storage={storage}", "hparams_search.heartbeat_seconds=1", "hparams_search.n_trials=1"]
+    args = ["hparams_search=idc_acc", "method=kmeans", "logger=none", f"hparams_search.storage={storage}",
+            "hparams_search.heartbeat_seconds=1", "hparams_search.n_trials=1"]  # K-means trials, as above
     run_search(args)  # records the study and its overrides
     rdb = optuna.storages.RDBStorage(f"sqlite:///{storage}", heartbeat_interval=1, grace_period=2)
-    study = optuna.load_study(study_name="synthetic_silhouette", storage=rdb)
+    study = optuna.load_study(study_name="synthetic_acc", storage=rdb)
     killed = study.ask({"gates.reg_lambda": optuna.distributions.FloatDistribution(0.1, 10.0, log=True)})
     killed.set_user_attr("run_dir", str(tmp_path / "trial1"))  # as the objective does before training
     rdb.record_heartbeat(killed._trial_id)  # then silence, as when the process is killed mid-trial

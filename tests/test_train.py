@@ -28,7 +28,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_pat
 
     from idc.callbacks import EpochPicks
     from idc.data import load_table
-    from idc.train import fit
+    from idc.fit import fit
 
     class Crash(Callback):  # dies at the start of epoch 5 (stage 2), after epoch 4's checkpoint
         def on_train_epoch_start(self, trainer, module):
@@ -55,7 +55,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(cfg_factory, tmp_pat
 def test_stage_boundaries_and_schedule_validation(cfg_factory):
     import pytest
 
-    from idc.train import build_module
+    from idc.fit import build_module
 
     from idc.schema import ConfigError
 
@@ -97,7 +97,7 @@ def test_epochs_picked_in_stage_2_are_the_evaluations_with_the_highest_silhouett
 def test_weight_decay_gives_stage_1_a_decoupled_decay_and_none_keeps_adam(cfg_factory):
     from types import SimpleNamespace
 
-    from idc.train import build_module
+    from idc.fit import build_module
 
     for decay, kind in ((0.5, torch.optim.AdamW), (0.0, torch.optim.Adam)):
         module = build_module(cfg_factory(f"model.weight_decay={decay}", "dataset=digits"), 64, 10)
