@@ -105,3 +105,14 @@ def test_silhouette_is_label_free_and_nan_for_one_cluster():
     emb = np.array([[0.0], [0.1], [5.0], [5.1]])
     assert silhouette(emb, np.array([0, 0, 1, 1])) > 0.9
     assert np.isnan(silhouette(emb, np.zeros(4, dtype=int)))
+
+
+def test_the_jaccard_matrix_is_scikit_learns_jaccard_of_each_pair_empty_sets_included():
+    from sklearn.metrics import jaccard_score
+
+    from idc.metrics.interpretability import jaccard_matrix
+
+    sets = np.random.default_rng(0).random((6, 25)) < 0.3
+    sets[[1, 4]] = False  # two empty sets: they share nothing, not even with each other
+    expected = [[jaccard_score(a, b, zero_division=0.0) for b in sets] for a in sets]
+    np.testing.assert_allclose(jaccard_matrix(sets), expected)
