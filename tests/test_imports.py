@@ -73,3 +73,48 @@ def test_no_import_cycle_inside_idc():
     assert {"idc.module", "idc.train", "idc.stage2", "idc.metrics"} <= graph.keys()
     assert "idc.stage2" in graph["idc.module"]  # the walk sees imports
     assert cycles(graph) == []
+
+
+def loaded_on_import(name: str, modules: dict[str, Path]) -> set[str]:
+    """The packages outside ``idc`` (top-level names) that ``import name`` loads, as far as the statements run
+    at import time say: module and class bodies and their ``if``/``try``/``with`` blocks, not function bodies
+    (where the lazy imports are); a module of ``idc`` loads its parent packages too."""
+    seen: set[str] = set()
+    outside: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in modules:
+            continue
+        seen.add(current)
+        parts = current.split(".")
+        todo += [".".join(parts[:k]) for k in range(1, len(parts))]
+        body = list(ast.parse(modules[current].read_text()).body)
+        while body:
+            node = body.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                base = node.module or ""
+                names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                body += [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)]
+                continue
+            for target in names:
+                if target.split(".")[0] == "idc":
+                    todo.append(target)
+                else:
+                    outside.add(target.split(".")[0])
+    return outside
+
+
+def test_a_baseline_run_and_a_refused_config_import_no_lightning():
+    """`idc-train method=kmeans` and `idc-train <bad value>` start in seconds: nothing on their way imports
+    Lightning (about 8 s of a run's start here); the neural run imports it in idc.fit."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    for name in ("idc.cli.train", "idc.console", "idc.signals", "idc.schema", "idc.config", "idc.run_dir",
+                 "idc.train", "idc.data", "idc.size_rule", "idc.baselines"):
+        assert "pytorch_lightning" not in loaded_on_import(name, modules), name
+    assert "pytorch_lightning" in loaded_on_import("idc.fit", modules)  # the walk sees it where it is
