@@ -339,7 +339,7 @@ def test_one_row_and_header_only_files(tmp_path):
     started = time.perf_counter()
     with pytest.raises(DataError, match="a header of 200000 column names and no data rows"):
         load(wide, "dataset.n_clusters=2")
-    assert time.perf_counter() - started < 5  # was 53 s: told before any parsing
+    assert time.perf_counter() - started < 20  # was 53 s: told before any parsing (a loose bound: CI is loaded)
     (tmp_path / "empty.csv").write_text("\n")
     with pytest.raises(DataError, match="the file is empty"):
         load(tmp_path / "empty.csv", "dataset.n_clusters=2")
