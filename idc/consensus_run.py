@@ -16,12 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from idc import run_dir as rd
 from idc.consensus import combine_runs, run_seeds
 from idc.data import Table
-from idc.io import write_text
 from idc.metrics import headline_metrics
 
 log = logging.getLogger("idc")
@@ -38,8 +37,7 @@ def train_consensus(
     """Train the ``model.n_init`` seeds of ``cfg`` as sub-runs with ``train`` (:func:`idc.train.train`) and write
     their consensus to ``run_dir``; returns the consensus metrics."""
     started = time.perf_counter()
-    rd.mark_started(run_dir)
-    write_text(run_dir / rd.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+    rd.start_run(run_dir, cfg)
     outs = []
     seeds = run_seeds(int(cfg.seed), int(cfg.model.n_init))
     for seed in seeds:
