@@ -20,12 +20,19 @@ help: ## Show this help
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(TORCH_STAMP): | $(BIN)/python
-	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
+# uv installs (and byte-compiles, in parallel) what pip would, in a fifth of the time; pip only installs uv itself.
+# The machine's pip find-links (PIP_FIND_LINKS, e.g. a local CPU build of torch) are handed to uv, which ignores them.
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "uv>=0.5"
+
+UV_INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(foreach l,$(PIP_FIND_LINKS),--find-links $(l))
+
+$(TORCH_STAMP): | $(BIN)/uv
+	$(UV_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	touch $@
 
 $(DEPS_STAMP): pyproject.toml $(TORCH_STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(UV_INSTALL) -e ".[dev]"
 	touch $@
 
 install: $(DEPS_STAMP) ## Create .venv and install torch, then idc with its dev extra

@@ -1,9 +1,14 @@
 """Shared fixtures: configs through Hydra's compose API, tiny run directories, the CLI as a subprocess."""
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -48,15 +53,76 @@ def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
     return compose_run(["schedule=smoke", "logger=none", "eval.plots=false", *overrides], tmp_path)
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``idc-train`` in a subprocess from ``cwd`` (so ``outputs/`` lands there) and fail loudly."""
-    env = {**os.environ, "CI": "1", "WANDB_SILENT": "true"}
-    exe = Path(sys.executable).with_name("idc-train")
-    proc = subprocess.run(
-        [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"idc-train {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+@contextlib.contextmanager
+def process_state_kept():
+    """Undo what an application does to this process: Hydra's logging (root handlers, a log file), the CLI's
+    signal handlers and library log levels, ``sys.argv`` and the working directory."""
+    loggers = [logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    kept = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled) for lg in loggers]
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    argv, cwd = sys.argv[:], os.getcwd()
+    try:
+        yield
+    finally:
+        for lg in logging.root.manager.loggerDict.values():
+            if isinstance(lg, logging.Logger) and all(lg is not k[0] for k in kept):
+                lg.handlers.clear()
+        for lg, level, old, propagate, disabled in kept:
+            for handler in lg.handlers:
+                if handler not in old:
+                    handler.close()
+            lg.setLevel(level)
+            lg.handlers[:] = old
+            lg.propagate, lg.disabled = propagate, disabled
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        sys.argv[:] = argv
+        os.chdir(cwd)
+
+
+def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """``idc-train ARGS`` from ``cwd`` (so ``outputs/`` lands there), its Hydra app run in this process: what
+    a subprocess would do, without paying its start-up (importing Lightning: 6-10 s). ``stdout`` is what it
+    printed and logged, ``stderr`` the warnings it raised. The entry point itself runs in subprocesses in
+    tests/test_console.py, tests/test_reliability.py and tests/test_schema.py."""
+    from idc.cli.train import main
+
+    out = io.StringIO()
+    code = 0
+    with process_state_kept(), warnings.catch_warnings(record=True) as raised, \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        warnings.simplefilter("default")
+        os.chdir(cwd)
+        sys.argv[:] = ["idc-train", *args]
+        try:
+            main()
+        except SystemExit as stop:  # a message (idc-train: ...) goes to stderr with status 1, as Python does
+            if isinstance(stop.code, str):
+                out.write(f"{stop.code}\n")
+            code = 1 if isinstance(stop.code, str) else stop.code or 0
+    errors = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in raised)
+    proc = subprocess.CompletedProcess(["idc-train", *args], code, out.getvalue(), errors)
+    assert not check or code == 0, f"idc-train {' '.join(args)} failed:\n{proc.stdout[-5000:]}"
     return proc
+
+
+def idc_train_commands_in_process(monkeypatch: pytest.MonkeyPatch, module) -> list[list[str]]:
+    """Make ``module.subprocess.run`` run the ``idc-train`` commands that ``module`` (a script, ``idc-paper``)
+    starts in this process (:func:`run_cli`); returns the list of commands it was asked to run."""
+    import types
+
+    seen: list[list[str]] = []
+
+    def run(cmd, check=False, env=None, **kwargs):
+        cmd = [str(c) for c in cmd]
+        first = 3 if cmd[1:3] == ["-m", "idc.cli.train"] else 1
+        assert first == 3 or Path(cmd[0]).name == "idc-train", cmd
+        seen.append(cmd)
+        return run_cli(*cmd[first:], cwd=Path.cwd(), check=check)
+
+    monkeypatch.setattr(module, "subprocess", types.SimpleNamespace(run=run))
+    return seen
 
 
 def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, make) -> Path:
@@ -88,3 +154,9 @@ def needs_files(dataset: str) -> None:
     missing = [str(p) for p in dataset_files(dataset_config(dataset)) if not p.is_file()]
     if missing:
         pytest.skip(f"{dataset}: files not present ({', '.join(missing)}); set IDC_DATA_DIR to ../shared/data")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests (``slow``: seconds to half a minute each) first, the many short ones after: xdist's
+    workers then finish together instead of one waiting while the other runs a long test picked up last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

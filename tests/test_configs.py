@@ -5,7 +5,7 @@ import pytest
 import pytorch_lightning as pl
 from omegaconf import OmegaConf
 
-from idc.config import config_dir
+from idc.config import compose_run, config_dir
 from idc.data import load_table
 from idc.loggers import build_logger
 from idc.fit import build_module
@@ -46,14 +46,16 @@ def test_trainer_smoke_is_an_alias_of_schedule_smoke(tmp_path):
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
-def test_every_option_composes_and_instantiates(cfg_factory, tmp_path, group, option):
+def test_every_option_composes_and_instantiates(tmp_path, group, option):
+    """Each option of GROUPS composed alone (and so validated) and instantiated; tests/test_schema.py composes
+    every other YAML file."""
     extra = []
     if group == "dataset" and option == "table":
         np.savetxt(tmp_path / "t.csv", np.random.default_rng(0).random((8, 3)), delimiter=",")
         extra = [f"dataset.path={tmp_path / 't.csv'}", "dataset.n_clusters=2", "dataset.n_samples=8", "dataset.n_features=3"]
     elif group == "dataset":
         needs_files(option)
-    cfg = cfg_factory(f"{group}={option}", *extra)
+    cfg = compose_run([f"{group}={option}", *extra], tmp_path)
     OmegaConf.resolve(cfg)
     if group == "dataset" and option in PAPER_FILES:
         return  # loaded, and its facts compared with its config, by test_paper_datasets.py::test_shapes...

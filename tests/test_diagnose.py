@@ -13,7 +13,7 @@ from idc.config import compose
 from idc.data import load_table
 from idc.run_dir import read_predictions
 
-from .conftest import acc_of, acc_of_run
+from .conftest import acc_of, acc_of_run, idc_train_commands_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -24,10 +24,12 @@ def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path, mon
     diagnose = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(diagnose)
     monkeypatch.setenv("CI", "1")
+    sweeps = idc_train_commands_in_process(monkeypatch, diagnose)  # its two multiruns, without their start-up
     out = tmp_path / "diag"
     assert diagnose.main(["--dataset", "synthetic", "--seeds", "2", "--variants", "faithful", "kmeans_restarts8",
                           "--out", str(out), "--overrides", "schedule=smoke", "head.init_steps=20"]) == 0
     assert "| kmeans_restarts8 |" in capsys.readouterr().out
+    assert [cmd[cmd.index("-m") + 1:cmd.index("-m") + 2] for cmd in sweeps] == [["method=idc_faithful"]] * 2
     rows = json.loads((out / "diagnose.json").read_text())
     y = load_table(compose(["dataset=synthetic"]).dataset).y
 

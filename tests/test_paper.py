@@ -3,17 +3,20 @@ import pytest
 
 from idc.cli import paper
 
+from .conftest import idc_train_commands_in_process
+
 pytestmark = pytest.mark.slow
 
 
 def idc_paper(*args, capfd) -> str:
-    """``idc-paper ARGS`` in this process (its multiruns are subprocesses, as always); returns what it printed."""
+    """``idc-paper ARGS`` in this process; returns what it printed."""
     assert paper.main(list(args)) == 0
     return capfd.readouterr().out
 
 
 def test_quick_paper_run_builds_tables_and_resumes(tmp_path, monkeypatch, capfd):
     monkeypatch.chdir(tmp_path)
+    sweeps = idc_train_commands_in_process(monkeypatch, paper)  # its multiruns in this process too
     args = ["--quick", "--seeds", "2", "--datasets", "synthetic", "--methods", "kmeans", "agglomerative",
             "--launcher", "basic", "--root", str(tmp_path / "paper")]
     first = idc_paper(*args, capfd=capfd)
@@ -32,6 +35,7 @@ def test_quick_paper_run_builds_tables_and_resumes(tmp_path, monkeypatch, capfd)
     assert "idc.cli.train" not in second  # a finished row starts no multirun (no start-up to pay)
     assert (root / "kmeans/synthetic/seed0/metrics.json").stat().st_mtime_ns == stamp
     assert "dataset=synthetic schedule=quick" in first and "method=kmeans" in first
+    assert len(sweeps) == 2  # one multirun per method, none on the second call
 
 
 def test_named_datasets_without_files_are_reported(capsys, monkeypatch):
