@@ -149,9 +149,9 @@ def cfg_factory(tmp_path):
 
 def needs_files(dataset: str) -> None:
     """Skip (saying why) when a dataset's files are not in the data directory."""
-    from idc.data.registry import dataset_config, dataset_files
+    from idc.data.registry import dataset_files, dataset_node
 
-    missing = [str(p) for p in dataset_files(dataset_config(dataset)) if not p.is_file()]
+    missing = [str(p) for p in dataset_files(dataset_node(dataset)) if not p.is_file()]
     if missing:
         pytest.skip(f"{dataset}: files not present ({', '.join(missing)}); set IDC_DATA_DIR to ../shared/data")
 

@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 
 from idc.config import compose_run, config_dir
 from idc.data import load_table
+from idc.data.registry import dataset_files, dataset_node
 from idc.loggers import build_logger
 from idc.fit import build_module
 
@@ -53,10 +54,14 @@ def test_every_option_composes_and_instantiates(tmp_path, group, option):
     if group == "dataset" and option == "table":
         np.savetxt(tmp_path / "t.csv", np.random.default_rng(0).random((8, 3)), delimiter=",")
         extra = [f"dataset.path={tmp_path / 't.csv'}", "dataset.n_clusters=2", "dataset.n_samples=8", "dataset.n_features=3"]
-    elif group == "dataset":
-        needs_files(option)
     cfg = compose_run([f"{group}={option}", *extra], tmp_path)
     OmegaConf.resolve(cfg)
+    if group == "dataset" and option != "table":  # the facts idc-data --list and file checks read uncomposed
+        node = dataset_node(option)
+        for key in ("name", "n_samples", "n_features", "n_clusters", "scaler", "batch_size"):
+            assert node.get(key) == cfg.dataset.get(key), key
+        assert dataset_files(node) == dataset_files(cfg.dataset)
+        needs_files(option)
     if group == "dataset" and option in PAPER_FILES:
         return  # loaded, and its facts compared with its config, by test_paper_datasets.py::test_shapes...
     if group == "dataset":
