@@ -1,5 +1,6 @@
-"""`idc-train` end to end in subprocesses: run-directory files, multirun, determinism; `idc-eval` on the run (W&B's
-offline run: tests/test_console.py)."""
+"""`idc-train` end to end (its Hydra app in the test process: conftest.run_cli): run-directory files, multirun,
+determinism; `idc-eval` on the run. The installed entry point in a process of its own, with W&B's offline run:
+tests/test_console.py."""
 import json
 from pathlib import Path
 
