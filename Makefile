@@ -15,24 +15,32 @@ ARGS ?=
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  Variables: TORCH='$(TORCH)', TORCH_INDEX='$(TORCH_INDEX)' (e.g. https://download.pytorch.org/whl/cpu), ARGS='overrides for idc-train'"
+	@echo "  Variables: TORCH='$(TORCH)', TORCH_INDEX='$(TORCH_INDEX)' (e.g. https://download.pytorch.org/whl/cpu), UV=$(UV) (0: pip alone), ARGS='overrides for idc-train'"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # uv installs (and byte-compiles, in parallel) what pip would, in a fifth of the time; pip only installs uv itself.
 # The machine's pip find-links (PIP_FIND_LINKS, e.g. a local CPU build of torch) are handed to uv, which ignores them.
+# UV=0 installs with pip alone (uv reads no pip.conf: a package mirror configured only for pip needs it).
+UV ?= 1
+ifeq ($(UV),1)
+INSTALLER := $(BIN)/uv
+INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(foreach l,$(PIP_FIND_LINKS),--find-links $(l))
+else
+INSTALLER := $(BIN)/python
+INSTALL = $(BIN)/python -m pip install --quiet
+endif
+
 $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "uv>=0.5"
 
-UV_INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(foreach l,$(PIP_FIND_LINKS),--find-links $(l))
-
-$(TORCH_STAMP): | $(BIN)/uv
-	$(UV_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
+$(TORCH_STAMP): | $(INSTALLER)
+	$(INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	touch $@
 
 $(DEPS_STAMP): pyproject.toml $(TORCH_STAMP)
-	$(UV_INSTALL) -e ".[dev]"
+	$(INSTALL) -e ".[dev]"
 	touch $@
 
 install: $(DEPS_STAMP) ## Create .venv and install torch, then idc with its dev extra
