@@ -21,26 +21,30 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # uv installs (and byte-compiles, in parallel) what pip would, in a fifth of the time; pip only installs uv itself.
-# The machine's pip find-links (PIP_FIND_LINKS, e.g. a local CPU build of torch) are handed to uv, which ignores them.
-# UV=0 installs with pip alone (uv reads no pip.conf: a package mirror configured only for pip needs it).
+# uv reads neither pip.conf nor PIP_* variables: the find-links and indexes given in PIP_FIND_LINKS, PIP_INDEX_URL and
+# PIP_EXTRA_INDEX_URL (e.g. a local CPU build of torch) are handed to it. UV=0 installs with pip alone (a mirror
+# configured only in pip.conf needs it).
 UV ?= 1
-ifeq ($(UV),1)
+ifneq ($(UV),0)
 INSTALLER := $(BIN)/uv
-INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(foreach l,$(PIP_FIND_LINKS),--find-links $(l))
+INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python \
+	$(foreach l,$(PIP_FIND_LINKS),--find-links $(l)) $(foreach u,$(PIP_EXTRA_INDEX_URL),--extra-index-url $(u))
+INDEX = $(or $(1),$(PIP_INDEX_URL))
 else
 INSTALLER := $(BIN)/python
 INSTALL = $(BIN)/python -m pip install --quiet
+INDEX = $(1)
 endif
 
 $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "uv>=0.5"
 
 $(TORCH_STAMP): | $(INSTALLER)
-	$(INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
+	$(INSTALL) $(if $(call INDEX,$(TORCH_INDEX)),--index-url $(call INDEX,$(TORCH_INDEX))) "$(TORCH)"
 	touch $@
 
 $(DEPS_STAMP): pyproject.toml $(TORCH_STAMP)
-	$(INSTALL) -e ".[dev]"
+	$(INSTALL) $(if $(call INDEX,),--index-url $(call INDEX,)) -e ".[dev]"
 	touch $@
 
 install: $(DEPS_STAMP) ## Create .venv and install torch, then idc with its dev extra

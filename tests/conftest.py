@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import traceback
 import warnings
+from unittest import mock
 from pathlib import Path
 
 import pytest
@@ -56,7 +58,11 @@ def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
 @contextlib.contextmanager
 def process_state_kept():
     """Undo what an application does to this process: Hydra's logging (root handlers, a log file), the CLI's
-    signal handlers and library log levels, ``sys.argv`` and the working directory."""
+    signal handlers, library log levels and environment variables (W&B's, Lightning's seed), torch's thread
+    count, ``sys.argv`` and the working directory."""
+    import torch
+
+    environ, threads = dict(os.environ), torch.get_num_threads()
     loggers = [logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values()
                                       if isinstance(lg, logging.Logger))]
     kept = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled) for lg in loggers]
@@ -67,6 +73,8 @@ def process_state_kept():
     finally:
         for lg in logging.root.manager.loggerDict.values():
             if isinstance(lg, logging.Logger) and all(lg is not k[0] for k in kept):
+                for handler in lg.handlers:
+                    handler.close()
                 lg.handlers.clear()
         for lg, level, old, propagate, disabled in kept:
             for handler in lg.handlers:
@@ -79,6 +87,9 @@ def process_state_kept():
             signal.signal(s, handler)
         sys.argv[:] = argv
         os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        torch.set_num_threads(threads)
 
 
 def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -101,6 +112,9 @@ def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedPr
             if isinstance(stop.code, str):
                 out.write(f"{stop.code}\n")
             code = 1 if isinstance(stop.code, str) else stop.code or 0
+        except Exception:  # what Hydra re-raises instead of exiting 1 (HYDRA_FULL_ERROR, under a debugger)
+            traceback.print_exc(file=out)
+            code = 1
     errors = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in raised)
     proc = subprocess.CompletedProcess(["idc-train", *args], code, out.getvalue(), errors)
     assert not check or code == 0, f"idc-train {' '.join(args)} failed:\n{proc.stdout[-5000:]}"
@@ -114,12 +128,16 @@ def idc_train_commands_in_process(monkeypatch: pytest.MonkeyPatch, module) -> li
 
     seen: list[list[str]] = []
 
-    def run(cmd, check=False, env=None, **kwargs):
+    def run(cmd, check=False, env=None, cwd=None, **kwargs):
         cmd = [str(c) for c in cmd]
         first = 3 if cmd[1:3] == ["-m", "idc.cli.train"] else 1
         assert first == 3 or Path(cmd[0]).name == "idc-train", cmd
         seen.append(cmd)
-        return run_cli(*cmd[first:], cwd=Path.cwd(), check=check)
+        with mock.patch.dict(os.environ, env or {}, clear=env is not None):
+            proc = run_cli(*cmd[first:], cwd=Path(cwd or Path.cwd()), check=False)
+        if check and proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+        return proc
 
     monkeypatch.setattr(module, "subprocess", types.SimpleNamespace(run=run))
     return seen
