@@ -95,14 +95,14 @@ def process_state_kept():
 def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """``idc-train ARGS`` from ``cwd`` (so ``outputs/`` lands there), its Hydra app run in this process: what
     a subprocess would do, without paying its start-up (importing Lightning: 6-10 s). ``stdout`` is what it
-    printed and logged, ``stderr`` the warnings it raised. The entry point itself runs in subprocesses in
+    printed and logged, ``stderr`` its errors and the warnings it raised. The entry point itself runs in subprocesses in
     tests/test_console.py, tests/test_reliability.py and tests/test_schema.py."""
     from idc.cli.train import main
 
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     code = 0
     with process_state_kept(), warnings.catch_warnings(record=True) as raised, \
-            contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         warnings.simplefilter("default")
         os.chdir(cwd)
         sys.argv[:] = ["idc-train", *args]
@@ -110,14 +110,14 @@ def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedPr
             main()
         except SystemExit as stop:  # a message (idc-train: ...) goes to stderr with status 1, as Python does
             if isinstance(stop.code, str):
-                out.write(f"{stop.code}\n")
+                err.write(f"{stop.code}\n")
             code = 1 if isinstance(stop.code, str) else stop.code or 0
         except Exception:  # what Hydra re-raises instead of exiting 1 (HYDRA_FULL_ERROR, under a debugger)
-            traceback.print_exc(file=out)
+            traceback.print_exc(file=err)
             code = 1
-    errors = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in raised)
-    proc = subprocess.CompletedProcess(["idc-train", *args], code, out.getvalue(), errors)
-    assert not check or code == 0, f"idc-train {' '.join(args)} failed:\n{proc.stdout[-5000:]}"
+    err.writelines(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in raised)
+    proc = subprocess.CompletedProcess(["idc-train", *args], code, out.getvalue(), err.getvalue())
+    assert not check or code == 0, f"idc-train {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc
 
 
