@@ -1,4 +1,4 @@
-"""Shared fixtures: configs through Hydra's compose API, tiny run directories, the CLI as a subprocess."""
+"""Shared fixtures: configs through Hydra's compose API, tiny run directories, idc-train's app in this process."""
 from __future__ import annotations
 
 import contextlib
@@ -71,8 +71,9 @@ def process_state_kept():
     try:
         yield
     finally:
+        known = {id(lg) for lg in loggers}
         for lg in logging.root.manager.loggerDict.values():
-            if isinstance(lg, logging.Logger) and all(lg is not k[0] for k in kept):
+            if isinstance(lg, logging.Logger) and id(lg) not in known:
                 for handler in lg.handlers:
                     handler.close()
                 lg.handlers.clear()
