@@ -1,6 +1,4 @@
 """Balance priors against merged or empty clusters that need not force equal sizes (issue 22, section 2)."""
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -141,7 +141,7 @@ def test_interpretability_rows_of_post_hoc_explanations(tmp_path):
     # the paper's faithfulness is the official code's formula (r with the ACC left), ours (r with the drop) beside
     assert "| **0.70 ± 0.00** | 0.78 (-0.08) | **0.50 ± 0.00** | - |" in ig
     runs = "outputs/paper/paper/idc_no_gates/mnist10k/seed*"
-    assert (f"| idc_no_gates + gradient_shap | not run | paper |" in table and  # runs there, not explained yet
+    assert ("| idc_no_gates + gradient_shap | not run | paper |" in table and  # runs there, not explained yet
             f"`idc-results attribute {runs} --method gradient_shap && idc-results add {runs}`" in table)
     assert ("`idc-paper --schedule paper --datasets mnist10k --methods kmeans --seeds 10 && idc-results attribute "
             "outputs/paper/paper/kmeans/mnist10k/seed* --method kernel_shap" in table)  # no runs: make them first

@@ -1,10 +1,7 @@
 """Training in-process: the ablation without gates, stage bookkeeping, and a resumed run matching a straight one."""
-import json
-
 import numpy as np
 import pytest
 import torch
-from omegaconf import open_dict
 
 from idc.run_dir import read_predictions
 from idc.train import train
