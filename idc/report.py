@@ -186,7 +186,7 @@ def rows_of(records: list[store.Record], table: PaperTable, dataset: str, method
     for schedule in sorted(by_schedule, key=schedule_rank):
         group = by_schedule[schedule]
         final = {m.key: stat([v for r in group if (v := value_of(r, m, ROW_FINAL)) is not None]) for m in table.metrics}
-        out.append(Row(dataset, method, ROW_FINAL, schedule, len(group), final))
+        out.append(Row(dataset, method, ROW_FINAL, schedule, len(group), final, fewer_seeds_note(group)))
         scores = consensus_scores(group)
         if scores:
             cells = {m.key: stat([scores[m.key] * m.scale]) if m.key in scores else None for m in table.metrics}
@@ -197,6 +197,20 @@ def rows_of(records: list[store.Record], table: PaperTable, dataset: str, method
             if any(cells.values()):
                 out.append(Row(dataset, method, kind, schedule, len(group), cells))
     return out
+
+
+def fewer_seeds_note(group: list[store.Record]) -> str:
+    """For the runs of one method, dataset and schedule with fewer than :data:`SEEDS` seeds (an ``idc-paper``
+    schedule: not the smoke runs of ``quick``, not a kept "before" such as ``size_rule_deep``):
+    how many, the command that makes all of them (``idc-paper`` skips the runs it finds DONE in its run root) and
+    the median wall time of a recorded run."""
+    first = group[0]
+    seeds = {r.seed for r in group}
+    if len(seeds) >= SEEDS or first.schedule not in SCHEDULE_ORDER[:-1] or first.method not in METHODS:
+        return ""
+    spent = wall_seconds(group, first.method, first.schedule, first.dataset)
+    cost = f", about {spent} per run here" if spent != "-" else ""
+    return f"{len(seeds)} of {SEEDS} seeds; all {SEEDS}: `{fill_command(first.method, first.schedule, first.dataset)}`{cost}"
 
 
 def schedule_rank(schedule: str) -> tuple[int, str]:
@@ -240,6 +254,8 @@ def estimate_seconds(method: str, schedule: str, dataset: str) -> float | None:
 
 
 def duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

@@ -113,6 +113,25 @@ def test_page_rows_consensus_bold_and_not_run(tmp_path):
     assert "## GPU" in page and "Not measured" in page
 
 
+def test_a_row_of_fewer_than_ten_seeds_says_so_and_how_to_make_the_rest(tmp_path):
+    labels = np.repeat([0, 1], 10)
+    for seed in (0, 1):
+        fake_record(tmp_path, "kmeans", seed, labels, labels, 0.9)
+    before = results.record_dir(tmp_path, "size_rule_deep", "idc", "synthetic", 0)  # a kept "before": no command
+    before.mkdir(parents=True)
+    (before / "metrics.json").write_text(json.dumps({"acc": 0.5, "n_clusters": 2}))
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    row = next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch | paper | 2 |" in line)
+    assert row.endswith("| 2 of 10 seeds; all 10: `idc-paper --schedule paper --datasets synthetic --methods kmeans "
+                        "--seeds 10` |")  # no run_info.json here: no wall time
+    deep = next(line for line in page.splitlines() if "| synthetic | idc | final epoch | size_rule_deep | 1 |" in line)
+    assert deep.endswith("|  |")
+    for seed in range(2, 10):
+        fake_record(tmp_path, "kmeans", seed, labels, labels, 0.9)
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    assert "of 10 seeds" not in next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch |" in line)
+
+
 def test_the_store_copies_eval_json_under_the_name_evaluate_writes():
     from idc.evaluate import EVAL
 

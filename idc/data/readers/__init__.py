@@ -1,7 +1,7 @@
 """Readers for every supported file format; each returns a raw :class:`Table` with feature names.
 
 CSV/TSV/text (:mod:`.text`: header optional, separator sniffed, ``encoding`` option), ``.npy``/``.npz``
-(``allow_pickle=False``) and MATLAB ``.mat`` (v5 via scipy, v7.3 via h5py) (:mod:`.arrays`), HDF5 ``.h5`` and
+(``allow_pickle=False``) and MATLAB ``.mat`` (:mod:`.arrays`; v5 via scipy, v7.3 via h5py), HDF5 ``.h5`` and
 AnnData ``.h5ad`` (:mod:`.hdf5`, read with ``anndata``, current and pre-0.7 layouts). Sparse matrices stay sparse
 (see :class:`Table`). Problems raise :class:`DataError` naming the file and what to do; any other exception inside a
 reader becomes one too (:func:`.common.reader`). This module finds the file and dispatches on its suffix.

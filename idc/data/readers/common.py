@@ -1,4 +1,5 @@
-"""What every reader shares: failures turned into advice, numeric checks, column selection, unique names."""
+"""What every reader shares: failures turned into advice, numeric checks, column selection, unique names, label
+codes."""
 from __future__ import annotations
 
 import functools
@@ -44,7 +45,6 @@ def one_line(err: BaseException) -> str:
     return " ".join(str(err).split())[:300]
 
 
-
 def numeric(values: np.ndarray, path: Path, what: str = "X") -> np.ndarray:
     """``values`` as numbers (integers and floats kept as they are), or an error naming the file and the dtype."""
     if values.dtype.kind in "biuf":
@@ -72,8 +72,6 @@ def select(names: list[str], wanted: Sequence[str | int], path: Path, what: str)
     return index
 
 
-
-
 def unique_names(names: Sequence[str], path: Path, what: str, fix: str = "give every column its own name") -> None:
     """Feature names must be unique: explanations name features. An error lists the repeated ones."""
     import collections
@@ -82,7 +80,6 @@ def unique_names(names: Sequence[str], path: Path, what: str, fix: str = "give e
     if repeated:
         raise DataError(f"{path}: duplicate {what}: {repeated[:5]}{' ...' if len(repeated) > 5 else ''}; {fix} "
                         "(explanations name features, so two must not share a name)")
-
 
 
 def categories(categories: Any, codes: Any, where: object) -> np.ndarray:

@@ -210,7 +210,6 @@ def _non_numeric(path: Path, features: Any, bad: list[int], first_line: int) -> 
         "columns (drop_columns=[...]), name the label column (label_column=...), or fix the values")
 
 
-
 def _has_header(path: Path, sep: str, encoding: str = "utf-8") -> bool:
     """Whether the first row names the columns, judged on the first 50 rows (missing-value cells say nothing):
 
