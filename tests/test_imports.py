@@ -118,3 +118,12 @@ def test_a_baseline_run_and_a_refused_config_import_no_lightning():
                  "idc.train", "idc.data", "idc.size_rule", "idc.baselines"):
         assert "pytorch_lightning" not in loaded_on_import(name, modules), name
     assert "pytorch_lightning" in loaded_on_import("idc.fit", modules)  # the walk sees it where it is
+
+
+def test_the_commands_that_list_or_describe_tables_start_without_scikit_learn_or_torch():
+    """`idc-data --help` / `--list` and `idc-paper --help` answer in a fraction of a second: `idc.data` imports
+    its loader (scikit-learn's imputers) and the DataModule (Lightning) on first use only."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    for name in ("idc.cli.data", "idc.cli.paper", "idc.data", "idc.data.registry", "idc.data.table"):
+        loaded = loaded_on_import(name, modules)
+        assert not loaded & {"sklearn", "torch", "pytorch_lightning"}, (name, loaded)
