@@ -206,11 +206,13 @@ def fewer_seeds_note(group: list[store.Record]) -> str:
     the median wall time of a recorded run."""
     first = group[0]
     seeds = {r.seed for r in group}
-    if len(seeds) >= SEEDS or first.schedule not in SCHEDULE_ORDER[:-1] or first.method not in METHODS:
+    fillable = first.schedule in SCHEDULE_ORDER and first.schedule != "quick" and first.method in METHODS
+    if len(seeds) >= SEEDS or not fillable:
         return ""
     spent = wall_seconds(group, first.method, first.schedule, first.dataset)
     cost = f", about {spent} per run here" if spent != "-" else ""
-    return f"{len(seeds)} of {SEEDS} seeds; all {SEEDS}: `{fill_command(first.method, first.schedule, first.dataset)}`{cost}"
+    command = fill_command(first.method, first.schedule, first.dataset)
+    return f"{len(seeds)} of {SEEDS} seeds; all {SEEDS}: `{command}`{cost}"
 
 
 def schedule_rank(schedule: str) -> tuple[int, str]:
@@ -286,17 +288,23 @@ def run_schedule(table: PaperTable, dataset: str, method: str) -> str:
     return schedule
 
 
-def fill_note(method: str, schedule: str, dataset: str) -> str:
-    """A "not run" cell's note: the command that fills it and, where known, its estimated wall time per run."""
-    seconds = estimate_seconds(method, schedule, dataset)
-    cost = f"; about {duration(seconds)} per run here (estimate)" if seconds else ""
+def fill_note(method: str, schedule: str, dataset: str, recorded: list[store.Record] = ()) -> str:
+    """A "not run" cell's note: the command that fills it and its wall time per run: for a trained method, the
+    median of ``recorded`` IDC runs of the same schedule and dataset where there are some (measured), else the
+    estimate of ``run_estimates.yaml``."""
+    measured = "-" if method in CHEAP_BASELINES else wall_seconds(list(recorded), "idc", schedule, dataset)
+    if measured != "-":
+        cost = f"; about {measured} per run here (IDC's recorded runs)"
+    else:
+        seconds = estimate_seconds(method, schedule, dataset)
+        cost = f"; about {duration(seconds)} per run here (estimate)" if seconds else ""
     return f"`{fill_command(method, schedule, dataset)}`{cost}"
 
 
-def not_run_row(table: PaperTable, dataset: str, method: str) -> Row:
+def not_run_row(table: PaperTable, dataset: str, method: str, recorded: list[store.Record] = ()) -> Row:
     schedule = run_schedule(table, dataset, method)
     return Row(dataset, method, "not run", schedule, 0, {m.key: None for m in table.metrics},
-               fill_note(method, schedule, dataset))
+               fill_note(method, schedule, dataset, recorded))
 
 
 def explained_rows(records: list[store.Record], table: PaperTable, dataset: str, explained: Explained) -> list[Row]:
@@ -340,7 +348,7 @@ def table_rows(records: list[store.Record], table: PaperTable) -> list[Row]:
         methods = list(table.methods) + [m for m in recorded if m not in table.methods and table.admits(m)]
         for method in methods:
             mine = [r for r in here if r.method == method]
-            out += rows_of(mine, table, dataset, method) if mine else [not_run_row(table, dataset, method)]
+            out += rows_of(mine, table, dataset, method) if mine else [not_run_row(table, dataset, method, here)]
         for explained in table.explained:
             out += explained_rows([r for r in here if r.method == explained.method], table, dataset, explained)
         out += official_rows(table, dataset)

@@ -132,6 +132,21 @@ def test_a_row_of_fewer_than_ten_seeds_says_so_and_how_to_make_the_rest(tmp_path
     assert "of 10 seeds" not in next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch |" in line)
 
 
+def test_a_not_run_cell_of_a_trained_method_gives_idc_recorded_wall_time_over_the_estimate(tmp_path):
+    labels = np.repeat([0, 1], 10)
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    assert "| synthetic | idc_faithful | not run | paper |" in page and "per run here (estimate)" in page
+    for seed, seconds in ((0, 600.0), (1, 900.0), (2, 3000.0)):
+        fake_record(tmp_path, "idc", seed, labels, labels, 0.9)
+        d = results.record_dir(tmp_path, "paper", "idc", "synthetic", seed)
+        (d / "run_info.json").write_text(json.dumps({"wall_seconds": seconds}))
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    row = next(line for line in page.splitlines() if "| synthetic | idc_faithful | not run | paper |" in line)
+    assert row.endswith("--seeds 10`; about 15 min per run here (IDC's recorded runs) |")  # the median, not the mean
+    kmeans = next(line for line in page.splitlines() if "| synthetic | kmeans | not run | paper |" in line)
+    assert "(estimate)" in kmeans  # a baseline without a network keeps its own estimate
+
+
 def test_the_store_copies_eval_json_under_the_name_evaluate_writes():
     from idc.evaluate import EVAL
 
