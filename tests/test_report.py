@@ -1,4 +1,4 @@
-"""The results store (idc/results.py) and the report built from it (idc/report.py, `make report`)."""
+"""The results store (idc/results.py) and the report built from it (the idc/report package, `make report`)."""
 import json
 from pathlib import Path
 
@@ -250,7 +250,7 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
 
 
 def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path):
-    from idc.report_studies import probe_section
+    from idc.report.studies import probe_section
 
     (tmp_path / "probe").mkdir()
     view = lambda acc: {"acc": acc, "nmi": 0.0, "ari": 0.0}  # noqa: E731
@@ -269,7 +269,7 @@ def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path
 
 
 def test_the_probe_section_shows_the_label_free_scores_of_the_embedding_where_recorded(tmp_path):
-    from idc.report_studies import probe_section
+    from idc.report.studies import probe_section
 
     (tmp_path / "probe").mkdir()
     view = {"acc": 0.5, "nmi": 0.0, "ari": 0.0}
@@ -287,7 +287,7 @@ def test_the_probe_section_shows_the_label_free_scores_of_the_embedding_where_re
 
 
 def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_path):
-    from idc.report_studies import levers_section
+    from idc.report.studies import levers_section
 
     (tmp_path / "levers").mkdir()
     runs = [("kmeans", ["method=kmeans"], s, acc) for s, acc in ((0, 0.5), (1, 0.7))]

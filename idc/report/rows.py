@@ -1,0 +1,159 @@
+"""The rows of a paper table from the records: per method, dataset and schedule the final epoch, the consensus of
+the seeds and the picked epochs; post-hoc explanations; the official code as measured; cells not run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from idc import results as store
+from idc.methods import paper_row
+from idc.paper import published_value
+from idc.report.definitions import (ACC, EVAL_KEYS, PICKS, ROW_CONSENSUS, ROW_FINAL, RUNS_ROOT, Explained, Metric,
+                                   PaperTable, official, schedule_rank)
+from idc.report.fill import fewer_seeds_note, fill_command, fill_note, run_schedule
+from idc.tables import stat
+
+
+def value_of(record: store.Record, metric: Metric, row: str) -> float | None:
+    """One record's value of ``metric`` in ``row`` (final epoch or an epoch picked during training), scaled."""
+    if row in PICKS:
+        source = record.metrics.get(PICKS[row]) or {}
+    else:
+        source = record.evaluation if metric.source == "eval" else record.metrics
+    value = source.get(EVAL_KEYS.get(metric.key, metric.key) if metric.source == "eval" else metric.key)
+    return None if value is None else float(value) * metric.scale
+
+
+def explained_value(record: store.Record, metric: Metric, attribution: str) -> float | None:
+    """One record's value of ``metric`` in its ``eval_<attribution>.json`` (ACC there is the explained model's)."""
+    source = record.attributions.get(attribution) or {}
+    value = source.get(EVAL_KEYS.get(metric.key, metric.key))
+    return None if value is None else float(value) * (100.0 if metric.source == "metrics" else metric.scale)
+
+
+def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
+    """ACC/NMI/ARI (fractions) of the consensus of the records' final clusters, or None when fewer than two
+    records share the same samples and labels."""
+    from idc.consensus import consensus_partition
+    from idc.metrics import clustering_metrics
+
+    if len(records) < 2:
+        return None
+    loaded = [r.clusters() for r in records]
+    labels = loaded[0][1]
+    if labels is None or any(y is None or not np.array_equal(y, labels) for _, y in loaded):
+        return None
+    k = int(records[0].metrics.get("n_clusters") or len(np.unique(labels)))
+    return clustering_metrics(labels, consensus_partition([c for c, _ in loaded], k))
+
+
+@dataclass
+class Row:
+    dataset: str
+    method: str
+    kind: str  # ROW_* or "official code ..." or "not run"
+    schedule: str
+    n: int
+    cells: dict[str, dict[str, Any] | None]  # metric key -> stat
+    note: str = ""
+
+
+def rows_of(records: list[store.Record], table: PaperTable, dataset: str, method: str) -> list[Row]:
+    """The rows of one method on one dataset: per schedule recorded, the final epoch, the consensus, then the
+    two picked epochs (when the runs recorded them)."""
+    out = []
+    by_schedule: dict[str, list[store.Record]] = {}
+    for r in records:
+        by_schedule.setdefault(r.schedule, []).append(r)
+    for schedule in sorted(by_schedule, key=schedule_rank):
+        group = by_schedule[schedule]
+        final = {m.key: stat([v for r in group if (v := value_of(r, m, ROW_FINAL)) is not None]) for m in table.metrics}
+        out.append(Row(dataset, method, ROW_FINAL, schedule, len(group), final, fewer_seeds_note(group)))
+        scores = consensus_scores(group)
+        if scores:
+            cells = {m.key: stat([scores[m.key] * m.scale]) if m.key in scores else None for m in table.metrics}
+            out.append(Row(dataset, method, ROW_CONSENSUS, schedule, len(group), cells,
+                           f"ensemble of {len(group)} runs"))
+        for kind in PICKS:
+            cells = {m.key: stat([v for r in group if (v := value_of(r, m, kind)) is not None]) for m in table.metrics}
+            if any(cells.values()):
+                out.append(Row(dataset, method, kind, schedule, len(group), cells))
+    return out
+
+
+
+def official_rows(table: PaperTable, dataset: str) -> list[Row]:
+    """The official code's measured ACC on ``dataset`` (when the table shows ACC)."""
+    entry = official()["rows"].get(dataset)
+    if not entry or ACC not in table.metrics:
+        return []
+    out = []
+    for kind, name in (("final", "final epoch"), ("label_picked", "label-picked epoch")):
+        values = entry.get(kind)
+        if not values:
+            continue
+        per_seed = values.get("per_seed")
+        cell = stat(list(per_seed.values())) if per_seed else {"mean": values["mean"], "std": values.get("std"),
+                                                                "n": values["seeds"]}
+        out.append(Row(dataset, "official code", f"{name}, as measured", entry["config"], cell["n"],
+                       {m.key: cell if m is ACC else None for m in table.metrics}))
+    return out
+
+
+
+def not_run_row(table: PaperTable, dataset: str, method: str, recorded: list[store.Record] = ()) -> Row:
+    schedule = run_schedule(table, dataset, method)
+    return Row(dataset, method, "not run", schedule, 0, {m.key: None for m in table.metrics},
+               fill_note(method, schedule, dataset, recorded))
+
+
+def explained_rows(records: list[store.Record], table: PaperTable, dataset: str, explained: Explained) -> list[Row]:
+    """Per schedule, the mean over the runs of ``explained.method`` that were explained post hoc; "not run" with
+    the commands that explain the runs (and make them first, when the method has no records)."""
+    out = []
+    for schedule in sorted({r.schedule for r in records}, key=schedule_rank):
+        group = [r for r in records if r.schedule == schedule and explained.attribution in r.attributions]
+        if group:
+            cells = {m.key: stat([v for r in group if (v := explained_value(r, m, explained.attribution)) is not None])
+                     for m in table.metrics}
+            top_k = sorted({str(r.attributions[explained.attribution].get("explainer", {}).get("top_k")) for r in group})
+            out.append(Row(dataset, explained.row, ROW_FINAL, schedule, len(group), cells,
+                           f"post hoc: top {' / '.join(top_k)} features per sample and cluster"))
+    if out:
+        return out
+    schedule = run_schedule(table, dataset, explained.method)
+    runs = f"{RUNS_ROOT}/{schedule}/{explained.method}/{dataset}/seed*"
+    make = "" if records else f"{fill_command(explained.method, schedule, dataset)} && "
+    return [Row(dataset, explained.row, "not run", schedule, 0, {m.key: None for m in table.metrics},
+                f"`{make}idc-results attribute {runs} --method {explained.attribution} && idc-results add {runs}` "
+                f"(the run directories, which keep the checkpoints)")]
+
+
+def published_cell(table: PaperTable, method: str, dataset: str, metric: Metric) -> dict[str, Any] | None:
+    """The paper's number for a row: the table's own row names (its explained rows among them), else the
+    registry's; the official code's rows face the paper's IDC."""
+    names = {**{e.row: e.paper for e in table.explained}, **table.paper_names, "official code": "IDC"}
+    name = names[method] if method in names else paper_row(method)
+    if name is None:
+        return None
+    return published_value(table.key, name, table.published_datasets.get(dataset, dataset), metric.key)
+
+
+def table_rows(records: list[store.Record], table: PaperTable) -> list[Row]:
+    """Every row of ``table``: per dataset, each method's rows (or its "not run" row), then the official code's."""
+    out = []
+    for dataset in table.datasets:
+        here = [r for r in records if r.dataset == dataset]
+        recorded = sorted({r.method for r in here})
+        methods = list(table.methods) + [m for m in recorded if m not in table.methods and table.admits(m)]
+        for method in methods:
+            mine = [r for r in here if r.method == method]
+            out += rows_of(mine, table, dataset, method) if mine else [not_run_row(table, dataset, method, here)]
+        for explained in table.explained:
+            out += explained_rows([r for r in here if r.method == explained.method], table, dataset, explained)
+        out += official_rows(table, dataset)
+    return out
+
+

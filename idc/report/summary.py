@@ -1,0 +1,83 @@
+"""The page's first section: IDC against K-means and the best other baseline on every dataset, and mean ranks."""
+from __future__ import annotations
+
+import numpy as np
+
+from idc import results as store
+from idc.methods import BASELINES
+from idc.report.definitions import ACC, ROW_FINAL, schedule_rank
+from idc.report.fill import fill_note, wall_seconds
+from idc.report.rows import value_of
+from idc.tables import fmt, stat, to_markdown
+
+
+def acc_by_method(records: list[store.Record], dataset: str) -> dict[tuple[str, str], list[float]]:
+    """``(method, schedule) -> final-epoch ACCs (%)`` of ``dataset``'s records, smoke schedules (``quick``) left out."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        if r.dataset == dataset and r.schedule != "quick" and (v := value_of(r, ACC, ROW_FINAL)) is not None:
+            out.setdefault((r.method, r.schedule), []).append(v)
+    return out
+
+
+def best_recorded(accs: dict[tuple[str, str], list[float]], method: str) -> tuple[str, list[float]] | None:
+    """The schedule of ``method`` with the most records (ties: :data:`SCHEDULE_ORDER`) and their ACCs."""
+    mine = [(schedule, values) for (m, schedule), values in accs.items() if m == method]
+    if not mine:
+        return None
+    return min(mine, key=lambda item: (-len(item[1]), schedule_rank(item[0])))
+
+
+
+def summary_section(records: list[store.Record]) -> list[str]:
+    """IDC against K-means and the best other baseline on every dataset with records: one row per schedule of IDC
+    (final epoch, label-free; "not run" with the command that fills it), the baselines at their most-recorded
+    schedule, IDC's rank among them, and each method's mean rank over the datasets where IDC and K-means ran."""
+    header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run (or the command)", "K-means ACC (%)",
+              "IDC minus K-means",
+              "best other baseline", "IDC's rank (of methods)"]
+    rows, wins, total, ranks = [], 0, 0, {}
+    for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
+        accs = acc_by_method(records, dataset)
+        baselines = {m: b for m in BASELINES if (b := best_recorded(accs, m)) is not None}
+        kmeans = baselines.get("kmeans")
+        means = {m: float(np.mean(v)) for m, (_, v) in baselines.items()}
+        others = {m: mean for m, mean in means.items() if m != "kmeans"}
+        best = max(others, key=others.get) if others else None
+        kmeans_cell = fmt(stat(kmeans[1]), 1) + f" ({len(kmeans[1])}, {kmeans[0]})" if kmeans else "not run"
+        best_cell = f"{best}: {others[best]:.1f}" if best else "-"
+        idc = best_recorded(accs, "idc")
+        if idc is None:
+            rows.append([dataset, store.SIZE_RULE_SCHEDULE, "not run",
+                         fill_note("idc", store.SIZE_RULE_SCHEDULE, dataset), kmeans_cell, "-", best_cell, "-"])
+            continue
+        if kmeans:  # the mean rank: IDC at its most-recorded schedule among the baselines recorded here
+            scores = {"idc": float(np.mean(idc[1])), **means}
+            for m, score in scores.items():
+                ranks.setdefault(m, []).append(1 + sum(other > score for other in scores.values()))
+        for (method, schedule), values in sorted(accs.items(), key=lambda item: schedule_rank(item[0][1])):
+            if method != "idc":
+                continue
+            mean = float(np.mean(values))
+            diff = "-"
+            if kmeans:
+                diff = f"{round(mean - float(np.mean(kmeans[1])), 1) + 0.0:+.1f}"  # no "-0.0" for a tie
+                total += 1
+                wins += mean >= np.mean(kmeans[1])
+            rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
+            rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
+                         wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff, best_cell, rank])
+    if not rows:
+        return ["No records yet."]
+    mean_rank = ", ".join(f"{m} {np.mean(r):.1f} ({len(r)})"
+                          for m, r in sorted(ranks.items(), key=lambda item: (np.mean(item[1]), item[0])))
+    n_ranked = len(ranks.get("idc", []))
+    return [f"Final epoch, label-free; mean ± std (seeds) over the records of each schedule (smoke runs left out); "
+            f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
+            f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows.",
+            "", to_markdown(header, rows), "",
+            f"Mean rank (1: best ACC) on the {n_ranked} datasets where IDC and K-means have records, IDC at its "
+            f"most-recorded schedule, each method ranked among those recorded on the dataset (in parentheses: on how "
+            f"many of them it has records): {mean_rank or '-'}."]
+
+
