@@ -11,7 +11,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench bench-quick paper paper-quick report gpu-wheels clean
+.PHONY: help install run test bench bench-quick bench-record paper paper-quick report gpu-wheels clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench: install ## Measure training speed and memory on a grid of shapes -> outpu
 
 bench-quick: install ## A small subset of the benchmark (under two minutes on a 2-core CPU)
 	$(BIN)/python scripts/bench.py --quick $(ARGS)
+
+bench-record: install ## bench-quick kept as the record results/bench/cpu-quick.json (the report's 'Speed' section)
+	$(BIN)/python scripts/bench.py --quick --record results/bench/cpu-quick.json $(ARGS)
 
 paper: install ## Every method x dataset x seed of the paper's tables not yet DONE, then the tables (long)
 	$(BIN)/idc-paper $(ARGS)

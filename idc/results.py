@@ -31,6 +31,8 @@ CLUSTERS = "clusters.txt"
 ATTRIBUTIONS = "eval_*.json"
 #: records of the GPU check live here, not as runs
 GPU = "gpu"
+#: records of ``make bench-record`` (``scripts/bench.py --record``: one JSON file per machine and case set)
+BENCH = "bench"
 #: records of ``scripts/stage1_probe.py`` (one JSON line per dataset, lever, seed and number of gated epochs)
 PROBE = "probe"
 #: records of ``scripts/lever_study.py`` (one JSON line per study, variant and seed)

@@ -6,6 +6,7 @@ by side in one run.
 
     python scripts/bench.py                  # the grid + datasets -> outputs/bench/bench.md, bench.json
     python scripts/bench.py --quick          # a small subset, under two minutes on a 2-core CPU
+    python scripts/bench.py --quick --record results/bench/cpu-quick.json   # keep it as a record (make bench-record)
 
 Each case runs in its own process (clean peak-memory numbers). Steps are timed on a few batches per epoch
 (``--steps``) after a warm-up epoch; seconds per epoch = steps per epoch / steps per second.
@@ -22,11 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-#: the official implementation on the same kind of 2-core CPU (docs/speed.md)
-OFFICIAL = {
-    "digits": {"stage1_s_per_epoch": 1.17, "stage2_s_per_epoch": 0.29},
-    "tox171-shape": {"stage1_ms_per_step": 315 + 4674},  # 4-pass reconstruction + gating net with D x D GTCR
-}
+from idc.benchmark import markdown, ratios
+
 GRID_N = (1_000, 10_000, 100_000)
 GRID_D = (64, 784, 5748, 20_000)
 MEMORY_BUDGET_GB = 12.0  # cells whose estimated footprint exceeds this are skipped
@@ -180,60 +178,13 @@ def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def markdown(rows: list[dict]) -> str:
-    head = ("| case | kind | N | D | batch | stage 1 s/epoch | stage 2 s/epoch | stage 1 ms/step | stage 2 ms/step "
-            "| steps/s | stage 1 GFLOP/step | GFLOP/s | peak RSS GB | CUDA GB | device |")
-    lines = [head, "|" + "---|" * 15]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['name']} | {r['kind']} | {r.get('n', '')} | {r.get('d', '')} | | failed: {r['error'][:80]} |||||||||")
-            continue
-        cuda = f"{r['cuda_max_allocated_gb']:.2f}" if r["cuda_max_allocated_gb"] is not None else "-"
-        lines.append(
-            f"| {r['name']} | {r['kind']} | {r['n']} | {r['d']} | {r['batch']} | {r['stage1_s_per_epoch']:.3f} | "
-            f"{r['stage2_s_per_epoch']:.3f} | {r['stage1_ms_per_step']:.1f} | {r['stage2_ms_per_step']:.1f} | "
-            f"{r['stage1_steps_per_s']:.2f} | {fmt(r.get('stage1_gflop_per_step'))} | {fmt(r.get('stage1_gflops_achieved'))} | "
-            f"{r['peak_rss_gb']:.2f} | {cuda} | {r['device']} |"
-        )
-    return "\n".join(lines)
-
-
-def ratios(rows: list[dict]) -> list[str]:
-    """Speed-ups: ours against the reference-style row of the same case, and against the official code."""
-    by = {(r["name"], r["kind"]): r for r in rows if "error" not in r}
-    out = []
-    for name in ("digits", "tox171-shape"):
-        ref = by.get((name, "reference-style"))
-        for kind in ("ours", "ours, bf16-mixed"):
-            ours = by.get((name, kind))
-            if ours and ref:
-                out.append(f"- {name}, {kind}: stage-1 step {ref['stage1_ms_per_step'] / ours['stage1_ms_per_step']:.1f}x "
-                           f"faster than the reference-style row ({ref['stage1_ms_per_step']:.1f} -> "
-                           f"{ours['stage1_ms_per_step']:.1f} ms)")
-    for kind in ("ours", "ours, bf16-mixed"):
-        d = by.get(("digits", kind))
-        if d:
-            o = OFFICIAL["digits"]
-            out.append(f"- digits, {kind}, vs the official code (docs/speed.md): "
-                       f"{o['stage1_s_per_epoch'] / d['stage1_s_per_epoch']:.2f}x lower time per stage-1 epoch, "
-                       f"{o['stage2_s_per_epoch'] / d['stage2_s_per_epoch']:.2f}x per stage-2 epoch (target 3x)")
-        t = by.get(("tox171-shape", kind))
-        if t:
-            o = OFFICIAL["tox171-shape"]["stage1_ms_per_step"]
-            out.append(f"- TOX-171 shape, {kind}, vs the official code: {o / t['stage1_ms_per_step']:.1f}x lower time per "
-                       f"pretraining step ({o} -> {t['stage1_ms_per_step']:.1f} ms; target 100x)")
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", type=int, default=5, help="batches timed per epoch")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="also write bench.json here, a record the report shows (results/bench/<name>.json)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these cases (e.g. pbmc2-shape grid)")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     args = parser.parse_args()
@@ -256,7 +207,13 @@ def main() -> int:
         errors = [l for l in proc.stderr.splitlines() if "Error" in l or "Killed" in l] or [f"exit code {proc.returncode}"]
         rows.append(json.loads(line[6:]) if line else {**case, "error": errors[-1]})
     peak = matmul_gflops()
-    (args.out / "bench.json").write_text(json.dumps({"matmul_gflops": peak, "cases": rows}, indent=2) + "\n")
+    machine = {"cpus": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+               "python": platform.python_version(), "quick": args.quick, "steps": args.steps}
+    payload = json.dumps({"machine": machine, "matmul_gflops": peak, "cases": rows}, indent=2) + "\n"
+    (args.out / "bench.json").write_text(payload)
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(payload)
     text = "\n".join([
         "# IDC training speed", "", markdown(rows), "",
         f"Yardstick: one 2048 x 2048 fp32 matrix product runs at {peak:.0f} GFLOP/s on this machine.", "",

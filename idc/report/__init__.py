@@ -5,7 +5,8 @@ For each paper table we can run: every method x dataset as mean ± std over seed
 number and the difference; the label-free headline (final epoch) with the best value in bold, then the consensus of
 the seeds (:mod:`idc.consensus`), the silhouette-picked and the label-picked epochs in rows of their own; the
 official code as we measured it (``idc/paper/official_measured.yaml``); cells not run with the command that fills
-them and an estimated wall time (``idc/paper/run_estimates.yaml``); the GPU check's records (``results/gpu/``).
+them and an estimated wall time (``idc/paper/run_estimates.yaml``); the GPU check's records (``results/gpu/``) and
+``make bench-record``'s (``results/bench/``).
 Methods, their kinds and their paper row names come from the registry (:mod:`idc.methods`); post-hoc explanations
 of a run (``idc-results attribute``, :mod:`idc.attribution_run`) are rows of their own.
 
@@ -26,7 +27,7 @@ from idc.paper import published
 from idc.report.definitions import TABLES
 from idc.report.render import csv_rows, rendered
 from idc.report.rows import table_rows
-from idc.report.sections import estimates_section, gpu_section, official_section, records_section
+from idc.report.sections import bench_section, estimates_section, gpu_section, official_section, records_section
 from idc.report.studies import levers_section, probe_section
 from idc.report.summary import summary_section
 from idc.tables import to_latex, to_markdown
@@ -72,6 +73,7 @@ def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str
            "## Records", "", *records_section(records), "",
            "## Expected wall time per run", "", *estimates_section(), "",
            "## GPU", "", *gpu_section(root), "",
+           "## Speed (make bench)", "", *bench_section(root), "",
            "## Lever studies", "", *levers_section(root), "",
            "## Stage 1 as a clustering space (proxy)", "", *probe_section(root), ""]
     out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from idc import results as store
+from idc.benchmark import markdown, ratios
 from idc.report.definitions import estimates, official, schedule_rank
 from idc.report.fill import duration
 from idc.tables import fmt, stat, to_markdown
@@ -75,6 +76,26 @@ def gpu_section(root: Path) -> list[str]:
         for key, value in sorted(flatten(payload).items()):
             rows.append([f.stem, key, f"{value:.3f}" if isinstance(value, float) else str(value)])
     return [to_markdown(header, rows)]
+
+
+def bench_section(root: Path) -> list[str]:
+    """Each ``results/bench/*.json`` (``make bench-record``): its machine, one row per case and the speed-ups
+    measured side by side in that one run."""
+    files = sorted((Path(root) / store.BENCH).glob("*.json"))
+    if not files:
+        return ["Not measured: no records under `results/bench/` yet. `make bench-record` runs the benchmark's quick "
+                "cases (about two minutes on a 2-core CPU, nothing else running) and writes "
+                "`results/bench/cpu-quick.json`; commit it with `make report`'s page."]
+    out = []
+    for f in files:
+        payload = json.loads(f.read_text())
+        machine = payload.get("machine") or {}
+        about = ", ".join(f"{k} {v}" for k, v in machine.items())
+        out += [f"### {f.stem}", "", f"`results/bench/{f.name}`" + (f": {about}" if about else "") + ".", "",
+                markdown(payload["cases"]), "",
+                f"Yardstick: one 2048 x 2048 fp32 matrix product ran at {payload['matmul_gflops']:.0f} GFLOP/s there.",
+                *(["", *ratios(payload["cases"])] if ratios(payload["cases"]) else []), ""]
+    return out[:-1]
 
 
 def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:

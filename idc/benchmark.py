@@ -1,0 +1,60 @@
+"""Tables of ``make bench`` results (``scripts/bench.py``): one Markdown row per case and the speed-ups measured
+side by side in one run (ours against the reference-style row of the same case, and against the official code).
+Shared by the script (``outputs/bench/bench.md``) and the report (a record under ``results/bench/``)."""
+from __future__ import annotations
+
+#: the official implementation on the same kind of 2-core CPU (docs/speed.md)
+OFFICIAL = {
+    "digits": {"stage1_s_per_epoch": 1.17, "stage2_s_per_epoch": 0.29},
+    "tox171-shape": {"stage1_ms_per_step": 315 + 4674},  # 4-pass reconstruction + gating net with D x D GTCR
+}
+
+
+def one_decimal(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def markdown(rows: list[dict]) -> str:
+    """One row per case (a failed case says why)."""
+    head = ("| case | kind | N | D | batch | stage 1 s/epoch | stage 2 s/epoch | stage 1 ms/step | stage 2 ms/step "
+            "| steps/s | stage 1 GFLOP/step | GFLOP/s | peak RSS GB | CUDA GB | device |")
+    lines = [head, "|" + "---|" * 15]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['name']} | {r['kind']} | {r.get('n', '')} | {r.get('d', '')} | | failed: {r['error'][:80]} |||||||||")
+            continue
+        cuda = f"{r['cuda_max_allocated_gb']:.2f}" if r["cuda_max_allocated_gb"] is not None else "-"
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {r['n']} | {r['d']} | {r['batch']} | {r['stage1_s_per_epoch']:.3f} | "
+            f"{r['stage2_s_per_epoch']:.3f} | {r['stage1_ms_per_step']:.1f} | {r['stage2_ms_per_step']:.1f} | "
+            f"{r['stage1_steps_per_s']:.2f} | {one_decimal(r.get('stage1_gflop_per_step'))} | {one_decimal(r.get('stage1_gflops_achieved'))} | "
+            f"{r['peak_rss_gb']:.2f} | {cuda} | {r['device']} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """Speed-ups: ours against the reference-style row of the same case, and against the official code."""
+    by = {(r["name"], r["kind"]): r for r in rows if "error" not in r}
+    out = []
+    for name in ("digits", "tox171-shape"):
+        ref = by.get((name, "reference-style"))
+        for kind in ("ours", "ours, bf16-mixed"):
+            ours = by.get((name, kind))
+            if ours and ref:
+                out.append(f"- {name}, {kind}: stage-1 step {ref['stage1_ms_per_step'] / ours['stage1_ms_per_step']:.1f}x "
+                           f"faster than the reference-style row ({ref['stage1_ms_per_step']:.1f} -> "
+                           f"{ours['stage1_ms_per_step']:.1f} ms)")
+    for kind in ("ours", "ours, bf16-mixed"):
+        d = by.get(("digits", kind))
+        if d:
+            o = OFFICIAL["digits"]
+            out.append(f"- digits, {kind}, vs the official code (docs/speed.md): "
+                       f"{o['stage1_s_per_epoch'] / d['stage1_s_per_epoch']:.2f}x lower time per stage-1 epoch, "
+                       f"{o['stage2_s_per_epoch'] / d['stage2_s_per_epoch']:.2f}x per stage-2 epoch (target 3x)")
+        t = by.get(("tox171-shape", kind))
+        if t:
+            o = OFFICIAL["tox171-shape"]["stage1_ms_per_step"]
+            out.append(f"- TOX-171 shape, {kind}, vs the official code: {o / t['stage1_ms_per_step']:.1f}x lower time per "
+                       f"pretraining step ({o} -> {t['stage1_ms_per_step']:.1f} ms; target 100x)")
+    return out
