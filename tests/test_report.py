@@ -317,7 +317,8 @@ def test_a_bench_record_becomes_the_speed_section_with_its_side_by_side_ratios(t
     case = dict(n=1797, d=64, batch=256, stage1_s_per_epoch=0.6, stage2_s_per_epoch=0.1, stage2_ms_per_step=10.0,
                 stage1_steps_per_s=10.0, peak_rss_gb=0.7, cuda_max_allocated_gb=None, device="cpu")
     rows = [{**case, "name": "digits", "kind": "ours", "stage1_ms_per_step": 100.0},
-            {**case, "name": "digits", "kind": "reference-style", "stage1_ms_per_step": 400.0}]
+            {**case, "name": "digits", "kind": "reference-style", "stage1_ms_per_step": 400.0},
+            {**case, "name": "digits", "kind": "ours, bf16-mixed", "stage1_ms_per_step": 1000.0}]
     (tmp_path / "bench").mkdir()
     payload = {"machine": {"cpus": 2}, "matmul_gflops": 180.0, "cases": rows}
     (tmp_path / "bench" / "cpu-quick.json").write_text(json.dumps(payload))
@@ -325,3 +326,4 @@ def test_a_bench_record_becomes_the_speed_section_with_its_side_by_side_ratios(t
     assert "### cpu-quick" in text and "cpus 2" in text and "180 GFLOP/s" in text
     assert "| digits | reference-style | 1797 | 64 | 256 |" in text
     assert "stage-1 step 4.0x faster than the reference-style row (400.0 -> 100.0 ms)" in text
+    assert "bf16-mixed: stage-1 step 2.5x slower than the reference-style row (400.0 -> 1000.0 ms)" in text
