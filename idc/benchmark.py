@@ -63,3 +63,12 @@ def ratios(rows: list[dict]) -> list[str]:
             out.append(f"- TOX-171 shape, {kind}, against the official code: pretraining step "
                        f"{times(o, t['stage1_ms_per_step'])} ({o} -> {t['stage1_ms_per_step']:.1f} ms; target: 100x faster)")
     return out
+
+
+def page(payload: dict) -> list[str]:
+    """A run's table, its yardstick and its ratios: ``bench.json`` (``{"matmul_gflops": ..., "cases": [...]}``) as
+    lines of Markdown, for ``outputs/bench/bench.md`` and the report's section alike."""
+    lines = [markdown(payload["cases"]), "",
+             f"Yardstick: one 2048 x 2048 fp32 matrix product ran at {payload['matmul_gflops']:.0f} GFLOP/s there."]
+    speedups = ratios(payload["cases"])
+    return lines + (["", *speedups] if speedups else [])

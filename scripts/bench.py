@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from idc.benchmark import markdown, ratios
+from idc.benchmark import page
 
 GRID_N = (1_000, 10_000, 100_000)
 GRID_D = (64, 784, 5748, 20_000)
@@ -214,11 +214,7 @@ def main() -> int:
     if args.record:
         args.record.parent.mkdir(parents=True, exist_ok=True)
         args.record.write_text(payload)
-    text = "\n".join([
-        "# IDC training speed", "", markdown(rows), "",
-        f"Yardstick: one 2048 x 2048 fp32 matrix product runs at {peak:.0f} GFLOP/s on this machine.", "",
-        *ratios(rows), "",
-    ])
+    text = "\n".join(["# IDC training speed", "", *page({"matmul_gflops": peak, "cases": rows}), ""])
     (args.out / "bench.md").write_text(text)
     print(text)
     return 0

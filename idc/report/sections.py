@@ -1,5 +1,5 @@
-"""The page's closing sections: records per run kind, the official code as measured, the wall-time estimates and
-the GPU check's records."""
+"""The page's closing sections: records per run kind, the official code as measured, the wall-time estimates, the
+GPU check's records and the benchmark's (``make bench-record``)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from idc import results as store
-from idc.benchmark import markdown, ratios
+from idc.benchmark import page
 from idc.report.definitions import estimates, official, schedule_rank
 from idc.report.fill import duration
 from idc.tables import fmt, stat, to_markdown
@@ -92,9 +92,7 @@ def bench_section(root: Path) -> list[str]:
         machine = payload.get("machine") or {}
         about = ", ".join(f"{k} {v}" for k, v in machine.items())
         out += [f"### {f.stem}", "", f"`results/bench/{f.name}`" + (f": {about}" if about else "") + ".", "",
-                markdown(payload["cases"]), "",
-                f"Yardstick: one 2048 x 2048 fp32 matrix product ran at {payload['matmul_gflops']:.0f} GFLOP/s there.",
-                *(["", *ratios(payload["cases"])] if ratios(payload["cases"]) else []), ""]
+                *page(payload), ""]
     return out[:-1]
 
 
@@ -105,5 +103,3 @@ def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:
             out.update(flatten(v, f"{prefix}{k}."))
         return out
     return {prefix.rstrip("."): payload}
-
-
