@@ -1,7 +1,8 @@
 """Settings chosen from the table's shape, as the paper's Table 7 chooses them per dataset (issue 22, section 1).
 
-A user's table (``dataset=table``, ``IDC()``) has no Table 7 row, so once it is loaded (N rows, D columns) the
-rule of the ``size_rule`` config node picks:
+A user's table (``dataset=table``, ``IDC()``) has no Table 7 row, nor has any dataset config without a ``table7``
+node (``digits``, the wider benchmark), so once it is loaded (N rows, D columns) the rule of the ``size_rule``
+config node picks:
 
 * the batch: the whole table for ``N <= full_batch_max`` (Table 7: full batch on every table of at most 1000 rows);
 * the local gates' sparsity weight ``gates.reg_lambda``: ``gates_reg_lambda`` on a table without the
@@ -30,21 +31,20 @@ from idc.config import config_dir
 
 log = logging.getLogger("idc")
 
-#: datasets whose configs hold no settings of their own: the rule is on for them when ``size_rule.enabled`` is null
-AUTO_DATASETS = ("table", "estimator")
 SCHEDULE_KEYS = ("ungated_epochs", "stage1_epochs", "head_epochs", "stage2_epochs", "epochs")
 #: config nodes that are one choice each: any key of one given explicitly keeps all of the rule's settings of it out
 WHOLE_NODES = ("head",)
 
 
 def enabled(cfg: DictConfig) -> bool:
-    """Whether the rule applies: ``size_rule.enabled`` when set, else for the datasets of :data:`AUTO_DATASETS`."""
+    """Whether the rule applies: ``size_rule.enabled`` when set, else for a dataset whose config has no Table 7 row
+    (no ``dataset.table7``): a user's table, ``IDC()``, ``digits`` and the wider benchmark's tables."""
     node = cfg.get("size_rule")
     if node is None:
         return False
     if node.get("enabled") is not None:
         return bool(node.enabled)
-    return str(cfg.dataset.get("name")) in AUTO_DATASETS
+    return cfg.dataset.get("table7") is None
 
 
 def command_line_keys() -> set[str]:

@@ -96,6 +96,16 @@ def test_the_rule_is_off_for_datasets_with_settings_of_their_own_unless_asked():
     assert on.size_rule.chosen and on.schedule.stage2_epochs == math.ceil(1000 / 4)  # 3256 // 800 = 4 steps
 
 
+@pytest.mark.parametrize("dataset", ["digits", "coil20", "lung_small"])
+def test_datasets_without_a_table7_row_get_the_rule_as_a_users_table_does(dataset):
+    cfg = compose([f"dataset={dataset}"])
+    assert cfg.dataset.get("table7") is None
+    apply_size_rule(cfg, 1797, 64)
+    assert cfg.gates.reg_lambda == cfg.size_rule.gates_reg_lambda and "schedule" in cfg.size_rule.chosen
+    own = compose(["experiment=digits"])  # an experiment holds settings of its own
+    assert apply_size_rule(own, 1797, 64) == {} and own.gates.reg_lambda == 0.1
+
+
 def test_tables_without_the_high_dimensional_settings_get_the_rules_sparsity_weight_unless_given():
     tall, wide = table_cfg("size_rule.gates_reg_lambda=0.3"), table_cfg("size_rule.gates_reg_lambda=0.3")
     apply_size_rule(tall, 1440, 1024)  # coil20's shape: D < N, no high-dimensional settings
