@@ -231,6 +231,7 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
     records += [rec("default", "idc", "e", 0, 0.9)]  # no baseline recorded
     records += [rec("default", "kmeans", "f", 0, 0.6), rec("default", "gmm", "f", 0, 0.7)]  # no IDC recorded
     records += [rec("size_rule", "idc", "g", 0, 0.9), rec("default", "kmeans", "g", 0, 0.6)]
+    records += [rec("no_size_rule", "idc", "g", s, 0.1) for s in range(3)]  # a kept "before": shown, not the headline
     records[0].run_info["wall_seconds"] = 300.0
     summary = report.summary_section(records)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in "\n".join(summary).splitlines()
@@ -240,11 +241,12 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
         ["e", "default", "90.0 (1)", "-", "not run", "-", "-", "-"],
         ["f", "size_rule", "not run", "`idc-paper --schedule size_rule --datasets f --methods idc --seeds 10`; about 27 min per run here (estimate)",
          "60.0 (1, default)", "-", "gmm: 70.0", "-"],
-        ["g", "size_rule", "90.0 (1)", "-", "60.0 (1, default)", "+30.0", "-", "1 of 2"]]
+        ["g", "size_rule", "90.0 (1)", "-", "60.0 (1, default)", "+30.0", "-", "1 of 2"],
+        ["g", "no_size_rule", "10.0 ± 0.0 (3)", "-", "60.0 (1, default)", "-50.0", "-", "2 of 2"]]
     assert "IDC at or above K-means in 1 of 2 rows" in summary[0]
     # d: kmeans 1, gmm 2, idc 3, spectral 4; g: idc 1, kmeans 2 (e has no K-means, f no IDC)
     assert summary[-1].endswith("on the 2 datasets where IDC and K-means have records, IDC at its most-recorded "
-                                "schedule, each method ranked among those recorded on the dataset (in parentheses: on "
+                                "schedule that is not a kept \"before\", each method ranked among those recorded on the dataset (in parentheses: on "
                                 "how many of them it has records): kmeans 1.5 (2), gmm 2.0 (1), idc 2.0 (2), "
                                 "spectral 4.0 (1).")
 

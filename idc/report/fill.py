@@ -12,7 +12,7 @@ from idc.report.definitions import CHEAP_BASELINES, SCHEDULE_ORDER, SEEDS, Paper
 
 def fewer_seeds_note(group: list[store.Record]) -> str:
     """For the runs of one method, dataset and schedule with fewer than :data:`SEEDS` seeds (an ``idc-paper``
-    schedule: not the smoke runs of ``quick``, not a kept "before" such as ``size_rule_deep``):
+    schedule: not the smoke runs of ``quick``, not a kept "before" of :data:`KEPT_BEFORE`):
     how many, the command that makes all of them (``idc-paper`` skips the runs it finds DONE in its run root) and
     the median wall time of a recorded run."""
     first = group[0]

@@ -5,7 +5,7 @@ import numpy as np
 
 from idc import results as store
 from idc.methods import BASELINES
-from idc.report.definitions import ACC, ROW_FINAL, schedule_rank
+from idc.report.definitions import ACC, KEPT_BEFORE, ROW_FINAL, schedule_rank
 from idc.report.fill import fill_note, wall_seconds
 from idc.report.rows import value_of
 from idc.tables import fmt, stat, to_markdown
@@ -21,11 +21,12 @@ def acc_by_method(records: list[store.Record], dataset: str) -> dict[tuple[str, 
 
 
 def best_recorded(accs: dict[tuple[str, str], list[float]], method: str) -> tuple[str, list[float]] | None:
-    """The schedule of ``method`` with the most records (ties: :data:`SCHEDULE_ORDER`) and their ACCs."""
+    """The schedule of ``method`` with the most records (ties: :data:`SCHEDULE_ORDER`) and their ACCs; a kept
+    "before" (:data:`KEPT_BEFORE`) only when there is nothing else."""
     mine = [(schedule, values) for (m, schedule), values in accs.items() if m == method]
     if not mine:
         return None
-    return min(mine, key=lambda item: (-len(item[1]), schedule_rank(item[0])))
+    return min(mine, key=lambda item: (item[0] in KEPT_BEFORE, -len(item[1]), schedule_rank(item[0])))
 
 
 
@@ -62,8 +63,9 @@ def summary_section(records: list[store.Record]) -> list[str]:
             diff = "-"
             if kmeans:
                 diff = f"{round(mean - float(np.mean(kmeans[1])), 1) + 0.0:+.1f}"  # no "-0.0" for a tie
-                total += 1
-                wins += mean >= np.mean(kmeans[1])
+                if schedule not in KEPT_BEFORE:
+                    total += 1
+                    wins += mean >= np.mean(kmeans[1])
             rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
             rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
                          wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff, best_cell, rank])
@@ -74,10 +76,11 @@ def summary_section(records: list[store.Record]) -> list[str]:
     n_ranked = len(ranks.get("idc", []))
     return [f"Final epoch, label-free; mean ± std (seeds) over the records of each schedule (smoke runs left out); "
             f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
-            f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows.",
+            f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows "
+            f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out).",
             "", to_markdown(header, rows), "",
             f"Mean rank (1: best ACC) on the {n_ranked} datasets where IDC and K-means have records, IDC at its "
-            f"most-recorded schedule, each method ranked among those recorded on the dataset (in parentheses: on how "
+            f"most-recorded schedule that is not a kept \"before\", each method ranked among those recorded on the dataset (in parentheses: on how "
             f"many of them it has records): {mean_rank or '-'}."]
 
 
