@@ -246,8 +246,8 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
     assert "IDC at or above K-means in 1 of 2 rows" in summary[0]
     # d: kmeans 1, gmm 2, idc 3, spectral 4; g: idc 1, kmeans 2 (e has no K-means, f no IDC)
     assert summary[-1].endswith("on the 2 datasets where IDC and K-means have records, IDC at its most-recorded "
-                                "schedule that is not a kept \"before\", each method ranked among those recorded on the dataset (in parentheses: on "
-                                "how many of them it has records): kmeans 1.5 (2), gmm 2.0 (1), idc 2.0 (2), "
+                                "schedule that is not a kept \"before\", each method ranked among those recorded "
+                                "on the dataset (in parentheses: on how many of them it has records): kmeans 1.5 (2), gmm 2.0 (1), idc 2.0 (2), "
                                 "spectral 4.0 (1).")
 
 

@@ -102,7 +102,10 @@ def test_datasets_without_a_table7_row_get_the_rule_as_a_users_table_does(datase
     assert cfg.dataset.get("table7") is None
     apply_size_rule(cfg, 1797, 64)
     assert cfg.gates.reg_lambda == cfg.size_rule.gates_reg_lambda and "schedule" in cfg.size_rule.chosen
-    own = compose(["experiment=digits"])  # an experiment holds settings of its own
+
+
+def test_an_experiment_on_such_a_dataset_keeps_its_own_settings():
+    own = compose(["experiment=digits"])
     assert apply_size_rule(own, 1797, 64) == {} and own.gates.reg_lambda == 0.1
 
 

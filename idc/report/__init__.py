@@ -39,19 +39,20 @@ and the records disagree). A record is `results/<schedule>/<method>/<dataset>/se
 finished run: `idc-paper` adds its runs when they are DONE, `idc-results add RUN_DIR...` adds runs made by hand;
 then `make report` and commit `results/` with `docs/results.{md,tex,csv}`.
 
-How to read the tables: each cell is the mean ± sample std over the seeds of one schedule (`paper`: the paper's
-Table 7; `short`: about a quarter of its epochs; `quick`: smoke runs, not results; `default`: the model config's own
-schedule; `size_rule`: the settings and schedule that the size rule chose from the table's shape, what a user's
-table gets, `idc/size_rule.py`; `size_rule_deep`: the size rule before tables with more columns than rows got the
-linear autoencoder and the k-means head, i.e. the deep autoencoder and the coding-rate head of `hdlss_short`, kept as
-the "before"; `no_size_rule`: a dataset config without a Table 7 row before the size rule became its default, i.e. the
+How to read the tables: each cell is the mean ± sample std over the seeds of one schedule (`paper`: the paper's Table
+7; `short`: about a quarter of its epochs; `quick`: smoke runs, not results; `default`: the model config's own
+schedule; `size_rule`: the settings and schedule that the size rule chose from the table's shape, what a user's table
+gets, `idc/size_rule.py`; `size_rule_deep`: the size rule before tables with more columns than rows got the linear
+autoencoder and the k-means head, i.e. the deep autoencoder and the coding-rate head of `hdlss_short`, kept as the
+"before"; `no_size_rule`: a dataset config without a Table 7 row before the size rule became its default, i.e. the
 model config's settings, gates.reg_lambda 1, kept as the "before"). The headline is the final epoch, label-free; the
-best label-free value of our runs (final epoch, consensus or silhouette-picked) per dataset and metric is in bold. The consensus row is one partition, the one that
-agrees best with the seeds' final partitions (co-association, average linkage with K clusters: `idc/consensus.py`),
-an ensemble of n runs without extra training; with few runs the co-association has many ties, broken by sample order
-(another valid order can move a consensus row by a few ACC points). The label-picked epoch is the official code's protocol (it peeks at
-the labels) and is never a result. The published number (`idc/paper/published.yaml`) is beside ours with ours minus
-it in parentheses. Cells not run give the command that fills them."""
+best label-free value of our runs (final epoch, consensus or silhouette-picked) per dataset and metric is in bold. The
+consensus row is one partition, the one that agrees best with the seeds' final partitions (co-association, average
+linkage with K clusters: `idc/consensus.py`), an ensemble of n runs without extra training; with few runs the
+co-association has many ties, broken by sample order (another valid order can move a consensus row by a few ACC
+points). The label-picked epoch is the official code's protocol (it peeks at the labels) and is never a result. The
+published number (`idc/paper/published.yaml`) is beside ours with ours minus it in parentheses. Cells not run give the
+command that fills them."""
 
 
 def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str, Path]:

@@ -80,7 +80,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out).",
             "", to_markdown(header, rows), "",
             f"Mean rank (1: best ACC) on the {n_ranked} datasets where IDC and K-means have records, IDC at its "
-            f"most-recorded schedule that is not a kept \"before\", each method ranked among those recorded on the dataset (in parentheses: on how "
-            f"many of them it has records): {mean_rank or '-'}."]
+            f"most-recorded schedule that is not a kept \"before\", each method ranked among those recorded on the "
+            f"dataset (in parentheses: on how many of them it has records): {mean_rank or '-'}."]
 
 
