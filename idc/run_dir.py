@@ -95,6 +95,15 @@ def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def differing_keys(settings: list[dict[str, str]]) -> list[str]:
+    """The keys whose values differ between runs' :func:`settings_of`, sorted; keys absent from some runs (written by
+    other versions of idc) are not compared."""
+    if not settings:
+        return []
+    common = set.intersection(*(set(s) for s in settings))
+    return sorted(k for k in common if len({s[k] for s in settings}) > 1)
+
+
 class SettingsChanged(ValueError):
     """The run directory holds a checkpoint trained under other settings than the ones given now."""
 

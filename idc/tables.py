@@ -14,7 +14,7 @@ import yaml
 
 from idc import run_dir as rd
 from idc.methods import paper_row, run_name
-from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED, settings_of
+from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED, differing_keys, settings_of
 from idc.paper import published_value
 from idc.results import hydra_choices
 
@@ -64,8 +64,7 @@ def label_variants(runs: list[Run], max_keys: int = 4) -> None:
     for r in runs:
         groups.setdefault((r.method, r.dataset), []).append(r)
     for members in groups.values():
-        common = set.intersection(*(set(r.settings) for r in members))
-        differing = sorted(k for k in common if len({r.settings[k] for r in members}) > 1)
+        differing = differing_keys([r.settings for r in members])
         for r in members:
             shown = [f"{k}={r.settings[k]}" for k in differing[:max_keys]]
             r.variant = ", ".join(shown + (["..."] if len(differing) > max_keys else []))

@@ -132,6 +132,25 @@ def test_a_row_of_fewer_than_ten_seeds_says_so_and_how_to_make_the_rest(tmp_path
     assert "of 10 seeds" not in next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch |" in line)
 
 
+def test_a_row_whose_seeds_ran_under_different_settings_says_which_and_where(tmp_path):
+    labels = np.repeat([0, 1], 10)
+    weights = {0: 1.0, 1: 10.0, 2: 10.0}
+    for seed, weight in weights.items():
+        fake_record(tmp_path, "kmeans", seed, labels, labels, 0.9)
+        config = {"seed": seed, "paths": {"output_dir": f"/runs/{seed}"}, "size_rule": {"enabled": seed == 0},
+                  "head": {"global_gates": {"reg_lambda": weight}}, "model": {"new_key": 1} if seed else {}}
+        (results.record_dir(tmp_path, "paper", "kmeans", "synthetic", seed) / "config.yaml").write_text(yaml.safe_dump(config))
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    row = next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch | paper | 3 |" in line)
+    # seeds, paths, the size rule's own settings and keys only some runs have are not settings that differ
+    assert row.endswith("settings differ between seeds: head.global_gates.reg_lambda 1.0 (seed 0), 10.0 (seeds 1 2) |")
+    for seed in weights:  # the same settings: no note
+        path = results.record_dir(tmp_path, "paper", "kmeans", "synthetic", seed) / "config.yaml"
+        path.write_text(path.read_text().replace("reg_lambda: 1.0", "reg_lambda: 10.0"))
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    assert "settings differ" not in page
+
+
 def test_a_not_run_cell_of_a_trained_method_gives_idc_recorded_wall_time_over_the_estimate(tmp_path):
     labels = np.repeat([0, 1], 10)
     page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()

@@ -51,8 +51,9 @@ consensus row is one partition, the one that agrees best with the seeds' final p
 linkage with K clusters: `idc/consensus.py`), an ensemble of n runs without extra training; with few runs the
 co-association has many ties, broken by sample order (another valid order can move a consensus row by a few ACC
 points). The label-picked epoch is the official code's protocol (it peeks at the labels) and is never a result. The
-published number (`idc/paper/published.yaml`) is beside ours with ours minus it in parentheses. Cells not run give the
-command that fills them."""
+published number (`idc/paper/published.yaml`) is beside ours with ours minus it in parentheses. A row whose seeds ran
+under different settings (a default changed between them) names the settings and seeds in its note. Cells not run
+give the command that fills them."""
 
 
 def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str, Path]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from idc import results as store
 from idc.methods import paper_row
+from idc.run_dir import differing_keys
 from idc.paper import published_value
 from idc.report.definitions import (ACC, EVAL_KEYS, PICKS, ROW_CONSENSUS, ROW_FINAL, RUNS_ROOT, Explained, Metric,
                                    PaperTable, official, schedule_rank)
@@ -49,6 +50,25 @@ def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
     return clustering_metrics(labels, consensus_partition([c for c, _ in loaded], k))
 
 
+#: keys left out when the seeds of a row are compared: the size rule's own settings (what it chose is in the keys it set)
+RULE_INPUTS = "size_rule."
+
+
+def mixed_settings_note(records: list[store.Record]) -> str:
+    """Which settings differ between the seeds of one row, and where (runs recorded before a default changed), so
+    that no cell averages over settings unsaid; empty when they agree."""
+    settings = [{k: v for k, v in r.settings().items() if not k.startswith(RULE_INPUTS)} for r in records]
+    parts = []
+    for key in differing_keys(settings):
+        seeds: dict[str, list[int]] = {}
+        for r, s in zip(records, settings):
+            seeds.setdefault(s[key], []).append(r.seed)
+        values = ", ".join(f"{v} (seed{'s' if len(ss) > 1 else ''} {' '.join(map(str, sorted(ss)))})"
+                           for v, ss in sorted(seeds.items(), key=lambda item: min(item[1])))
+        parts.append(f"{key} {values}")
+    return f"settings differ between seeds: {'; '.join(parts)}" if parts else ""
+
+
 @dataclass
 class Row:
     dataset: str
@@ -70,7 +90,8 @@ def rows_of(records: list[store.Record], table: PaperTable, dataset: str, method
     for schedule in sorted(by_schedule, key=schedule_rank):
         group = by_schedule[schedule]
         final = {m.key: stat([v for r in group if (v := value_of(r, m, ROW_FINAL)) is not None]) for m in table.metrics}
-        out.append(Row(dataset, method, ROW_FINAL, schedule, len(group), final, fewer_seeds_note(group)))
+        note = "; ".join(n for n in (fewer_seeds_note(group), mixed_settings_note(group)) if n)
+        out.append(Row(dataset, method, ROW_FINAL, schedule, len(group), final, note))
         scores = consensus_scores(group)
         if scores:
             cells = {m.key: stat([scores[m.key] * m.scale]) if m.key in scores else None for m in table.metrics}
