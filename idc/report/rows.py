@@ -9,11 +9,11 @@ import numpy as np
 
 from idc import results as store
 from idc.methods import paper_row
-from idc.run_dir import differing_keys
 from idc.paper import published_value
 from idc.report.definitions import (ACC, EVAL_KEYS, PICKS, ROW_CONSENSUS, ROW_FINAL, RUNS_ROOT, Explained, Metric,
                                    PaperTable, official, schedule_rank)
 from idc.report.fill import fewer_seeds_note, fill_command, fill_note, run_schedule
+from idc.run_dir import differing_keys
 from idc.tables import stat
 
 
