@@ -46,7 +46,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
     Args:
         n_clusters: number of clusters K.
         random_state: seed of everything random (same seed, same labels on CPU).
-        scaler: ``standard``, ``minmax`` or ``none``, fitted on the training table and kept.
+        scaler: ``standard``, ``minmax``, ``tfidf`` (counts) or ``none``, fitted on the training table and kept.
         batch_size: rows per training step (capped at N); None: chosen from the table's shape with the
             rest of the size rule (:mod:`idc.size_rule`: full batch up to 1024 rows, the local gates' sparsity
             weight, the high-dimensional settings for D > N and D >= 100, a schedule in optimizer steps), which

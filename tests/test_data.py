@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from idc.data import DataError, IndexBatches, Table, TableDataModule
-from idc.data.preprocess import check_clusters, scale
+from idc.data.preprocess import Fitted, check_clusters, scale
 from idc.data.sklearn_sets import digits
 from idc.data.synthetic import INFORMATIVE, make_synthetic
 
@@ -33,6 +33,22 @@ def test_digits_and_minmax_scaling():
     assert t.X.min() == 0.0 and t.X.max() == 1.0 and t.n_clusters == 10
     with pytest.raises(ValueError, match="unknown scaler"):
         scale(t, "robust")
+
+
+def test_tfidf_scaling_of_counts_is_sklearns_and_new_samples_get_the_same(tmp_path):
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    counts = np.random.default_rng(0).poisson(0.7, size=(30, 12)).astype(float)
+    counts[:, 0] = 1.0  # a word in every document: the smallest idf
+    t = scale(Table(counts, n_clusters=2), "tfidf")
+    np.testing.assert_allclose(t.X, TfidfTransformer().fit_transform(counts).toarray(), atol=1e-6)
+    fitted = Fitted.of(t)
+    fitted.save(tmp_path / "preprocessing.npz")
+    again = Fitted.load(tmp_path / "preprocessing.npz").apply(Table(counts[:5], n_clusters=2))
+    np.testing.assert_allclose(again.X, t.X[:5], atol=1e-6)  # new samples: the training idf, rows to unit norm
+    assert Fitted.from_dict(fitted.as_dict()).unit_rows
+    with pytest.raises(DataError, match="negative"):
+        scale(Table(counts - 1.0, n_clusters=2), "tfidf")
 
 
 def test_table_validates_its_shape():

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.preprocessing import MinMaxScaler, StandardScaler, normalize
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from idc.data.table import GENERATED_NAME, DataError, Table, check_count
 from idc.io import replacing
 
-SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler}
+SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "tfidf": TfidfTransformer}
 IMPUTE = ("mean", "median", "zero")
 #: what the NaN error advises for a file (the estimator passes its own advice)
 IMPUTE_ADVICE = "clean the file or set impute=mean|median|zero"
@@ -89,61 +90,74 @@ def top_k_variance(table: Table, k: int | None) -> Table:
 
 
 def scale(table: Table, scaler: str | None) -> Table:
-    """Scale columns by ``minmax`` ([0, 1]), ``standard`` (z-score) or ``none``."""
+    """Scale columns by ``minmax`` ([0, 1]), ``standard`` (z-score), ``tfidf`` (counts: each column weighted by its
+    inverse document frequency, scikit-learn's smooth idf, then each row scaled to unit L2 norm; the standard for
+    word counts) or ``none``."""
     if scaler in (None, "none"):
         return table
     if scaler not in SCALERS:
         raise DataError(f"{table.name}: unknown scaler {scaler!r}; choose one of {sorted(SCALERS)} or 'none'")
-    fitted = SCALERS[scaler]().fit(table.X.astype(np.float64))
+    X = table.X.astype(np.float64)
+    if scaler == "tfidf":
+        if (X < 0).any():
+            raise DataError(f"{table.name}: the tfidf scaler weights counts, and this table holds negative values; "
+                            "choose minmax or standard")
+        idf = TfidfTransformer(norm=None).fit(X).idf_
+        return replace(table, X=normalize(X * idf), affine=(idf, np.zeros_like(idf)), unit_rows=True)
+    fitted = SCALERS[scaler]().fit(X)
     if scaler == "minmax":
         mul, add = fitted.scale_, fitted.min_
     else:
         mul, add = 1.0 / fitted.scale_, -fitted.mean_ / fitted.scale_
-    return replace(table, X=fitted.transform(table.X.astype(np.float64)), affine=(mul, add))
+    return replace(table, X=fitted.transform(X), affine=(mul, add))
 
 
 @dataclass(frozen=True)
 class Fitted:
     """What preprocessing learned from a training table: the features kept, in order, whether ``log1p`` ran,
-    and the scaling ``X * mul + add`` (identity without a scaler); saved in the run directory as
-    ``preprocessing.npz``."""
+    and the scaling ``X * mul + add`` (identity without a scaler), then rows to unit L2 norm when ``unit_rows``
+    (``tfidf``); saved in the run directory as ``preprocessing.npz``."""
 
     feature_names: list[str]
     mul: np.ndarray
     add: np.ndarray
     log1p: bool = False
+    unit_rows: bool = False
 
     @classmethod
     def of(cls, table: Table, log1p_: bool = False) -> "Fitted":
         ones, zeros = np.ones(table.n_features), np.zeros(table.n_features)
         mul, add = table.affine if table.affine is not None else (ones, zeros)
-        return cls(list(table.feature_names), np.asarray(mul, np.float64), np.asarray(add, np.float64), log1p_)
+        return cls(list(table.feature_names), np.asarray(mul, np.float64), np.asarray(add, np.float64), log1p_,
+                   table.unit_rows)
 
     def save(self, path: Path) -> None:
         with replacing(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, feature_names=np.array(self.feature_names, dtype=str), mul=self.mul, add=self.add,
-                     log1p=np.array(self.log1p))
+                     log1p=np.array(self.log1p), unit_rows=np.array(self.unit_rows))
 
     @classmethod
     def load(cls, path: Path) -> "Fitted":
         with np.load(path, allow_pickle=False) as z:
-            log1p_ = bool(z["log1p"]) if "log1p" in z.files else False
-            return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"], log1p_)
+            flags = {k: bool(z[k]) if k in z.files else False for k in ("log1p", "unit_rows")}
+            return cls([str(n) for n in z["feature_names"]], z["mul"], z["add"], **flags)
 
     def as_dict(self) -> dict:
         """Plain lists and numbers (what ``torch.load(weights_only=True)`` reads); :meth:`from_dict` inverts it."""
         return {"feature_names": list(self.feature_names), "mul": self.mul.tolist(), "add": self.add.tolist(),
-                "log1p": bool(self.log1p)}
+                "log1p": bool(self.log1p), "unit_rows": bool(self.unit_rows)}
 
     @classmethod
     def from_dict(cls, state: dict) -> "Fitted":
         return cls(list(state["feature_names"]), np.asarray(state["mul"], np.float64),
-                   np.asarray(state["add"], np.float64), bool(state.get("log1p", False)))
+                   np.asarray(state["add"], np.float64), bool(state.get("log1p", False)),
+                   bool(state.get("unit_rows", False)))
 
     def rescale(self, X: np.ndarray) -> np.ndarray:
-        """The training table's scaling ``X * mul + add`` of a matrix of its columns (after ``log1p`` when
-        fitted with it: :meth:`apply` does both)."""
-        return X.astype(np.float64) * self.mul + self.add
+        """The training table's scaling ``X * mul + add`` of a matrix of its columns, then rows to unit norm when
+        ``unit_rows`` (after ``log1p`` when fitted with it: :meth:`apply` does both)."""
+        out = X.astype(np.float64) * self.mul + self.add
+        return normalize(out) if self.unit_rows else out
 
     def apply(self, table: Table, impute: str | None = None) -> Table:
         """``table``'s trained columns (by name; by place when the training table had none), then the NaN
@@ -172,7 +186,7 @@ class Fitted:
         picked = check_finite(table.take_columns(index).densified(), impute)
         if self.log1p:
             picked = log1p(picked)
-        return replace(picked, X=self.rescale(picked.X), affine=(self.mul, self.add))
+        return replace(picked, X=self.rescale(picked.X), affine=(self.mul, self.add), unit_rows=self.unit_rows)
 
 
 def check_clusters(table: Table) -> None:

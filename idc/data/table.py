@@ -43,7 +43,8 @@ class Table:
     ``class_names[k]`` is the original label of class ``k`` once labels are encoded to ``0..K-1``;
     ``informative`` maps a class to the indices of the features that explain it, when they are known
     (generated data), for the gate F1 metric; ``affine`` is the scaling preprocessing applied, ``X * mul + add``
-    per column, so that new samples can be scaled the same way.
+    per column, then each row scaled to unit L2 norm when ``unit_rows`` (the ``tfidf`` scaler), so that new samples
+    can be scaled the same way.
     """
 
     X: np.ndarray
@@ -54,6 +55,7 @@ class Table:
     class_names: list[str] | None = None
     informative: dict[int, list[int]] | None = None
     affine: tuple[np.ndarray, np.ndarray] | None = None
+    unit_rows: bool = False
 
     def __post_init__(self) -> None:
         if sp.issparse(self.X):
