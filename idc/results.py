@@ -9,6 +9,7 @@ by the registry (:func:`idc.methods.run_name`), its schedule by :data:`SCHEDULE_
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -148,19 +149,16 @@ class Record:
     #: attribution method (``ig``, ``gradient_shap``, ``kernel_shap``) -> its ``eval_<method>.json``
     attributions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    _settings: dict[str, str] | None = field(default=None, repr=False, compare=False)  # read on first use
-
     def clusters(self) -> tuple[np.ndarray, np.ndarray | None]:
         return read_clusters(self.path / CLUSTERS)
 
+    @functools.cached_property
     def settings(self) -> dict[str, str]:
         """The run's settings (:func:`idc.run_dir.settings_of` of its ``config.yaml``; empty when it has none), read
         once per record (a report asks for them in every table that shows the record)."""
-        if self._settings is None:
-            path = self.path / rd.CONFIG
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            self._settings = rd.settings_of(yaml.load(path.read_text(), Loader=loader) or {}) if path.is_file() else {}
-        return dict(self._settings)
+        path = self.path / rd.CONFIG
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return rd.settings_of(yaml.load(path.read_text(), Loader=loader) or {}) if path.is_file() else {}
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -57,7 +57,7 @@ RULE_INPUTS = "size_rule."
 def mixed_settings_note(records: list[store.Record]) -> str:
     """Which settings differ between the seeds of one row, and where (runs recorded before a default changed), so
     that no cell averages over settings unsaid; empty when they agree."""
-    settings = [{k: v for k, v in r.settings().items() if not k.startswith(RULE_INPUTS)} for r in records]
+    settings = [{k: v for k, v in r.settings.items() if not k.startswith(RULE_INPUTS)} for r in records]
     parts = []
     for key in differing_keys(settings):
         seeds: dict[str, list[int]] = {}
