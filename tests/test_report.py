@@ -1,4 +1,5 @@
 """The results store (idc/results.py) and the report built from it (the idc/report package, `make report`)."""
+import math
 import json
 from pathlib import Path
 
@@ -256,18 +257,29 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in "\n".join(summary).splitlines()
             if line[:4] in ("| d ", "| e ", "| f ", "| g ")]
     assert rows == [
-        ["d", "size_rule", "70.0 ± 14.1 (2)", "5 min", "75.0 ± 0.0 (3, paper)", "-5.0", "gmm: 72.0", "3 of 4"],
+        ["d", "size_rule", "70.0 ± 14.1 (2)", "5 min", "75.0 ± 0.0 (3, paper)", "-5.0 (0.70)", "gmm: 72.0", "3 of 4"],
         ["e", "default", "90.0 (1)", "-", "not run", "-", "-", "-"],
         ["f", "size_rule", "not run", "`idc-paper --schedule size_rule --datasets f --methods idc --seeds 10`; about 27 min per run here (estimate)",
          "60.0 (1, default)", "-", "gmm: 70.0", "-"],
         ["g", "size_rule", "90.0 (1)", "-", "60.0 (1, default)", "+30.0", "-", "1 of 2"],
         ["g", "no_size_rule", "10.0 ± 0.0 (3)", "-", "60.0 (1, default)", "-50.0", "-", "2 of 2"]]
     assert "IDC at or above K-means in 1 of 2 rows" in summary[0]
+    assert "of the 1 below it, 0 by more than the seeds' noise (Welch's p < 0.05)" in summary[0]
     # d: kmeans 1, gmm 2, idc 3, spectral 4; g: idc 1, kmeans 2 (e has no K-means, f no IDC)
     assert summary[-1].endswith("on the 2 datasets where IDC and K-means have records, IDC at its most-recorded "
                                 "schedule that is not a kept \"before\", each method ranked among those recorded "
                                 "on the dataset (in parentheses: on how many of them it has records): kmeans 1.5 (2), gmm 2.0 (1), idc 2.0 (2), "
                                 "spectral 4.0 (1).")
+
+
+def test_welchs_p_is_scipys_and_says_nothing_without_spread_or_seeds():
+    from idc.report.summary import welch_p
+
+    # by hand: t = (70 - 75) / sqrt(200 / 2) = -0.5 with 1 degree of freedom (the constant side adds no variance)
+    assert welch_p([80.0, 60.0], [75.0, 75.0, 75.0]) == pytest.approx(1 - 2 * math.atan(0.5) / math.pi)
+    assert welch_p([61.0, 62.0, 63.0], [70.0, 71.0, 72.0]) < 0.01
+    assert welch_p([98.0, 98.0], [97.0 + 1e-12, 97.0]) is None  # neither varies: deterministic methods
+    assert welch_p([80.0], [75.0, 76.0]) is None  # one seed
 
 
 def test_the_probe_section_averages_each_view_over_the_seeds_of_a_lever(tmp_path):

@@ -1,7 +1,11 @@
 """The page's first section: IDC against K-means and the best other baseline on every dataset, and mean ranks."""
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
+from scipy import stats
 
 from idc import results as store
 from idc.methods import BASELINES
@@ -29,15 +33,25 @@ def best_recorded(accs: dict[tuple[str, str], list[float]], method: str) -> tupl
     return min(mine, key=lambda item: (item[0] in KEPT_BEFORE, -len(item[1]), schedule_rank(item[0])))
 
 
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test that the seeds of ``a`` and ``b`` have the same mean ACC; None where it
+    says nothing: fewer than two seeds on a side, or no spread on either (a deterministic method against another)."""
+    a, b = np.round(a, 6), np.round(b, 6)  # equal ACCs of different runs are equal (no float noise in the spread)
+    if min(len(a), len(b)) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+        return None
+    with warnings.catch_warnings():  # one side constant: scipy warns of cancellation in a variance that is exactly 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return None if math.isnan(p) else p
+
 
 def summary_section(records: list[store.Record]) -> list[str]:
     """IDC against K-means and the best other baseline on every dataset with records: one row per schedule of IDC
     (final epoch, label-free; "not run" with the command that fills it), the baselines at their most-recorded
     schedule, IDC's rank among them, and each method's mean rank over the datasets where IDC and K-means ran."""
     header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run (or the command)", "K-means ACC (%)",
-              "IDC minus K-means",
-              "best other baseline", "IDC's rank (of methods)"]
-    rows, wins, total, ranks = [], 0, 0, {}
+              "IDC minus K-means (Welch's p)", "best other baseline", "IDC's rank (of methods)"]
+    rows, wins, total, ranks, below = [], 0, 0, {}, []
     for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
         accs = acc_by_method(records, dataset)
         baselines = {m: b for m in BASELINES if (b := best_recorded(accs, m)) is not None}
@@ -63,9 +77,13 @@ def summary_section(records: list[store.Record]) -> list[str]:
             diff = "-"
             if kmeans:
                 diff = f"{round(mean - float(np.mean(kmeans[1])), 1) + 0.0:+.1f}"  # no "-0.0" for a tie
+                if (p := welch_p(values, kmeans[1])) is not None:
+                    diff += f" ({p:.2f})" if p >= 0.01 else " (< 0.01)"
                 if schedule not in KEPT_BEFORE:
                     total += 1
                     wins += mean >= np.mean(kmeans[1])
+                    if mean < np.mean(kmeans[1]):
+                        below.append((dataset, p))
             rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
             rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
                          wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff, best_cell, rank])
@@ -77,10 +95,21 @@ def summary_section(records: list[store.Record]) -> list[str]:
     return [f"Final epoch, label-free; mean ± std (seeds) over the records of each schedule (smoke runs left out); "
             f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
             f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows "
-            f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out).",
+            f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out){below_note(below)}. "
+            f"Welch's p: the two-sided p-value of Welch's t-test over the seeds (none where a side has one seed or "
+            f"neither varies); with 10 seeds a side, a difference of about one pooled std has p near 0.05.",
             "", to_markdown(header, rows), "",
             f"Mean rank (1: best ACC) on the {n_ranked} datasets where IDC and K-means have records, IDC at its "
             f"most-recorded schedule that is not a kept \"before\", each method ranked among those recorded on the "
             f"dataset (in parentheses: on how many of them it has records): {mean_rank or '-'}."]
 
 
+
+
+def below_note(below: list[tuple[str, float | None]]) -> str:
+    """``; below it by more than the seeds' noise (Welch's p < 0.05) in n of them: ...`` for the rows below K-means."""
+    if not below:
+        return ""
+    clear = [d for d, p in below if p is not None and p < 0.05]
+    return (f"; of the {len(below)} below it, {len(clear)} by more than the seeds' noise (Welch's p < 0.05)"
+            + (f": {', '.join(clear)}" if clear else ""))
