@@ -41,11 +41,13 @@ def test_tfidf_scaling_of_counts_is_sklearns_and_new_samples_get_the_same(tmp_pa
     counts = np.random.default_rng(0).poisson(0.7, size=(30, 12)).astype(float)
     counts[:, 0] = 1.0  # a word in every document: the smallest idf
     t = scale(Table(counts, n_clusters=2), "tfidf")
-    np.testing.assert_allclose(t.X, TfidfTransformer().fit_transform(counts).toarray(), atol=1e-6)
+    sklearn = TfidfTransformer().fit_transform(counts).toarray()  # rows of unit norm
+    np.testing.assert_allclose(t.X, sklearn * np.sqrt(12), atol=1e-6)  # the same rows at a mean square of 1
+    np.testing.assert_allclose((t.X ** 2).mean(axis=1), 1.0, rtol=1e-5)  # float32
     fitted = Fitted.of(t)
     fitted.save(tmp_path / "preprocessing.npz")
     again = Fitted.load(tmp_path / "preprocessing.npz").apply(Table(counts[:5], n_clusters=2))
-    np.testing.assert_allclose(again.X, t.X[:5], atol=1e-6)  # new samples: the training idf, rows to unit norm
+    np.testing.assert_allclose(again.X, t.X[:5], atol=1e-6)  # new samples: the training idf and row scale
     assert Fitted.from_dict(fitted.as_dict()).unit_rows
     with pytest.raises(DataError, match="negative"):
         scale(Table(counts - 1.0, n_clusters=2), "tfidf")

@@ -89,10 +89,18 @@ def top_k_variance(table: Table, k: int | None) -> Table:
     return table.take_columns(keep)
 
 
+def unit_mean_square_rows(X: np.ndarray) -> np.ndarray:
+    """Each row of ``X`` scaled to L2 norm sqrt(D), i.e. a mean square of 1 per entry: the direction of a unit-norm
+    row (what tf-idf compares) at the standard scaler's per-entry scale. At unit norm an entry's square is 1/D on
+    average, and the autoencoder's reconstruction losses (Eq. 3-4) fell to that floor without learning anything
+    (BASEHOCK, D = 4862: every loss 2.0e-4 from epoch 10 on); a global factor moves no k-means partition."""
+    return normalize(X) * np.sqrt(X.shape[1])
+
+
 def scale(table: Table, scaler: str | None) -> Table:
     """Scale columns by ``minmax`` ([0, 1]), ``standard`` (z-score), ``tfidf`` (counts: each column weighted by its
-    inverse document frequency, scikit-learn's smooth idf, then each row scaled to unit L2 norm; the standard for
-    word counts) or ``none``."""
+    inverse document frequency, scikit-learn's smooth idf, then each row to a mean square of 1,
+    :func:`unit_mean_square_rows`; the standard for word counts) or ``none``."""
     if scaler in (None, "none"):
         return table
     if scaler not in SCALERS:
@@ -103,7 +111,7 @@ def scale(table: Table, scaler: str | None) -> Table:
             raise DataError(f"{table.name}: the tfidf scaler weights counts, and this table holds negative values; "
                             "choose minmax or standard")
         idf = TfidfTransformer(norm=None).fit(X).idf_
-        return replace(table, X=normalize(X * idf), affine=(idf, np.zeros_like(idf)), unit_rows=True)
+        return replace(table, X=unit_mean_square_rows(X * idf), affine=(idf, np.zeros_like(idf)), unit_rows=True)
     fitted = SCALERS[scaler]().fit(X)
     if scaler == "minmax":
         mul, add = fitted.scale_, fitted.min_
@@ -115,8 +123,8 @@ def scale(table: Table, scaler: str | None) -> Table:
 @dataclass(frozen=True)
 class Fitted:
     """What preprocessing learned from a training table: the features kept, in order, whether ``log1p`` ran,
-    and the scaling ``X * mul + add`` (identity without a scaler), then rows to unit L2 norm when ``unit_rows``
-    (``tfidf``); saved in the run directory as ``preprocessing.npz``."""
+    and the scaling ``X * mul + add`` (identity without a scaler), then rows to a mean square of 1 when
+    ``unit_rows`` (``tfidf``, :func:`unit_mean_square_rows`); saved in the run directory as ``preprocessing.npz``."""
 
     feature_names: list[str]
     mul: np.ndarray
@@ -154,10 +162,10 @@ class Fitted:
                    bool(state.get("unit_rows", False)))
 
     def rescale(self, X: np.ndarray) -> np.ndarray:
-        """The training table's scaling ``X * mul + add`` of a matrix of its columns, then rows to unit norm when
-        ``unit_rows`` (after ``log1p`` when fitted with it: :meth:`apply` does both)."""
+        """The training table's scaling ``X * mul + add`` of a matrix of its columns, then rows to a mean square of 1
+        when ``unit_rows`` (after ``log1p`` when fitted with it: :meth:`apply` does both)."""
         out = X.astype(np.float64) * self.mul + self.add
-        return normalize(out) if self.unit_rows else out
+        return unit_mean_square_rows(out) if self.unit_rows else out
 
     def apply(self, table: Table, impute: str | None = None) -> Table:
         """``table``'s trained columns (by name; by place when the training table had none), then the NaN

@@ -43,7 +43,7 @@ class Table:
     ``class_names[k]`` is the original label of class ``k`` once labels are encoded to ``0..K-1``;
     ``informative`` maps a class to the indices of the features that explain it, when they are known
     (generated data), for the gate F1 metric; ``affine`` is the scaling preprocessing applied, ``X * mul + add``
-    per column, then each row scaled to unit L2 norm when ``unit_rows`` (the ``tfidf`` scaler), so that new samples
+    per column, then each row scaled to a mean square of 1 when ``unit_rows`` (the ``tfidf`` scaler), so that new samples
     can be scaled the same way.
     """
 
