@@ -104,10 +104,9 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"dataset (in parentheses: on how many of them it has records): {mean_rank or '-'}."]
 
 
-
-
 def below_note(below: list[tuple[str, float | None]]) -> str:
-    """``; below it by more than the seeds' noise (Welch's p < 0.05) in n of them: ...`` for the rows below K-means."""
+    """``; of the n below it, m by more than the seeds' noise (Welch's p < 0.05): <datasets>`` for the rows (dataset,
+    Welch's p) below K-means; nothing when none is."""
     if not below:
         return ""
     clear = [d for d, p in below if p is not None and p < 0.05]
