@@ -1,6 +1,6 @@
 """The results store (idc/results.py) and the report built from it (the idc/report package, `make report`)."""
-import math
 import json
+import math
 from pathlib import Path
 
 import numpy as np

@@ -110,7 +110,7 @@ def scale(table: Table, scaler: str | None) -> Table:
         if (X < 0).any():
             raise DataError(f"{table.name}: the tfidf scaler weights counts, and this table holds negative values; "
                             "choose minmax or standard")
-        idf = TfidfTransformer(norm=None).fit(X).idf_
+        idf = SCALERS["tfidf"](norm=None).fit(X).idf_
         return replace(table, X=unit_mean_square_rows(X * idf), affine=(idf, np.zeros_like(idf)), unit_rows=True)
     fitted = SCALERS[scaler]().fit(X)
     if scaler == "minmax":
