@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from idc import objectives, stage2
-from idc.nn import Autoencoder, AuxiliaryClassifier, DECTarget, GlobalGates, head_kind, make_gate_network, make_head
+from idc.nn import (Autoencoder, AuxiliaryClassifier, DECTarget, GlobalGates, decoder_metric, head_kind,
+                    make_gate_network, make_head)
 from idc.nn.gates import gate_options, kind_of
 from idc.schedule import Schedule
 
@@ -114,7 +115,10 @@ class IDCModule(pl.LightningModule):
 
     def head_input(self, emb: Tensor) -> Tensor:
         """What the clustering head sees: the embedding, standardised with the stage-2 statistics when
-        ``head.standardize_inputs`` (the head's BatchNorm cannot rescue tiny embeddings: its eps dominates)."""
+        ``head.standardize_inputs`` (the head's BatchNorm cannot rescue tiny embeddings: its eps dominates), or
+        mapped to the linear decoder's metric with ``head.metric=decoder`` (:func:`decoder_metric`)."""
+        if self.head_cfg.get("metric") == "decoder":
+            return emb @ decoder_metric(self.autoencoder.decoder).T
         return (emb - self.head_shift) / self.head_scale
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

@@ -42,19 +42,24 @@ CHOICES = (  # (group, key, choices) of the stage-2 options: each option's first
     ("head", "restart_criterion", choices(schema.RestartCriterion)), ("head", "init", choices(schema.HeadInit)),
     ("head", "lr_until", choices(schema.LrUntil)), ("head.global_gates", "optimizer", choices(schema.GateOptimizer)),
     ("head.global_gates", "baseline", choices(schema.GateBaseline)), ("model", "bn_stats", choices(schema.BnStats)),
-    ("head", "kind", choices(schema.HeadKind)),
+    ("head", "kind", choices(schema.HeadKind)), ("head", "metric", choices(schema.HeadMetric)),
 )
 
 
 def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
-    """Refuse a stage-2 option outside its choices (unset: its default), fewer than one head, or restarts and a
-    k-means start where the head has none (:func:`idc.schema.check_head`), naming the key and the choices."""
+    """Refuse a stage-2 option outside its choices (unset: its default), fewer than one head, restarts and a
+    k-means start where the head has none (:func:`idc.schema.check_head`), or the decoder's metric without a linear
+    decoder or on standardised embeddings, naming the key and the choices."""
     groups = {"head": head, "head.global_gates": head["global_gates"], "model": model}
     for where, key, allowed in CHOICES:
         if groups[where].get(key) is not None and groups[where][key] not in allowed:
             raise ValueError(f"{where}.{key} must be one of {allowed}, got {groups[where].get(key)!r}")
     if int(head.get("restarts", 1)) < 1:
         raise ValueError(f"head.restarts must be >= 1, got {head.get('restarts')}")
+    if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")):
+        raise ValueError("head.metric=decoder measures distances between a linear decoder's reconstructions of the "
+                         "embeddings: it needs model.hidden=[] (a linear autoencoder) and "
+                         "head.standardize_inputs=false")
     schema.check_head(dict(head))
 
 

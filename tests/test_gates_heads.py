@@ -117,3 +117,38 @@ def test_the_noise_free_gates_coding_rate_reaches_stage_1(cfg_factory):
     terms = module.stage1_losses(x, epoch=2)
     expected = losses.gates_coding_rate_loss(module.gating.evaluation_gates(module.gating(x)))
     assert terms["gtcr"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def _linear_kmeans_module(cfg_factory, *overrides: str) -> IDCModule:
+    return _kmeans_module(cfg_factory("head=kmeans", "model.hidden=[]", "model.bottleneck=3", *overrides))
+
+
+def test_the_decoder_metric_makes_the_kmeans_head_blind_to_the_linear_codes_coordinates(cfg_factory):
+    """A linear autoencoder's code in other coordinates (z A^T with decoder W A^-1: the same reconstructions)
+    gets the same k-means partition under head.metric=decoder, and its distances are the reconstructions'."""
+    rng = np.random.default_rng(1)
+    z = torch.as_tensor(np.concatenate([rng.normal(c, 0.5, (50, 3)) for c in (-2, 0, 2, 4)]), dtype=torch.float64)
+    A = torch.as_tensor([[1.0, 0.0, 0.0], [0.0, 0.05, 0.0], [3.0, 0.0, 20.0]], dtype=torch.float64)
+    first, second = (_linear_kmeans_module(cfg_factory, "head.metric=decoder").double() for _ in range(2))
+    W = first.autoencoder.decoder[0].weight.detach()
+    with torch.no_grad():
+        second.autoencoder.decoder[0].weight.copy_(W @ torch.linalg.inv(A))
+    parts = []
+    for module, code in ((first, z), (second, z @ A.T)):
+        with torch.no_grad():
+            inputs, recon = module.head_input(code), code @ module.autoencoder.decoder[0].weight.T
+        np.testing.assert_allclose(torch.cdist(inputs, inputs), torch.cdist(recon, recon), atol=1e-9)
+        stage2.set_frozen(module, code, torch.zeros(len(code), 6))
+        stage2.fit_centroid_heads(module)
+        parts.append(stage2.partitions(module, [module.cluster_head])[0].numpy())
+    np.testing.assert_array_equal(parts[0], parts[1])
+    plain = _linear_kmeans_module(cfg_factory)  # the raw code: its coordinates change the partition here
+    stage2.set_frozen(plain, (z @ A.T).float(), torch.zeros(len(z), 6))
+    stage2.fit_centroid_heads(plain)
+    assert not np.array_equal(stage2.partitions(plain, [plain.cluster_head])[0].numpy(), parts[0])
+
+
+@pytest.mark.parametrize("overrides", [["model.hidden=[8]"], ["model.hidden=[]", "head.standardize_inputs=true"]])
+def test_the_decoder_metric_is_refused_without_a_linear_decoder_or_on_standardised_codes(cfg_factory, overrides):
+    with pytest.raises(ValueError, match="head.metric=decoder .* needs model.hidden=\\[\\]"):
+        _kmeans_module(cfg_factory("head=kmeans", "head.metric=decoder", *overrides))

@@ -1,5 +1,5 @@
 """Plain torch modules of IDC: gate networks, autoencoder, clustering heads and auxiliary classifier."""
-from idc.nn.autoencoder import Autoencoder
+from idc.nn.autoencoder import Autoencoder, decoder_metric
 from idc.nn.gates import (
     GATE_NETWORKS,
     GateNetwork,
@@ -32,6 +32,7 @@ __all__ = [
     "HardConcreteGateNetwork",
     "KMeansHead",
     "LocalGatingNetwork",
+    "decoder_metric",
     "fit_kmeans",
     "head_kind",
     "hard_sigmoid",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from idc.nn.init import mlp_block, small_normal_
@@ -49,3 +50,15 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decoder(self.encoder(x))
+
+
+def decoder_metric(decoder: nn.Module) -> Tensor:
+    """``R`` (b x b, upper triangular) with ``R^T R = W^T W`` for a linear decoder ``z -> W z + c`` (``W``: D x b),
+    so that ``||R (z_i - z_j)|| = ||W z_i - W z_j||``: k-means on ``z R^T`` partitions the reconstructions. A linear
+    autoencoder learns the principal subspace in arbitrary coordinates (any invertible ``A`` gives the same
+    reconstructions with ``A z`` and ``W A^-1``), and k-means on the raw code depends on them; this metric does
+    not. ``head.metric=decoder``; not in the paper."""
+    layers = [m for m in decoder.modules() if not isinstance(m, nn.Sequential)]
+    if len(layers) != 1 or not isinstance(layers[0], nn.Linear):
+        raise ValueError("head.metric=decoder needs a linear decoder (model.hidden=[])")
+    return torch.linalg.qr(layers[0].weight.detach(), mode="r").R
