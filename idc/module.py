@@ -62,7 +62,8 @@ class IDCModule(pl.LightningModule):
             raise ValueError(f"reconstruction tasks must be a subset of {RECON_TASKS}, got {self.model_cfg['tasks']}")
         stage2.check_options(self.head_cfg, self.model_cfg)
 
-        bottleneck = int(self.model_cfg.get("bottleneck") or n_clusters)
+        at_least = max(n_clusters, int(self.model_cfg.get("bottleneck_min", 0)))  # model.bottleneck null: K or the minimum
+        bottleneck = int(self.model_cfg.get("bottleneck") or at_least)
         self.autoencoder = Autoencoder(n_features, list(self.model_cfg["hidden"]), bottleneck,
                                        linear_path=bool(self.model_cfg.get("linear_path", False)))
         kind, projection = kind_of(self.gates_cfg), None

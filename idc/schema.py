@@ -134,6 +134,7 @@ class MinLearningRates:
 class ModelSchema:
     hidden: List[int] = field(default_factory=list, metadata={"count": True})
     bottleneck: Optional[int] = count()
+    bottleneck_min: int = 0
     linear_path: bool = False
     recon_loss: ReconLoss = ReconLoss.mse
     tasks: List[ReconTask] = field(default_factory=list)  # none: the ablation "w/o L_recon"

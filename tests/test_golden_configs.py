@@ -74,7 +74,8 @@ def as_before(cfg: dict) -> dict:
     new = {("head", "balance"): "entropy", ("head", "balance_min_share"): 0.5, ("threads",): None,
            ("progress_every",): None, ("trainer", "enable_model_summary"): False, ("model", "weight_decay"): 0.0,
            ("model", "linear_path"): False, ("gates", "gtcr_center"): False,
-           ("gates", "gtcr_noise"): True, ("head", "metric"): "embedding"}
+           ("gates", "gtcr_noise"): True, ("head", "metric"): "embedding",
+           ("model", "bottleneck_min"): 0}
     for path, value in new.items():
         node = cfg
         for key in path[:-1]:

@@ -201,3 +201,17 @@ def test_a_tuning_file_can_choose_a_head_and_the_head_is_one_choice(tmp_path):
     assert "head.global_gates.lr" in command_line_keys()
     compose_run(["dataset=table"], tmp_path)
     assert "head" not in command_line_keys()
+
+
+@pytest.mark.parametrize("n_clusters,width", [(2, 10), (13, 13)])
+def test_the_wide_option_gives_a_code_of_at_least_ten_dimensions_and_the_decoders_metric(n_clusters, width):
+    from idc.module import IDCModule
+
+    cfg = table_cfg("size_rule.high_dim_settings=hdlss_linear_kmeans_wide", f"dataset.n_clusters={n_clusters}")
+    chosen = apply_size_rule(cfg, 72, 7129)  # ALLAML's shape
+    assert "model.bottleneck_min" in chosen and "head.metric" in chosen and cfg.model.bottleneck is None
+    gates, head, model, schedule = (OmegaConf.to_container(cfg[k], resolve=True) for k in ("gates", "head", "model",
+                                                                                         "schedule"))
+    module = IDCModule(7129, n_clusters, gates, head, model, schedule)
+    assert module.autoencoder.encoder[0].out_features == width and module.head_cfg["metric"] == "decoder"
+    assert module.cluster_head.centroids.shape == (n_clusters, width)
