@@ -56,10 +56,12 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
             raise ValueError(f"{where}.{key} must be one of {allowed}, got {groups[where].get(key)!r}")
     if int(head.get("restarts", 1)) < 1:
         raise ValueError(f"head.restarts must be >= 1, got {head.get('restarts')}")
-    if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")):
-        raise ValueError("head.metric=decoder measures distances between a linear decoder's reconstructions of the "
-                         "embeddings: it needs model.hidden=[] (a linear autoencoder) and "
-                         "head.standardize_inputs=false")
+    if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")
+                                            or head.get("kind") not in ("kmeans", "dec")):
+        raise ValueError("head.metric=decoder measures k-means' distances between a linear decoder's reconstructions "
+                         "of the embeddings: it needs head=kmeans or head=dec, model.hidden=[] (a linear autoencoder) "
+                         "and head.standardize_inputs=false (size_rule.high_dim_settings=hdlss_linear_kmeans_wide "
+                         "sets all of them unless you give a head or model.hidden setting)")
     schema.check_head(dict(head))
 
 
@@ -71,7 +73,7 @@ def load_stage1(module: nn.Module, path: str | Path) -> None:
     theirs = {k: v for k, v in state.items() if k.split(".")[0] in STAGE1_PARTS}
     if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
         raise ValueError(f"{path}: its autoencoder / gating network do not match this model (other table, gates "
-                         "or model.hidden / model.bottleneck); train stage 1 again or use the same settings")
+                         "or model.hidden / model.bottleneck / model.bottleneck_min); train stage 1 again or use the same settings")
     module.load_state_dict(theirs, strict=False)
     module.stage1_loaded = True
 

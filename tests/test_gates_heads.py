@@ -148,7 +148,19 @@ def test_the_decoder_metric_makes_the_kmeans_head_blind_to_the_linear_codes_coor
     assert not np.array_equal(stage2.partitions(plain, [plain.cluster_head])[0].numpy(), parts[0])
 
 
-@pytest.mark.parametrize("overrides", [["model.hidden=[8]"], ["model.hidden=[]", "head.standardize_inputs=true"]])
-def test_the_decoder_metric_is_refused_without_a_linear_decoder_or_on_standardised_codes(cfg_factory, overrides):
-    with pytest.raises(ValueError, match="head.metric=decoder .* needs model.hidden=\\[\\]"):
-        _kmeans_module(cfg_factory("head=kmeans", "head.metric=decoder", *overrides))
+@pytest.mark.parametrize("overrides", [["head=kmeans", "model.hidden=[8]"],
+                                       ["head=kmeans", "model.hidden=[]", "head.standardize_inputs=true"],
+                                       ["head=mcr", "model.hidden=[]", "head.standardize_inputs=false"]])
+def test_the_decoder_metric_is_refused_without_a_kmeans_head_on_a_linear_decoders_raw_code(cfg_factory, overrides):
+    with pytest.raises(ValueError, match="head.metric=decoder .* needs head=kmeans or head=dec, model.hidden=\\[\\]"):
+        _kmeans_module(cfg_factory(*overrides, "head.metric=decoder"))
+
+
+def test_prediction_keeps_the_decoder_metrics_partition(cfg_factory, tmp_path):
+    from idc.data import load_table
+    from idc.fit import fit
+
+    cfg = cfg_factory("head=kmeans", "model.hidden=[]", "model.bottleneck=6", "head.metric=decoder")
+    table = load_table(cfg.dataset)
+    module, _, _ = fit(cfg, table, tmp_path)
+    np.testing.assert_array_equal(predict(module, table.X)["clusters"], stage2.frozen_partition(module).cpu().numpy())

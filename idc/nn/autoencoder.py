@@ -61,4 +61,5 @@ def decoder_metric(decoder: nn.Module) -> Tensor:
     layers = [m for m in decoder.modules() if not isinstance(m, nn.Sequential)]
     if len(layers) != 1 or not isinstance(layers[0], nn.Linear):
         raise ValueError("head.metric=decoder needs a linear decoder (model.hidden=[])")
-    return torch.linalg.qr(layers[0].weight.detach(), mode="r").R
+    weight = layers[0].weight.detach()
+    return torch.linalg.qr(weight if weight.dtype == torch.float64 else weight.float(), mode="r").R

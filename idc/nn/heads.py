@@ -58,8 +58,8 @@ def fit_kmeans(embeddings: Tensor, n_clusters: int, seed: int, n_init: int = 1) 
 
 
 class KMeansHead(nn.Module):
-    """``kmeans``: K centroids placed by k-means++ on the frozen embeddings, never trained; logits
-    ``-||z - mu_j||^2``."""
+    """``kmeans``: K centroids placed by k-means++ on the frozen head inputs (the embeddings, in the decoder's metric
+    with ``head.metric=decoder``), never trained; logits ``-||z - mu_j||^2``."""
 
     learnable = False
 
