@@ -119,7 +119,7 @@ class IDCModule(pl.LightningModule):
         ``head.standardize_inputs`` (the head's BatchNorm cannot rescue tiny embeddings: its eps dominates), or
         mapped to the linear decoder's metric with ``head.metric=decoder`` (:func:`decoder_metric`)."""
         if self.head_cfg.get("metric") == "decoder":
-            return emb @ decoder_metric(self.autoencoder.decoder).to(emb.dtype).T
+            return emb @ decoder_metric(self.autoencoder.decoder[0].weight).to(emb.dtype).T
         return (emb - self.head_shift) / self.head_scale
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

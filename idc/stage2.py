@@ -48,8 +48,8 @@ CHOICES = (  # (group, key, choices) of the stage-2 options: each option's first
 
 def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     """Refuse a stage-2 option outside its choices (unset: its default), fewer than one head, restarts and a
-    k-means start where the head has none (:func:`idc.schema.check_head`), or the decoder's metric without a linear
-    decoder or on standardised embeddings, naming the key and the choices."""
+    k-means start where the head has none (:func:`idc.schema.check_head`), or the decoder's metric other than for
+    the k-means or DEC head on a linear decoder's unstandardised code, naming the key and the choices."""
     groups = {"head": head, "head.global_gates": head["global_gates"], "model": model}
     for where, key, allowed in CHOICES:
         if groups[where].get(key) is not None and groups[where][key] not in allowed:
@@ -73,7 +73,8 @@ def load_stage1(module: nn.Module, path: str | Path) -> None:
     theirs = {k: v for k, v in state.items() if k.split(".")[0] in STAGE1_PARTS}
     if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
         raise ValueError(f"{path}: its autoencoder / gating network do not match this model (other table, gates "
-                         "or model.hidden / model.bottleneck / model.bottleneck_min); train stage 1 again or use the same settings")
+                         "or model.hidden / model.bottleneck / model.bottleneck_min); train stage 1 again or use the "
+                         "same settings")
     module.load_state_dict(theirs, strict=False)
     module.stage1_loaded = True
 

@@ -52,14 +52,13 @@ class Autoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def decoder_metric(decoder: nn.Module) -> Tensor:
-    """``R`` (b x b, upper triangular) with ``R^T R = W^T W`` for a linear decoder ``z -> W z + c`` (``W``: D x b),
+def decoder_metric(weight: Tensor) -> Tensor:
+    """``R`` (b x b, upper triangular) with ``R^T R = W^T W`` for the weight ``W`` (D x b) of a linear decoder
+    ``z -> W z + c``,
     so that ``||R (z_i - z_j)|| = ||W z_i - W z_j||``: k-means on ``z R^T`` partitions the reconstructions. A linear
     autoencoder learns the principal subspace in arbitrary coordinates (any invertible ``A`` gives the same
     reconstructions with ``A z`` and ``W A^-1``), and k-means on the raw code depends on them; this metric does
-    not. ``head.metric=decoder``; not in the paper."""
-    layers = [m for m in decoder.modules() if not isinstance(m, nn.Sequential)]
-    if len(layers) != 1 or not isinstance(layers[0], nn.Linear):
-        raise ValueError("head.metric=decoder needs a linear decoder (model.hidden=[])")
-    weight = layers[0].weight.detach()
+    not. ``head.metric=decoder`` (:func:`idc.stage2.check_options` refuses it without a linear decoder); not in the
+    paper."""
+    weight = weight.detach()
     return torch.linalg.qr(weight if weight.dtype == torch.float64 else weight.float(), mode="r").R
