@@ -257,12 +257,13 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in "\n".join(summary).splitlines()
             if line[:4] in ("| d ", "| e ", "| f ", "| g ")]
     assert rows == [
-        ["d", "size_rule", "70.0 ± 14.1 (2)", "5 min", "75.0 ± 0.0 (3, paper)", "-5.0 (0.70)", "gmm: 72.0", "3 of 4"],
-        ["e", "default", "90.0 (1)", "-", "not run", "-", "-", "-"],
+        ["d", "size_rule", "70.0 ± 14.1 (2)", "5 min", "75.0 ± 0.0 (3, paper)", "-5.0 (0.70)", "-", "gmm: 72.0",
+         "3 of 4"],
+        ["e", "default", "90.0 (1)", "-", "not run", "-", "-", "-", "-"],
         ["f", "size_rule", "not run", "`idc-paper --schedule size_rule --datasets f --methods idc --seeds 10`; about 27 min per run here (estimate)",
-         "60.0 (1, default)", "-", "gmm: 70.0", "-"],
-        ["g", "size_rule", "90.0 (1)", "-", "60.0 (1, default)", "+30.0", "-", "1 of 2"],
-        ["g", "no_size_rule", "10.0 ± 0.0 (3)", "-", "60.0 (1, default)", "-50.0", "-", "2 of 2"]]
+         "60.0 (1, default)", "-", "-", "gmm: 70.0", "-"],
+        ["g", "size_rule", "90.0 (1)", "-", "60.0 (1, default)", "+30.0", "-", "-", "1 of 2"],
+        ["g", "no_size_rule", "10.0 ± 0.0 (3)", "-", "60.0 (1, default)", "-50.0", "-", "-", "2 of 2"]]
     assert "IDC at or above K-means in 1 of 2 rows" in summary[0]
     assert "of the 1 below it, 0 by more than the seeds' noise (Welch's p < 0.05)" in summary[0]
     # d: kmeans 1, gmm 2, idc 3, spectral 4; g: idc 1, kmeans 2 (e has no K-means, f no IDC)
@@ -270,6 +271,30 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
                                 "schedule that is not a kept \"before\", each method ranked among those recorded "
                                 "on the dataset (in parentheses: on how many of them it has records): kmeans 1.5 (2), gmm 2.0 (1), idc 2.0 (2), "
                                 "spectral 4.0 (1).")
+
+
+def test_the_summary_estimates_n_init_from_the_consensus_of_every_three_seeds(tmp_path):
+    from idc.report.rows import subset_consensus_accs
+
+    labels = np.repeat([0, 1, 2], 4)
+    one_off = lambda i, to: np.where(np.arange(12) == i, to, labels)  # noqa: E731  (one sample in another cluster)
+    partitions = [labels, (labels + 1) % 3, one_off(0, 1), one_off(11, 0)]  # two exact, two one sample off
+    records = []
+    for seed, (clusters, acc) in enumerate(zip(partitions, (1.0, 1.0, 11 / 12, 11 / 12))):
+        d = results.record_dir(tmp_path, "size_rule", "idc", "d", seed)
+        d.mkdir(parents=True)
+        results.write_clusters(d / "clusters.txt", clusters, labels)
+        records.append(results.Record("size_rule", "idc", "d", seed, d,
+                                      metrics={"acc": acc, "n_clusters": 3}))
+    # any 3 of the 4 runs: each wrong sample is wrong in at most one of them, so the consensus is the true split
+    assert subset_consensus_accs(records, 3) == [100.0] * 4
+    assert subset_consensus_accs(records, 5) == [] and subset_consensus_accs(records[:1], 1) == []
+    records.append(results.Record("paper", "kmeans", "d", 0, tmp_path, metrics={"acc": 0.97}))
+    summary = report.summary_section(records)
+    row = next(line for line in summary[2].splitlines() if line.startswith("| d "))
+    assert [c.strip() for c in row.strip("|").split("|")][2:7] == [
+        "95.8 ± 4.8 (4)", "-", "97.0 (1, paper)", "-1.2", "100.0 ± 0.0 (4)"]  # single runs below, 3 of them above
+    assert "at or above K-means in 0 of 1 rows" in summary[0] and "in 1 of 1 rows with 3 or more seeds" in summary[0]
 
 
 def test_welchs_p_is_scipys_and_says_nothing_without_spread_or_seeds():

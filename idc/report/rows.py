@@ -2,6 +2,7 @@
 the seeds and the picked epochs; post-hoc explanations; the official code as measured; cells not run."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,20 +35,45 @@ def explained_value(record: store.Record, metric: Metric, attribution: str) -> f
     return None if value is None else float(value) * (100.0 if metric.source == "metrics" else metric.scale)
 
 
-def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
-    """ACC/NMI/ARI (fractions) of the consensus of the records' final clusters, or None when fewer than two
-    records share the same samples and labels."""
-    from idc.consensus import consensus_partition
-    from idc.metrics import clustering_metrics
-
-    if len(records) < 2:
+def shared_partitions(records: list[store.Record]) -> tuple[list[np.ndarray], np.ndarray, int] | None:
+    """The records' final clusters, their shared labels and K; None when fewer than two records share the same
+    samples and labels (or a record has no clusters file)."""
+    if len(records) < 2 or not all((r.path / store.CLUSTERS).is_file() for r in records):
         return None
     loaded = [r.clusters() for r in records]
     labels = loaded[0][1]
     if labels is None or any(y is None or not np.array_equal(y, labels) for _, y in loaded):
         return None
     k = int(records[0].metrics.get("n_clusters") or len(np.unique(labels)))
-    return clustering_metrics(labels, consensus_partition([c for c, _ in loaded], k))
+    return [c for c, _ in loaded], labels, k
+
+
+def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
+    """ACC/NMI/ARI (fractions) of the consensus of the records' final clusters, or None when fewer than two
+    records share the same samples and labels."""
+    from idc.consensus import consensus_partition
+    from idc.metrics import clustering_metrics
+
+    if (shared := shared_partitions(records)) is None:
+        return None
+    partitions, labels, k = shared
+    return clustering_metrics(labels, consensus_partition(partitions, k))
+
+
+def subset_consensus_accs(records: list[store.Record], size: int, limit: int = 120) -> list[float]:
+    """ACC (%) of the consensus of every ``size`` of the records' final clusters: what ``model.n_init=size`` gives,
+    one value per subset of seeds (at most ``limit``, evenly spread over them); empty with fewer than ``size``
+    records or without shared labels. The subsets share seeds, so their spread understates that of ``size`` fresh
+    runs."""
+    from idc.consensus import consensus_partition
+    from idc.metrics.clustering import hungarian_accuracy
+
+    if len(records) < size or (shared := shared_partitions(records)) is None:
+        return []
+    partitions, labels, k = shared
+    subsets = list(itertools.combinations(range(len(partitions)), size))
+    subsets = subsets[::-(-len(subsets) // limit)]
+    return [100.0 * hungarian_accuracy(labels, consensus_partition([partitions[i] for i in s], k)) for s in subsets]
 
 
 #: keys left out when the seeds of a row are compared: the size rule's own settings (what it chose is in the keys it set)

@@ -10,8 +10,12 @@ from idc import results as store
 from idc.methods import BASELINES
 from idc.report.definitions import ACC, KEPT_BEFORE, ROW_FINAL, schedule_rank
 from idc.report.fill import fill_note, wall_seconds
-from idc.report.rows import value_of
+from idc.report.rows import subset_consensus_accs, value_of
 from idc.tables import fmt, stat, to_markdown
+
+
+#: the runs of the summary's consensus column (``model.n_init``), estimated from subsets of a row's seeds
+ENSEMBLE = 3
 
 
 def acc_by_method(records: list[store.Record], dataset: str) -> dict[tuple[str, str], list[float]]:
@@ -48,8 +52,10 @@ def summary_section(records: list[store.Record]) -> list[str]:
     (final epoch, label-free; "not run" with the command that fills it), the baselines at their most-recorded
     schedule, IDC's rank among them, and each method's mean rank over the datasets where IDC and K-means ran."""
     header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run (or the command)", "K-means ACC (%)",
-              "IDC minus K-means (Welch's p)", "best other baseline", "IDC's rank (of methods)"]
+              "IDC minus K-means (Welch's p)", f"IDC, consensus of {ENSEMBLE} runs (`model.n_init={ENSEMBLE}`)",
+              "best other baseline", "IDC's rank (of methods)"]
     rows, wins, total, ranks, below = [], 0, 0, {}, []
+    ensemble_wins, ensemble_total = 0, 0
     for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
         accs = acc_by_method(records, dataset)
         baselines = {m: b for m in BASELINES if (b := best_recorded(accs, m)) is not None}
@@ -62,7 +68,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
         idc = best_recorded(accs, "idc")
         if idc is None:
             rows.append([dataset, store.SIZE_RULE_SCHEDULE, "not run",
-                         fill_note("idc", store.SIZE_RULE_SCHEDULE, dataset), kmeans_cell, "-", best_cell, "-"])
+                         fill_note("idc", store.SIZE_RULE_SCHEDULE, dataset), kmeans_cell, "-", "-", best_cell, "-"])
             continue
         if kmeans:  # the mean rank: IDC at its most-recorded schedule among the baselines recorded here
             scores = {"idc": float(np.mean(idc[1])), **means}
@@ -72,6 +78,8 @@ def summary_section(records: list[store.Record]) -> list[str]:
             if method != "idc":
                 continue
             mean = float(np.mean(values))
+            ensemble = subset_consensus_accs([r for r in records if (r.method, r.schedule, r.dataset) ==
+                                              ("idc", schedule, dataset)], ENSEMBLE)
             diff = "-"
             if kmeans:
                 diff = f"{round(mean - float(np.mean(kmeans[1])), 1) + 0.0:+.1f}"  # no "-0.0" for a tie
@@ -82,9 +90,13 @@ def summary_section(records: list[store.Record]) -> list[str]:
                     wins += mean >= np.mean(kmeans[1])
                     if mean < np.mean(kmeans[1]):
                         below.append((dataset, p))
+                    if ensemble:
+                        ensemble_total += 1
+                        ensemble_wins += np.mean(ensemble) >= np.mean(kmeans[1])
             rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
             rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
-                         wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff, best_cell, rank])
+                         wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff,
+                         fmt(stat(ensemble), 1) + f" ({len(ensemble)})" if ensemble else "-", best_cell, rank])
     if not rows:
         return ["No records yet."]
     mean_rank = ", ".join(f"{m} {np.mean(r):.1f} ({len(r)})"
@@ -94,6 +106,11 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
             f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows "
             f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out){below_note(below)}. "
+            f"The consensus of {ENSEMBLE} runs is what `model.n_init={ENSEMBLE}` returns ({ENSEMBLE} times the training; "
+            f"`idc/consensus.py`), estimated from the row's own seeds: mean ± std over every {ENSEMBLE} of them (in "
+            f"parentheses: how many such subsets; they share seeds, so the std understates that of fresh runs), "
+            f"none under {ENSEMBLE} seeds; at or above K-means in {ensemble_wins} of {ensemble_total} rows with "
+            f"{ENSEMBLE} or more seeds. "
             f"Welch's p: the two-sided p-value of Welch's t-test over the seeds (none where a side has one seed or "
             f"neither varies); with 10 seeds a side, a difference of about one pooled std has p near 0.05.",
             "", to_markdown(header, rows), "",
