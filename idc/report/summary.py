@@ -47,13 +47,20 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
         return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def baseline_cell(records: list[store.Record], dataset: str, method: str, schedule: str, values: list[float]) -> str:
+    """``mean ± std (seeds, schedule; median time per run)`` of a baseline's ACCs (no time where none is recorded)."""
+    time = wall_seconds(records, method, schedule, dataset)
+    return fmt(stat(values), 1) + f" ({len(values)}, {schedule}" + (f"; {time})" if time != "-" else ")")
+
+
 def summary_section(records: list[store.Record]) -> list[str]:
     """IDC against K-means and the best other baseline on every dataset with records: one row per schedule of IDC
     (final epoch, label-free; "not run" with the command that fills it), the baselines at their most-recorded
     schedule, IDC's rank among them, and each method's mean rank over the datasets where IDC and K-means ran."""
-    header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run (or the command)", "K-means ACC (%)",
+    header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run (or the command)",
+              "K-means ACC (%) (seeds, schedule; time per run)",
               "IDC minus K-means (Welch's p)", f"IDC, consensus of {ENSEMBLE} runs (`model.n_init={ENSEMBLE}`)",
-              "best other baseline", "IDC's rank (of methods)"]
+              "best other baseline: ACC (%) (seeds, schedule; time per run)", "IDC's rank (of methods)"]
     rows, wins, total, ranks, below = [], 0, 0, {}, []
     ensemble_wins, ensemble_total = 0, 0
     for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
@@ -63,8 +70,8 @@ def summary_section(records: list[store.Record]) -> list[str]:
         means = {m: float(np.mean(v)) for m, (_, v) in baselines.items()}
         others = {m: mean for m, mean in means.items() if m != "kmeans"}
         best = max(others, key=others.get) if others else None
-        kmeans_cell = fmt(stat(kmeans[1]), 1) + f" ({len(kmeans[1])}, {kmeans[0]})" if kmeans else "not run"
-        best_cell = f"{best}: {others[best]:.1f}" if best else "-"
+        kmeans_cell = baseline_cell(records, dataset, "kmeans", *kmeans) if kmeans else "not run"
+        best_cell = f"{best}: " + baseline_cell(records, dataset, best, *baselines[best]) if best else "-"
         idc = best_recorded(accs, "idc")
         if idc is None:
             rows.append([dataset, store.SIZE_RULE_SCHEDULE, "not run",
