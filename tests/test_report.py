@@ -279,22 +279,28 @@ def test_the_summary_estimates_n_init_from_the_consensus_of_every_three_seeds(tm
 
     labels = np.repeat([0, 1, 2], 4)
     one_off = lambda i, to: np.where(np.arange(12) == i, to, labels)  # noqa: E731  (one sample in another cluster)
-    partitions = [labels, (labels + 1) % 3, one_off(0, 1), one_off(11, 0)]  # two exact, two one sample off
-    records = []
-    for seed, (clusters, acc) in enumerate(zip(partitions, (1.0, 1.0, 11 / 12, 11 / 12))):
-        d = results.record_dir(tmp_path, "size_rule", "idc", "d", seed)
-        d.mkdir(parents=True)
-        results.write_clusters(d / "clusters.txt", clusters, labels)
-        records.append(results.Record("size_rule", "idc", "d", seed, d,
-                                      metrics={"acc": acc, "n_clusters": 3}))
-    # any 3 of the 4 runs: each wrong sample is wrong in at most one of them, so the consensus is the true split
+    partitions = [one_off(0, 1), (one_off(11, 0) + 1) % 3, one_off(4, 2), one_off(7, 0)]  # each wrong elsewhere
+
+    def records_of(schedule):
+        out = []
+        for seed, clusters in enumerate(partitions):
+            d = results.record_dir(tmp_path, schedule, "idc", "d", seed)
+            d.mkdir(parents=True)
+            results.write_clusters(d / "clusters.txt", clusters, labels)
+            out.append(results.Record(schedule, "idc", "d", seed, d, metrics={"acc": 11 / 12, "n_clusters": 3}))
+        return out
+
+    records = records_of("size_rule")
+    # any 3 of the 4 runs: each wrong sample is wrong in one of them only, so their consensus is the true split
     assert subset_consensus_accs(records, 3) == [100.0] * 4
+    assert len(subset_consensus_accs(records, 2)) == 6 and len(subset_consensus_accs(records, 2, limit=2)) == 2
     assert subset_consensus_accs(records, 5) == [] and subset_consensus_accs(records[:1], 1) == []
+    records += records_of("no_size_rule")  # a kept "before": shown, not counted
     records.append(results.Record("paper", "kmeans", "d", 0, tmp_path, metrics={"acc": 0.97}))
     summary = report.summary_section(records)
-    row = next(line for line in summary[2].splitlines() if line.startswith("| d "))
+    row = next(line for line in summary[2].splitlines() if line.startswith("| d | size_rule "))
     assert [c.strip() for c in row.strip("|").split("|")][2:7] == [
-        "95.8 ± 4.8 (4)", "-", "97.0 (1, paper)", "-1.2", "100.0 ± 0.0 (4)"]  # single runs below, 3 of them above
+        "91.7 ± 0.0 (4)", "-", "97.0 (1, paper)", "-5.3", "100.0 ± 0.0 (4)"]  # single runs below, 3 of them above
     assert "at or above K-means in 0 of 1 rows" in summary[0] and "in 1 of 1 rows with 3 or more seeds" in summary[0]
 
 

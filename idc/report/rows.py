@@ -50,7 +50,7 @@ def shared_partitions(records: list[store.Record]) -> tuple[list[np.ndarray], np
 
 def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
     """ACC/NMI/ARI (fractions) of the consensus of the records' final clusters, or None when fewer than two
-    records share the same samples and labels."""
+    records share the same samples and labels (or a record has no clusters file)."""
     from idc.consensus import consensus_partition
     from idc.metrics import clustering_metrics
 
@@ -62,9 +62,9 @@ def consensus_scores(records: list[store.Record]) -> dict[str, float] | None:
 
 def subset_consensus_accs(records: list[store.Record], size: int, limit: int = 120) -> list[float]:
     """ACC (%) of the consensus of every ``size`` of the records' final clusters: what ``model.n_init=size`` gives,
-    one value per subset of seeds (at most ``limit``, evenly spread over them); empty with fewer than ``size``
-    records or without shared labels. The subsets share seeds, so their spread understates that of ``size`` fresh
-    runs."""
+    one value per subset of seeds (all of them up to ``limit``, else ``limit`` drawn at random with a fixed seed);
+    empty with fewer than ``size`` records, or without clusters files and shared labels. The subsets share seeds,
+    so their spread understates that of ``size`` fresh runs."""
     from idc.consensus import consensus_partition
     from idc.metrics.clustering import hungarian_accuracy
 
@@ -72,7 +72,9 @@ def subset_consensus_accs(records: list[store.Record], size: int, limit: int = 1
         return []
     partitions, labels, k = shared
     subsets = list(itertools.combinations(range(len(partitions)), size))
-    subsets = subsets[::-(-len(subsets) // limit)]
+    if len(subsets) > limit:
+        drawn = np.random.default_rng(0).choice(len(subsets), limit, replace=False)
+        subsets = [subsets[i] for i in sorted(drawn)]
     return [100.0 * hungarian_accuracy(labels, consensus_partition([partitions[i] for i in s], k)) for s in subsets]
 
 

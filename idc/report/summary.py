@@ -16,6 +16,8 @@ from idc.tables import fmt, stat, to_markdown
 
 #: the runs of the summary's consensus column (``model.n_init``), estimated from subsets of a row's seeds
 ENSEMBLE = 3
+#: at most this many subsets of a row's seeds per estimate
+SUBSETS = 120
 
 
 def acc_by_method(records: list[store.Record], dataset: str) -> dict[tuple[str, str], list[float]]:
@@ -50,13 +52,20 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 def baseline_cell(records: list[store.Record], dataset: str, method: str, schedule: str, values: list[float]) -> str:
     """``mean ± std (seeds, schedule; median time per run)`` of a baseline's ACCs (no time where none is recorded)."""
     time = wall_seconds(records, method, schedule, dataset)
-    return fmt(stat(values), 1) + f" ({len(values)}, {schedule}" + (f"; {time})" if time != "-" else ")")
+    return cell(values, schedule if time == "-" else f"{schedule}; {time}")
+
+
+def cell(values: list[float], *notes: str) -> str:
+    """``mean ± std (n, notes...)`` of ACCs (%); ``-`` when there are none."""
+    return fmt(stat(values), 1) + f" ({', '.join([str(len(values)), *notes])})" if values else "-"
 
 
 def summary_section(records: list[store.Record]) -> list[str]:
     """IDC against K-means and the best other baseline on every dataset with records: one row per schedule of IDC
     (final epoch, label-free; "not run" with the command that fills it), the baselines at their most-recorded
-    schedule, IDC's rank among them, and each method's mean rank over the datasets where IDC and K-means ran."""
+    schedule, IDC's rank among them, the consensus of :data:`ENSEMBLE` runs estimated from the seeds of each IDC row
+    (:func:`idc.report.rows.subset_consensus_accs`), and each method's mean rank over the datasets where IDC and
+    K-means ran."""
     header = ["dataset", "IDC schedule", "IDC ACC (%)", "IDC time per run (or the command)",
               "K-means ACC (%) (seeds, schedule; time per run)",
               "IDC minus K-means (Welch's p)", f"IDC, consensus of {ENSEMBLE} runs (`model.n_init={ENSEMBLE}`)",
@@ -86,7 +95,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
                 continue
             mean = float(np.mean(values))
             ensemble = subset_consensus_accs([r for r in records if (r.method, r.schedule, r.dataset) ==
-                                              ("idc", schedule, dataset)], ENSEMBLE)
+                                              ("idc", schedule, dataset)], ENSEMBLE, SUBSETS)
             diff = "-"
             if kmeans:
                 diff = f"{round(mean - float(np.mean(kmeans[1])), 1) + 0.0:+.1f}"  # no "-0.0" for a tie
@@ -101,9 +110,9 @@ def summary_section(records: list[store.Record]) -> list[str]:
                         ensemble_total += 1
                         ensemble_wins += np.mean(ensemble) >= np.mean(kmeans[1])
             rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
-            rows.append([dataset, schedule, fmt(stat(values), 1) + f" ({len(values)})",
+            rows.append([dataset, schedule, cell(values),
                          wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff,
-                         fmt(stat(ensemble), 1) + f" ({len(ensemble)})" if ensemble else "-", best_cell, rank])
+                         cell(ensemble), best_cell, rank])
     if not rows:
         return ["No records yet."]
     mean_rank = ", ".join(f"{m} {np.mean(r):.1f} ({len(r)})"
@@ -113,11 +122,11 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
             f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows "
             f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out){below_note(below)}. "
-            f"The consensus of {ENSEMBLE} runs is what `model.n_init={ENSEMBLE}` returns ({ENSEMBLE} times the training; "
-            f"`idc/consensus.py`), estimated from the row's own seeds: mean ± std over every {ENSEMBLE} of them (in "
-            f"parentheses: how many such subsets; they share seeds, so the std understates that of fresh runs), "
-            f"none under {ENSEMBLE} seeds; at or above K-means in {ensemble_wins} of {ensemble_total} rows with "
-            f"{ENSEMBLE} or more seeds. "
+            f"The consensus of {ENSEMBLE} runs is what `model.n_init={ENSEMBLE}` returns ({ENSEMBLE} times the "
+            f"training; `idc/consensus_run.py`), estimated from the row's own seeds: mean ± std over every {ENSEMBLE} "
+            f"of them (at most {SUBSETS} such subsets, drawn at random beyond; in parentheses: how many; they share "
+            f"seeds, so the std understates that of fresh runs), none under {ENSEMBLE} seeds; at or above K-means in "
+            f"{ensemble_wins} of {ensemble_total} rows with {ENSEMBLE} or more seeds, all with their clusters files. "
             f"Welch's p: the two-sided p-value of Welch's t-test over the seeds (none where a side has one seed or "
             f"neither varies); with 10 seeds a side, a difference of about one pooled std has p near 0.05.",
             "", to_markdown(header, rows), "",
