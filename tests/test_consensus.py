@@ -95,3 +95,27 @@ def test_idc_train_with_n_init_writes_the_consensus_and_its_agreement(cfg_factor
     runs = [read_predictions(seed_run_dir(tmp_path, s) / "predictions.h5")["clusters"] for s in (3, 4)]
     expected = combine_runs(runs, 4)
     np.testing.assert_array_equal(read_predictions(tmp_path / "predictions.h5")["clusters"], expected.labels)
+
+
+@pytest.mark.slow
+def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path, caplog):
+    import logging
+
+    from tests.conftest import make_cfg
+
+    from idc.consensus_run import seed_run_dir
+    from idc.run_dir import DONE, read_predictions
+    from idc.train import train
+
+    settings = ("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=300", "seed=5", "threads=1")
+    train(make_cfg(tmp_path / "one", *settings))
+    with caplog.at_level(logging.INFO, logger="idc"):
+        train(make_cfg(tmp_path / "two", *settings, "model.n_jobs=2"))  # both runs in joblib's worker processes
+    assert "consensus: 2 runs, 2 at once with 1 thread(s) each" in caplog.text
+    for seed in (5, 6):
+        assert (seed_run_dir(tmp_path / "two", seed) / DONE).exists()
+        one, two = (read_predictions(seed_run_dir(tmp_path / d, seed) / "predictions.h5") for d in ("one", "two"))
+        np.testing.assert_array_equal(one["clusters"], two["clusters"])
+        np.testing.assert_allclose(one["local_gates"], two["local_gates"], atol=1e-6)
+    consensus = [read_predictions(tmp_path / d / "predictions.h5")["clusters"] for d in ("one", "two")]
+    np.testing.assert_array_equal(*consensus)
