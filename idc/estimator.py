@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from idc.consensus import combine_runs, run_seeds
+from idc.console import apply_threads, available_cores, parallel_jobs, threads_for
 from idc.data import DataError, Table
 from idc.data.preprocess import SCALERS, Fitted, check_clusters, check_finite, scale
 from idc.explain import column_names, top_features
@@ -52,9 +53,10 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             weight, the high-dimensional settings for D > N and D >= 100, a schedule in optimizer steps), which
             never replaces a setting given
             here or in a group's dict. ``size_rule_`` says what it chose.
-        n_init: independent runs (seeds ``random_state .. random_state + n_init - 1``, one after another; a
-            launcher could run them in parallel) combined into one consensus partition
-            (:func:`idc.consensus.combine_runs`); ``agreement_`` is the runs' mean ARI to it.
+        n_init: independent runs (seeds ``random_state .. random_state + n_init - 1``) combined into one consensus
+            partition (:func:`idc.consensus.combine_runs`); ``agreement_`` is the runs' mean ARI to it.
+        n_jobs: of those runs, how many train at once in joblib's worker processes (joblib's convention: None
+            one, -1 as many as cores; the cores are split between them).
         accelerator, devices: Lightning's (``auto`` uses a GPU when there is one).
         **options: ``gates``/``head``/``model`` dicts merged into those config groups; anything else is
             passed to the Lightning ``Trainer``.
@@ -74,6 +76,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         scaler: str = "standard",
         batch_size: int | None = None,
         n_init: int = 1,
+        n_jobs: int | None = None,
         accelerator: str = "auto",
         devices: int | str = 1,
         **options: Any,
@@ -83,6 +86,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.scaler = scaler
         self.batch_size = batch_size
         self.n_init = n_init
+        self.n_jobs = n_jobs
         self.accelerator = accelerator
         self.devices = devices
         self._options = sorted(options)
@@ -127,8 +131,6 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> IDC:
         """Train on ``X`` (samples x features). ``y``, when given, only feeds the logged metrics: it is
         never used for training."""
-        from idc.fit import fit
-
         table = self._table(X, y, fitting=True)
         if self.scaler not in (None, "none", *SCALERS):
             raise DataError(f"scaler must be one of {sorted(SCALERS)} or 'none', got {self.scaler!r}")
@@ -142,13 +144,17 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         trainer_kwargs.setdefault("accelerator", self.accelerator)
         trainer_kwargs.setdefault("devices", self.devices)
         trainer_kwargs.setdefault("enable_model_summary", False)
-        modules, outs = [], []
-        for seed in run_seeds(int(self.random_state), int(self.n_init)):
-            cfg.seed = seed
-            with tempfile.TemporaryDirectory(prefix="idc-fit-") as tmp, _quiet_lightning():
-                module, _, _ = fit(cfg, table, Path(tmp), **dict(trainer_kwargs))
-            modules.append(module)
-            outs.append(predict(module, table.X))
+        seeds = run_seeds(int(self.random_state), int(self.n_init))
+        configs = [OmegaConf.merge(cfg, {"seed": seed}) for seed in seeds]
+        jobs = min(parallel_jobs(self.n_jobs, available_cores()), len(seeds))
+        if jobs > 1:
+            from joblib import Parallel, delayed
+
+            runs = Parallel(n_jobs=jobs)(delayed(_fit_seed)(c, table, trainer_kwargs, threads_for(None, jobs))
+                                         for c in configs)
+        else:
+            runs = [_fit_seed(c, table, trainer_kwargs) for c in configs]
+        modules, outs = [m for m, _ in runs], [o for _, o in runs]
         chosen, self.agreement_, self.run_agreement_ = 0, None, None
         out = dict(outs[0])
         if len(outs) > 1:
@@ -269,9 +275,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------------------------- helpers
     def _set_module(self, module: IDCModule) -> None:
-        module.frozen = None  # stage 2's inputs: as large as the training table
-        module.trainer = None
-        self.module_ = module.cpu().eval()
+        self.module_ = _detached(module)
 
     def _table(self, X: Any, y: Any, fitting: bool) -> Table:
         k = self.n_clusters
@@ -313,6 +317,27 @@ def _quiet_lightning():
         yield
     finally:
         logger.setLevel(level)
+
+
+def _detached(module: IDCModule) -> IDCModule:
+    """The trained module without its trainer and stage 2's frozen inputs (as large as the table), on the CPU."""
+    module.frozen = None
+    module.trainer = None
+    return module.cpu().eval()
+
+
+def _fit_seed(cfg: DictConfig, table: Table, trainer_kwargs: dict[str, Any],
+              threads: int | None = None) -> tuple[IDCModule, dict[str, np.ndarray]]:
+    """One run of ``cfg`` (its seed) on ``table``: the detached module and its outputs on the table; ``threads``
+    (torch's) when it runs in a joblib worker process."""
+    from idc.fit import fit
+
+    if threads is not None:
+        apply_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="idc-fit-") as tmp, _quiet_lightning():
+        module, _, _ = fit(cfg, table, Path(tmp), **dict(trainer_kwargs))
+    out = predict(module, table.X)  # where it trained (a GPU's)
+    return _detached(module), out
 
 
 def _fitted_from_scaler(state: dict[str, Any] | None, feature_names: list[str]) -> Fitted:

@@ -98,8 +98,10 @@ def test_idc_train_with_n_init_writes_the_consensus_and_its_agreement(cfg_factor
 
 
 @pytest.mark.slow
-def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path, caplog):
+def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path, caplog, monkeypatch):
     import logging
+
+    import idc.fit
 
     from tests.conftest import make_cfg
 
@@ -109,9 +111,11 @@ def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path
 
     settings = ("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=300", "seed=5", "threads=1")
     train(make_cfg(tmp_path / "one", *settings))
+    here, real = [], idc.fit.train_model
+    monkeypatch.setattr(idc.fit, "train_model", lambda *a, **k: here.append(1) or real(*a, **k))  # this process
     with caplog.at_level(logging.INFO, logger="idc"):
-        train(make_cfg(tmp_path / "two", *settings, "model.n_jobs=2"))  # both runs in joblib's worker processes
-    assert "consensus: 2 runs, 2 at once with 1 thread(s) each" in caplog.text
+        train(make_cfg(tmp_path / "two", *settings, "model.n_jobs=2"))
+    assert here == [] and "consensus: 2 runs, 2 at once with 1 thread(s) each" in caplog.text  # in worker processes
     for seed in (5, 6):
         assert (seed_run_dir(tmp_path / "two", seed) / DONE).exists()
         one, two = (read_predictions(seed_run_dir(tmp_path / d, seed) / "predictions.h5") for d in ("one", "two"))

@@ -178,6 +178,22 @@ def test_n_init_runs_combine_into_a_consensus_with_its_agreement(blobs, monkeypa
     np.testing.assert_allclose(same.cluster_gates_, single.cluster_gates_, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_n_jobs_fits_the_runs_in_worker_processes_to_the_same_model(blobs, monkeypatch):
+    import idc.fit
+
+    X, _ = blobs
+    one = IDC(n_clusters=3, random_state=0, n_init=2, **TINY).fit(X)
+    here, real_fit = [], idc.fit.fit
+    monkeypatch.setattr(idc.fit, "fit", lambda *a, **k: here.append(1) or real_fit(*a, **k))  # this process only
+    both = IDC(n_clusters=3, random_state=0, n_init=2, n_jobs=2, **TINY).fit(X)
+    assert here == []  # both runs were fitted in worker processes
+    assert both.get_params()["n_jobs"] == 2 and both.agreement_ == one.agreement_
+    np.testing.assert_array_equal(both.labels_, one.labels_)
+    np.testing.assert_allclose(both.local_gates_, one.local_gates_, atol=1e-6)
+    np.testing.assert_array_equal(both.predict(X[:10]), one.predict(X[:10]))  # the module came back from a worker
+
+
 def test_n_init_below_one_is_refused():
     from idc.schema import ConfigError
 
