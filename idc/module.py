@@ -283,8 +283,8 @@ class IDCModule(pl.LightningModule):
         steps = max(int(self.trainer.estimated_stepping_batches // max(self.trainer.max_epochs, 1)), 1)
         stage1 = [*self.autoencoder.parameters(), *(self.gating.parameters() if self.gating else [])]
         decay = float(self.model_cfg.get("weight_decay", 0.0))
-        opt_pre = (torch.optim.AdamW(stage1, lr=float(lr["pretrain"]), weight_decay=decay) if decay
-                   else torch.optim.Adam(stage1, lr=float(lr["pretrain"])))
+        opt_pre = (self.optimizer("adamw", stage1, lr["pretrain"], weight_decay=decay) if decay
+                   else self.optimizer("adam", stage1, lr["pretrain"]))
         opt_aux = self.aux_optimizer()
         # the head's horizon ends at its freeze (head.lr_until=freeze) only when it freezes there, i.e. when the
         # global gates train (else the head is selected at the end)
@@ -295,7 +295,7 @@ class IDCModule(pl.LightningModule):
             opt_pre, T_max=steps * self.schedule.stage1_epochs, eta_min=float(min_lr["pretrain"]))
         if not self.head_trains:  # head=kmeans: no head optimizer
             return [opt_pre, opt_aux], [sched_pre]
-        opt_head = torch.optim.Adam(self.cluster_heads.parameters(), lr=float(lr["clustering"]))
+        opt_head = self.optimizer("adam", self.cluster_heads.parameters(), lr["clustering"])
         sched_head = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt_head, T_max=steps * head_epochs, eta_min=float(min_lr["clustering"]))
         return [opt_pre, opt_head, opt_aux], [sched_pre, sched_head]
@@ -305,8 +305,15 @@ class IDCModule(pl.LightningModule):
         ``head.global_gates.lr``, whose per-coordinate step moves gates whose regulariser gradient is tiny."""
         gg, params = self.head_cfg["global_gates"], [*self.aux_classifier.parameters(), *self.global_gates.parameters()]
         if gg.get("optimizer", "sgd") == "adam":
-            return torch.optim.Adam(params, lr=float(gg["lr"]))
-        return torch.optim.SGD(params, lr=float(self.model_cfg["lr"]["aux_classifier"]))
+            return self.optimizer("adam", params, gg["lr"])
+        return self.optimizer("sgd", params, self.model_cfg["lr"]["aux_classifier"])
+
+    def optimizer(self, kind: str, params: Any, lr: float, **options: Any) -> torch.optim.Optimizer:
+        """torch's ``adam``, ``adamw`` or ``sgd`` at ``lr``; fused (one kernel per step for all parameters: the same
+        update up to float rounding) unless ``model.fused_optimizers`` is false."""
+        fused = bool(self.model_cfg.get("fused_optimizers", True)) or None  # None: torch's default implementation
+        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[kind]
+        return cls(params, lr=float(lr), fused=fused, **options)
 
     # ----------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

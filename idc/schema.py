@@ -146,6 +146,7 @@ class ModelSchema:
     bn_stats: BnStats = BnStats.stage1
     stage1_checkpoint: Optional[str] = None
     compile: bool = False
+    fused_optimizers: bool = True  # torch's fused optimizer steps (idc/module.py optimizer)
     n_init: int = count(1)  # independent runs combined into a consensus (idc/consensus.py)
     n_jobs: int = count(1)  # of the n_init runs, how many train at once (idc/consensus_run.py)
     embedding_clusterer: Optional[Dict[str, Any]] = None  # method=ae_kmeans: K-means on the stage-1 embeddings

@@ -56,3 +56,29 @@ def test_stage1_step_loss_and_gradients_match_between_the_paths(cfg_factory):
     assert grads_a.keys() == grads_b.keys() and len(grads_a) > 4
     for name in grads_a:
         torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-7, atol=1e-10)
+
+
+def test_fused_optimizers_make_the_same_updates_as_torchs_default_ones(cfg_factory):
+    """Every optimizer of a module, fused (the default) or not: the same parameters after a few steps on the same
+    gradients, up to float rounding."""
+    from types import SimpleNamespace
+
+    after = []
+    for fused, aux in ((True, "adam"), (False, "adam"), (True, "sgd"), (False, "sgd")):
+        torch.manual_seed(0)
+        cfg = cfg_factory(f"model.fused_optimizers={str(fused).lower()}", f"head.global_gates.optimizer={aux}")
+        module = build_module(cfg, n_features=12, n_clusters=3)
+        module._trainer = SimpleNamespace(estimated_stepping_batches=8, max_epochs=8)
+        optimizers = module.configure_optimizers()[0]
+        assert len(optimizers) == 3 and all(o.defaults["fused"] is (fused or None) for o in optimizers)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            for p in module.parameters():
+                p.grad = torch.randn(p.shape, generator=gen)
+            for o in optimizers:
+                o.step()
+        after.append({n: p.detach().clone() for n, p in module.named_parameters()})
+    for fused, unfused in (after[:2], after[2:]):
+        assert fused.keys() == unfused.keys()
+        for name in fused:
+            torch.testing.assert_close(fused[name], unfused[name], rtol=1e-5, atol=1e-6)

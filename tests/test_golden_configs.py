@@ -75,7 +75,8 @@ def as_before(cfg: dict) -> dict:
            ("progress_every",): None, ("trainer", "enable_model_summary"): False, ("model", "weight_decay"): 0.0,
            ("model", "linear_path"): False, ("gates", "gtcr_center"): False,
            ("gates", "gtcr_noise"): True, ("head", "metric"): "embedding",
-           ("model", "bottleneck_min"): 0, ("model", "n_jobs"): 1}
+           ("model", "bottleneck_min"): 0, ("model", "n_jobs"): 1,
+           ("model", "fused_optimizers"): True}  # the same updates up to float rounding
     for path, value in new.items():
         node = cfg
         for key in path[:-1]:
