@@ -129,7 +129,8 @@ def run_case(case: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------- the suite
 def cases(quick: bool, steps: int, data_present: list[str]) -> list[dict]:
-    reference = ["gates.gtcr_small_side=false", "data_loading=per_row"]
+    unfused = ["model.fused_optimizers=false"]
+    reference = ["gates.gtcr_small_side=false", "data_loading=per_row", *unfused]
     bf16 = ["trainer.precision=bf16-mixed"]
     out = [
         {"name": "digits", "kind": "ours", "dataset": "digits"},
@@ -139,6 +140,8 @@ def cases(quick: bool, steps: int, data_present: list[str]) -> list[dict]:
         {"name": "tox171-shape", "kind": "ours", "n": 171, "d": 5748, "batch": 171},
         {"name": "tox171-shape", "kind": "ours, bf16-mixed", "n": 171, "d": 5748, "batch": 171, "overrides": bf16},
         {"name": "tox171-shape", "kind": "reference-style", "n": 171, "d": 5748, "batch": 171, "overrides": reference},
+        {"name": "tox171-shape", "kind": "ours, unfused optimizers", "n": 171, "d": 5748, "batch": 171,
+         "overrides": unfused},
     ]
     if quick:
         out.append({"name": "grid", "kind": "ours", "n": 1_000, "d": 784, "batch": 256})
