@@ -150,6 +150,11 @@ def test_a_row_whose_seeds_ran_under_different_settings_says_which_and_where(tmp
         path.write_text(path.read_text().replace("reg_lambda: 1.0", "reg_lambda: 10.0"))
     page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
     assert "settings differ" not in page
+    path = results.record_dir(tmp_path, "paper", "kmeans", "synthetic", 2) / "config.yaml"  # a key whose absence
+    path.write_text(path.read_text().replace("new_key: 1", "new_key: 1\n  fused_optimizers: true"))  # meant false
+    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
+    row = next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch | paper | 3 |" in line)
+    assert row.endswith("settings differ between seeds: model.fused_optimizers False (seeds 0 1), True (seed 2) |")
 
 
 def test_a_not_run_cell_of_a_trained_method_gives_idc_recorded_wall_time_over_the_estimate(tmp_path):

@@ -82,10 +82,15 @@ def subset_consensus_accs(records: list[store.Record], size: int, limit: int = 1
 RULE_INPUTS = "size_rule."
 
 
+#: keys that came with a default other than what runs did before them: a record without the key ran so
+ABSENT_MEANS = {"model.fused_optimizers": "False"}
+
+
 def mixed_settings_note(records: list[store.Record]) -> str:
     """Which settings differ between the seeds of one row, and where (runs recorded before a default changed), so
     that no cell averages over settings unsaid; empty when they agree."""
-    settings = [{k: v for k, v in r.settings.items() if not k.startswith(RULE_INPUTS)} for r in records]
+    settings = [{**ABSENT_MEANS, **{k: v for k, v in r.settings.items() if not k.startswith(RULE_INPUTS)}}
+                for r in records]
     parts = []
     for key in differing_keys(settings):
         seeds: dict[str, list[int]] = {}
