@@ -17,13 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from idc import run_dir as rd
-from idc.console import apply_threads, quiet_libraries, threads_for
+from idc.console import also_to_file, quiet_libraries
 from idc.consensus import combine_runs, run_seeds
 from idc.data import Table
 from idc.metrics import headline_metrics
+from idc.parallel import run_in_processes, worker_threads
+from idc.size_rule import command_line_keys
 
 log = logging.getLogger("idc")
 RUNS = "runs"
@@ -37,22 +39,35 @@ def seed_config(cfg: DictConfig, run_dir: Path, seed: int) -> DictConfig:
     """The config of the sub-run of ``seed``: one run (``model.n_init=1``) in :func:`seed_run_dir`."""
     sub = copy.deepcopy(cfg)
     with open_dict(sub):
-        sub.seed, sub.model.n_init = seed, 1
+        sub.seed, sub.model.n_init, sub.model.n_jobs = seed, 1, 1
         sub.paths.output_dir = str(seed_run_dir(run_dir, seed))  # eval.seed follows ${seed}
     return sub
 
 
-def _train_seed(train: Callable[[DictConfig, bool], Any], sub: DictConfig, threads: int) -> int:
-    """One sub-run in a joblib worker process (its own torch threads, libraries quiet, no progress bar); returns
-    its seed."""
+def finished(sub: DictConfig) -> bool:
+    """Whether the sub-run ``sub`` is done under the same settings (then it is not trained again); done under other
+    settings it is refused, as :func:`idc.train.train` would (:class:`idc.run_dir.SettingsChanged`)."""
+    out = Path(sub.paths.output_dir)
+    if not (sub.get("resume", True) and rd.is_done(out)):
+        return False
+    rd.check_resumable(out, OmegaConf.to_container(sub, resolve=True))
+    return True
+
+
+def _train_seed(train: Callable[..., Any], sub: DictConfig, explicit: set[str]) -> int:
+    """One sub-run in a worker process: libraries quiet, the ``idc`` log in its own ``train.log``, the size rule
+    told which keys the command line gave (a worker has no Hydra to ask); returns its seed."""
     quiet_libraries()
-    apply_threads(threads)
-    train(sub, False)
+    log.setLevel(logging.INFO)
+    out = Path(sub.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with also_to_file(out / "train.log"):
+        train(sub, False, explicit=explicit)
     return int(sub.seed)
 
 
 def train_consensus(
-    cfg: DictConfig, run_dir: Path, table: Table, train: Callable[[DictConfig, bool], Any], show_progress: bool = False,
+    cfg: DictConfig, run_dir: Path, table: Table, train: Callable[..., Any], show_progress: bool = False,
 ) -> dict[str, Any]:
     """Train the ``model.n_init`` seeds of ``cfg`` as sub-runs with ``train`` (:func:`idc.train.train`) and write
     their consensus to ``run_dir``; returns the consensus metrics."""
@@ -60,20 +75,19 @@ def train_consensus(
     rd.start_run(run_dir, cfg)
     seeds = run_seeds(int(cfg.seed), int(cfg.model.n_init))
     subs = [seed_config(cfg, run_dir, seed) for seed in seeds]
-    jobs = min(int(cfg.model.get("n_jobs", 1)), len(subs))
+    todo = [sub for sub in subs if not finished(sub)]
+    if len(todo) < len(subs):
+        log.info("consensus: %d of %d runs already done", len(subs) - len(todo), len(subs))
+    jobs = min(int(cfg.model.get("n_jobs", 1)), len(todo))
     if jobs > 1:
-        from joblib import Parallel, delayed
-
-        threads = threads_for(cfg.get("threads"), jobs)
-        log.info("consensus: %d runs, %d at once with %d thread(s) each, in %s", len(subs), jobs, threads,
+        threads = worker_threads(cfg.get("threads"), jobs)
+        log.info("consensus: %d runs, %d at once with %d thread(s) each, in %s", len(todo), jobs, threads,
                  run_dir / RUNS)
-        done = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-            delayed(_train_seed)(train, sub, threads) for sub in subs)
-        for k, seed in enumerate(done, 1):
-            log.info("consensus: run %d of %d done (seed %d)", k, len(subs), seed)
+        run_in_processes(_train_seed, [(train, sub, command_line_keys()) for sub in todo], jobs, threads,
+                         lambda i, seed: log.info("consensus: seed %d done", seed))
     else:
-        for k, sub in enumerate(subs, 1):
-            log.info("consensus: run %d of %d (seed %d) in %s", k, len(subs), sub.seed, sub.paths.output_dir)
+        for k, sub in enumerate(todo, 1):
+            log.info("consensus: run %d of %d (seed %d) in %s", k, len(todo), sub.seed, sub.paths.output_dir)
             train(sub, show_progress)
     outs = [rd.read_predictions(Path(sub.paths.output_dir) / rd.PREDICTIONS) for sub in subs]
     both = combine_runs([o["clusters"] for o in outs], int(table.n_clusters), [o["local_gates"] for o in outs],

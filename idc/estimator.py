@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from idc.consensus import combine_runs, run_seeds
-from idc.console import apply_threads, available_cores, parallel_jobs, threads_for
+from idc.console import available_cores, parallel_jobs
 from idc.data import DataError, Table
 from idc.data.preprocess import SCALERS, Fitted, check_clusters, check_finite, scale
 from idc.explain import column_names, top_features
@@ -34,6 +34,7 @@ from idc.inference import predict
 from idc.io import replacing
 from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
+from idc.parallel import run_in_processes, worker_threads
 from idc.schema import validate
 from idc.size_rule import apply_size_rule, leaves
 
@@ -124,6 +125,7 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             scaler=str(cfg.dataset.get("scaler", "standard")),
             batch_size=int(cfg.dataset.batch_size),
             n_init=int(cfg.model.get("n_init", 1)),
+            n_jobs=int(cfg.model.get("n_jobs", 1)),
         )
         return cls(**{**params, **groups, **kwargs})
 
@@ -146,12 +148,14 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         trainer_kwargs.setdefault("enable_model_summary", False)
         seeds = run_seeds(int(self.random_state), int(self.n_init))
         configs = [OmegaConf.merge(cfg, {"seed": seed}) for seed in seeds]
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, numbers.Integral)
+                                        or self.n_jobs == 0):
+            raise ValueError(f"IDC(n_jobs={self.n_jobs!r}): give None, a whole number of runs at once, or -1 (as "
+                             "many as cores), -2 (all but one), ...")
         jobs = min(parallel_jobs(self.n_jobs, available_cores()), len(seeds))
         if jobs > 1:
-            from joblib import Parallel, delayed
-
-            runs = Parallel(n_jobs=jobs)(delayed(_fit_seed)(c, table, trainer_kwargs, threads_for(None, jobs))
-                                         for c in configs)
+            runs = run_in_processes(_fit_seed, [(c, table, trainer_kwargs) for c in configs], jobs,
+                                    worker_threads(None, jobs))
         else:
             runs = [_fit_seed(c, table, trainer_kwargs) for c in configs]
         modules, outs = [m for m, _ in runs], [o for _, o in runs]
@@ -323,17 +327,15 @@ def _detached(module: IDCModule) -> IDCModule:
     """The trained module without its trainer and stage 2's frozen inputs (as large as the table), on the CPU."""
     module.frozen = None
     module.trainer = None
+    if module.dec_target is not None:  # DEC's target over the training rows: plain tensors, not buffers
+        module.dec_target.target = module.dec_target._labels = None
     return module.cpu().eval()
 
 
-def _fit_seed(cfg: DictConfig, table: Table, trainer_kwargs: dict[str, Any],
-              threads: int | None = None) -> tuple[IDCModule, dict[str, np.ndarray]]:
-    """One run of ``cfg`` (its seed) on ``table``: the detached module and its outputs on the table; ``threads``
-    (torch's) when it runs in a joblib worker process."""
+def _fit_seed(cfg: DictConfig, table: Table, trainer_kwargs: dict[str, Any]) -> tuple[IDCModule, dict[str, np.ndarray]]:
+    """One run of ``cfg`` (its seed) on ``table``: the detached module and its outputs on the table."""
     from idc.fit import fit
 
-    if threads is not None:
-        apply_threads(threads)
     with tempfile.TemporaryDirectory(prefix="idc-fit-") as tmp, _quiet_lightning():
         module, _, _ = fit(cfg, table, Path(tmp), **dict(trainer_kwargs))
     out = predict(module, table.X)  # where it trained (a GPU's)

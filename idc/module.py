@@ -310,8 +310,9 @@ class IDCModule(pl.LightningModule):
 
     def optimizer(self, kind: str, params: Any, lr: float, **options: Any) -> torch.optim.Optimizer:
         """torch's ``adam``, ``adamw`` or ``sgd`` at ``lr``; fused (one kernel per step for all parameters: the same
-        update up to float rounding) unless ``model.fused_optimizers`` is false."""
-        fused = bool(self.model_cfg.get("fused_optimizers", True)) or None  # None: torch's default implementation
+        update up to float rounding) on a CPU or CUDA device unless ``model.fused_optimizers`` is false."""
+        on = bool(self.model_cfg.get("fused_optimizers", True)) and self.device.type in ("cpu", "cuda")
+        fused = True if on else None  # None: torch's default implementation
         cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[kind]
         return cls(params, lr=float(lr), fused=fused, **options)
 

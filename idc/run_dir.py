@@ -71,7 +71,7 @@ def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any
 #: construction; every other key that differs between runs of one method and dataset makes them variants
 NOT_SETTINGS = (
     "task_name", "seed", "threads", "progress_bar", "progress_every", "resume", "skip_done", "checkpoint_every",
-    "data_loading", "eval", "paths", "logger", "dataset.files", "dataset.load.path", "model.compile",
+    "data_loading", "eval", "paths", "logger", "dataset.files", "dataset.load.path", "model.compile", "model.n_jobs",
     "model.eval_every", "schedule.eval_every", "trainer.accelerator", "trainer.devices", "trainer.num_nodes",
     "trainer.strategy", "trainer.check_val_every_n_epoch", "trainer.log_every_n_steps", "trainer.enable_progress_bar",
     "trainer.enable_model_summary", "trainer.default_root_dir",

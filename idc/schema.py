@@ -286,7 +286,22 @@ def validate(cfg: DictConfig) -> DictConfig:
         check_schedule(plain["schedule"], stage1_only)
     if plain.get("size_rule"):
         check_size_rule(plain["size_rule"])
+    check_parallel_runs(int((plain.get("model") or {}).get("n_jobs") or 1), cfg.get("trainer") or {})
     return cfg
+
+
+def check_parallel_runs(n_jobs: int, trainer: Any) -> None:
+    """``model.n_jobs`` > 1 trains the ``model.n_init`` runs in worker processes on one device each: refused with
+    several devices, machines or a DDP strategy (each run would start its own group of processes)."""
+    if n_jobs <= 1:
+        return
+    strategy, devices, nodes = (str(trainer.get(k, d)) for k, d in (("strategy", "auto"), ("devices", 1),
+                                                                     ("num_nodes", 1)))
+    if "ddp" in strategy or devices != "1" or nodes != "1":
+        raise ConfigError(f"model.n_jobs={n_jobs} trains the model.n_init runs in worker processes on one device "
+                          f"each, not with trainer.strategy={strategy} trainer.devices={devices} trainer.num_nodes="
+                          f"{nodes}: set model.n_jobs=1 (the runs then train one after another, each on every "
+                          "device) or trainer.devices=1")
 
 
 def check_gates(gates: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ consensus of seeds (:mod:`idc.consensus_run`) or one neural run (:mod:`idc.fit`)
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ from idc.schedule import stage1_only_schedule
 from idc.size_rule import apply_size_rule, command_line_keys
 
 
-def train(cfg: DictConfig, show_progress: bool = False, callbacks: list = ()) -> dict[str, Any]:
+def train(cfg: DictConfig, show_progress: bool = False, callbacks: list = (),
+          explicit: Collection[str] | None = None) -> dict[str, Any]:
     """Train IDC as ``cfg`` says and fill ``cfg.paths.output_dir``: resolved config, checkpoints,
     ``metrics.json``, ``predictions.h5``, the evaluation and, last, ``DONE``; a failure leaves ``FAILED`` (the
     error and its traceback) and is raised again; a directory whose checkpoint has other settings is refused
     (:class:`idc.run_dir.SettingsChanged`) and left untouched. ``callbacks`` (Lightning's) join the run's own.
     Under DDP only rank 0 writes to the run directory (the other ranks run this function too, from Lightning's
-    launcher). Returns the final metrics."""
+    launcher). ``explicit``: the keys the size rule must leave as given (default: the running Hydra app's command
+    line, :func:`idc.size_rule.command_line_keys`). Returns the final metrics."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stage1_only_schedule(cfg)
@@ -30,7 +33,8 @@ def train(cfg: DictConfig, show_progress: bool = False, callbacks: list = ()) ->
     try:  # the table first: the size rule sets keys from its shape before the settings are compared and saved
         table = load_table(cfg.dataset)
         if not baseline:
-            apply_size_rule(cfg, table.n_samples, table.n_features, command_line_keys())
+            apply_size_rule(cfg, table.n_samples, table.n_features,
+                            command_line_keys() if explicit is None else explicit)
     except Exception as err:
         rd.mark_started(run_dir)  # no DONE of an earlier attempt beside this FAILED
         rd.mark_failed(run_dir, err)

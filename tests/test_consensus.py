@@ -101,6 +101,8 @@ def test_idc_train_with_n_init_writes_the_consensus_and_its_agreement(cfg_factor
 def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path, caplog, monkeypatch):
     import logging
 
+    import yaml
+
     import idc.fit
 
     from tests.conftest import make_cfg
@@ -109,7 +111,8 @@ def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path
     from idc.run_dir import DONE, read_predictions
     from idc.train import train
 
-    settings = ("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=300", "seed=5", "threads=1")
+    settings = ("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=300", "seed=5", "threads=1",
+                "size_rule.enabled=true", "gates.reg_lambda=0.5")  # a key of the rule's, given: kept in every run
     train(make_cfg(tmp_path / "one", *settings))
     here, real = [], idc.fit.train_model
     monkeypatch.setattr(idc.fit, "train_model", lambda *a, **k: here.append(1) or real(*a, **k))  # this process
@@ -117,9 +120,45 @@ def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path
         train(make_cfg(tmp_path / "two", *settings, "model.n_jobs=2"))
     assert here == [] and "consensus: 2 runs, 2 at once with 1 thread(s) each" in caplog.text  # in worker processes
     for seed in (5, 6):
-        assert (seed_run_dir(tmp_path / "two", seed) / DONE).exists()
+        sub = seed_run_dir(tmp_path / "two", seed)
+        assert (sub / DONE).exists() and "size rule:" in (sub / "train.log").read_text()  # its own log
+        assert yaml.safe_load((sub / "config.yaml").read_text())["gates"]["reg_lambda"] == 0.5
         one, two = (read_predictions(seed_run_dir(tmp_path / d, seed) / "predictions.h5") for d in ("one", "two"))
         np.testing.assert_array_equal(one["clusters"], two["clusters"])
         np.testing.assert_allclose(one["local_gates"], two["local_gates"], atol=1e-6)
     consensus = [read_predictions(tmp_path / d / "predictions.h5")["clusters"] for d in ("one", "two")]
     np.testing.assert_array_equal(*consensus)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="idc"):  # again: the done runs are not trained again
+        train(make_cfg(tmp_path / "two", *settings, "model.n_jobs=2"))
+    assert "consensus: 2 of 2 runs already done" in caplog.text and here == []
+    np.testing.assert_array_equal(read_predictions(tmp_path / "two" / "predictions.h5")["clusters"], consensus[0])
+
+
+def test_runs_in_processes_all_end_before_the_first_failure_is_raised():
+    import math
+
+    from idc.parallel import run_in_processes
+
+    finished = []
+    with pytest.raises(ValueError, match="math domain error"):
+        run_in_processes(math.sqrt, [(4.0,), (-1.0,), (9.0,)], jobs=2, threads=1,
+                         done=lambda i, value: finished.append((i, value)))
+    assert sorted(finished) == [(0, 2.0), (2, 3.0)]
+    assert run_in_processes(math.sqrt, [(4.0,), (9.0,)], jobs=2, threads=1) == [2.0, 3.0]  # in call order
+
+
+def test_worker_threads_split_what_this_process_may_use(monkeypatch):
+    from idc.parallel import worker_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # as a launcher sets it for its own jobs
+    assert worker_threads(None, 2) == 2 and worker_threads(None, 8) == 1 and worker_threads(3, 2) == 3
+
+
+def test_n_jobs_is_refused_with_several_devices():
+    from idc.config import compose
+    from idc.schema import ConfigError, validate
+
+    validate(compose(["model.n_jobs=2"]))
+    with pytest.raises(ConfigError, match="model.n_jobs=2 trains the model.n_init runs in worker processes"):
+        validate(compose(["model.n_jobs=2", "trainer=ddp"]))

@@ -183,7 +183,13 @@ def test_n_jobs_fits_the_runs_in_worker_processes_to_the_same_model(blobs, monke
     import idc.fit
 
     X, _ = blobs
-    one = IDC(n_clusters=3, random_state=0, n_init=2, **TINY).fit(X)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # each of 2 workers: 1 thread, as this process below
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = IDC(n_clusters=3, random_state=0, n_init=2, **TINY).fit(X)
+    finally:
+        torch.set_num_threads(threads)
     here, real_fit = [], idc.fit.fit
     monkeypatch.setattr(idc.fit, "fit", lambda *a, **k: here.append(1) or real_fit(*a, **k))  # this process only
     both = IDC(n_clusters=3, random_state=0, n_init=2, n_jobs=2, **TINY).fit(X)
@@ -192,6 +198,8 @@ def test_n_jobs_fits_the_runs_in_worker_processes_to_the_same_model(blobs, monke
     np.testing.assert_array_equal(both.labels_, one.labels_)
     np.testing.assert_allclose(both.local_gates_, one.local_gates_, atol=1e-6)
     np.testing.assert_array_equal(both.predict(X[:10]), one.predict(X[:10]))  # the module came back from a worker
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        IDC(n_clusters=3, n_init=2, n_jobs=0, **TINY).fit(X)
 
 
 def test_n_init_below_one_is_refused():

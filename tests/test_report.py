@@ -150,11 +150,18 @@ def test_a_row_whose_seeds_ran_under_different_settings_says_which_and_where(tmp
         path.write_text(path.read_text().replace("reg_lambda: 1.0", "reg_lambda: 10.0"))
     page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
     assert "settings differ" not in page
-    path = results.record_dir(tmp_path, "paper", "kmeans", "synthetic", 2) / "config.yaml"  # a key whose absence
-    path.write_text(path.read_text().replace("new_key: 1", "new_key: 1\n  fused_optimizers: true"))  # meant false
-    page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
-    row = next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch | paper | 3 |" in line)
+    # IDC's records without model.fused_optimizers ran unfused (a baseline's have no optimizer of IDC's)
+    for method in ("kmeans", "idc"):
+        for seed, fused in enumerate(("", "", "fused_optimizers: true")):
+            fake_record(tmp_path / method, method, seed, labels, labels, 0.9)
+            config = {"seed": seed, "model": {"weight_decay": 0.0, **yaml.safe_load(fused or "{}")}}
+            path = results.record_dir(tmp_path / method, "paper", method, "synthetic", seed) / "config.yaml"
+            path.write_text(yaml.safe_dump(config))
+    page = report.build(tmp_path / "idc", tmp_path / "idc" / "docs")["md"].read_text()
+    row = next(line for line in page.splitlines() if "| synthetic | idc | final epoch | paper | 3 |" in line)
     assert row.endswith("settings differ between seeds: model.fused_optimizers False (seeds 0 1), True (seed 2) |")
+    page = report.build(tmp_path / "kmeans", tmp_path / "kmeans" / "docs")["md"].read_text()
+    assert "settings differ" not in page
 
 
 def test_a_not_run_cell_of_a_trained_method_gives_idc_recorded_wall_time_over_the_estimate(tmp_path):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from idc import results as store
-from idc.methods import paper_row
+from idc.methods import BASELINES, paper_row
 from idc.paper import published_value
 from idc.report.definitions import (ACC, EVAL_KEYS, PICKS, ROW_CONSENSUS, ROW_FINAL, RUNS_ROOT, Explained, Metric,
                                    PaperTable, official, schedule_rank)
@@ -82,15 +82,15 @@ def subset_consensus_accs(records: list[store.Record], size: int, limit: int = 1
 RULE_INPUTS = "size_rule."
 
 
-#: keys that came with a default other than what runs did before them: a record without the key ran so
+#: keys that came with a default other than what IDC's runs did before them: a record of IDC without the key ran so
 ABSENT_MEANS = {"model.fused_optimizers": "False"}
 
 
 def mixed_settings_note(records: list[store.Record]) -> str:
     """Which settings differ between the seeds of one row, and where (runs recorded before a default changed), so
     that no cell averages over settings unsaid; empty when they agree."""
-    settings = [{**ABSENT_MEANS, **{k: v for k, v in r.settings.items() if not k.startswith(RULE_INPUTS)}}
-                for r in records]
+    settings = [{**({} if r.method in BASELINES else ABSENT_MEANS),
+                 **{k: v for k, v in r.settings.items() if not k.startswith(RULE_INPUTS)}} for r in records]
     parts = []
     for key in differing_keys(settings):
         seeds: dict[str, list[int]] = {}
