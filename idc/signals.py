@@ -79,10 +79,12 @@ def resumes_from(checkpoint: Path) -> str:
     return "none yet (a checkpoint every `checkpoint_every` epochs): the run starts over"
 
 
-def mark_interrupted(run_dir: Path, error: Interrupted, checkpoint: Path) -> Path:
-    """Write ``INTERRUPTED``: the signal, the time and what the same command resumes from (:func:`resumes_from`)."""
+def mark_interrupted(run_dir: Path, error: Interrupted, checkpoint: Path, resumes: str | None = None) -> Path:
+    """Write ``INTERRUPTED``: the signal, the time and what the same command resumes from (``resumes``, else
+    :func:`resumes_from` the checkpoint)."""
     path = Path(run_dir) / INTERRUPTED
-    path.write_text(f"{error}\nat: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\nresumes from: {resumes_from(checkpoint)}\n")
+    resumes = resumes or resumes_from(checkpoint)
+    path.write_text(f"{error}\nat: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\nresumes from: {resumes}\n")
     return path
 
 

@@ -140,6 +140,30 @@ def test_a_run_says_where_it_went_and_what_it_found_and_nothing_else(tiny_csv, t
 
 
 @pytest.mark.slow
+def test_sigterm_stops_the_n_jobs_workers_and_the_same_command_resumes_each_run(tiny_csv, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    command = _command(tiny_csv, run_dir, "schedule.stage2_epochs=26", "checkpoint_every=3", "model.n_init=2",
+                       "model.n_jobs=2")
+    proc = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path)
+    checkpoints = [run_dir / "runs" / f"seed_{s}" / "checkpoints" / "last.ckpt" for s in (0, 1)]
+    deadline = time.monotonic() + 240
+    while not any(c.exists() for c in checkpoints) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
+    assert f"each run's own last checkpoint in {run_dir / 'runs'}" in (run_dir / INTERRUPTED).read_text()
+    assert not (run_dir / "DONE").exists()
+    monkeypatch.setenv("CI", "1")
+    again = run_cli(*command[1:], cwd=tmp_path, check=False)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert (run_dir / "DONE").exists() and not (run_dir / INTERRUPTED).exists()
+    resumed = [json.loads((c.parents[1] / "run_info.json").read_text())["resumed_at_epoch"] for c in checkpoints]
+    assert any(epoch and epoch > 0 for epoch in resumed), resumed  # a stopped run went on from its checkpoint
+
+
+@pytest.mark.slow
 def test_sigterm_exits_143_leaves_interrupted_and_the_same_command_resumes(tiny_csv, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     command = _command(tiny_csv, run_dir, "schedule.stage2_epochs=26", "checkpoint_every=3")  # 4 + 26 = 30 epochs

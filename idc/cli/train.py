@@ -77,9 +77,13 @@ def main(cfg: DictConfig) -> None:
         stop = signals.as_interrupted(err)
         if stop is None:
             raise
-        marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT)
-        log.error("interrupted (%s): the same command resumes from %s; see %s", stop,
-                  signals.resumes_from(run_dir / CHECKPOINT), marker)
+        resumes = signals.resumes_from(run_dir / CHECKPOINT)
+        if int(cfg.model.get("n_init", 1)) > 1:
+            from idc.consensus_run import RUNS
+
+            resumes = f"each run's own last checkpoint in {run_dir / RUNS} (runs that are done are kept)"
+        marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT, resumes)
+        log.error("interrupted (%s): the same command resumes from %s; see %s", stop, resumes, marker)
         raise SystemExit(stop.exit_code) from None
     signals.clear_interrupted(run_dir)
     console.log_summary(f"done ({metrics.get('selection', 'final model')}), run directory: {run_dir}", metrics,
