@@ -83,7 +83,8 @@ def train_consensus(
         threads = worker_threads(cfg.get("threads"), jobs)
         log.info("consensus: %d runs, %d at once with %d thread(s) each, in %s", len(todo), jobs, threads,
                  run_dir / RUNS)
-        run_in_processes(_train_seed, [(train, sub, command_line_keys()) for sub in todo], jobs, threads,
+        explicit = command_line_keys()  # a worker has no Hydra app to ask
+        run_in_processes(_train_seed, [(train, sub, explicit) for sub in todo], jobs, threads,
                          lambda i, seed: log.info("consensus: seed %d done", seed))
     else:
         for k, sub in enumerate(todo, 1):

@@ -77,11 +77,12 @@ def main(cfg: DictConfig) -> None:
         stop = signals.as_interrupted(err)
         if stop is None:
             raise
-        resumes = signals.resumes_from(run_dir / CHECKPOINT)
-        if int(cfg.model.get("n_init", 1)) > 1:
+        if int(cfg.model.get("n_init", 1)) > 1:  # the runs keep their own checkpoints; the parent has none
             from idc.consensus_run import RUNS
 
             resumes = f"each run's own last checkpoint in {run_dir / RUNS} (runs that are done are kept)"
+        else:
+            resumes = signals.resumes_from(run_dir / CHECKPOINT)
         marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT, resumes)
         log.error("interrupted (%s): the same command resumes from %s; see %s", stop, resumes, marker)
         raise SystemExit(stop.exit_code) from None
