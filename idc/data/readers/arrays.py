@@ -1,7 +1,9 @@
 """NumPy ``.npy``/``.npz`` (``allow_pickle=False``) and MATLAB ``.mat`` files (v7.3 through :mod:`.hdf5`)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +34,29 @@ def read_npy(path: Path, **_: Any) -> Table:
     return Table(numeric(X, path), name=path.stem)
 
 
-@reader
-def npz_array(path: Path, key: str) -> np.ndarray:
-    """One array of an ``.npz`` (no pickles), with a clear error for a missing key."""
+@contextmanager
+def open_npz(path: Path) -> Iterator[Any]:
+    """``np.load`` of an ``.npz`` without pickles; a file that is no zip archive, a truncated one or an object array
+    read in the ``with`` block is a :class:`DataError` naming the file (a missing key's own error passes)."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not an .npz archive (an .npz is a zip of .npy arrays, as np.savez writes); the "
+                        "file is empty, cut short or of another format")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if key not in z.files:
-                raise DataError(f"{path}: no array {key!r}; the file holds {list(z.files)}")
-            return z[key]
+            yield z
     except DataError:
         raise
     except UNREADABLE as err:
         raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}); object arrays are refused") from None
+
+
+@reader
+def npz_array(path: Path, key: str) -> np.ndarray:
+    """One array of an ``.npz`` (no pickles), with a clear error for a missing key."""
+    with open_npz(path) as z:
+        if key not in z.files:
+            raise DataError(f"{path}: no array {key!r}; the file holds {list(z.files)}")
+        return z[key]
 
 
 @reader
@@ -53,22 +66,17 @@ def read_npz(
 ) -> Table:
     """``.npz`` with the matrix under ``x_key`` (default ``X``, ``x``, ``data`` or ``arr_0``) and optional labels
     (``y_key``, default ``y``/``Y``/``labels``) and feature names (``names_key``)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.files)
-            xk = _npz_key(keys, x_key, path, "X", ("X", "x", "data", "arr_0"))
-            if xk is None:
-                raise DataError(f"{path}: no matrix found; set x_key to one of {keys}")
-            yk = _npz_key(keys, y_key, path, "labels", ("y", "Y", "labels", "label"))
-            nk = _npz_key(keys, names_key, path, "feature names", ()) if names_key else None
-            ck = _npz_key(keys, class_names_key, path, "class names", ()) if class_names_key else None
-            X, y = z[xk], (z[yk] if yk else None)
-            names = [str(n) for n in z[nk]] if nk else []
-            class_names = [str(n) for n in z[ck]] if ck else None
-    except DataError:  # a missing key, said as such (DataError is a ValueError)
-        raise
-    except UNREADABLE as err:
-        raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}); object arrays are refused") from None
+    with open_npz(path) as z:
+        keys = list(z.files)
+        xk = _npz_key(keys, x_key, path, "X", ("X", "x", "data", "arr_0"))
+        if xk is None:
+            raise DataError(f"{path}: no matrix found; set x_key to one of {keys}")
+        yk = _npz_key(keys, y_key, path, "labels", ("y", "Y", "labels", "label"))
+        nk = _npz_key(keys, names_key, path, "feature names", ()) if names_key else None
+        ck = _npz_key(keys, class_names_key, path, "class names", ()) if class_names_key else None
+        X, y = z[xk], (z[yk] if yk else None)
+        names = [str(n) for n in z[nk]] if nk else []
+        class_names = [str(n) for n in z[ck]] if ck else None
     unique_names(names, path, f"feature names ({nk})")
     if class_names is not None and y is not None:  # labels stored as indices into class_names
         y = categories(class_names, y, path)
