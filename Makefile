@@ -67,7 +67,7 @@ bench-record: install ## bench-quick kept as the record results/bench/cpu-quick.
 paper: install ## Every method x dataset x seed of the paper's tables not yet DONE, then the tables (long)
 	$(BIN)/idc-paper $(ARGS)
 
-paper-quick: install ## The same with short schedules and 2 seeds on the small datasets present (minutes)
+paper-quick: install ## The same with quick schedules and 2 seeds on the small datasets present (minutes)
 	$(BIN)/idc-paper --quick --seeds 2 $(ARGS)
 
 report: ## Rebuild docs/results.{md,tex,csv} from the committed records in results/ alone (seconds, no training)

@@ -232,7 +232,7 @@ class EvalSchema:
     plots: bool = True
     top_k: int = count(1)
     max_samples: int = count(1)
-    faithfulness_max_features: int = 0
+    faithfulness_max_features: Optional[int] = count()  # null: every open feature (Table 1's protocol)
     tsne_max: int = 0
     seed: int = 0
 

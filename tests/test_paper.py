@@ -57,6 +57,10 @@ def test_short_schedule_runs_its_four_tables_and_refuses_others(monkeypatch, cap
         paper.main(["--schedule", "short", "--datasets", "allaml", "digits", "--dry-run"])
     assert paper.main(["--quick", "--datasets", "mnist10k", "--dry-run"]) == 0  # quick runs every paper dataset
     assert "dataset=mnist10k schedule=quick" in capsys.readouterr().out
+    # an override after --datasets is an override, not a dataset named "trainer=smoke"
+    assert paper.main(["--quick", "--methods", "idc", "--seeds", "1", "--dry-run", "--datasets", "mnist10k",
+                       "trainer=smoke"]) == 0
+    assert "trainer=smoke dataset=mnist10k schedule=quick" in capsys.readouterr().out
 
 
 def test_size_rule_schedule_is_the_default_schedule_with_the_rule_on(monkeypatch, capsys):

@@ -95,6 +95,13 @@ def test_impossible_schedules_are_refused(overrides, message):
         compose(overrides)
 
 
+def test_faithfulness_over_every_open_feature_is_allowed():
+    """docs/outputs.md: ``eval.faithfulness_max_features=null`` removes every open feature (Table 1's protocol)."""
+    assert compose(["eval.faithfulness_max_features=null"]).eval.faithfulness_max_features is None
+    with pytest.raises(ConfigError, match="eval.faithfulness_max_features: 0 is not allowed"):
+        compose(["eval.faithfulness_max_features=0"])
+
+
 def test_the_head_count_equal_to_stage_2_means_no_global_gate_epochs():
     assert compose(["schedule.head_epochs=299"]).schedule.head_epochs == 299
     assert compose(["method=ae_kmeans"]).schedule.stage2_epochs == 0  # stage 1 only: no head, no stage 2

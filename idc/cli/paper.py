@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.datasets:  # `--datasets a b trainer=gpu`: the option took the overrides after it
+        args.overrides += [d for d in args.datasets if "=" in d]
+        args.datasets = [d for d in args.datasets if "=" not in d]
     env = dict(os.environ)
     if args.launcher == "joblib":  # jobs side by side share the cores instead of each taking all of them
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(args.jobs, 1))))
