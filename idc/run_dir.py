@@ -80,7 +80,8 @@ NOT_SETTINGS = (
 
 def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """A run's identity: its settings as flat ``dotted.key -> value`` strings, without :data:`NOT_SETTINGS`; a
-    stage-1 checkpoint counts only as set or not (its path names the seed)."""
+    stage-1 checkpoint counts only as set or not (its path names the seed); a whole-number float is written as the
+    integer (``reg_lambda=1`` and ``reg_lambda=1.0`` are one setting)."""
     out: dict[str, str] = {}
     for key, value in cfg.items():
         name = f"{prefix}{key}"
@@ -90,6 +91,8 @@ def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
             out.update(settings_of(value, name + "."))
         elif name == "model.stage1_checkpoint":
             out[name] = "given" if value else "none"
+        elif isinstance(value, float) and value.is_integer():
+            out[name] = str(int(value))
         else:
             out[name] = json.dumps(value) if isinstance(value, list) else str(value)
     return out

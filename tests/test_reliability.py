@@ -70,6 +70,14 @@ def test_a_run_directory_resumes_only_under_its_own_settings(cfg_factory, tmp_pa
     assert "pretrain: 0.5" in (tmp_path / "config.yaml").read_text() and (tmp_path / "DONE").exists()
 
 
+def test_a_whole_number_is_one_setting_however_it_is_written():
+    from idc.run_dir import differing_keys, settings_of
+
+    runs = [settings_of({"head": {"reg_lambda": v}, "seed": 0}) for v in (1, 1.0)]
+    assert differing_keys(runs) == [] and runs[0]["head.reg_lambda"] == "1"
+    assert differing_keys([*runs, settings_of({"head": {"reg_lambda": 1.5}, "seed": 0})]) == ["head.reg_lambda"]
+
+
 def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
     # the loader's arguments are free-form (each loader checks its own), so a bad one fails when the table loads;
     # K-means: the sweep's handling is the same for every method, and a baseline starts without Lightning
