@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from idc import methods, report, results
+from idc.report.rows import row_settings_note
 from idc.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,11 +146,14 @@ def test_a_row_whose_seeds_ran_under_different_settings_says_which_and_where(tmp
     row = next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch | paper | 3 |" in line)
     # seeds, paths, the size rule's own settings and keys only some runs have are not settings that differ
     assert row.endswith("settings differ between seeds: head.global_gates.reg_lambda 1 (seed 0), 10 (seeds 1 2) |")
+    row_dir = results.record_dir(tmp_path, "paper", "kmeans", "synthetic", 0).parent
+    # what idc-results add says of the row
+    assert row_settings_note(row_dir) == "settings differ between seeds: head.global_gates.reg_lambda 1 (seed 0), 10 (seeds 1 2)"
     for seed in weights:  # the same settings: no note
         path = results.record_dir(tmp_path, "paper", "kmeans", "synthetic", seed) / "config.yaml"
         path.write_text(path.read_text().replace("reg_lambda: 1.0", "reg_lambda: 10.0"))
     page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
-    assert "settings differ" not in page
+    assert "settings differ" not in page and row_settings_note(row_dir) == ""
     # IDC's records without model.fused_optimizers ran unfused (a baseline's have no optimizer of IDC's)
     for method in ("kmeans", "idc"):
         for seed, fused in enumerate(("", "", "fused_optimizers: true")):

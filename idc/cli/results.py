@@ -41,13 +41,20 @@ def main(argv: list[str] | None = None) -> int:
 
     root = args.root or results.DEFAULT_ROOT
     if args.command == "add":
-        failed = 0
+        failed, rows = 0, set()
         for run in args.runs:
             try:
-                print(results.add(run, root, args.schedule, args.method))
+                record = results.add(run, root, args.schedule, args.method)
+                print(record)
+                rows.add(record.parent)
             except results.RecordError as err:
                 print(f"idc-results: {err}", file=sys.stderr)
                 failed += 1
+        from idc.report.rows import row_settings_note
+
+        for row in sorted(rows):  # a seed added under other settings than its row's: said now, not at report time
+            if note := row_settings_note(row):
+                print(f"idc-results: {row}: {note}", file=sys.stderr)
         return 1 if failed else 0
     if not root.is_dir():
         print(f"idc-results: {root} is not a folder (the results store); run from the repository root", file=sys.stderr)

@@ -3,6 +3,7 @@ the seeds and the picked epochs; post-hoc explanations; the official code as mea
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,12 @@ RULE_INPUTS = "size_rule."
 
 #: keys that came with a default other than what IDC's runs did before them: a record of IDC without the key ran so
 ABSENT_MEANS = {"model.fused_optimizers": "False"}
+
+
+def row_settings_note(row: Path) -> str:
+    """:func:`mixed_settings_note` of the records in ``row`` (``<root>/<schedule>/<method>/<dataset>``), what
+    ``idc-results add`` says after adding a seed to it."""
+    return mixed_settings_note([r for r in store.load_records(Path(row).parents[2]) if r.path.parent == Path(row)])
 
 
 def mixed_settings_note(records: list[store.Record]) -> str:
