@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from idc.io import replacing, write_json, write_text
+from idc.schema import is_float_key
 
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
@@ -80,8 +81,8 @@ NOT_SETTINGS = (
 
 def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """A run's identity: its settings as flat ``dotted.key -> value`` strings, without :data:`NOT_SETTINGS`; a
-    stage-1 checkpoint counts only as set or not (its path names the seed); a whole-number float is written as the
-    integer (``reg_lambda=1`` and ``reg_lambda=1.0`` are one setting)."""
+    stage-1 checkpoint counts only as set or not (its path names the seed); a number given for a float of the
+    schemas is written as a float (``gates.reg_lambda=1`` and ``=1.0`` are one setting: :func:`idc.schema.is_float_key`)."""
     out: dict[str, str] = {}
     for key, value in cfg.items():
         name = f"{prefix}{key}"
@@ -91,8 +92,8 @@ def settings_of(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
             out.update(settings_of(value, name + "."))
         elif name == "model.stage1_checkpoint":
             out[name] = "given" if value else "none"
-        elif isinstance(value, float) and value.is_integer():
-            out[name] = str(int(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and is_float_key(name):
+            out[name] = str(float(value))
         else:
             out[name] = json.dumps(value) if isinstance(value, list) else str(value)
     return out

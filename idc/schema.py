@@ -232,7 +232,7 @@ class EvalSchema:
     plots: bool = True
     top_k: int = count(1)
     max_samples: int = count(1)
-    faithfulness_max_features: Optional[int] = count()  # null: every open feature (Table 1's protocol)
+    faithfulness_max_features: Optional[int] = None  # null: every open feature (Table 1's protocol); 0: none
     tsne_max: int = 0
     seed: int = 0
 
@@ -288,6 +288,14 @@ def validate(cfg: DictConfig) -> DictConfig:
         check_size_rule(plain["size_rule"])
     check_parallel_runs(int((plain.get("model") or {}).get("n_jobs") or 1), cfg.get("trainer") or {})
     return cfg
+
+
+def is_float_key(key: str) -> bool:
+    """Whether the dotted ``key`` (``gates.reg_lambda``) is a float of a group schema, so that ``1`` and ``1.0`` given
+    for it are one value (a key of an open group, such as ``trainer.limit_train_batches``, is not: Lightning reads
+    ``1`` as one batch and ``1.0`` as all of them)."""
+    group, *path = _path(key)
+    return group in GROUPS and bool(path) and _type_at(GROUPS[group], path) is float
 
 
 def check_parallel_runs(n_jobs: int, trainer: Any) -> None:

@@ -73,9 +73,13 @@ def test_a_run_directory_resumes_only_under_its_own_settings(cfg_factory, tmp_pa
 def test_a_whole_number_is_one_setting_however_it_is_written():
     from idc.run_dir import differing_keys, settings_of
 
-    runs = [settings_of({"head": {"reg_lambda": v}, "seed": 0}) for v in (1, 1.0)]
-    assert differing_keys(runs) == [] and runs[0]["head.reg_lambda"] == "1"
-    assert differing_keys([*runs, settings_of({"head": {"reg_lambda": 1.5}, "seed": 0})]) == ["head.reg_lambda"]
+    runs = [settings_of({"head": {"global_gates": {"reg_lambda": v}}, "seed": 0}) for v in (1, 1.0)]
+    assert differing_keys(runs) == [] and runs[0]["head.global_gates.reg_lambda"] == "1.0"
+    assert differing_keys([*runs, settings_of({"head": {"global_gates": {"reg_lambda": 1.5}}, "seed": 0})]) == [
+        "head.global_gates.reg_lambda"]
+    # not a float of idc's schemas: Lightning reads limit_train_batches=1 as one batch, 1.0 as all of them
+    batches = [settings_of({"trainer": {"limit_train_batches": v}, "seed": 0}) for v in (1, 1.0)]
+    assert differing_keys(batches) == ["trainer.limit_train_batches"]
 
 
 def test_a_failing_job_does_not_stop_the_multirun(tmp_path):

@@ -145,10 +145,10 @@ def test_a_row_whose_seeds_ran_under_different_settings_says_which_and_where(tmp
     page = report.build(tmp_path, tmp_path / "docs")["md"].read_text()
     row = next(line for line in page.splitlines() if "| synthetic | kmeans | final epoch | paper | 3 |" in line)
     # seeds, paths, the size rule's own settings and keys only some runs have are not settings that differ
-    assert row.endswith("settings differ between seeds: head.global_gates.reg_lambda 1 (seed 0), 10 (seeds 1 2) |")
+    assert row.endswith("settings differ between seeds: head.global_gates.reg_lambda 1.0 (seed 0), 10.0 (seeds 1 2) |")
     row_dir = results.record_dir(tmp_path, "paper", "kmeans", "synthetic", 0).parent
     # what idc-results add says of the row
-    assert row_settings_note(row_dir) == "settings differ between seeds: head.global_gates.reg_lambda 1 (seed 0), 10 (seeds 1 2)"
+    assert row_settings_note(row_dir) == "settings differ between seeds: head.global_gates.reg_lambda 1.0 (seed 0), 10.0 (seeds 1 2)"
     for seed in weights:  # the same settings: no note
         path = results.record_dir(tmp_path, "paper", "kmeans", "synthetic", seed) / "config.yaml"
         path.write_text(path.read_text().replace("reg_lambda: 1.0", "reg_lambda: 10.0"))

@@ -1,7 +1,7 @@
 """``idc-paper``: every method x dataset x seed of the paper's tables that is not DONE yet, as Hydra multiruns
 with a parallel launcher, then the tables (``idc-table``).
 
-    idc-paper --quick --seeds 2                 # smoke schedules on the datasets present: minutes on a CPU
+    idc-paper --quick --seeds 2                 # quick schedules on the datasets present: minutes on a CPU
     idc-paper --schedule short                  # a quarter of the paper's epochs on allaml, prostate, srbct, tox171
     idc-paper --schedule default                # the wider benchmark and the biological tables, default settings
     idc-paper --schedule size_rule --methods idc   # the same with the size rule on, as for a user's own table

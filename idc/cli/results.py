@@ -53,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         from idc.report.rows import row_settings_note
 
         for row in sorted(rows):  # a seed added under other settings than its row's: said now, not at report time
-            if note := row_settings_note(row):
+            try:
+                note = row_settings_note(row)
+            except Exception as err:  # noqa: BLE001  (a note must not fail the adds that worked)
+                note = f"its records could not be compared ({type(err).__name__}: {err})"
+            if note:
                 print(f"idc-results: {row}: {note}", file=sys.stderr)
         return 1 if failed else 0
     if not root.is_dir():

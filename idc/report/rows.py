@@ -3,8 +3,8 @@ the seeds and the picked epochs; post-hoc explanations; the official code as mea
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np

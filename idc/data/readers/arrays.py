@@ -36,8 +36,11 @@ def read_npy(path: Path, **_: Any) -> Table:
 
 @contextmanager
 def open_npz(path: Path) -> Iterator[Any]:
-    """``np.load`` of an ``.npz`` without pickles; a file that is no zip archive, a truncated one or an object array
-    read in the ``with`` block is a :class:`DataError` naming the file (a missing key's own error passes)."""
+    """``np.load`` of an ``.npz`` without pickles; a missing file, one that is no zip archive, a truncated one, and
+    any ValueError, OSError or EOFError raised in the ``with`` block (keep only reads of the archive there: an object
+    array fails when read) are a :class:`DataError` naming the file (a DataError raised there passes as it is)."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not an .npz archive (an .npz is a zip of .npy arrays, as np.savez writes); the "
                         "file is empty, cut short or of another format")
