@@ -35,6 +35,25 @@ def test_a_finished_run_becomes_a_small_record(cfg_factory, tmp_path):
     assert results.add(tmp_path, store, schedule="paper").parts[-4] == "paper"  # a given name wins
 
 
+def test_idc_results_add_says_when_a_seed_ran_under_other_settings(cfg_factory, tmp_path, capsys):
+    from idc.cli.results import main
+
+    train(cfg_factory("method=kmeans"))
+    store = tmp_path / "store"
+    assert main(["add", str(tmp_path), "--root", str(store)]) == 0
+    config = (store / "default" / "kmeans" / "synthetic" / "seed0" / "config.yaml")
+    seed1 = config.parent.with_name("seed1")
+    seed1.mkdir()
+    for path in config.parent.iterdir():  # the same run as seed 1, under another balance weight
+        text = path.read_text()
+        (seed1 / path.name).write_text(text.replace("\nseed: 0", "\nseed: 1").replace("balance_weight: 0.5",
+                                                                                  "balance_weight: 0.25"))
+    assert "balance_weight: 0.25" in (seed1 / "config.yaml").read_text()
+    assert main(["add", str(tmp_path), "--root", str(store)]) == 0
+    err = capsys.readouterr().err
+    assert "settings differ between seeds: head.balance_weight 0.5 (seed 0), 0.25 (seed 1)" in err
+
+
 def test_an_unfinished_run_is_refused(tmp_path):
     (tmp_path / "config.yaml").write_text("dataset: {name: synthetic}\n")
     with pytest.raises(results.RecordError, match="not a finished run"):
