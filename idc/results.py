@@ -165,11 +165,11 @@ def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def load_records(root: Path = DEFAULT_ROOT) -> list[Record]:
-    """Every record below ``root`` (``<schedule>/<method>/<dataset>/seed<k>/metrics.json``), sorted by
-    schedule, method, dataset and seed; ``root/gpu`` is not a schedule."""
+def load_records(root: Path = DEFAULT_ROOT, row: str = "*/*/*") -> list[Record]:
+    """Every record below ``root`` (``<schedule>/<method>/<dataset>/seed<k>/metrics.json``), or those of one
+    ``row`` (``size_rule/idc/allaml``), sorted by schedule, method, dataset and seed; ``root/gpu`` is not a schedule."""
     records = []
-    for metrics in Path(root).glob("*/*/*/seed*/" + rd.METRICS):
+    for metrics in Path(root).glob(f"{row}/seed*/" + rd.METRICS):
         d = metrics.parent
         schedule, method, dataset = d.parts[-4:-1]
         if schedule == GPU or not d.name.removeprefix("seed").isdigit():

@@ -90,7 +90,8 @@ ABSENT_MEANS = {"model.fused_optimizers": "False"}
 def row_settings_note(row: Path) -> str:
     """:func:`mixed_settings_note` of the records in ``row`` (``<root>/<schedule>/<method>/<dataset>``), what
     ``idc-results add`` says after adding a seed to it."""
-    return mixed_settings_note([r for r in store.load_records(Path(row).parents[2]) if r.path.parent == Path(row)])
+    row = Path(row)
+    return mixed_settings_note(store.load_records(row.parents[2], "/".join(row.parts[-3:])))
 
 
 def mixed_settings_note(records: list[store.Record]) -> str:
