@@ -61,6 +61,11 @@ def test_short_schedule_runs_its_four_tables_and_refuses_others(monkeypatch, cap
     assert paper.main(["--quick", "--methods", "idc", "--seeds", "1", "--dry-run", "--datasets", "mnist10k",
                        "trainer=smoke"]) == 0
     assert "trainer=smoke dataset=mnist10k schedule=quick" in capsys.readouterr().out
+    # so is one after --methods (not an "invalid choice"), and a deletion or an addition after either list
+    assert paper.main(["--quick", "--seeds", "1", "--dry-run", "--datasets", "mnist10k", "~logger", "--methods",
+                       "idc", "trainer=smoke"]) == 0
+    assert "~logger trainer=smoke dataset=mnist10k schedule=quick" in capsys.readouterr().out
+    assert paper.split_overrides(["--root", "a=b", "+x=1", "++y.z=2"]) == (["--root", "a=b"], ["+x=1", "++y.z=2"])
 
 
 def test_size_rule_schedule_is_the_default_schedule_with_the_rule_on(monkeypatch, capsys):

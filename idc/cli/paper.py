@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -167,15 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--table", choices=TABLES, default="methods",
                         help="methods: the methods x datasets tables; ablation: the rows of idc/paper/ablation.yaml")
-    parser.add_argument("overrides", nargs="*", help="idc-train overrides for every run (e.g. trainer=gpu)")
+    parser.add_argument("overrides", nargs="*", help="idc-train overrides for every run (e.g. trainer=gpu), anywhere on the line")
     return parser
 
 
+#: a Hydra override (``key=value``, ``+key=value``, ``~key``), told apart from a dataset or method name
+OVERRIDE = re.compile(r"^(?:[~+]{1,2}[\w./@-]+(?:=.*)?|[\w./@-]+=.*)$")
+#: the options that take exactly one value (an override-looking value after one of them is that value)
+ONE_VALUE = ("--schedule", "--seeds", "--launcher", "--jobs", "--logger", "--root", "--table")
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` without the idc-train overrides, and those overrides, wherever they stand: after ``--datasets`` or
+    ``--methods`` (whose lists would otherwise swallow ``trainer=gpu`` or ``~logger``) as well as at the end."""
+    options, overrides = [], []
+    for i, token in enumerate(argv):
+        takes_it = i > 0 and argv[i - 1] in ONE_VALUE
+        (overrides if OVERRIDE.match(token) and not takes_it else options).append(token)
+    return options, overrides
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.datasets:  # `--datasets a b trainer=gpu`: the option took the overrides after it
-        args.overrides += [d for d in args.datasets if "=" in d]
-        args.datasets = [d for d in args.datasets if "=" not in d]
+    options, overrides = split_overrides(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(options)
+    args.overrides += overrides
     env = dict(os.environ)
     if args.launcher == "joblib":  # jobs side by side share the cores instead of each taking all of them
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(args.jobs, 1))))
