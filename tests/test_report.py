@@ -429,3 +429,20 @@ def test_a_bench_record_becomes_the_speed_section_with_its_side_by_side_ratios(t
     assert "stage-1 step 4.0x faster than the reference-style row (400.0 -> 100.0 ms)" in text
     assert "bf16-mixed: stage-1 step 2.5x slower than the reference-style row (400.0 -> 1000.0 ms)" in text
     assert "digits, ours: stage-1 step 1.5x faster than with torch's unfused optimizers (150.0 -> 100.0 ms)" in text
+
+
+def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and_measures(tmp_path):
+    def rec(schedule, dataset, seed, **evaluation):
+        return results.Record(schedule, "idc", dataset, seed, tmp_path, metrics={"acc": 0.5},
+                              evaluation={"open_local_gates": 10.0 + seed, "open_global_gates": 2.0, **evaluation})
+
+    records = [rec("size_rule", "allaml", s, uniqueness=0.5 + s, diversity_clusters=80.0,
+                   global_gate_fidelity=0.9) for s in (0, 1)]
+    records += [rec("size_rule", "allaml", 2, uniqueness=0.5)]  # an older record without diversity: left out of it
+    records += [rec("size_rule_deep", "allaml", s, uniqueness=9.0) for s in range(5)]  # a kept "before"
+    records += [results.Record("paper", "kmeans", "allaml", 0, tmp_path, metrics={"acc": 0.7})]
+    section = report.explanations_section(records)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section[-1].splitlines()[2:]]
+    # 7129 genes: 11 open per sample (the mean over seeds of 10, 11, 12) is 0.2 %, 2 per cluster 0.03 %
+    assert rows == [["allaml", "size_rule", "3", "7129", "11 (0.2 %)", "2.0 (< 0.1 %)", "0.83", "80", "-", "90"]]
+    assert "uniqueness 0.69, diversity 94.8 %" in section[0]  # the paper's MNIST10K numbers as the reference

@@ -13,7 +13,7 @@ of a run (``idc-results attribute``, :mod:`idc.attribution_run`) are rows of the
 Modules, in the order data flows: :mod:`~idc.report.definitions` (the tables, metrics, row kinds, data files),
 :mod:`~idc.report.fill` (commands and wall times for cells not run or short of seeds), :mod:`~idc.report.rows`
 (records to rows), :mod:`~idc.report.render` (rows to cells), :mod:`~idc.report.summary` (IDC against the
-baselines), :mod:`~idc.report.sections` and :mod:`~idc.report.studies` (the closing sections); :func:`build` here.
+baselines), :mod:`~idc.report.explanations` (what its explanations keep), :mod:`~idc.report.sections` and :mod:`~idc.report.studies` (the closing sections); :func:`build` here.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from typing import Any
 from idc import results as store
 from idc.paper import published
 from idc.report.definitions import TABLES
+from idc.report.explanations import explanations_section
 from idc.report.render import csv_rows, rendered
 from idc.report.rows import table_rows
 from idc.report.sections import bench_section, estimates_section, gpu_section, official_section, records_section
@@ -71,7 +72,8 @@ def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str
                to_markdown(header, texts, bold), ""]
         tex += [f"% {table.title}", to_latex(header[:-1], [t[:-1] for t in texts], bold), ""]
         data += csv_rows(table, rows)
-    md[1:1] = ["", "## IDC against the baselines (summary)", "", *summary_section(records)]
+    md[1:1] = ["", "## IDC against the baselines (summary)", "", *summary_section(records), "",
+               "## What IDC's explanations keep (per dataset)", "", *explanations_section(records)]
     md += ["## The official code as measured", "", *official_section(), "",
            "## Records", "", *records_section(records), "",
            "## Expected wall time per run", "", *estimates_section(), "",
