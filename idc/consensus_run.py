@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from idc import run_dir as rd
+from idc import signals
 from idc.console import also_to_file, quiet_libraries
 from idc.consensus import combine_runs, run_seeds
 from idc.data import Table
@@ -56,13 +57,21 @@ def finished(sub: DictConfig) -> bool:
 
 def _train_seed(train: Callable[..., Any], sub: DictConfig, explicit: set[str]) -> int:
     """One sub-run in a worker process: libraries quiet, the ``idc`` log in its own ``train.log``, the size rule
-    told which keys the command line gave (a worker has no Hydra to ask); returns its seed."""
+    told which keys the command line gave (a worker has no Hydra to ask); returns its seed. A signal that stops it
+    (passed on by :func:`idc.parallel.run_in_processes`) leaves its checkpoint and its own ``INTERRUPTED``."""
     quiet_libraries()
     log.setLevel(logging.INFO)
     out = Path(sub.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    signals.clear_interrupted(out)
+    since = len(signals.RECEIVED)
     with also_to_file(out / "train.log"):
-        train(sub, False, explicit=explicit)
+        try:
+            train(sub, False, explicit=explicit)
+        except BaseException as err:  # stopped by a signal: its own INTERRUPTED, as idc-train writes for a run
+            if (stop := signals.stopped_by_signal(err, since)) is not None:
+                signals.mark_interrupted(out, stop, out / rd.CHECKPOINT)
+            raise
     return int(sub.seed)
 
 

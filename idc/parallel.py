@@ -1,11 +1,22 @@
 """Independent runs at once in joblib's worker processes (``model.n_jobs``, ``IDC(n_jobs=...)``): always the loky
 process backend, never threads (torch's seeds and thread count and the loggers are per process, and joblib picks
-threads for a pool started inside another one's worker), the cores split between the workers."""
+threads for a pool started inside another one's worker), the cores split between the workers.
+
+A signal that stops a run (SIGTERM, SIGUSR1: :mod:`idc.signals`) stops its workers the same way: where this process
+raises :class:`~idc.signals.Interrupted` on it (``idc-train``), the first one is passed on to the workers, each stops
+at its own safe point and saves its checkpoint, and :class:`~idc.signals.Interrupted` is raised once all have ended
+(a second signal raises at once; joblib then kills the workers, which resume from their last periodic checkpoint)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import signal
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from idc import signals
 from idc.console import apply_threads, threads_for
 
 
@@ -26,24 +37,93 @@ def run_in_processes(fn: Callable[..., Any], calls: Sequence[tuple], jobs: int, 
 
     results: list[Any] = [None] * len(calls)
     failures: dict[int, BaseException] = {}
-    outcomes = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(
-        delayed(_call)(i, fn, args, threads) for i, args in enumerate(calls))
-    for i, ok, value in outcomes:
-        if ok:
-            results[i] = value
-            if done is not None:
-                done(i, value)
-        else:
-            failures[i] = value
+    with passed_on_to_workers() as received:
+        batch = uuid.uuid4().hex
+        outcomes = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(
+            delayed(_call)(i, fn, args, threads, batch) for i, args in enumerate(calls))
+        try:
+            for i, ok, value in outcomes:
+                if ok:
+                    results[i] = value
+                    if done is not None:
+                        done(i, value)
+                else:
+                    failures[i] = value
+        except Exception:
+            if received:  # a worker that the signal reached before its call had begun: the pool broke
+                raise signals.Interrupted(received[0]) from None
+            raise
+    stopped = [f for f in failures.values() if isinstance(f, signals.Interrupted)]
+    if received or stopped:
+        raise signals.Interrupted(received[0]) if received else stopped[0]
     if failures:
         raise failures[min(failures)]
     return results
 
 
-def _call(i: int, fn: Callable[..., Any], args: tuple, threads: int) -> tuple[int, bool, Any]:
-    """One call in a worker: ``(i, True, result)`` or ``(i, False, the exception)``."""
+@contextmanager
+def passed_on_to_workers() -> Iterator[list[int]]:
+    """While the workers run: the first of the signals this process handles (:func:`idc.signals.handled_here`) is
+    noted in the yielded list and sent to the workers; a second one raises :class:`~idc.signals.Interrupted` at
+    once. Nothing changes where this process does not handle them (a library user's own process)."""
+    received: list[int] = []
+    handled = signals.handled_here()
+
+    def pass_on(signum: int, frame: Any) -> None:
+        if received:
+            raise signals.Interrupted(signum)
+        received.append(signum)
+        for pid in loky_workers():
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    previous = {s: signal.signal(s, pass_on) for s in handled}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def loky_workers() -> list[int]:
+    """The process ids of this process's loky workers, from ``/proc`` (none where there is no ``/proc``)."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == me and b"popen_loky" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):  # a process that ended meanwhile
+            continue
+    return found
+
+
+#: in a worker: the batch (one :func:`run_in_processes`) whose call a signal stopped here, and the signal
+_STOPPED: dict[str, int] = {}
+
+
+def _call(i: int, fn: Callable[..., Any], args: tuple, threads: int, batch: str) -> tuple[int, bool, Any]:
+    """One call in a worker: ``(i, True, result)`` or ``(i, False, the exception)``. During the call SIGTERM and
+    SIGUSR1 raise :class:`~idc.signals.Interrupted` (Lightning's loops stop at a safe point first); between calls
+    the worker ignores them, so that a signal passed on to an idle worker does not break the pool. Once a signal
+    stopped a call of ``batch`` here, the batch's calls still queued return at once instead of starting."""
+    if batch in _STOPPED:
+        return i, False, signals.Interrupted(_STOPPED[batch])
     apply_threads(threads)
+    since = len(signals.RECEIVED)
+    signals.interrupt_on_signals()
     try:
         return i, True, fn(*args)
-    except Exception as err:  # noqa: BLE001  (returned, raised by the caller once the others have ended)
-        return i, False, err
+    except BaseException as err:  # noqa: BLE001  (returned, raised by the caller once the others have ended)
+        stop = signals.stopped_by_signal(err, since)  # Interrupted, Lightning's SIGTERMException, or any error after
+        if stop is None:                               # a signal
+            if not isinstance(err, Exception):
+                raise
+            return i, False, err
+        _STOPPED[batch] = stop.signum
+        return i, False, stop
+    finally:
+        for signum in signals.handled_here():
+            signal.signal(signum, signal.SIG_IGN)

@@ -27,11 +27,17 @@ class Interrupted(BaseException):
     def exit_code(self) -> int:
         return 128 + self.signum
 
+    def __reduce__(self):  # sent back from a worker process (``model.n_jobs``) by its signal number
+        return type(self), (self.signum,)
+
 
 _DEFERRED: set[int] = set()  # signals that Lightning's loops turn into an exception at a safe point
+#: every signal :func:`interrupt_on_signals` has caught in this process, in order (see :func:`stopped_by_signal`)
+RECEIVED: list[int] = []
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
+    RECEIVED.append(int(signum))
     if signum in _DEFERRED:
         return  # Lightning's handler, called just before this one, has noted it
     raise Interrupted(signum)
@@ -61,15 +67,33 @@ def interrupt_on_signals() -> list[int]:
     return [int(s) for s in wanted]
 
 
+def handled_here() -> list[int]:
+    """The signals that :func:`interrupt_on_signals` set this process to raise :class:`Interrupted` on."""
+    return [int(s) for s in (signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None
+            and signal.getsignal(s) is _raise]
+
+
+def stopped_by_signal(error: BaseException, since: int) -> Interrupted | None:
+    """``error`` as an :class:`Interrupted` (:func:`as_interrupted`), also any error raised after a signal arrived
+    (``len(RECEIVED) > since``): a signal that lands inside an import or a library's ``except Exception`` comes out
+    as another error, and is still a stop, not a failure."""
+    stop = as_interrupted(error)
+    if stop is None and len(RECEIVED) > since:
+        stop = Interrupted(RECEIVED[-1])
+    return stop
+
+
 def as_interrupted(error: BaseException) -> Interrupted | None:
     """``error`` as an :class:`Interrupted`, also Lightning's ``SIGTERMException`` (an exit with status 0)."""
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
-
     if isinstance(error, Interrupted):
         return error
-    if isinstance(error, SIGTERMException):
-        return Interrupted(signal.SIGTERM)
-    return None
+    if not isinstance(error, SystemExit):  # SIGTERMException is one; Lightning is only imported to tell which
+        return None
+    try:  # a signal that landed inside Lightning's first import leaves it half-imported
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+    except Exception:  # noqa: BLE001
+        return None
+    return Interrupted(signal.SIGTERM) if isinstance(error, SIGTERMException) else None
 
 
 def resumes_from(checkpoint: Path) -> str:

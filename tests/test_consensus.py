@@ -107,13 +107,15 @@ def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path
 
     from tests.conftest import make_cfg
 
+    from idc.console import apply_threads
     from idc.consensus_run import seed_run_dir
     from idc.run_dir import DONE, read_predictions
     from idc.train import train
 
     settings = ("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=300", "seed=5", "threads=1",
                 "size_rule.enabled=true", "gates.reg_lambda=0.5")  # a key of the rule's, given: kept in every run
-    train(make_cfg(tmp_path / "one", *settings))
+    apply_threads(1)  # as idc-train does for threads=1 (train() called in-process leaves the threads as they are):
+    train(make_cfg(tmp_path / "one", *settings))  # the workers' count, so that both sum in the same order
     here, real = [], idc.fit.train_model
     monkeypatch.setattr(idc.fit, "train_model", lambda *a, **k: here.append(1) or real(*a, **k))  # this process
     with caplog.at_level(logging.INFO, logger="idc"):

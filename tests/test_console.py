@@ -142,7 +142,7 @@ def test_a_run_says_where_it_went_and_what_it_found_and_nothing_else(tiny_csv, t
 @pytest.mark.slow
 def test_sigterm_stops_the_n_jobs_workers_and_the_same_command_resumes_each_run(tiny_csv, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
-    command = _command(tiny_csv, run_dir, "schedule.stage2_epochs=26", "checkpoint_every=3", "model.n_init=2",
+    command = _command(tiny_csv, run_dir, "schedule.stage2_epochs=26", "checkpoint_every=3", "model.n_init=3",
                        "model.n_jobs=2")
     proc = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=tmp_path)
@@ -155,10 +155,16 @@ def test_sigterm_stops_the_n_jobs_workers_and_the_same_command_resumes_each_run(
     assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
     assert f"each run's own last checkpoint in {run_dir / 'runs'}" in (run_dir / INTERRUPTED).read_text()
     assert not (run_dir / "DONE").exists()
+    # the signal was passed on: each worker stopped at its own safe point (the end of an epoch, never inside a
+    # checkpoint's write) and says so in its own INTERRUPTED, rather than being killed
+    for c in checkpoints:
+        assert "received SIGTERM" in (c.parents[1] / INTERRUPTED).read_text()
+    assert not (run_dir / "runs" / "seed_2" / "train.log").exists()  # the third run, queued, never started
     monkeypatch.setenv("CI", "1")
     again = run_cli(*command[1:], cwd=tmp_path, check=False)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert (run_dir / "DONE").exists() and not (run_dir / INTERRUPTED).exists()
+    assert not any((c.parents[1] / INTERRUPTED).exists() for c in checkpoints)
     resumed = [json.loads((c.parents[1] / "run_info.json").read_text())["resumed_at_epoch"] for c in checkpoints]
     assert any(epoch and epoch > 0 for epoch in resumed), resumed  # a stopped run went on from its checkpoint
 
@@ -269,3 +275,25 @@ def test_the_interrupted_marker_names_the_checkpoint_and_its_epoch_or_that_the_r
     checkpoint.parent.mkdir()
     torch.save({"epoch": 7}, checkpoint)
     assert f"resumes from: {checkpoint} (epoch 7)" in mark_interrupted(tmp_path, stop, checkpoint).read_text()
+
+
+def test_a_signal_is_told_apart_from_a_failure_also_inside_a_worker(monkeypatch):
+    """What a ``model.n_jobs`` worker sends back after a signal: :class:`Interrupted` survives pickling with its
+    signal, Lightning's SIGTERMException is one, and so is any error raised after a signal arrived (a signal inside
+    Lightning's first import leaves it half-imported, and the run then fails with an AttributeError)."""
+    import pickle
+
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from idc import signals
+
+    sent = pickle.loads(pickle.dumps(signals.Interrupted(signal.SIGUSR1)))
+    assert isinstance(sent, signals.Interrupted) and sent.signum == signal.SIGUSR1 and sent.exit_code == 138
+    assert signals.as_interrupted(SIGTERMException()).signum == signal.SIGTERM
+    assert signals.as_interrupted(SystemExit(0)) is None and signals.as_interrupted(ValueError()) is None
+    monkeypatch.setattr(signals, "RECEIVED", [])
+    broken = AttributeError("partially initialized module 'lightning_fabric' has no attribute 'strategies'")
+    assert signals.stopped_by_signal(broken, since=0) is None  # no signal: a failure
+    signals.RECEIVED.append(int(signal.SIGTERM))
+    assert signals.stopped_by_signal(broken, since=0).signum == signal.SIGTERM  # after one: a stop
+    assert signals.stopped_by_signal(broken, since=1) is None  # one that came before the call began: a failure
