@@ -31,7 +31,7 @@ def read_npy(path: Path, **_: Any) -> Table:
     except UNREADABLE as err:
         raise DataError(f"{path}: not a plain numeric .npy array ({type(err).__name__}: {err}); object arrays are "
                         "refused, and an empty or truncated file cannot be read") from None
-    return Table(numeric(X, path), name=path.stem)
+    return Table(numeric(X, path), name=path.name)
 
 
 @contextmanager
@@ -83,7 +83,7 @@ def read_npz(
     unique_names(names, path, f"feature names ({nk})")
     if class_names is not None and y is not None:  # labels stored as indices into class_names
         y = categories(class_names, y, path)
-    return Table(numeric(X, path), y, names, name=path.stem)
+    return Table(numeric(X, path), y, names, name=path.name)
 
 
 @reader
@@ -104,7 +104,7 @@ def read_mat(path: Path, x_key: str = "X", y_key: str | None = "Y", **_: Any) ->
             raise DataError(f"{path}: no variable {key!r}; the file holds {keys} (set x_key / y_key)")
     y = _mat_labels(mat[y_key], path) if y_key else None
     X = mat[x_key] if sp.issparse(mat[x_key]) else np.asarray(mat[x_key])
-    return Table(numeric(X, path), y, name=path.stem)
+    return Table(numeric(X, path), y, name=path.name)
 
 
 def _mat_labels(values: Any, path: Path) -> np.ndarray:

@@ -30,7 +30,7 @@ def read_h5(
         y = _decode(f[y_key][()]).reshape(-1) if y_key else None
         names = [str(n) for n in _decode(f[names_key][()])] if names_key else []
     unique_names(names, path, f"feature names ({names_key})")
-    return Table(numeric(X.T if transpose else X, path), y, names, name=path.stem)
+    return Table(numeric(X.T if transpose else X, path), y, names, name=path.name)
 
 
 @reader
@@ -64,7 +64,7 @@ def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
         if label_column not in obs.columns:
             raise DataError(f"{path}: obs has no column {label_column!r}; it has {list(obs.columns)[:20]}")
         y = _obs_labels(obs[label_column])
-    return Table(numeric(X, path), y, names, name=path.stem)
+    return Table(numeric(X, path), y, names, name=path.name)
 
 
 def _obs_labels(column: Any) -> np.ndarray:

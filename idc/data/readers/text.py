@@ -67,7 +67,7 @@ def read_csv(
     bad = [j for j, dt in enumerate(features.dtypes) if not pd.api.types.is_numeric_dtype(dt)]
     if bad:
         raise _non_numeric(path, features, bad, first_line=2 if header else 1)
-    return Table(features.to_numpy(dtype=np.float64), labels, [names[i] for i in keep], name=path.stem)
+    return Table(features.to_numpy(dtype=np.float64), labels, [names[i] for i in keep], name=path.name)
 
 
 #: cells that stand for a missing value: evidence for neither a header nor a data row
