@@ -70,7 +70,7 @@ def _train_seed(train: Callable[..., Any], sub: DictConfig, explicit: set[str]) 
             train(sub, False, explicit=explicit)
         except BaseException as err:  # stopped by a signal: its own INTERRUPTED, as idc-train writes for a run
             if (stop := signals.stopped_by_signal(err, since)) is not None:
-                signals.mark_interrupted(out, stop, out / rd.CHECKPOINT)
+                signals.mark_interrupted(out, stop, out / rd.CHECKPOINT, replaces=(rd.FAILED,))
             raise
     return int(sub.seed)
 

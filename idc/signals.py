@@ -36,10 +36,16 @@ _DEFERRED: set[int] = set()  # signals that Lightning's loops turn into an excep
 RECEIVED: list[int] = []
 
 
+_RAISED: list[int] = []  # the signal this handler has raised since interrupt_on_signals (one stop is enough)
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
     RECEIVED.append(int(signum))
     if signum in _DEFERRED:
         return  # Lightning's handler, called just before this one, has noted it
+    if _RAISED:
+        return  # a second copy (a signal sent to the process group and passed on too) must not break the unwinding
+    _RAISED.append(int(signum))
     raise Interrupted(signum)
 
 
@@ -59,6 +65,7 @@ def deferred_to_lightning() -> Iterator[None]:
 def interrupt_on_signals() -> list[int]:
     """From now on SIGTERM (and SIGUSR1 outside SLURM, where Lightning's own requeue handler takes it) raise
     :class:`Interrupted`. Lightning's trainer calls this handler after its own during ``fit``."""
+    _RAISED.clear()
     wanted = [signal.SIGTERM]
     if hasattr(signal, "SIGUSR1") and not os.environ.get("SLURM_JOB_ID"):
         wanted.append(signal.SIGUSR1)
@@ -103,9 +110,13 @@ def resumes_from(checkpoint: Path) -> str:
     return "none yet (a checkpoint every `checkpoint_every` epochs): the run starts over"
 
 
-def mark_interrupted(run_dir: Path, error: Interrupted, checkpoint: Path, resumes: str | None = None) -> Path:
+def mark_interrupted(run_dir: Path, error: Interrupted, checkpoint: Path, resumes: str | None = None,
+                     replaces: tuple[str, ...] = ()) -> Path:
     """Write ``INTERRUPTED``: the signal, the time and what the same command resumes from (``resumes``, else
-    :func:`resumes_from` the checkpoint)."""
+    :func:`resumes_from` the checkpoint); the files named in ``replaces`` (a ``FAILED`` that an error after the
+    signal left) are removed."""
+    for name in replaces:
+        (Path(run_dir) / name).unlink(missing_ok=True)
     path = Path(run_dir) / INTERRUPTED
     resumes = resumes or resumes_from(checkpoint)
     path.write_text(f"{error}\nat: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\nresumes from: {resumes}\n")

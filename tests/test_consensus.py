@@ -98,7 +98,7 @@ def test_idc_train_with_n_init_writes_the_consensus_and_its_agreement(cfg_factor
 
 
 @pytest.mark.slow
-def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path, caplog, monkeypatch):
+def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path, caplog, monkeypatch, request):
     import logging
 
     import yaml
@@ -114,6 +114,9 @@ def test_n_jobs_trains_the_n_init_runs_at_once_and_changes_nothing_else(tmp_path
 
     settings = ("model.n_init=2", "eval.enabled=false", "dataset.load.n_samples=300", "seed=5", "threads=1",
                 "size_rule.enabled=true", "gates.reg_lambda=0.5")  # a key of the rule's, given: kept in every run
+    import torch
+
+    request.addfinalizer(lambda threads=torch.get_num_threads(): torch.set_num_threads(threads))
     apply_threads(1)  # as idc-train does for threads=1 (train() called in-process leaves the threads as they are):
     train(make_cfg(tmp_path / "one", *settings))  # the workers' count, so that both sum in the same order
     here, real = [], idc.fit.train_model

@@ -297,3 +297,39 @@ def test_a_signal_is_told_apart_from_a_failure_also_inside_a_worker(monkeypatch)
     signals.RECEIVED.append(int(signal.SIGTERM))
     assert signals.stopped_by_signal(broken, since=0).signum == signal.SIGTERM  # after one: a stop
     assert signals.stopped_by_signal(broken, since=1) is None  # one that came before the call began: a failure
+
+
+def test_a_call_in_this_process_leaves_its_signal_handlers_and_a_stopped_batch_starts_nothing(tmp_path, monkeypatch):
+    """joblib may run a call in the calling process (a library user's): :func:`idc.parallel._call` then leaves the
+    signal handlers as they were; once the batch is stopped (its stop file), a queued call returns without starting."""
+    from idc import parallel, signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    stop_file = tmp_path / "stop"
+    assert parallel._call(0, lambda: 7, (), 1, stop_file, os.getpid()) == (0, True, 7)
+    assert signal.getsignal(signal.SIGTERM) is before
+    stop_file.touch()
+    started = []
+    i, ok, value = parallel._call(1, lambda: started.append(1), (), 1, stop_file, os.getpid())
+    assert (i, ok, started) == (1, False, []) and isinstance(value, signals.Interrupted)
+
+
+def test_the_handler_raises_once_and_notes_every_copy(monkeypatch):
+    """A signal sent to the process group and passed on by the parent arrives twice: the second copy is noted and
+    does not raise again while the first one unwinds (it would skip the run's INTERRUPTED)."""
+    from idc import signals
+
+    monkeypatch.setattr(signals, "RECEIVED", [])
+    kept = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        signals.interrupt_on_signals()
+        with pytest.raises(signals.Interrupted):
+            signals._raise(signal.SIGTERM, None)
+        signals._raise(signal.SIGTERM, None)  # the second copy: noted only
+        assert signals.RECEIVED == [signal.SIGTERM, signal.SIGTERM]
+        signals.interrupt_on_signals()  # the next call (a worker's next run) raises again
+        with pytest.raises(signals.Interrupted):
+            signals._raise(signal.SIGUSR1, None)
+    finally:
+        for s, handler in kept.items():
+            signal.signal(s, handler)

@@ -168,12 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--table", choices=TABLES, default="methods",
                         help="methods: the methods x datasets tables; ablation: the rows of idc/paper/ablation.yaml")
-    parser.add_argument("overrides", nargs="*", help="idc-train overrides for every run (e.g. trainer=gpu), anywhere on the line")
+    parser.add_argument("overrides", nargs="*",
+                        help="idc-train overrides for every run (e.g. trainer=gpu), anywhere on the line")
     return parser
 
 
 #: a Hydra override (``key=value``, ``+key=value``, ``~key``), told apart from a dataset or method name
-OVERRIDE = re.compile(r"^(?:[~+]{1,2}[\w./@-]+(?:=.*)?|[\w./@-]+=.*)$")
+OVERRIDE = re.compile(r"^(?:[~+]{1,2}[\w./@-]+(?:=.*)?|[\w./@][\w./@-]*=.*)$")  # never an option (--jobs=2)
 #: the options that take exactly one value (an override-looking value after one of them is that value)
 ONE_VALUE = ("--schedule", "--seeds", "--launcher", "--jobs", "--logger", "--root", "--table")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -21,6 +22,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from idc.config import config_dir
+
+if TYPE_CHECKING:
+    from idc.signals import Interrupted
 
 log = logging.getLogger("idc")
 
@@ -51,12 +55,13 @@ def main(cfg: DictConfig) -> None:
     log.debug("torch threads: %d", threads)
 
     from idc.data import DataError
-    from idc.run_dir import CHECKPOINT, FAILED, SettingsChanged, is_done
+    from idc.run_dir import FAILED, SettingsChanged, is_done
     from idc.train import train  # imported here so that `--help` and `--cfg` stay fast
 
     if cfg.get("skip_done") and is_done(run_dir):
         log.info("already done, skipped: %s", run_dir)
         return
+    since = len(signals.RECEIVED)
     try:
         metrics = train(cfg, show_progress=console.show_progress(cfg.get("progress_bar", "auto")))
     except SettingsChanged as err:  # nothing was written
@@ -65,6 +70,8 @@ def main(cfg: DictConfig) -> None:
             return
         raise SystemExit(f"idc-train: {err}") from None
     except Exception as err:  # train() has written FAILED
+        if (stop := signals.stopped_by_signal(err, since)) is not None:  # an error that a signal caused: a stop
+            interrupted(cfg, run_dir, stop)
         signals.clear_interrupted(run_dir)
         failed = run_dir / FAILED
         if multirun:  # one failed job must not stop the sweep
@@ -77,18 +84,27 @@ def main(cfg: DictConfig) -> None:
         stop = signals.as_interrupted(err)
         if stop is None:
             raise
-        if int(cfg.model.get("n_init", 1)) > 1:  # the runs keep their own checkpoints; the parent has none
-            from idc.consensus_run import RUNS
-
-            resumes = f"each run's own last checkpoint in {run_dir / RUNS} (runs that are done are kept)"
-        else:
-            resumes = signals.resumes_from(run_dir / CHECKPOINT)
-        marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT, resumes)
-        log.error("interrupted (%s): the same command resumes from %s; see %s", stop, resumes, marker)
-        raise SystemExit(stop.exit_code) from None
+        interrupted(cfg, run_dir, stop)
     signals.clear_interrupted(run_dir)
     console.log_summary(f"done ({metrics.get('selection', 'final model')}), run directory: {run_dir}", metrics,
                         run_dir)
+
+
+def interrupted(cfg: DictConfig, run_dir: Path, stop: Interrupted) -> NoReturn:
+    """A signal stopped the run: ``INTERRUPTED`` in place of a ``FAILED`` that an error after it left, a line
+    saying what the same command resumes from, and the exit status 128 + the signal's number."""
+    from idc import signals
+    from idc.run_dir import CHECKPOINT, FAILED
+
+    if int(cfg.model.get("n_init", 1)) > 1:  # the runs keep their own checkpoints; the parent has none
+        from idc.consensus_run import RUNS
+
+        resumes = f"each run's own last checkpoint in {run_dir / RUNS} (runs that are done are kept)"
+    else:
+        resumes = signals.resumes_from(run_dir / CHECKPOINT)
+    marker = signals.mark_interrupted(run_dir, stop, run_dir / CHECKPOINT, resumes, replaces=(FAILED,))
+    log.error("interrupted (%s): the same command resumes from %s; see %s", stop, resumes, marker)
+    raise SystemExit(stop.exit_code) from None
 
 
 if __name__ == "__main__":

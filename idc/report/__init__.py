@@ -13,7 +13,8 @@ of a run (``idc-results attribute``, :mod:`idc.attribution_run`) are rows of the
 Modules, in the order data flows: :mod:`~idc.report.definitions` (the tables, metrics, row kinds, data files),
 :mod:`~idc.report.fill` (commands and wall times for cells not run or short of seeds), :mod:`~idc.report.rows`
 (records to rows), :mod:`~idc.report.render` (rows to cells), :mod:`~idc.report.summary` (IDC against the
-baselines), :mod:`~idc.report.explanations` (what its explanations keep), :mod:`~idc.report.sections` and :mod:`~idc.report.studies` (the closing sections); :func:`build` here.
+baselines), :mod:`~idc.report.explanations` (what its explanations keep), :mod:`~idc.report.sections` and
+:mod:`~idc.report.studies` (the closing sections); :func:`build` here.
 """
 from __future__ import annotations
 

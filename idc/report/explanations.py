@@ -20,21 +20,21 @@ MEASURES = (
 )
 
 
-def mean_of(records: list[store.Record], key: str, scale: float = 1.0) -> tuple[float, int] | None:
-    """The mean of ``key`` over the records' ``eval.json`` (else ``metrics.json``) that hold it, and how many do."""
+def mean_of(records: list[store.Record], key: str, scale: float = 1.0) -> float | None:
+    """The mean of ``key`` over the records' ``eval.json`` (else ``metrics.json``) that hold it."""
     values = [float(v) * scale for r in records
               if (v := r.evaluation.get(key, r.metrics.get(key))) is not None]
-    return (float(np.mean(values)), len(values)) if values else None
+    return float(np.mean(values)) if values else None
 
 
-def share(value: tuple[float, int] | None, features: int | None) -> str:
+def share(value: float | None, features: int | None) -> str:
     """``count (p % of D)`` of a mean count of open gates; ``-`` where none is recorded."""
     if value is None:
         return "-"
-    count = f"{value[0]:.1f}" if value[0] < 10 else f"{value[0]:.0f}"
+    count = f"{value:.1f}" if value < 10 else f"{value:.0f}"
     if not features:
         return count
-    pct = 100 * value[0] / features
+    pct = 100 * value / features
     return f"{count} ({'< 0.1' if pct < 0.05 else f'{pct:.1f}'} %)"
 
 
@@ -63,21 +63,22 @@ def explanations_section(records: list[store.Record]) -> list[str]:
         cells = []
         for key, _, scale in MEASURES:
             value = mean_of(mine, key, scale)
-            cells.append("-" if value is None else f"{value[0]:.2f}" if key == "uniqueness" else f"{value[0]:.0f}")
+            cells.append("-" if value is None else f"{value:.2f}" if key == "uniqueness" else f"{value:.0f}")
         rows.append([dataset, schedule, str(len(mine)), str(features or "-"),
                      share(mean_of(mine, "open_local_gates"), features),
                      share(mean_of(mine, "open_global_gates"), features), *cells])
     if not rows:
         return ["No records yet."]
-    return ["IDC at the summary's schedule per dataset (its most-recorded one that is not a kept \"before\"), final "
-            "epoch; means over the seeds whose `eval.json` holds the measure (records made before a measure existed "
-            "lack it). Open local gates: the median over samples of the gates open for a sample; open global gates: the "
-            "mean over clusters of the gates open for a cluster; in parentheses as a share of the table's D. "
-            "Uniqueness: the official code's measure, the mean over samples of the distance between the local gates of a "
-            "sample and of its nearest neighbour over the distance between their inputs (it depends on the table's "
-            "scale: compare it between runs of one table, not between tables); diversity: how few features the "
-            "clusters' sets (features open for most of a cluster's samples) or global gates share (100: none); fidelity: the share of samples the auxiliary classifier "
-            "puts in their own cluster from the features their cluster's global gates keep (`docs/outputs.md`)."
+    return ["IDC at the summary's schedule per dataset (its most-recorded one that is not a kept \"before\"), "
+            "final epoch; means over the seeds whose `eval.json` holds the measure (records made before a measure "
+            "existed lack it). Open local gates: the median over samples of the gates open for a sample; open global "
+            "gates: the mean over clusters of the gates open for a cluster; in parentheses as a share of the table's "
+            "D. Uniqueness: the official code's measure, the mean over samples of the distance between the local "
+            "gates of a sample and of its nearest neighbour over the distance between their inputs (it depends on "
+            "the table's scale: compare it between runs of one table, not between tables); diversity: how few "
+            "features the clusters' sets (features open for most of a cluster's samples) or global gates share "
+            "(100: none); fidelity: the share of samples the auxiliary classifier puts in their own cluster from "
+            "the features their cluster's global gates keep (`docs/outputs.md`)."
             + published_note(), "", to_markdown(header, rows)]
 
 
