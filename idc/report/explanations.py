@@ -42,7 +42,7 @@ def features_of(dataset: str) -> int | None:
     """D of a dataset from its config alone (None for a table whose width is only known once read)."""
     try:
         d = dataset_facts(dataset).get("n_features")
-    except (FileNotFoundError, OSError):
+    except OSError:  # no config of that name
         return None
     return int(d) if d else None
 
