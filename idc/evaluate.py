@@ -1,6 +1,8 @@
 """A trained model and a table -> ``eval.json`` (all metrics), ``explanations.csv`` and ``plots/``.
 
-Used at the end of every training run (``eval.enabled``) and by ``idc-eval RUN_DIR`` on a finished run.
+Used at the end of every training run (``eval.enabled``) and by ``idc-eval RUN_DIR`` on a finished run, also on
+another table with the same features or after refitting the global gates under other settings
+(:mod:`idc.refit_global_gates`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from idc import refit_global_gates as refit
 from idc import run_dir as rd
 from idc import stage2
 from idc.callbacks import picks_in, selections_of
@@ -113,8 +116,16 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     """``idc-eval``: re-evaluate a finished run on its own dataset (files written into the run directory), or
     cluster and explain another table with the same features (``dataset.*`` overrides, applied on top of the
     run's dataset config; written into ``<run>/eval_<table>/``). A new table takes the training table's columns
-    and scaling (``preprocessing.npz``); nothing is refitted on it."""
+    and scaling (``preprocessing.npz``); nothing is refitted on it. ``head.global_gates.KEY=VALUE`` overrides
+    instead refit the run's global gates on its own table under those settings (clusters and local gates
+    unchanged; :mod:`idc.refit_global_gates`), written into ``<run>/eval_global_gates_<KEY><VALUE>.../``; the
+    run's own files and checkpoint are left as they are."""
     run_dir = Path(run_dir)
+    gate_overrides = [o for o in overrides if o.startswith(refit.PREFIX)]
+    overrides = [o for o in overrides if o not in gate_overrides]
+    if gate_overrides and overrides:
+        raise DataError(f"idc-eval refits the global gates on the run's own table: give {refit.PREFIX}* overrides "
+                        f"alone, or dataset overrides alone (got {overrides} with them)")
     if not rd.is_done(run_dir):
         raise DataError(f"{run_dir}: not a finished idc-train run directory (no DONE marker)")
     if not (run_dir / rd.CHECKPOINT).is_file():
@@ -142,7 +153,6 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     out = run_dir
     if overrides:
         out = run_dir / f"eval_{Path(str(dataset_cfg.get('path') or dataset_cfg.get('name'))).stem}"
-        out.mkdir(exist_ok=True)
     eval_cfg = saved.get("eval") or {}
     clusterer = module.hparams.model.get("embedding_clusterer")
     centers = trained.get("cluster_centers")
@@ -150,8 +160,43 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
         log.warning("%s has no saved K-means centres (a run from before they were kept): K-means is fitted anew, "
                     "so cluster numbers need not be the training run's", run_dir)
     pred = predict(module, table.X, clusterer, int(eval_cfg.get("seed", 0)), centers)
+    refitted: dict[str, Any] = {}
+    if gate_overrides:
+        if clusterer or not module.global_gates_enabled:
+            raise DataError(f"{run_dir}: the run trained no global gates (head.global_gates.enabled=false or an "
+                            "embedding clusterer): nothing to refit")
+        refitted = refit_gates(module, pred, table.X, int(saved.dataset.batch_size), int(saved.get("seed", 0)),
+                               gate_overrides)
+        out = run_dir / ("eval_global_gates_" + "_".join(f"{k}{v}" for k, v in refitted["overrides"].items()))
+        pred = predict(module, table.X, None, int(eval_cfg.get("seed", 0)))
+        selections = {}  # the epochs picked in training explained other global gates
+    out.mkdir(exist_ok=True)
     metrics, _ = evaluate(module, table, out, eval_cfg, pred, image_shape_of(dataset_cfg), selections)
+    if refitted:
+        metrics["refitted_global_gates"] = refitted
+        write_json(out / EVAL, metrics)
     return metrics
+
+
+def refit_gates(module: IDCModule, pred: dict[str, np.ndarray], X: np.ndarray, batch: int, seed: int,
+                overrides: list[str]) -> dict[str, Any]:
+    """Refit ``module``'s global gates on the gated rows ``X * z`` of ``pred`` towards its clusters under the run's
+    ``head.global_gates`` with ``overrides`` on top (:func:`idc.refit_global_gates.refit_global_gates`); returns
+    the overrides and the number of steps (recorded in the new ``eval.json``)."""
+    current = dict(module.head_cfg["global_gates"])
+    try:
+        parsed = refit.parse_overrides(overrides, current)
+        module.head_cfg["global_gates"] = {**current, **parsed}
+        stage2.check_options(module.head_cfg, module.model_cfg)
+    except ValueError as err:
+        module.head_cfg["global_gates"] = current
+        raise DataError(f"idc-eval: {err}") from None
+    gated = torch.as_tensor(X * pred["local_gates"], dtype=torch.float32, device=module.device)
+    clusters = torch.as_tensor(pred["clusters"], dtype=torch.long, device=module.device)
+    batch = min(batch, len(gated))
+    steps = refit.global_gate_steps(module, len(gated), batch)
+    refit.refit_global_gates(module, gated, clusters, batch, steps, seed)
+    return {"overrides": parsed, "steps": steps}
 
 
 def dataset_with(saved: DictConfig, overrides: list[str]) -> DictConfig:

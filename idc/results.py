@@ -38,6 +38,8 @@ BENCH = "bench"
 PROBE = "probe"
 #: records of ``scripts/lever_study.py`` (one JSON line per study, variant and seed)
 LEVERS = "levers"
+#: records of ``scripts/global_gate_study.py`` (one JSON line per study, run and variant)
+GLOBAL_GATES = "global_gates"
 #: a run without a schedule choice trained with the model config's own schedule
 DEFAULT_SCHEDULE = "default"
 #: a run whose schedule the size rule chose from the table's shape (``size_rule.chosen`` names it; idc/size_rule.py)

@@ -48,6 +48,16 @@ def acc_of_run(run_dir: Path) -> float:
     return acc_of(pred["labels"], pred["clusters"])
 
 
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
     """A composed config whose run directory is ``tmp_path`` (as Hydra would set it). No plots unless a test
     asks (``eval.plots=true``): drawing them takes longer than a smoke run's training, and tests/test_plots.py and

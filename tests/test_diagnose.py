@@ -1,7 +1,5 @@
 """scripts/diagnose.py: stage 1 once per seed, the stage-2 variants from its checkpoint, a per-seed report."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,16 +11,13 @@ from idc.config import compose
 from idc.data import load_table
 from idc.run_dir import read_predictions
 
-from .conftest import acc_of, acc_of_run, idc_train_commands_in_process
+from .conftest import acc_of, acc_of_run, idc_train_commands_in_process, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def test_diagnose_reuses_stage1_and_reports_every_seed_and_variant(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("diagnose", ROOT / "scripts" / "diagnose.py")
-    diagnose = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(diagnose)
+    diagnose = load_script("diagnose")
     monkeypatch.setenv("CI", "1")
     sweeps = idc_train_commands_in_process(monkeypatch, diagnose)  # its two multiruns, without their start-up
     out = tmp_path / "diag"

@@ -1,16 +1,11 @@
 """scripts/gpu_check.py's logic, run as its --dry-run does (CPU, smoke schedule, tiny shapes)."""
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import load_script
 
 
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gpu_check")
 
 
 def test_dry_run_writes_both_records(tmp_path, monkeypatch):

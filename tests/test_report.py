@@ -410,6 +410,27 @@ def test_the_levers_section_gives_each_variant_its_mean_and_std_over_seeds(tmp_p
     assert cells["prior"][7:11] == ["0.27", "26.7", "50.0 (1 empty set)", "26.7"]  # seeds 0, 1 and the last of seed 2
 
 
+def test_the_global_gates_section_orders_variants_by_weight_and_averages_over_runs(tmp_path):
+    from idc.report.studies import global_gates_section
+
+    (tmp_path / "global_gates").mkdir()
+    def line(variant, weight, run, seed, open_gates, fidelity):  # noqa: E306
+        return {"study": "w", "variant": variant, "run": run, "dataset": "d", "schedule": "size_rule", "seed": seed,
+                "n_features": 200, "overrides": {"reg_lambda": weight}, "open_global_gates": open_gates,
+                "diversity_global_gates": 100.0 - open_gates, "empty_sets_global_gates": 0,
+                "global_gate_fidelity": fidelity}
+    lines = [line("strong", 30.0, "r0", 0, 4.0, 0.9), line("weak", 10.0, "r0", 0, 20.0, 1.0),
+             line("weak", 10.0, "r1", 1, 40.0, 0.5), line("weak", 10.0, "r1", 1, 30.0, 0.8)]  # r1 again: the last
+    lines[0]["empty_sets_global_gates"] = 2
+    (tmp_path / "global_gates" / "w.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    rows = [[c.strip() for c in row.strip("|").split("|")]
+            for row in "\n".join(global_gates_section(tmp_path)).splitlines() if row.startswith("| d ")]
+    assert rows == [["d", "size_rule", "weak", "`reg_lambda=10`", "2 (0 1)", "25.0 (12.5 %)", "75.0", "90.0"],
+                    ["d", "size_rule", "strong", "`reg_lambda=30`", "1 (0)", "4.0 (2.0 %)", "96.0 (2 empty sets)",
+                     "90.0"]]
+    assert "No records yet" in global_gates_section(tmp_path / "none")[0]
+
+
 def test_a_bench_record_becomes_the_speed_section_with_its_side_by_side_ratios(tmp_path):
     from idc.report.sections import bench_section
 
@@ -441,8 +462,14 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
     records += [rec("size_rule", "allaml", 2, uniqueness=0.5)]  # an older record without diversity: left out of it
     records += [rec("size_rule_deep", "allaml", s, uniqueness=9.0) for s in range(5)]  # a kept "before"
     records += [results.Record("paper", "kmeans", "allaml", 0, tmp_path, metrics={"acc": 0.7})]
+    (tmp_path / "config.yaml").write_text("head:\n  global_gates:\n    reg_lambda: 10.0\n")
     section = report.explanations_section(records)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in section[-1].splitlines()[2:]]
     # 7129 genes: 11 open per sample (the mean over seeds of 10, 11, 12) is 0.2 %, 2 per cluster 0.03 %
-    assert rows == [["allaml", "size_rule", "3", "7129", "11 (0.2 %)", "2.0 (< 0.1 %)", "0.83", "80", "-", "90"]]
+    assert rows == [["allaml", "size_rule", "3", "7129", "11 (0.2 %)", "2.0 (< 0.1 %)", "10", "0.83", "80", "-", "90"]]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.yaml").write_text("head:\n  global_gates:\n    reg_lambda: 30\n")
+    mixed = [*records[:2], results.Record("size_rule", "idc", "allaml", 3, other)]
+    assert report.explanations.weights_of(mixed) == "10, 30"  # a default changed between seeds: both named
     assert "uniqueness 0.69, diversity 94.8 %" in section[0]  # the paper's MNIST10K numbers as the reference

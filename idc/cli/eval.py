@@ -1,10 +1,13 @@
-"""``idc-eval RUN_DIR [dataset overrides]``: re-evaluate a finished run, writing ``eval.json``,
-``explanations.csv`` and ``plots/`` into it; with overrides, cluster and explain another table with the same
-features (scaled as the training table was), written into ``RUN_DIR/eval_<table>/``. Says what it wrote (also
-in ``eval.log`` there) and prints the metrics as one JSON line last.
+"""``idc-eval RUN_DIR [overrides]``: re-evaluate a finished run, writing ``eval.json``,
+``explanations.csv`` and ``plots/`` into it; with dataset overrides, cluster and explain another table with the
+same features (scaled as the training table was), written into ``RUN_DIR/eval_<table>/``; with
+``head.global_gates.*`` overrides, refit only the run's global gates under those settings (same clusters and local
+gates), written into ``RUN_DIR/eval_global_gates_<settings>/``. Says what it wrote (also in ``eval.log`` there) and
+prints the metrics as one JSON line last.
 
     idc-eval outputs/train/runs/2026-01-01_12-00-00
-    idc-eval outputs/train/runs/... dataset.path=new_cells.csv   # same features, new samples
+    idc-eval outputs/train/runs/... dataset.path=new_cells.csv          # same features, new samples
+    idc-eval outputs/train/runs/... head.global_gates.reg_lambda=30     # fewer features per cluster
 """
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from idc.report.explanations import explanations_section
 from idc.report.render import csv_rows, rendered
 from idc.report.rows import table_rows
 from idc.report.sections import bench_section, estimates_section, gpu_section, official_section, records_section
-from idc.report.studies import levers_section, probe_section
+from idc.report.studies import global_gates_section, levers_section, probe_section
 from idc.report.summary import summary_section
 from idc.tables import to_latex, to_markdown
 
@@ -81,6 +81,7 @@ def build(root: Path = store.DEFAULT_ROOT, out: Path = Path("docs")) -> dict[str
            "## GPU", "", *gpu_section(root), "",
            "## Speed (make bench)", "", *bench_section(root), "",
            "## Lever studies", "", *levers_section(root), "",
+           "## Global gates' weight (refitted on finished runs)", "", *global_gates_section(root), "",
            "## Stage 1 as a clustering space (proxy)", "", *probe_section(root), ""]
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()

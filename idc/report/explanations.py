@@ -47,12 +47,22 @@ def features_of(dataset: str) -> int | None:
     return int(d) if d else None
 
 
+#: the setting that decides how many global gates stay open (several values in a row: a default changed between seeds)
+GLOBAL_WEIGHT = "head.global_gates.reg_lambda"
+
+
+def weights_of(records: list[store.Record]) -> str:
+    """The global gates' weights the records trained with, each once (``-`` where no record says)."""
+    values = sorted({float(w) for r in records if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
+    return ", ".join(f"{v:g}" for v in values) or "-"
+
+
 def explanations_section(records: list[store.Record]) -> list[str]:
     """One row per dataset with IDC records: its headline schedule (:func:`best_recorded`), D, the open local gates
     per sample (median over samples) and global gates per cluster (mean over clusters) as counts and shares of D,
     and :data:`MEASURES`, each the mean over the seeds whose ``eval.json`` holds it."""
     header = ["dataset", "IDC schedule", "seeds", "D", "open local gates per sample", "open global gates per cluster",
-              *(column for _, column, _ in MEASURES)]
+              "global gates' weight", *(column for _, column, _ in MEASURES)]
     rows = []
     for dataset in sorted({r.dataset for r in records if r.method == "idc" and r.schedule != "quick"}):
         schedule, _ = best_recorded(acc_by_method(records, dataset), "idc") or (None, [])
@@ -66,19 +76,21 @@ def explanations_section(records: list[store.Record]) -> list[str]:
             cells.append("-" if value is None else f"{value:.2f}" if key == "uniqueness" else f"{value:.0f}")
         rows.append([dataset, schedule, str(len(mine)), str(features or "-"),
                      share(mean_of(mine, "open_local_gates"), features),
-                     share(mean_of(mine, "open_global_gates"), features), *cells])
+                     share(mean_of(mine, "open_global_gates"), features), weights_of(mine), *cells])
     if not rows:
         return ["No records yet."]
     return ["IDC at the summary's schedule per dataset (its most-recorded one that is not a kept \"before\"), "
             "final epoch; means over the seeds whose `eval.json` holds the measure (records made before a measure "
             "existed lack it). Open local gates: the median over samples of the gates open for a sample; open global "
             "gates: the mean over clusters of the gates open for a cluster; in parentheses as a share of the table's "
-            "D. Uniqueness: the official code's measure, the mean over samples of the distance between the local "
-            "gates of a sample and of its nearest neighbour over the distance between their inputs (it depends on "
-            "the table's scale: compare it between runs of one table, not between tables); diversity: how few "
-            "features the clusters' sets (features open for most of a cluster's samples) or global gates share "
-            "(100: none); fidelity: the share of samples the auxiliary classifier puts in their own cluster from "
-            "the features their cluster's global gates keep (`docs/outputs.md`)."
+            f"D. The global gates' weight (`{GLOBAL_WEIGHT}`) the runs trained with decides how many of those stay "
+            "open (the section \"Global gates' weight\" refits them under others). Uniqueness: the official code's "
+            "measure, the mean over samples of the distance between the local gates of a sample and of its nearest "
+            "neighbour over the distance between their inputs (it depends on the table's scale: compare it between "
+            "runs of one table, not between tables); diversity: how few features the clusters' sets (features open "
+            "for most of a cluster's samples) or global gates share (100: none); fidelity: the share of samples the "
+            "auxiliary classifier puts in their own cluster from the features their cluster's global gates keep "
+            "(`docs/outputs.md`)."
             + published_note(), "", to_markdown(header, rows)]
 
 

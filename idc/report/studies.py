@@ -1,6 +1,7 @@
 """The report's sections on the quality studies (issue 22), read from ``results/levers/*.jsonl``
 (``scripts/lever_study.py``: stage-2 variants on one stage 1 per seed, beside K-means) and ``results/probe/*.jsonl``
-(``scripts/stage1_probe.py``: K-means on views of the table along stage 1)."""
+(``scripts/stage1_probe.py``: K-means on views of the table along stage 1) and ``results/global_gates/*.jsonl``
+(``scripts/global_gate_study.py``: the global gates alone refitted on finished runs under other settings)."""
 from __future__ import annotations
 
 import json
@@ -103,3 +104,42 @@ def _global_gate_diversity(group: list[dict[str, Any]]) -> str:
 def _mean_of(group: list[dict[str, Any]], key: str, digits: int = 1, scale: float = 1.0) -> str:
     values = [scale * r[key] for r in group if r.get(key) is not None]
     return f"{np.mean(values):.{digits}f}" if values else "-"
+
+
+def global_gates_section(root: Path) -> list[str]:
+    """``results/global_gates/*.jsonl`` of ``scripts/global_gate_study.py``: per study, dataset and variant, the
+    means over runs of the open global gates per cluster (and their share of D), their diversity and fidelity."""
+    lines: list[str] = []
+    for f in sorted((Path(root) / store.GLOBAL_GATES).glob("*.jsonl")):
+        groups: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        for r in map(json.loads, f.read_text().splitlines()):
+            groups.setdefault((r["dataset"], r["schedule"], r["variant"]), {})[r["run"]] = r  # retrained twice: last
+        header = ["dataset", "schedule", "variant", "its overrides", "runs (seeds)", "open global gates per cluster",
+                  "global-gate diversity (%)", "global-gate fidelity (%)"]
+        rows = []
+        for (dataset, schedule, variant), by_run in sorted(groups.items(),
+                                                           key=lambda item: (*item[0][:2], _weight_order(item))):
+            group = sorted(by_run.values(), key=lambda r: r["seed"])
+            share = 100 * np.mean([r["open_global_gates"] / r["n_features"] for r in group])
+            rows.append([dataset, schedule, variant, " ".join(f"`{k}={v:g}`" for k, v in group[0]["overrides"].items()) or "-",
+                         f"{len(group)} ({' '.join(str(r['seed']) for r in group)})",
+                         f"{_mean_of(group, 'open_global_gates')} ({share:.1f} %)", _global_gate_diversity(group),
+                         _mean_of(group, "global_gate_fidelity", scale=100)])
+        lines += [f"### {f.stem}", "", to_markdown(header, rows), ""]
+    if not lines:
+        return ["No records yet (`python scripts/global_gate_study.py --help`)."]
+    return ["The global gates learn from a partition already fixed (the head is frozen when they start), so other "
+            "global-gate settings change no cluster. `scripts/global_gate_study.py` refits them alone (as `idc-eval "
+            "RUN head.global_gates.reg_lambda=V` does), from scratch, on a finished run's own gated inputs and "
+            "clusters, for the run's own number of steps (unless a variant says `steps`), once per variant. Open "
+            "global gates per cluster (in parentheses: as a share of D), their diversity (100: no two clusters share "
+            "a feature; empty sets counted beside it) and fidelity (the share of samples the auxiliary classifier "
+            "still puts in their own cluster from what their cluster's global gates keep; measured on the rows it "
+            "trained on, so on tables of few rows it holds easily), means over the runs. A weight is better where "
+            "its gates are fewer and more distinct and the fidelity holds.", "", *lines[:-1]]
+
+
+def _weight_order(item: tuple[tuple[str, str, str], dict[str, dict[str, Any]]]) -> tuple[float, str]:
+    """Variants in the order of their ``reg_lambda`` (then name): the table reads as a curve."""
+    first = next(iter(item[1].values()))
+    return float(first["overrides"].get("reg_lambda", 0.0)), item[0][2]

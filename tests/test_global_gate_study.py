@@ -1,0 +1,25 @@
+"""scripts/global_gate_study.py: the global gates alone retrained on a finished run, one record per variant."""
+import json
+import sys
+
+from idc.train import train
+
+from .conftest import load_script, make_cfg
+
+
+def test_a_stronger_weight_keeps_fewer_global_gates_and_a_recorded_run_is_skipped(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(make_cfg(run, "dataset=synthetic", "dataset.n_samples=300", "seed=1", "eval.enabled=true"))
+    script, root = load_script("global_gate_study"), tmp_path / "results"
+    argv = ["global_gate_study.py", "--study", "w", "--root", str(root), "--variant", "weak", "reg_lambda=0.1",
+            "--variant", "strong", "reg_lambda=300", "steps=10", "--", str(run)]
+    monkeypatch.setattr(sys, "argv", argv)
+    script.main()
+    out = root / "global_gates" / "w.jsonl"
+    weak, strong = map(json.loads, out.read_text().splitlines())
+    assert (weak["dataset"], weak["schedule"], weak["seed"], weak["n_features"]) == ("synthetic", "default", 1, 13)
+    assert strong["overrides"] == {"reg_lambda": 300.0, "steps": 10.0} and strong["steps"] == 10 * weak["steps"] > 0
+    assert strong["open_global_gates"] < weak["open_global_gates"]
+    assert 0.0 <= strong["global_gate_fidelity"] <= 1.0
+    script.main()  # both variants recorded: nothing retrained
+    assert len(out.read_text().splitlines()) == 2
