@@ -4,6 +4,7 @@
     model = IDC(n_clusters=4, random_state=0).fit(X)          # numpy array or pandas DataFrame
     model.labels_, model.local_gates_, model.cluster_gates_   # clusters, per-sample and per-cluster gates
     model.explain(X, top_k=3)                                 # why: top features per sample, with names
+    model.refit_cluster_gates(X, reg_lambda=30)               # fewer features per cluster, same clusters
     model.save("idc.pt"); IDC.load("idc.pt").predict(X_new)
 
 Keyword options named like a config group (``gates``, ``head``, ``model``, ``schedule``) are merged into that
@@ -35,6 +36,7 @@ from idc.io import replacing
 from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
 from idc.parallel import run_in_processes, worker_threads
+from idc.refit_global_gates import PREFIX, refit
 from idc.schema import validate
 from idc.size_rule import apply_size_rule, leaves
 
@@ -227,6 +229,25 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
                 row[f"feature_{i}"], row[f"value_{i}"] = name, value
             rows.append(row)
         return pd.DataFrame(rows, columns=["cluster", *column_names(top_k), "gates_separated"])
+
+    def refit_cluster_gates(self, X: Any, **settings: Any) -> IDC:
+        """Refit the cluster gates alone under other ``head.global_gates`` settings, e.g. ``reg_lambda=30`` for
+        fewer, more distinct features per cluster (watch their fidelity: :mod:`idc.refit_global_gates`). ``X`` is
+        the table the model was fitted on; ``labels_``, the local gates and ``predict`` stay as they were. Seconds,
+        not a new fit; sets ``cluster_gates_`` (kept by :meth:`save`) and returns the estimator."""
+        Xs = self._transform_input(X)
+        if len(Xs) != len(self.labels_):
+            raise ValueError(f"IDC.refit_cluster_gates takes the table IDC was fitted on ({len(self.labels_)} rows), "
+                             f"got {len(Xs)} rows")
+        batch = self._config(self._table(X, None, fitting=False)).dataset.batch_size  # the fit's, from the same rule
+        gates = predict(self.module_, Xs)["local_gates"]
+        try:
+            refit(self.module_, Xs, gates, self.labels_, batch, int(self.random_state),
+                  [f"{PREFIX}{key}={value}" for key, value in settings.items()])
+        except ValueError as err:
+            raise ValueError(f"IDC.refit_cluster_gates: {err}".replace(PREFIX, "")) from None
+        self.cluster_gates_ = self.module_.global_gates.matrix().cpu().numpy()
+        return self
 
     def _predict(self, X: Any) -> dict[str, np.ndarray]:
         Xs = self._transform_input(X)  # first: an unfitted estimator says so

@@ -165,8 +165,11 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
         if clusterer or not module.global_gates_enabled:
             raise DataError(f"{run_dir}: the run trained no global gates (head.global_gates.enabled=false or an "
                             "embedding clusterer): nothing to refit")
-        refitted = refit_gates(module, pred, table.X, int(saved.dataset.batch_size), int(saved.get("seed", 0)),
-                               gate_overrides)
+        try:
+            refitted = refit.refit(module, table.X, pred["local_gates"], pred["clusters"],
+                                   int(saved.dataset.batch_size), int(saved.get("seed", 0)), gate_overrides)
+        except ValueError as err:
+            raise DataError(f"idc-eval: {err}") from None
         out = run_dir / ("eval_global_gates_" + "_".join(f"{k}{v}" for k, v in refitted["overrides"].items()))
         pred = predict(module, table.X, None, int(eval_cfg.get("seed", 0)))
         selections = {}  # the epochs picked in training explained other global gates
@@ -176,27 +179,6 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
         metrics["refitted_global_gates"] = refitted
         write_json(out / EVAL, metrics)
     return metrics
-
-
-def refit_gates(module: IDCModule, pred: dict[str, np.ndarray], X: np.ndarray, batch: int, seed: int,
-                overrides: list[str]) -> dict[str, Any]:
-    """Refit ``module``'s global gates on the gated rows ``X * z`` of ``pred`` towards its clusters under the run's
-    ``head.global_gates`` with ``overrides`` on top (:func:`idc.refit_global_gates.refit_global_gates`); returns
-    the overrides and the number of steps (recorded in the new ``eval.json``)."""
-    current = dict(module.head_cfg["global_gates"])
-    try:
-        parsed = refit.parse_overrides(overrides, current)
-        module.head_cfg["global_gates"] = {**current, **parsed}
-        stage2.check_options(module.head_cfg, module.model_cfg)
-    except ValueError as err:
-        module.head_cfg["global_gates"] = current
-        raise DataError(f"idc-eval: {err}") from None
-    gated = torch.as_tensor(X * pred["local_gates"], dtype=torch.float32, device=module.device)
-    clusters = torch.as_tensor(pred["clusters"], dtype=torch.long, device=module.device)
-    batch = min(batch, len(gated))
-    steps = refit.global_gate_steps(module, len(gated), batch)
-    refit.refit_global_gates(module, gated, clusters, batch, steps, seed)
-    return {"overrides": parsed, "steps": steps}
 
 
 def dataset_with(saved: DictConfig, overrides: list[str]) -> DictConfig:

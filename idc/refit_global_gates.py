@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch import Tensor
@@ -74,3 +75,24 @@ def refit_global_gates(module: Any, gated: Tensor, clusters: Tensor, batch: int,
                 opt.step()
                 done += 1
     module.aux_classifier.eval()
+
+
+def refit(module: Any, X: np.ndarray, local_gates: np.ndarray, clusters: np.ndarray, batch: int, seed: int,
+          overrides: list[str]) -> dict[str, Any]:
+    """Apply ``overrides`` (:func:`parse_overrides`, then the stage-2 option checks; a ValueError leaves ``module``
+    as it was) and refit its global gates on the gated rows ``X * local_gates`` towards ``clusters`` for the
+    run's own number of steps (:func:`global_gate_steps`) at ``batch`` rows; returns the overrides and steps."""
+    current = dict(module.head_cfg["global_gates"])
+    try:
+        parsed = parse_overrides(overrides, current)
+        module.head_cfg["global_gates"] = {**current, **parsed}
+        stage2.check_options(module.head_cfg, module.model_cfg)
+    except ValueError:
+        module.head_cfg["global_gates"] = current
+        raise
+    gated = torch.as_tensor(X * local_gates, dtype=torch.float32, device=module.device)
+    labels = torch.as_tensor(clusters, dtype=torch.long, device=module.device)
+    batch = max(min(int(batch), len(gated)), 1)
+    steps = global_gate_steps(module, len(gated), batch)
+    refit_global_gates(module, gated, labels, batch, steps, seed)
+    return {"overrides": parsed, "steps": steps}

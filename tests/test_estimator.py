@@ -93,6 +93,21 @@ def test_save_and_load_round_trip(fitted, blobs, tmp_path):
     np.testing.assert_array_equal(unpickled.local_gates(X), fitted.local_gates(X))
 
 
+def test_refit_cluster_gates_keeps_the_clusters_and_a_stronger_weight_closes_gates(blobs, tmp_path):
+    X, _ = blobs
+    model = IDC(n_clusters=3, random_state=0, **TINY).fit(X)
+    labels, predicted, before = model.labels_.copy(), model.predict(X), model.cluster_gates_.copy()
+    assert model.refit_cluster_gates(X, reg_lambda=300, lr=1.0) is model  # one global-gate step in TINY
+    np.testing.assert_array_equal(model.labels_, labels)
+    np.testing.assert_array_equal(model.predict(X), predicted)
+    assert (model.cluster_gates_ > 0).sum() < (before > 0).sum()
+    np.testing.assert_array_equal(IDC.load(model.save(tmp_path / "m.pt")).cluster_gates_, model.cluster_gates_)
+    with pytest.raises(ValueError, match="reg_lambda takes a number >= 0"):
+        model.refit_cluster_gates(X, reg_lambda=-1)
+    with pytest.raises(ValueError, match="the table IDC was fitted on"):
+        model.refit_cluster_gates(X.iloc[:10])
+
+
 def test_a_model_file_with_the_scaler_of_earlier_versions_still_loads(fitted, blobs, tmp_path):
     from sklearn.preprocessing import StandardScaler
 
