@@ -234,7 +234,8 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         """Refit the cluster gates alone under other ``head.global_gates`` settings, e.g. ``reg_lambda=30`` for
         fewer, more distinct features per cluster (watch their fidelity: :mod:`idc.refit_global_gates`). ``X`` is
         the table the model was fitted on; ``labels_``, the local gates and ``predict`` stay as they were. Seconds,
-        not a new fit; sets ``cluster_gates_`` (kept by :meth:`save`) and returns the estimator."""
+        not a new fit; sets ``cluster_gates_`` (kept by :meth:`save`) and returns the estimator. With ``n_init > 1``
+        they are then the kept run's gates fitted to the consensus ``labels_``, no longer an average over runs."""
         Xs = self._transform_input(X)
         if len(Xs) != len(self.labels_):
             raise ValueError(f"IDC.refit_cluster_gates takes the table IDC was fitted on ({len(self.labels_)} rows), "

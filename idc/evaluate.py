@@ -88,13 +88,14 @@ def evaluate(
     pred: dict[str, np.ndarray],
     image_shape: tuple[int, int] | None = None,
     epoch_selections: dict[str, dict] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[Path]]:
     """Measure, explain and draw the predictions ``pred`` (:func:`idc.inference.predict`) of ``table``; writes
-    ``eval.json``, ``explanations.csv`` and ``plots/*.png`` into ``run_dir`` and returns the metrics and the plot
-    paths."""
+    ``eval.json`` (with ``extra`` added), ``explanations.csv`` and ``plots/*.png`` into ``run_dir`` and returns the
+    metrics and the plot paths."""
     from idc.plots import save_run_plots
 
-    metrics = compute_metrics(module, table, pred, cfg, epoch_selections)
+    metrics = {**compute_metrics(module, table, pred, cfg, epoch_selections), **(extra or {})}
     write_json(run_dir / EVAL, metrics)
     write_explanations(run_dir / EXPLANATIONS, table, pred, int(cfg.get("top_k", 5)))
     plots: list[Path] = []
@@ -170,14 +171,13 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
                                    int(saved.dataset.batch_size), int(saved.get("seed", 0)), gate_overrides)
         except ValueError as err:
             raise DataError(f"idc-eval: {err}") from None
-        out = run_dir / ("eval_global_gates_" + "_".join(f"{k}{v}" for k, v in refitted["overrides"].items()))
+        out = run_dir / ("eval_global_gates_" + "_".join(  # one folder per setting, however it was spelled
+            f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}" for k, v in sorted(refitted["overrides"].items())))
         pred = predict(module, table.X, None, int(eval_cfg.get("seed", 0)))
         selections = {}  # the epochs picked in training explained other global gates
     out.mkdir(exist_ok=True)
-    metrics, _ = evaluate(module, table, out, eval_cfg, pred, image_shape_of(dataset_cfg), selections)
-    if refitted:
-        metrics["refitted_global_gates"] = refitted
-        write_json(out / EVAL, metrics)
+    metrics, _ = evaluate(module, table, out, eval_cfg, pred, image_shape_of(dataset_cfg), selections,
+                          {"refitted_global_gates": refitted} if refitted else None)
     return metrics
 
 

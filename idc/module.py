@@ -276,6 +276,8 @@ class IDCModule(pl.LightningModule):
         last_epoch = self.trainer is not None and self.current_epoch >= self.trainer.max_epochs - 1
         if last_epoch and not self.schedule.in_stage1(self.current_epoch) and self._selected < 0:
             stage2.select_head(self)  # no global gates: chosen after the last epoch (EpochPicks scores it)
+        elif last_epoch and self.global_gates_enabled and self.schedule.global_gates_on(self.current_epoch):
+            stage2.extend_global_gates(self)  # before the epoch's checkpoint: saved with it
 
     # ------------------------------------------------------------------------------------- optimizers
     def configure_optimizers(self):

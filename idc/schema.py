@@ -92,6 +92,7 @@ class GlobalGatesSchema:
     optimizer: GateOptimizer = GateOptimizer.sgd
     lr: float = 0.0
     baseline: GateBaseline = GateBaseline.zero
+    train_factor: float = 1.0
 
 
 @dataclass

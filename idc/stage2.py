@@ -56,6 +56,9 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
             raise ValueError(f"{where}.{key} must be one of {allowed}, got {groups[where].get(key)!r}")
     if int(head.get("restarts", 1)) < 1:
         raise ValueError(f"head.restarts must be >= 1, got {head.get('restarts')}")
+    if float(head["global_gates"].get("train_factor", 1.0)) < 1:
+        raise ValueError("head.global_gates.train_factor must be >= 1 (times the steps of the global gates' phase), "
+                         f"got {head['global_gates'].get('train_factor')}")
     if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")
                                             or head.get("kind") not in ("kmeans", "dec")):
         raise ValueError("head.metric=decoder measures k-means' distances between a linear decoder's reconstructions "
@@ -287,6 +290,48 @@ def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tupl
     z_g = noisy_gates(mu_g, float(gg["noise_std"]))
     ce = F.cross_entropy(module.aux_classifier(aux_inputs(gated, z_g, gg.get("baseline", "zero"))), pseudo)
     return ce, losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+
+
+def train_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int, steps: int,
+                       optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                       weight_of_step: Callable[[int], float]) -> None:
+    """``steps`` optimizer steps of the global gates and the auxiliary classifier alone, towards the fixed
+    ``clusters`` of the gated rows ``gated``: batches of ``batch`` shuffled rows (each pass over the table drops its
+    last partial batch, as the DataModule does), loss ``ce + weight_of_step(i) * reg`` (:func:`global_gate_losses`)."""
+    n = len(gated)
+    per_pass = max(n // batch, 1)
+    done = 0
+    with torch.enable_grad():
+        while done < steps:
+            for rows in torch.randperm(n, generator=generator)[: per_pass * batch].split(batch)[: steps - done]:
+                rows = rows.to(gated.device)
+                ce, reg = global_gate_losses(module, gated[rows], clusters[rows])
+                optimizer.zero_grad(set_to_none=True)
+                (ce + weight_of_step(done) * reg).backward()
+                optimizer.step()
+                done += 1
+
+
+def extend_global_gates(module: nn.Module) -> int:
+    """After the last epoch: the global gates train on alone for ``(head.global_gates.train_factor - 1)`` times the
+    steps of their phase, at the last epoch's weight, with their own optimizer (its state carried on), towards the
+    kept head's partition of the whole table (each process of a DDP run the same rows, seeded alike). Their phase
+    in the schedule is short for them to settle; the head is frozen by then, so no cluster changes. Not in the
+    paper. Returns the number of steps taken."""
+    gg = module.head_cfg["global_gates"]
+    trainer = module.trainer
+    phase = (module.schedule.epochs - module.schedule.global_gates_start) * int(trainer.num_training_batches)
+    steps = round((float(gg.get("train_factor", 1.0)) - 1.0) * phase)
+    if steps <= 0:
+        return 0
+    frozen = module.frozen
+    weight = module.schedule.global_reg_weight(module.schedule.epochs - 1, float(gg["reg_lambda"]),
+                                               gg.get("reg_schedule", "constant"))
+    optimizer = module.optimizers()[-1].optimizer  # the aux classifier's and global gates' (Lightning's wrapper off)
+    generator = torch.Generator().manual_seed(module.seed)
+    train_global_gates(module, frozen.gated, frozen_partition(module), int(trainer.datamodule.batch_size), steps,
+                       optimizer, generator, lambda step: weight)
+    return steps
 
 
 def aux_inputs(gated: Tensor, z_g: Tensor, baseline: str, generator: torch.Generator | None = None) -> Tensor:

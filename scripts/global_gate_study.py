@@ -35,28 +35,22 @@ from idc.evaluate import dataset_with, load_module
 from idc.inference import predict
 from idc.metrics import subsample_rows
 from idc.metrics.interpretability import global_gate_sets
-from idc.refit_global_gates import PREFIX, global_gate_steps, parse_overrides, refit_global_gates
+from idc.refit_global_gates import PREFIX, refit
 
 #: ``steps`` scales the run's own number of global-gate steps; every other key is one of ``head.global_gates``
 STEPS = "steps"
 
 
-def parse_variant(items: list[str], current: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``NAME KEY=VALUE ...`` -> the name and its overrides (keys of ``head.global_gates``, checked as idc-eval
-    checks them, or ``steps``)."""
+def parse_variant(items: list[str]) -> tuple[str, list[str], float]:
+    """``NAME KEY=VALUE ...`` -> the name, its ``head.global_gates`` overrides (checked by the refit, as idc-eval
+    checks them) and its ``steps`` factor (default 1)."""
     name, rest = items[0], items[1:]
     steps = [item for item in rest if item.startswith(f"{STEPS}=")]
-    try:
-        overrides = parse_overrides([PREFIX + item for item in rest if item not in steps], current)
-        if steps:
-            overrides[STEPS] = float(steps[-1].partition("=")[2])
-    except ValueError as err:
-        raise SystemExit(f"variant {name}: {err}") from None
-    return name, overrides
+    return name, [PREFIX + item for item in rest if item not in steps], float(steps[-1].partition("=")[2]) if steps else 1.0
 
 
 def measure(module: Any, gated: torch.Tensor, clusters: torch.Tensor, seed: int) -> dict[str, Any]:
-    """Open global gates per used cluster, their diversity and empty sets, and their fidelity (at most 2000 rows,
+    """Open global gates per cluster with samples, their diversity and empty sets, and their fidelity (at most 2000 rows,
     as ``eval.json``)."""
     matrix, labels = module.global_gates.matrix().numpy(), clusters.numpy()
     used = np.bincount(labels, minlength=len(matrix)) > 0
@@ -88,24 +82,26 @@ def main() -> None:
         saved = OmegaConf.load(run / rd.CONFIG)
         table = load_table(dataset_with(saved.dataset, []), None)
         pred = predict(module, table.X, None, 0, None)
-        clusters = torch.as_tensor(pred["clusters"], dtype=torch.long)
-        gated = torch.as_tensor(table.X * pred["local_gates"], dtype=torch.float32)
-        batch = min(int(saved.dataset.batch_size), len(gated))
-        base_steps = global_gate_steps(module, len(gated), batch)
         defaults = dict(module.head_cfg["global_gates"])
         schedule, _, dataset, seed = store.identify(run)
         for items in args.variant:
-            name, overrides = parse_variant(items, defaults)
+            name, overrides, factor = parse_variant(items)
             if (str(run), name) in recorded:
                 continue
             started = time.perf_counter()
-            module.head_cfg["global_gates"] = {**defaults, **{k: v for k, v in overrides.items() if k != STEPS}}
-            steps = int(overrides.get(STEPS, 1.0) * base_steps)
-            refit_global_gates(module, gated, clusters, batch, steps, seed)
-            record = {"study": args.study, "variant": name, "run": str(run), "dataset": dataset,
-                      "schedule": schedule, "seed": seed, "n_features": int(gated.shape[1]), "overrides": overrides, "steps": steps,
-                      "recorded_reg_lambda": float(defaults["reg_lambda"]),
-                      **measure(module, gated, clusters, seed), "seconds": round(time.perf_counter() - started, 1)}
+            module.head_cfg["global_gates"] = dict(defaults)  # each variant from the run's own settings
+            try:
+                done = refit(module, table.X, pred["local_gates"], pred["clusters"], int(saved.dataset.batch_size),
+                             seed, overrides, factor)
+            except ValueError as err:
+                raise SystemExit(f"{run}, variant {name}: {err}") from None
+            gated = torch.as_tensor(table.X * pred["local_gates"], dtype=torch.float32)
+            record = {"study": args.study, "variant": name, "run": str(run), "dataset": dataset, "schedule": schedule,
+                      "seed": seed, "n_features": int(gated.shape[1]),
+                      "overrides": {**done["overrides"], **({STEPS: factor} if factor != 1.0 else {})},
+                      "steps": done["steps"], "recorded_reg_lambda": float(defaults["reg_lambda"]),
+                      **measure(module, gated, torch.as_tensor(pred["clusters"]), seed),
+                      "seconds": round(time.perf_counter() - started, 1)}
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             print(f"{dataset} ({schedule}) seed {seed} {name}: {record['open_global_gates']:.1f} open, diversity "

@@ -101,9 +101,13 @@ def test_refit_cluster_gates_keeps_the_clusters_and_a_stronger_weight_closes_gat
     np.testing.assert_array_equal(model.labels_, labels)
     np.testing.assert_array_equal(model.predict(X), predicted)
     assert (model.cluster_gates_ > 0).sum() < (before > 0).sum()
-    np.testing.assert_array_equal(IDC.load(model.save(tmp_path / "m.pt")).cluster_gates_, model.cluster_gates_)
-    with pytest.raises(ValueError, match="reg_lambda takes a number >= 0"):
+    loaded = IDC.load(model.save(tmp_path / "m.pt"))
+    np.testing.assert_array_equal(loaded.module_.global_gates.matrix().numpy(), model.cluster_gates_)
+    assert loaded.module_.head_cfg["global_gates"]["reg_lambda"] == 300  # the refit's settings are saved
+    with pytest.raises(ValueError, match="reg_lambda takes a finite number >= 0"):
         model.refit_cluster_gates(X, reg_lambda=-1)
+    with pytest.raises(ValueError, match="KEY one of"):
+        model.refit_cluster_gates(X, aux_hidden_dim=16)  # the saved model's shape
     with pytest.raises(ValueError, match="the table IDC was fitted on"):
         model.refit_cluster_gates(X.iloc[:10])
 

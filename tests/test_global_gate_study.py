@@ -12,14 +12,15 @@ def test_a_stronger_weight_keeps_fewer_global_gates_and_a_recorded_run_is_skippe
     train(make_cfg(run, "dataset=synthetic", "dataset.n_samples=300", "seed=1", "eval.enabled=true"))
     script, root = load_script("global_gate_study"), tmp_path / "results"
     argv = ["global_gate_study.py", "--study", "w", "--root", str(root), "--variant", "weak", "reg_lambda=0.1",
-            "--variant", "strong", "reg_lambda=300", "steps=10", "--", str(run)]
+            "lr=0.5", "--variant", "strong", "reg_lambda=300", "lr=0.5", "--variant", "long", "steps=3", "--", str(run)]
     monkeypatch.setattr(sys, "argv", argv)
     script.main()
     out = root / "global_gates" / "w.jsonl"
-    weak, strong = map(json.loads, out.read_text().splitlines())
+    weak, strong, long = map(json.loads, out.read_text().splitlines())
     assert (weak["dataset"], weak["schedule"], weak["seed"], weak["n_features"]) == ("synthetic", "default", 1, 13)
-    assert strong["overrides"] == {"reg_lambda": 300.0, "steps": 10.0} and strong["steps"] == 10 * weak["steps"] > 0
-    assert strong["open_global_gates"] < weak["open_global_gates"]
+    assert strong["overrides"] == {"reg_lambda": 300.0, "lr": 0.5} and strong["steps"] == weak["steps"] > 0
+    assert strong["open_global_gates"] < weak["open_global_gates"]  # the weight alone differs
     assert 0.0 <= strong["global_gate_fidelity"] <= 1.0
-    script.main()  # both variants recorded: nothing retrained
-    assert len(out.read_text().splitlines()) == 2
+    assert long["overrides"] == {"steps": 3.0} and long["steps"] == 3 * weak["steps"]
+    script.main()  # every variant recorded: nothing refitted
+    assert len(out.read_text().splitlines()) == 3

@@ -3,9 +3,14 @@ import json
 
 import pytest
 
+import numpy as np
+
+from idc import stage2
 from idc.data import DataError
-from idc.evaluate import evaluate_run
-from idc.refit_global_gates import parse_overrides
+from idc.evaluate import evaluate_run, load_module
+from idc.inference import predict
+from idc.refit_global_gates import parse_overrides, refit
+from idc.schedule import Schedule
 from idc.train import train
 
 from .conftest import make_cfg
@@ -21,10 +26,10 @@ def smoke_run(tmp_path_factory):
 def test_a_stronger_weight_closes_global_gates_and_keeps_the_clusters_and_the_runs_files(smoke_run):
     own = (smoke_run / "eval.json").read_text()
     metrics = evaluate_run(smoke_run, ["head.global_gates.reg_lambda=300", "head.global_gates.lr=0.5"])
-    out = smoke_run / "eval_global_gates_reg_lambda300_lr0.5"
+    out = smoke_run / "eval_global_gates_lr0.5_reg_lambda300"  # keys sorted, numbers in short form
     written = json.loads((out / "eval.json").read_text())
     assert (out / "explanations.csv").is_file()
-    assert written["refitted_global_gates"]["overrides"] == {"reg_lambda": 300, "lr": 0.5}
+    assert written["refitted_global_gates"]["overrides"] == {"reg_lambda": 300.0, "lr": 0.5}
     assert written["refitted_global_gates"]["steps"] > 0
     before = json.loads(own)
     assert metrics["acc"] == before["acc"] and metrics["open_local_gates"] == before["open_local_gates"]
@@ -35,22 +40,70 @@ def test_a_stronger_weight_closes_global_gates_and_keeps_the_clusters_and_the_ru
 @pytest.mark.parametrize("overrides, says", [
     (["head.global_gates.reg_lambda=30", "dataset.path=x.csv"], "alone"),
     (["head.global_gates.bogus=1"], "KEY one of"),
-    (["head.global_gates.reg_lambda=-1"], "a number >= 0"),
-    (["head.global_gates.lr=fast"], "a number > 0"),
+    (["head.global_gates.reg_lambda=-1"], "a finite number >= 0"),
+    (["head.global_gates.lr=fast"], "a finite number > 0"),
     (["head.global_gates.optimizer=lbfgs"], "must be one of"),
+    (["head.global_gates.reg_reduction=median"], "must be one of"),
 ])
 def test_a_bad_refit_override_is_refused_with_what_to_give(smoke_run, overrides, says):
     with pytest.raises(DataError, match=says):
         evaluate_run(smoke_run, overrides)
 
 
-def test_overrides_are_read_as_yaml_values_of_known_keys():
-    current = {"enabled": True, "reg_lambda": 10.0, "lr": 0.01, "baseline": "permute"}
-    assert parse_overrides(["head.global_gates.reg_lambda=30", "head.global_gates.baseline=zero"], current) == {
-        "reg_lambda": 30, "baseline": "zero"}
-    with pytest.raises(ValueError, match="KEY one of reg_lambda, lr, baseline"):
-        parse_overrides(["head.global_gates.enabled=false"], current)  # refitting is not switching them off
-    with pytest.raises(ValueError, match="> 0"):
-        parse_overrides(["head.global_gates.lr=0"], current)
-    with pytest.raises(ValueError, match=">= 0"):
-        parse_overrides(["head.global_gates.reg_lambda=.nan"], current)
+def test_overrides_are_checked_numbers_and_choices_of_known_keys():
+    current = {"enabled": True, "aux_hidden_dim": 8, "reg_lambda": 10.0, "lr": 0.01, "baseline": "permute",
+               "reg_schedule": "constant"}
+    assert parse_overrides(["head.global_gates.reg_lambda=1e-4", "head.global_gates.baseline=zero",
+                            "head.global_gates.reg_schedule=cosine"], current) == {
+        "reg_lambda": 1e-4, "baseline": "zero", "reg_schedule": "cosine"}  # 1e-4: a number (YAML says a string)
+    for fixed in ("enabled=false", "aux_hidden_dim=16"):  # not switching them off; the saved model's shape
+        with pytest.raises(ValueError, match="KEY one of reg_lambda, lr, baseline, reg_schedule"):
+            parse_overrides([f"head.global_gates.{fixed}"], current)
+    for bad, says in (("lr=0", "> 0"), ("reg_lambda=.nan", ">= 0"), ("reg_lambda=inf", "finite"),
+                      ("reg_schedule=linear", "must be one of")):
+        with pytest.raises(ValueError, match=says):
+            parse_overrides([f"head.global_gates.{bad}"], current)
+
+
+def test_a_failed_refit_leaves_the_model_as_it_was_and_the_weight_follows_its_schedule(smoke_run, monkeypatch):
+    module, _ = load_module(smoke_run)
+    X = np.random.default_rng(0).normal(size=(40, 13)).astype(np.float32)
+    pred = predict(module, X)
+    gates, settings, head = module.global_gates, dict(module.head_cfg["global_gates"]), dict(module.hparams["head"])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(stage2, "global_gate_losses", broken)
+    with pytest.raises(RuntimeError):
+        refit(module, X, pred["local_gates"], pred["clusters"], 8, 0,
+              ["head.global_gates.reg_lambda=30"])
+    assert module.global_gates is gates and module.head_cfg["global_gates"] == settings
+    assert dict(module.hparams["head"]) == head
+    monkeypatch.undo()
+    weights = []
+    original = Schedule.global_reg_weight
+    monkeypatch.setattr(Schedule, "global_reg_weight", lambda self, epoch, value, shape="constant": weights.append(
+        (epoch, shape)) or original(self, epoch, value, shape))
+    refit(module, X, pred["local_gates"], pred["clusters"], 8, 0,
+          ["head.global_gates.reg_schedule=cosine"], steps_factor=2.0)
+    epochs = [e for e, _ in weights]
+    assert {shape for _, shape in weights} == {"cosine"}
+    assert epochs[0] == module.schedule.global_gates_start and epochs[-1] == module.schedule.epochs - 1
+    assert module.hparams["head"]["global_gates"]["reg_schedule"] == "cosine"  # saved with the model
+
+
+def test_the_global_gates_train_on_after_the_last_epoch_and_no_cluster_changes(tmp_path):
+    from idc.run_dir import read_predictions
+
+    pred = {}
+    for factor in (1, 4):
+        run = tmp_path / f"x{factor}"
+        train(make_cfg(run, "dataset=synthetic", "dataset.n_samples=300", "seed=2", "head.global_gates.lr=0.1",
+                       f"head.global_gates.train_factor={factor}"))
+        pred[factor] = read_predictions(run / "predictions.h5")
+        module, _ = load_module(run)  # the checkpoint holds the gates trained on
+        np.testing.assert_array_equal(module.global_gates.matrix().numpy(), pred[factor]["global_gates"])
+    np.testing.assert_array_equal(pred[1]["clusters"], pred[4]["clusters"])
+    np.testing.assert_array_equal(pred[1]["local_gates"], pred[4]["local_gates"])
+    assert not np.array_equal(pred[4]["global_gates"], pred[1]["global_gates"])  # they trained on

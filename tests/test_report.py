@@ -420,12 +420,14 @@ def test_the_global_gates_section_orders_variants_by_weight_and_averages_over_ru
                 "diversity_global_gates": 100.0 - open_gates, "empty_sets_global_gates": 0,
                 "global_gate_fidelity": fidelity}
     lines = [line("strong", 30.0, "r0", 0, 4.0, 0.9), line("weak", 10.0, "r0", 0, 20.0, 1.0),
-             line("weak", 10.0, "r1", 1, 40.0, 0.5), line("weak", 10.0, "r1", 1, 30.0, 0.8)]  # r1 again: the last
+             line("weak", 10.0, "r1", 1, 40.0, 0.5), line("weak", 10.0, "r1", 1, 30.0, 0.8),  # r1 again: the last
+             {**line("zero", 10.0, "r0", 0, 8.0, 0.7), "overrides": {"baseline": "zero"}, "recorded_reg_lambda": 20.0}]
     lines[0]["empty_sets_global_gates"] = 2
     (tmp_path / "global_gates" / "w.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     rows = [[c.strip() for c in row.strip("|").split("|")]
             for row in "\n".join(global_gates_section(tmp_path)).splitlines() if row.startswith("| d ")]
     assert rows == [["d", "size_rule", "weak", "`reg_lambda=10`", "2 (0 1)", "25.0 (12.5 %)", "75.0", "90.0"],
+                    ["d", "size_rule", "zero", "`baseline=zero`", "1 (0)", "8.0 (4.0 %)", "92.0", "70.0"],  # at 20
                     ["d", "size_rule", "strong", "`reg_lambda=30`", "1 (0)", "4.0 (2.0 %)", "96.0 (2 empty sets)",
                      "90.0"]]
     assert "No records yet" in global_gates_section(tmp_path / "none")[0]
@@ -466,10 +468,11 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
     section = report.explanations_section(records)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in section[-1].splitlines()[2:]]
     # 7129 genes: 11 open per sample (the mean over seeds of 10, 11, 12) is 0.2 %, 2 per cluster 0.03 %
-    assert rows == [["allaml", "size_rule", "3", "7129", "11 (0.2 %)", "2.0 (< 0.1 %)", "10", "0.83", "80", "-", "90"]]
+    assert rows == [["allaml", "size_rule", "3", "7129", "11 (0.2 %)", "2.0 (< 0.1 %)", "10 (×1)", "0.83", "80", "-",
+                     "90"]]
     other = tmp_path / "other"
     other.mkdir()
-    (other / "config.yaml").write_text("head:\n  global_gates:\n    reg_lambda: 30\n")
+    (other / "config.yaml").write_text("head:\n  global_gates:\n    reg_lambda: 30\n    train_factor: 3\n")
     mixed = [*records[:2], results.Record("size_rule", "idc", "allaml", 3, other)]
-    assert report.explanations.weights_of(mixed) == "10, 30"  # a default changed between seeds: both named
+    assert report.explanations.weights_of(mixed) == "10 (×1), 30 (×3)"  # a default changed between seeds
     assert "uniqueness 0.69, diversity 94.8 %" in section[0]  # the paper's MNIST10K numbers as the reference

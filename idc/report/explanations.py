@@ -47,14 +47,16 @@ def features_of(dataset: str) -> int | None:
     return int(d) if d else None
 
 
-#: the setting that decides how many global gates stay open (several values in a row: a default changed between seeds)
-GLOBAL_WEIGHT = "head.global_gates.reg_lambda"
+#: the settings that decide how many global gates stay open (several values in a row: a default changed between seeds)
+GLOBAL_WEIGHT, GLOBAL_TRAINING = "head.global_gates.reg_lambda", "head.global_gates.train_factor"
 
 
 def weights_of(records: list[store.Record]) -> str:
-    """The global gates' weights the records trained with, each once (``-`` where no record says)."""
-    values = sorted({float(w) for r in records if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
-    return ", ".join(f"{v:g}" for v in values) or "-"
+    """The global gates' weights and training lengths (times their phase; 1 for records from before the option)
+    the records trained with, each pair once (``-`` where no record says)."""
+    pairs = sorted({(float(w), float(r.settings.get(GLOBAL_TRAINING, 1.0))) for r in records
+                    if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
+    return ", ".join(f"{w:g} (×{t:g})" for w, t in pairs) or "-"
 
 
 def explanations_section(records: list[store.Record]) -> list[str]:
@@ -62,7 +64,7 @@ def explanations_section(records: list[store.Record]) -> list[str]:
     per sample (median over samples) and global gates per cluster (mean over clusters) as counts and shares of D,
     and :data:`MEASURES`, each the mean over the seeds whose ``eval.json`` holds it."""
     header = ["dataset", "IDC schedule", "seeds", "D", "open local gates per sample", "open global gates per cluster",
-              "global gates' weight", *(column for _, column, _ in MEASURES)]
+              "global gates' weight (training)", *(column for _, column, _ in MEASURES)]
     rows = []
     for dataset in sorted({r.dataset for r in records if r.method == "idc" and r.schedule != "quick"}):
         schedule, _ = best_recorded(acc_by_method(records, dataset), "idc") or (None, [])
@@ -83,9 +85,9 @@ def explanations_section(records: list[store.Record]) -> list[str]:
             "final epoch; means over the seeds whose `eval.json` holds the measure (records made before a measure "
             "existed lack it). Open local gates: the median over samples of the gates open for a sample; open global "
             "gates: the mean over clusters of the gates open for a cluster; in parentheses as a share of the table's "
-            f"D. The global gates' weight (`{GLOBAL_WEIGHT}`) the runs trained with decides how many of those stay "
-            "open (the section \"Global gates' weight\" refits them under others). Uniqueness: the official code's "
-            "measure, the mean over samples of the distance between the local gates of a sample and of its nearest "
+            f"D. The global gates' weight (`{GLOBAL_WEIGHT}`) and how long they trained (`{GLOBAL_TRAINING}`: times "
+            "their phase) decide how many stay open (the section \"Global gates' weight\" refits them under "
+            "others). Uniqueness: the official code's measure, the mean over samples of the distance between the local gates of a sample and of its nearest "
             "neighbour over the distance between their inputs (it depends on the table's scale: compare it between "
             "runs of one table, not between tables); diversity: how few features the clusters' sets (features open "
             "for most of a cluster's samples) or global gates share (100: none); fidelity: the share of samples the "

@@ -84,7 +84,7 @@ RULE_INPUTS = "size_rule."
 
 
 #: keys that came with a default other than what IDC's runs did before them: a record of IDC without the key ran so
-ABSENT_MEANS = {"model.fused_optimizers": "False"}
+ABSENT_MEANS = {"model.fused_optimizers": "False", "head.global_gates.train_factor": "1.0"}
 
 
 def row_settings_note(row: Path) -> str:

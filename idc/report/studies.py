@@ -114,32 +114,42 @@ def global_gates_section(root: Path) -> list[str]:
         groups: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
         for r in map(json.loads, f.read_text().splitlines()):
             groups.setdefault((r["dataset"], r["schedule"], r["variant"]), {})[r["run"]] = r  # retrained twice: last
-        header = ["dataset", "schedule", "variant", "its overrides", "runs (seeds)", "open global gates per cluster",
+        header = ["dataset", "schedule", "variant", "its overrides", "runs (seeds)",
+                  "open global gates per cluster with samples",
                   "global-gate diversity (%)", "global-gate fidelity (%)"]
         rows = []
         for (dataset, schedule, variant), by_run in sorted(groups.items(),
                                                            key=lambda item: (*item[0][:2], _weight_order(item))):
             group = sorted(by_run.values(), key=lambda r: r["seed"])
             share = 100 * np.mean([r["open_global_gates"] / r["n_features"] for r in group])
-            rows.append([dataset, schedule, variant, " ".join(f"`{k}={v:g}`" for k, v in group[0]["overrides"].items()) or "-",
-                         f"{len(group)} ({' '.join(str(r['seed']) for r in group)})",
+            overrides = " ".join(f"`{k}={_plain(v)}`" for k, v in group[0]["overrides"].items()) or "-"
+            seeds = " ".join(str(r["seed"]) for r in group)
+            rows.append([dataset, schedule, variant, overrides, f"{len(group)} ({seeds})",
                          f"{_mean_of(group, 'open_global_gates')} ({share:.1f} %)", _global_gate_diversity(group),
                          _mean_of(group, "global_gate_fidelity", scale=100)])
         lines += [f"### {f.stem}", "", to_markdown(header, rows), ""]
     if not lines:
         return ["No records yet (`python scripts/global_gate_study.py --help`)."]
-    return ["The global gates learn from a partition already fixed (the head is frozen when they start), so other "
-            "global-gate settings change no cluster. `scripts/global_gate_study.py` refits them alone (as `idc-eval "
-            "RUN head.global_gates.reg_lambda=V` does), from scratch, on a finished run's own gated inputs and "
-            "clusters, for the run's own number of steps (unless a variant says `steps`), once per variant. Open "
-            "global gates per cluster (in parentheses: as a share of D), their diversity (100: no two clusters share "
-            "a feature; empty sets counted beside it) and fidelity (the share of samples the auxiliary classifier "
-            "still puts in their own cluster from what their cluster's global gates keep; measured on the rows it "
-            "trained on, so on tables of few rows it holds easily), means over the runs. A weight is better where "
-            "its gates are fewer and more distinct and the fidelity holds.", "", *lines[:-1]]
+    return ["With the default head, frozen when the global gates start, they learn from a partition already fixed, "
+            "so other global-gate settings change no cluster. `scripts/global_gate_study.py` refits them alone (as "
+            "`idc-eval RUN head.global_gates.reg_lambda=V` does), from scratch, on a finished run's own gated inputs "
+            "and clusters, once per variant, for as many steps as the run gave them (its global-gate phase times "
+            "`train_factor`, 1 in runs from before that option), times a variant's `steps`. Open global gates per "
+            "cluster (in parentheses: as a share of D), their diversity (100: no two clusters share a feature; empty "
+            "sets counted beside it) and fidelity (the share of samples the auxiliary classifier still puts in their "
+            "own cluster from what their cluster's global gates keep; measured on the rows it trained on, so on "
+            "tables of few rows it holds easily), means over the runs. A setting is better where the gates are fewer "
+            "and more distinct and the fidelity holds.", "", *lines[:-1]]
 
 
-def _weight_order(item: tuple[tuple[str, str, str], dict[str, dict[str, Any]]]) -> tuple[float, str]:
-    """Variants in the order of their ``reg_lambda`` (then name): the table reads as a curve."""
+def _weight_order(item: tuple[tuple[str, str, str], dict[str, dict[str, Any]]]) -> tuple[float, float, str]:
+    """Variants in the order of their weight (``reg_lambda``, else the run's own), then length, then name."""
     first = next(iter(item[1].values()))
-    return float(first["overrides"].get("reg_lambda", 0.0)), item[0][2]
+    overrides = first["overrides"]
+    weight = float(overrides.get("reg_lambda", first.get("recorded_reg_lambda", 0.0)))
+    return weight, float(overrides.get("steps", 1.0)), item[0][2]
+
+
+def _plain(value: Any) -> str:
+    """A recorded override as given: numbers in their shortest form (30, 0.01), anything else as is."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
