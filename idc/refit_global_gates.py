@@ -103,7 +103,7 @@ def refit(module: IDCModule, X: np.ndarray, local_gates: np.ndarray, clusters: n
     gated rows ``X * local_gates`` towards ``clusters`` for ``steps_factor`` times as many steps as the run gave them
     (:func:`global_gate_steps` times ``train_factor``) at ``batch`` rows; returns the overrides and steps. A bad
     override or a failed refit raises and leaves ``module`` as it was."""
-    current = dict(module.head_cfg["global_gates"])
+    current = {"train_factor": 1.0, **module.head_cfg["global_gates"]}  # runs from before the option trained ×1
     parsed = parse_overrides(overrides, current)
     settings = {**current, **parsed}
     stage2.check_options({**module.head_cfg, "global_gates": settings}, module.model_cfg)

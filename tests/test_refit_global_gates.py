@@ -91,6 +91,10 @@ def test_a_failed_refit_leaves_the_model_as_it_was_and_the_weight_follows_its_sc
     assert {shape for _, shape in weights} == {"cosine"}
     assert epochs[0] == module.schedule.global_gates_start and epochs[-1] == module.schedule.epochs - 1
     assert module.hparams["head"]["global_gates"]["reg_schedule"] == "cosine"  # saved with the model
+    phase = len(weights) // 6  # steps_factor 2 times the run's train_factor 3
+    del module.head_cfg["global_gates"]["train_factor"]  # a run from before the option: trained ×1, can be told ×2
+    assert refit(module, X, pred["local_gates"], pred["clusters"], 8, 0, ["head.global_gates.train_factor=2"])[
+        "steps"] == 2 * phase
 
 
 def test_the_global_gates_train_on_after_the_last_epoch_and_no_cluster_changes(tmp_path):
