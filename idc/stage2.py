@@ -329,6 +329,8 @@ def extend_global_gates(module: nn.Module) -> int:
                                                gg.get("reg_schedule", "constant"))
     optimizer = module.optimizers()[-1].optimizer  # the aux classifier's and global gates' (Lightning's wrapper off)
     generator = torch.Generator().manual_seed(module.seed)
+    log.info("global gates: %d more steps after the last epoch (head.global_gates.train_factor %g)", steps,
+             float(gg["train_factor"]))
     train_global_gates(module, frozen.gated, frozen_partition(module), int(trainer.datamodule.batch_size), steps,
                        optimizer, generator, lambda step: weight)
     return steps
