@@ -108,6 +108,11 @@ def differing_keys(settings: list[dict[str, str]]) -> list[str]:
     return sorted(k for k in common if len({s[k] for s in settings}) > 1)
 
 
+#: keys that came with a default other than what IDC's runs did before them: a config of IDC without the key ran so
+#: (the report compares rows, and a resume compares settings, with these values in place of the missing keys)
+ABSENT_MEANS = {"model.fused_optimizers": "False", "head.global_gates.train_factor": "1.0"}
+
+
 class SettingsChanged(ValueError):
     """The run directory holds a checkpoint trained under other settings than the ones given now."""
 
@@ -116,13 +121,15 @@ def check_resumable(run_dir: Path, cfg: dict[str, Any]) -> None:
     """Before a run resumes from ``run_dir``'s last checkpoint: the settings it was started with (its
     ``config.yaml``; paths, loggers and devices aside, see :data:`NOT_SETTINGS`) must be the ones
     given now, or :class:`SettingsChanged` names what differs and the directory is left as it is. Keys only one
-    side has (another version of idc) are not compared."""
+    side has (another version of idc) are not compared, except those of :data:`ABSENT_MEANS`, whose absence meant
+    another behaviour."""
     from omegaconf import OmegaConf
 
     if not (run_dir / CHECKPOINT).exists() or not (run_dir / CONFIG).exists():
         return
     old = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG))
     before, now = settings_of({**old, "_seed": old.get("seed")}), settings_of({**cfg, "_seed": cfg.get("seed")})
+    before = {**{k: v for k, v in ABSENT_MEANS.items() if k in now}, **before}  # an older idc's config
     changed = [f"{k.lstrip('_')}: {before[k]} -> {now[k]}" for k in sorted(before.keys() & now.keys())
                if before[k] != now[k]]
     if changed:

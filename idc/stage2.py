@@ -320,13 +320,13 @@ def extend_global_gates(module: nn.Module) -> int:
     paper. Returns the number of steps taken."""
     gg = module.head_cfg["global_gates"]
     trainer = module.trainer
-    phase = (module.schedule.epochs - module.schedule.global_gates_start) * int(trainer.num_training_batches)
+    last = min(int(trainer.max_epochs), module.schedule.epochs)  # a Trainer told to stop earlier: its epochs
+    phase = (last - module.schedule.global_gates_start) * int(trainer.num_training_batches)
     steps = round((float(gg.get("train_factor", 1.0)) - 1.0) * phase)
     if steps <= 0:
         return 0
     frozen = module.frozen
-    weight = module.schedule.global_reg_weight(module.schedule.epochs - 1, float(gg["reg_lambda"]),
-                                               gg.get("reg_schedule", "constant"))
+    weight = module.schedule.global_reg_weight(last - 1, float(gg["reg_lambda"]), gg.get("reg_schedule", "constant"))
     optimizer = module.optimizers()[-1].optimizer  # the aux classifier's and global gates' (Lightning's wrapper off)
     generator = torch.Generator().manual_seed(module.seed)
     log.info("global gates: %d more steps after the last epoch (head.global_gates.train_factor %g)", steps,

@@ -70,6 +70,22 @@ def test_a_run_directory_resumes_only_under_its_own_settings(cfg_factory, tmp_pa
     assert "pretrain: 0.5" in (tmp_path / "config.yaml").read_text() and (tmp_path / "DONE").exists()
 
 
+def test_a_run_from_before_a_changed_default_resumes_only_under_the_value_it_had(cfg_factory, tmp_path):
+    import re
+
+    from idc.run_dir import SettingsChanged
+
+    train(cfg_factory("eval.enabled=false", "head.global_gates.train_factor=1"))
+    config = tmp_path / "config.yaml"
+    text = config.read_text()
+    assert re.search(r"\n *train_factor: 1\n", text)
+    config.write_text(re.sub(r"\n *train_factor: 1\n", "\n", text))  # as idc wrote it before the option
+    with pytest.raises(SettingsChanged, match=r"head.global_gates.train_factor: 1.0 -> 3.0"):
+        train(cfg_factory("eval.enabled=false"))  # today's default would relabel gates trained once as trained on
+    train(cfg_factory("eval.enabled=false", "head.global_gates.train_factor=1"))
+    assert (tmp_path / "DONE").exists()
+
+
 def test_a_whole_number_is_one_setting_however_it_is_written():
     from idc.run_dir import differing_keys, settings_of
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from idc import results as store
+from idc.run_dir import ABSENT_MEANS
 from idc.methods import BASELINES, paper_row
 from idc.paper import published_value
 from idc.report.definitions import (ACC, EVAL_KEYS, PICKS, ROW_CONSENSUS, ROW_FINAL, RUNS_ROOT, Explained, Metric,
@@ -83,8 +84,6 @@ def subset_consensus_accs(records: list[store.Record], size: int, limit: int = 1
 RULE_INPUTS = "size_rule."
 
 
-#: keys that came with a default other than what IDC's runs did before them: a record of IDC without the key ran so
-ABSENT_MEANS = {"model.fused_optimizers": "False", "head.global_gates.train_factor": "1.0"}
 
 
 def row_settings_note(row: Path) -> str:
