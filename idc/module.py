@@ -278,10 +278,7 @@ class IDCModule(pl.LightningModule):
             stage2.select_head(self)  # no global gates: chosen after the last epoch (EpochPicks scores it)
         elif last_epoch and self.global_gates_enabled and self.schedule.global_gates_on(self.current_epoch):
             stage2.extend_global_gates(self)  # before the epoch's checkpoint: saved with it
-            if not bool(torch.isfinite(self.global_gates.weight).all()):  # the NaN guard of the steps above
-                raise NonFiniteLossError(
-                    "the global gates became NaN or infinite while they trained on after the last epoch; the last "
-                    "good checkpoint is kept (lower head.global_gates.lr or set head.global_gates.train_factor=1)")
+            self.raise_if_nonfinite()  # the NaN guard of those steps, before anything is saved
 
     # ------------------------------------------------------------------------------------- optimizers
     def configure_optimizers(self):

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from idc import schema, stage2
 from idc.nn import AuxiliaryClassifier, GlobalGates
+from idc.run_dir import ABSENT_MEANS
 
 if TYPE_CHECKING:
     from idc.module import IDCModule
@@ -87,7 +88,8 @@ def refit_global_gates(module: IDCModule, gated: Tensor, clusters: Tensor, batch
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module.global_gates = GlobalGates(module.n_clusters, d, float(gg["init_std"])).to(gated.device)
-            module.aux_classifier = AuxiliaryClassifier(d, int(gg["aux_hidden_dim"]), module.n_clusters).to(gated.device)
+            aux = AuxiliaryClassifier(d, int(gg["aux_hidden_dim"]), module.n_clusters)
+            module.aux_classifier = aux.to(gated.device)
             module.aux_classifier.train()
             stage2.train_global_gates(module, gated, clusters, batch, steps, module.aux_optimizer(),
                                       torch.Generator().manual_seed(seed), weight)
@@ -103,14 +105,14 @@ def refit(module: IDCModule, X: np.ndarray, local_gates: np.ndarray, clusters: n
     gated rows ``X * local_gates`` towards ``clusters`` for ``steps_factor`` times as many steps as the run gave them
     (:func:`global_gate_steps` times ``train_factor``) at ``batch`` rows; returns the overrides and steps. A bad
     override or a failed refit raises and leaves ``module`` as it was."""
-    current = {"train_factor": 1.0, **module.head_cfg["global_gates"]}  # runs from before the option trained ×1
+    current = {"train_factor": float(ABSENT_MEANS[PREFIX + "train_factor"]), **module.head_cfg["global_gates"]}
     parsed = parse_overrides(overrides, current)
     settings = {**current, **parsed}
     stage2.check_options({**module.head_cfg, "global_gates": settings}, module.model_cfg)
     gated = torch.as_tensor(X * local_gates, dtype=torch.float32, device=module.device)
     labels = torch.as_tensor(clusters, dtype=torch.long, device=module.device)
     batch = max(min(int(batch), len(gated)), 1)
-    steps = int(steps_factor * float(settings.get("train_factor", 1.0)) * global_gate_steps(module, len(gated), batch))
+    steps = int(steps_factor * float(settings["train_factor"]) * global_gate_steps(module, len(gated), batch))
     if steps < 1:
         raise ValueError("the run gave its global gates no training step (its schedule ends before "
                          "global_gates_start): nothing to refit")

@@ -294,18 +294,22 @@ def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tupl
 
 def train_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int, steps: int,
                        optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                       weight_of_step: Callable[[int], float]) -> None:
+                       weight_of_step: Callable[[int], float],
+                       watch: Callable[[dict[str, Tensor]], None] | None = None) -> None:
     """``steps`` optimizer steps of the global gates and the auxiliary classifier alone, towards the fixed
     ``clusters`` of the gated rows ``gated``: batches of ``batch`` shuffled rows (each pass over the table drops its
-    last partial batch, as the DataModule does), loss ``ce + weight_of_step(i) * reg`` (:func:`global_gate_losses`)."""
+    last partial batch, as the DataModule does), loss ``ce + weight_of_step(i) * reg`` (:func:`global_gate_losses`);
+    ``watch`` sees each step's terms (the module's NaN guard)."""
     n = len(gated)
     per_pass = max(n // batch, 1)
     done = 0
     with torch.enable_grad():
         while done < steps:
-            for rows in torch.randperm(n, generator=generator)[: per_pass * batch].split(batch)[: steps - done]:
-                rows = rows.to(gated.device)
+            order = torch.randperm(n, generator=generator)[: per_pass * batch].to(gated.device)  # one copy per pass
+            for rows in order.split(batch)[: steps - done]:
                 ce, reg = global_gate_losses(module, gated[rows], clusters[rows])
+                if watch is not None:
+                    watch({"aux_ce": ce, "global_gate_reg": reg})
                 optimizer.zero_grad(set_to_none=True)
                 (ce + weight_of_step(done) * reg).backward()
                 optimizer.step()
@@ -315,9 +319,10 @@ def train_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch
 def extend_global_gates(module: nn.Module) -> int:
     """After the last epoch: the global gates train on alone for ``(head.global_gates.train_factor - 1)`` times the
     steps of their phase, at the last epoch's weight, with their own optimizer (its state carried on), towards the
-    kept head's partition of the whole table (each process of a DDP run the same rows, seeded alike). Their phase
-    in the schedule is short for them to settle; the head is frozen by then, so no cluster changes. Not in the
-    paper. Returns the number of steps taken."""
+    kept head's partition of the whole table (each process of a DDP run on its own: the same rows, its own gate
+    noise, no all-reduce; rank 0's are saved). Their phase in the schedule is short for them to settle; the head is
+    frozen by then, so no cluster changes. Each step's terms go to the module's NaN guard. Not in the paper.
+    Returns the number of steps taken."""
     gg = module.head_cfg["global_gates"]
     trainer = module.trainer
     last = min(int(trainer.max_epochs), module.schedule.epochs)  # a Trainer told to stop earlier: its epochs
@@ -332,7 +337,8 @@ def extend_global_gates(module: nn.Module) -> int:
     log.info("global gates: %d more steps after the last epoch (head.global_gates.train_factor %g)", steps,
              float(gg["train_factor"]))
     train_global_gates(module, frozen.gated, frozen_partition(module), int(trainer.datamodule.batch_size), steps,
-                       optimizer, generator, lambda step: weight)
+                       optimizer, generator, lambda step: weight,
+                       lambda terms: module._watch("global gates after the last epoch", terms))
     return steps
 
 

@@ -46,12 +46,13 @@ def parse_variant(items: list[str]) -> tuple[str, list[str], float]:
     checks them) and its ``steps`` factor (default 1)."""
     name, rest = items[0], items[1:]
     steps = [item for item in rest if item.startswith(f"{STEPS}=")]
-    return name, [PREFIX + item for item in rest if item not in steps], float(steps[-1].partition("=")[2]) if steps else 1.0
+    factor = float(steps[-1].partition("=")[2]) if steps else 1.0
+    return name, [PREFIX + item for item in rest if item not in steps], factor
 
 
 def measure(module: Any, gated: torch.Tensor, clusters: torch.Tensor, seed: int) -> dict[str, Any]:
-    """Open global gates per cluster with samples, their diversity and empty sets, and their fidelity (at most 2000 rows,
-    as ``eval.json``)."""
+    """Open global gates per cluster with samples, their diversity and empty sets, and their fidelity (at most 2000
+    rows, as ``eval.json``)."""
     matrix, labels = module.global_gates.matrix().numpy(), clusters.numpy()
     used = np.bincount(labels, minlength=len(matrix)) > 0
     out: dict[str, Any] = {"open_global_gates": float((matrix[used] > 0).sum(1).mean())}
@@ -73,7 +74,8 @@ def main() -> None:
     torch.set_num_threads(1)
     out = args.root / store.GLOBAL_GATES / f"{args.study}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    recorded = {(r["run"], r["variant"]) for r in map(json.loads, out.read_text().splitlines())} if out.is_file() else set()
+    lines = out.read_text().splitlines() if out.is_file() else []
+    recorded = {(r["run"], r["variant"]) for r in map(json.loads, lines)}
     for run in args.runs:
         names = [items[0] for items in args.variant]
         if all((str(run), name) in recorded for name in names):

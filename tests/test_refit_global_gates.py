@@ -1,9 +1,8 @@
 """idc-eval RUN head.global_gates.KEY=VALUE: the global gates alone refitted under other settings, clusters kept."""
 import json
 
-import pytest
-
 import numpy as np
+import pytest
 
 from idc import stage2
 from idc.data import DataError
@@ -89,7 +88,8 @@ def test_a_failed_refit_leaves_the_model_as_it_was_and_the_weight_follows_its_sc
           ["head.global_gates.reg_schedule=cosine"], steps_factor=2.0)
     epochs = [e for e, _ in weights]
     assert {shape for _, shape in weights} == {"cosine"}
-    assert epochs[0] == module.schedule.global_gates_start and epochs[-1] == module.schedule.epochs - 1
+    start, end = module.schedule.global_gates_start, module.schedule.epochs
+    assert epochs == sorted(epochs) and sorted(set(epochs)) == list(range(start, end))  # the phase's epochs in turn
     assert module.hparams["head"]["global_gates"]["reg_schedule"] == "cosine"  # saved with the model
     phase = len(weights) // 6  # steps_factor 2 times the run's train_factor 3
     del module.head_cfg["global_gates"]["train_factor"]  # a run from before the option: trained ×1, can be told ×2
@@ -111,3 +111,23 @@ def test_the_global_gates_train_on_after_the_last_epoch_and_no_cluster_changes(t
     np.testing.assert_array_equal(pred[1]["clusters"], pred[4]["clusters"])
     np.testing.assert_array_equal(pred[1]["local_gates"], pred[4]["local_gates"])
     assert not np.array_equal(pred[4]["global_gates"], pred[1]["global_gates"])  # they trained on
+
+
+def test_a_nan_in_the_steps_after_the_last_epoch_stops_the_run_before_its_checkpoint(tmp_path, monkeypatch):
+    from idc.module import NonFiniteLossError
+
+    losses, extend, after = stage2.global_gate_losses, stage2.extend_global_gates, []
+
+    def extend_marked(module):
+        after.append(True)
+        return extend(module)
+
+    def nan_after_the_last_epoch(module, gated, pseudo):
+        ce, reg = losses(module, gated, pseudo)
+        return (ce * float("nan") if after else ce), reg
+
+    monkeypatch.setattr(stage2, "extend_global_gates", extend_marked)
+    monkeypatch.setattr(stage2, "global_gate_losses", nan_after_the_last_epoch)
+    with pytest.raises(NonFiniteLossError, match=r"global gates after the last epoch, epoch \d+: .*\['aux_ce'"):
+        train(make_cfg(tmp_path / "run", "dataset=synthetic", "dataset.n_samples=300", "seed=2"))
+    assert after and not (tmp_path / "run" / "DONE").exists()

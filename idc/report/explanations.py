@@ -9,6 +9,7 @@ from idc import results as store
 from idc.data.registry import dataset_facts
 from idc.paper import published
 from idc.report.summary import acc_by_method, best_recorded
+from idc.run_dir import ABSENT_MEANS
 from idc.tables import to_markdown
 
 #: (eval.json key, column, scale): the measures of one run's explanations
@@ -54,7 +55,7 @@ GLOBAL_WEIGHT, GLOBAL_TRAINING = "head.global_gates.reg_lambda", "head.global_ga
 def weights_of(records: list[store.Record]) -> str:
     """The global gates' weights and training lengths (times their phase; 1 for records from before the option)
     the records trained with, each pair once (``-`` where no record says)."""
-    pairs = sorted({(float(w), float(r.settings.get(GLOBAL_TRAINING, 1.0))) for r in records
+    pairs = sorted({(float(w), float(r.settings.get(GLOBAL_TRAINING, ABSENT_MEANS[GLOBAL_TRAINING]))) for r in records
                     if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
     return ", ".join(f"{w:g} (×{t:g})" for w, t in pairs) or "-"
 
@@ -87,9 +88,9 @@ def explanations_section(records: list[store.Record]) -> list[str]:
             "gates: the mean over clusters of the gates open for a cluster; in parentheses as a share of the table's "
             f"D. The global gates' weight (`{GLOBAL_WEIGHT}`) and how long they trained (`{GLOBAL_TRAINING}`: times "
             "their phase) decide how many stay open (the section \"Global gates' weight\" refits them under "
-            "others). Uniqueness: the official code's measure, the mean over samples of the distance between the local gates of a sample and of its nearest "
-            "neighbour over the distance between their inputs (it depends on the table's scale: compare it between "
-            "runs of one table, not between tables); diversity: how few features the clusters' sets (features open "
+            "others). Uniqueness: the official code's measure, the mean over samples of the distance between the "
+            "local gates of a sample and of its nearest neighbour over the distance between their inputs (it depends "
+            "on the table's scale: compare it between runs of one table, not between tables); diversity: how few features the clusters' sets (features open "
             "for most of a cluster's samples) or global gates share (100: none); fidelity: the share of samples the "
             "auxiliary classifier puts in their own cluster from the features their cluster's global gates keep "
             "(`docs/outputs.md`)."

@@ -10,13 +10,12 @@ from typing import Any
 import numpy as np
 
 from idc import results as store
-from idc.run_dir import ABSENT_MEANS
 from idc.methods import BASELINES, paper_row
 from idc.paper import published_value
 from idc.report.definitions import (ACC, EVAL_KEYS, PICKS, ROW_CONSENSUS, ROW_FINAL, RUNS_ROOT, Explained, Metric,
                                    PaperTable, official, schedule_rank)
 from idc.report.fill import fewer_seeds_note, fill_command, fill_note, run_schedule
-from idc.run_dir import differing_keys
+from idc.run_dir import ABSENT_MEANS, differing_keys
 from idc.tables import stat
 
 
@@ -82,8 +81,6 @@ def subset_consensus_accs(records: list[store.Record], size: int, limit: int = 1
 
 #: keys left out when the seeds of a row are compared: the size rule's own settings (what it chose is in the keys it set)
 RULE_INPUTS = "size_rule."
-
-
 
 
 def row_settings_note(row: Path) -> str:
