@@ -54,17 +54,43 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     return {k: v.astype(str) if k in STRING_KEYS else v for k, v in out.items()}
 
 
+def code_version(root: Path | None = None) -> dict[str, str]:
+    """``idc``'s version and, where it runs from a git checkout (``root``: the one holding this package), the
+    commit (``+changes`` when ``idc/`` or ``configs/`` differ from it): which code made a run's numbers."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    root = (root or Path(__file__).parent.parent).resolve()
+    try:
+        out = {"idc": version("idc")}
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        out = {"idc": "unknown"}
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root:
+            return out  # a copy installed somewhere inside another checkout: not that checkout's code
+        commit = git("rev-parse", "--short=12", "HEAD")
+        out["commit"] = commit + ("+changes" if git("status", "--porcelain", "--", "idc", "configs") else "")
+    except (OSError, subprocess.SubprocessError):
+        pass  # no git, or an installed package outside a checkout: the version alone
+    return out
+
+
 def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any) -> None:
-    """``run_info.json``: wall time, device, library versions and threads (``extra`` on top), for IDC runs and
-    baselines alike."""
+    """``run_info.json``: wall time, device, library versions, threads and the code (:func:`code_version`;
+    ``extra`` on top), for IDC runs and baselines alike."""
     import platform
 
     import sklearn
     import torch
 
     write_json(run_dir / RUN_INFO, {
-        "wall_seconds": round(wall_seconds, 3), "device": device, **extra, "torch": torch.__version__,
-        "sklearn": sklearn.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
+        "wall_seconds": round(wall_seconds, 3), "device": device, **extra, **code_version(),
+        "torch": torch.__version__, "sklearn": sklearn.__version__, "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
     })
 
 

@@ -319,10 +319,10 @@ def train_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch
 def extend_global_gates(module: nn.Module) -> int:
     """After the last epoch: the global gates train on alone for ``(head.global_gates.train_factor - 1)`` times the
     steps of their phase, at the last epoch's weight, with their own optimizer (its state carried on), towards the
-    kept head's partition of the whole table (each process of a DDP run on its own: the same rows, its own gate
-    noise, no all-reduce; rank 0's are saved). Their phase in the schedule is short for them to settle; the head is
-    frozen by then, so no cluster changes. Each step's terms go to the module's NaN guard. Not in the paper.
-    Returns the number of steps taken."""
+    kept head's partition of the whole table (in a DDP run every process trains them so, then takes rank 0's:
+    :func:`share_rank_zero`). Their phase in the schedule is short for them to settle; the head is frozen by then,
+    so no cluster changes. Each step's terms go to the module's NaN guard. Not in the paper. Returns the number
+    of steps taken."""
     gg = module.head_cfg["global_gates"]
     trainer = module.trainer
     last = min(int(trainer.max_epochs), module.schedule.epochs)  # a Trainer told to stop earlier: its epochs
@@ -334,12 +334,22 @@ def extend_global_gates(module: nn.Module) -> int:
     weight = module.schedule.global_reg_weight(last - 1, float(gg["reg_lambda"]), gg.get("reg_schedule", "constant"))
     optimizer = module.optimizers()[-1].optimizer  # the aux classifier's and global gates' (Lightning's wrapper off)
     generator = torch.Generator().manual_seed(module.seed)
-    log.info("global gates: %d more steps after the last epoch (head.global_gates.train_factor %g)", steps,
-             float(gg["train_factor"]))
+    if trainer.is_global_zero:
+        log.info("global gates: %d more steps after the last epoch (head.global_gates.train_factor %g)", steps,
+                 float(gg["train_factor"]))
     train_global_gates(module, frozen.gated, frozen_partition(module), int(trainer.datamodule.batch_size), steps,
                        optimizer, generator, lambda step: weight,
                        lambda terms: module._watch("global gates after the last epoch", terms))
+    share_rank_zero([*module.global_gates.parameters(), *module.aux_classifier.parameters()])
     return steps
+
+
+def share_rank_zero(params: list[Tensor]) -> None:
+    """Every process of a distributed run takes rank 0's values of ``params`` (steps taken outside DDP's
+    gradient averaging, whose processes' gate noise differs); nothing without a process group."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        for param in params:
+            torch.distributed.broadcast(param.data, src=0)
 
 
 def aux_inputs(gated: Tensor, z_g: Tensor, baseline: str, generator: torch.Generator | None = None) -> Tensor:

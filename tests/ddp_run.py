@@ -1,6 +1,7 @@
 """One smoke run for tests/test_ddp.py, re-run by Lightning's DDP launcher in every rank:
 ``python tests/ddp_run.py <run dir> <override> ...``. Each rank records the table rows of its first epoch in
-``<run dir>/rows_rank<k>.json`` and the files it wrote in ``<run dir>/writes_rank<k>.json``."""
+``<run dir>/rows_rank<k>.json``, its final global gates in ``<run dir>/global_gates_rank<k>.json`` and the files it
+wrote in ``<run dir>/writes_rank<k>.json``."""
 import json
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ import idc.train
 from idc.config import compose_run
 
 
-class FirstEpochRows(Callback):
-    """The row indices of the batches this rank trains on in epoch 0."""
+class RankRecord(Callback):
+    """The row indices of the batches this rank trains on in epoch 0, and its global gates when training ends."""
 
     def __init__(self, out: Path):
         self.out, self.rows = out, []
@@ -26,6 +27,10 @@ class FirstEpochRows(Callback):
     def on_train_epoch_end(self, trainer, module):
         if trainer.current_epoch == 0:
             (self.out / f"rows_rank{trainer.global_rank}.json").write_text(json.dumps(self.rows))
+
+    def on_train_end(self, trainer, module):
+        gates = module.global_gates.matrix().detach().tolist() if module.global_gates is not None else None
+        (self.out / f"global_gates_rank{trainer.global_rank}.json").write_text(json.dumps(gates))
 
 
 def record_writes() -> list[str]:
@@ -48,6 +53,6 @@ if __name__ == "__main__":
     run_dir.mkdir(parents=True, exist_ok=True)
     written = record_writes()
     try:
-        idc.train.train(compose_run(["logger=none", *sys.argv[2:]], run_dir), callbacks=[FirstEpochRows(run_dir)])
+        idc.train.train(compose_run(["logger=none", *sys.argv[2:]], run_dir), callbacks=[RankRecord(run_dir)])
     finally:
         (run_dir / f"writes_rank{rank_zero_only.rank}.json").write_text(json.dumps(written))

@@ -1,6 +1,7 @@
 """Reliability: resume after SIGKILL, failure isolation in a multirun, the non-finite-loss guard."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
+import idc
 from idc.config import compose_run
 from idc.data import load_table
 from idc.fit import fit
 from idc.module import NonFiniteLossError
+from idc.run_dir import code_version
 from idc.train import train
 
 from .conftest import run_cli
@@ -153,3 +156,26 @@ def test_a_non_finite_last_stage_1_epoch_writes_no_stage1_checkpoint(cfg_factory
     with pytest.raises(NonFiniteLossError, match="stage 1, epoch 3"):  # smoke: stage1_epochs = 4
         fit(cfg, load_table(cfg.dataset), tmp_path, callbacks=[PoisonAt(3)])
     assert not (tmp_path / "checkpoints" / "stage1.ckpt").exists()  # stage-2 sweeps must not reuse NaN weights
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_run_info_names_the_code_that_ran(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "idc").mkdir()
+    (tmp_path / "idc" / "module.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "one")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert code_version(tmp_path) == {"idc": idc.__version__, "commit": head}
+    (tmp_path / "notes.txt").write_text("not code")  # outside idc/ and configs/: the same code
+    assert code_version(tmp_path)["commit"] == head
+    (tmp_path / "idc" / "module.py").write_text("x = 2\n")
+    assert code_version(tmp_path)["commit"] == head + "+changes"
+    (tmp_path / "idc" / "installed").mkdir()  # a copy inside another checkout names no commit
+    assert code_version(tmp_path / "idc" / "installed") == {"idc": idc.__version__}
+    assert code_version(tmp_path.parent / "not-there") == {"idc": idc.__version__}
