@@ -80,7 +80,8 @@ def code_version(root: Path | None = None) -> dict[str, str]:
 
 
 def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any) -> None:
-    """``run_info.json``: wall time, device, library versions, threads and the code (:func:`code_version`;
+    """``run_info.json``: wall time, device, library versions, threads, torch's CPU kernels (``AVX2``, ``AVX512``:
+    a seed's numbers can differ between machines whose kernels differ) and the code (:func:`code_version`;
     ``extra`` on top), for IDC runs and baselines alike."""
     import platform
 
@@ -90,7 +91,7 @@ def write_run_info(run_dir: Path, wall_seconds: float, device: str, **extra: Any
     write_json(run_dir / RUN_INFO, {
         "wall_seconds": round(wall_seconds, 3), "device": device, **extra, **code_version(),
         "torch": torch.__version__, "sklearn": sklearn.__version__, "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(), "python": platform.python_version(),
     })
 
 

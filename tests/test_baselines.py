@@ -14,7 +14,7 @@ def test_baseline_writes_the_run_directory(cfg_factory, tmp_path, name):
     for f in ["metrics.json", "predictions.h5", "run_info.json", "DONE", "config.yaml"]:
         assert (tmp_path / f).is_file(), f
     info = json.loads((tmp_path / "run_info.json").read_text())  # the same record as an IDC run's
-    assert {"wall_seconds", "device", "idc", "torch", "sklearn", "threads", "python"} <= set(info)
+    assert {"wall_seconds", "device", "idc", "torch", "sklearn", "threads", "cpu_kernels", "python"} <= set(info)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     pred = read_predictions(tmp_path / "predictions.h5")
     opened = pred["global_gates"][0].sum()  # CAE may pick a feature twice among its 50: fewer than 13 open
