@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import adjusted_rand_score
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor, nn
 
 from idc import losses, schema
@@ -321,8 +322,8 @@ def extend_global_gates(module: nn.Module) -> int:
     steps of their phase, at the last epoch's weight, with their own optimizer (its state carried on), towards the
     kept head's partition of the whole table (in a DDP run every process trains them so, then takes rank 0's:
     :func:`share_rank_zero`). Their phase in the schedule is short for them to settle; the head is frozen by then,
-    so no cluster changes. Each step's terms go to the module's NaN guard. Not in the paper. Returns the number
-    of steps taken."""
+    so no cluster changes. Each step's terms go to the module's NaN guard; a SIGTERM stops them at the next step,
+    before the epoch's checkpoint. Not in the paper. Returns the number of steps taken."""
     gg = module.head_cfg["global_gates"]
     trainer = module.trainer
     last = min(int(trainer.max_epochs), module.schedule.epochs)  # a Trainer told to stop earlier: its epochs
@@ -337,9 +338,14 @@ def extend_global_gates(module: nn.Module) -> int:
     if trainer.is_global_zero:
         log.info("global gates: %d more steps after the last epoch (head.global_gates.train_factor %g)", steps,
                  float(gg["train_factor"]))
+    def watch(terms: dict[str, Tensor]) -> None:
+        module._watch("global gates after the last epoch", terms)
+        if trainer.received_sigterm and trainer.world_size == 1:  # a scheduler's stop: now, not after the steps;
+            raise SIGTERMException  # the last epoch's checkpoint is not written, the same command replays it
+        # (under DDP the stop waits for the steps' end: a rank leaving alone would hang the others' broadcast)
+
     train_global_gates(module, frozen.gated, frozen_partition(module), int(trainer.datamodule.batch_size), steps,
-                       optimizer, generator, lambda step: weight,
-                       lambda terms: module._watch("global gates after the last epoch", terms))
+                       optimizer, generator, lambda step: weight, watch)
     share_rank_zero([*module.global_gates.parameters(), *module.aux_classifier.parameters()])
     return steps
 

@@ -333,3 +333,33 @@ def test_the_handler_raises_once_and_notes_every_copy(monkeypatch):
     finally:
         for s, handler in kept.items():
             signal.signal(s, handler)
+
+
+def test_a_sigterm_during_the_global_gates_extra_steps_stops_them_without_saving_the_last_epoch(tmp_path, tiny_csv):
+    import pytorch_lightning as pl
+
+    from idc import stage2
+    from idc.signals import as_interrupted, checkpoint_epoch
+
+    steps = []
+    count = stage2.global_gate_losses
+
+    class KillBeforeTheExtraSteps(pl.Callback):  # runs before the module's on_train_epoch_end, which takes them
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == trainer.max_epochs - 1:
+                steps.clear()
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    def counted(*args, **kwargs):
+        steps.append(1)
+        return count(*args, **kwargs)
+
+    stage2.global_gate_losses = counted
+    try:
+        cfg, raised = _fit_until_sigterm(tmp_path, tiny_csv, callbacks=[KillBeforeTheExtraSteps()])
+    finally:
+        stage2.global_gate_losses = count
+    assert float(cfg.head.global_gates.train_factor) > 1  # the default trains them on after the last epoch
+    assert as_interrupted(raised).exit_code == 128 + signal.SIGTERM
+    assert len(steps) == 1  # stopped at its first step, not after all of them
+    assert checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt") < cfg.schedule.epochs  # the last epoch: replayed
