@@ -6,6 +6,7 @@ another table with the same features or after refitting the global gates under o
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,14 @@ def evaluate(
     return metrics, plots
 
 
+def processes_of(run_dir: Path) -> int:
+    """How many processes trained the run (``world_size`` in ``run_info.json``; 1 for a run from before it was
+    kept): a DDP run's step took one batch in each, so a refit on one device takes that many times the batch and
+    the run's own number of steps."""
+    info = run_dir / rd.RUN_INFO
+    return int(json.loads(info.read_text()).get("world_size", 1)) if info.is_file() else 1
+
+
 def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, Any]:
     """``idc-eval``: re-evaluate a finished run on its own dataset (files written into the run directory), or
     cluster and explain another table with the same features (``dataset.*`` overrides, applied on top of the
@@ -168,7 +177,8 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
                             "embedding clusterer): nothing to refit")
         try:
             refitted = refit.refit(module, table.X, pred["local_gates"], pred["clusters"],
-                                   int(saved.dataset.batch_size), int(saved.get("seed", 0)), gate_overrides)
+                                   int(saved.dataset.batch_size) * processes_of(run_dir), int(saved.get("seed", 0)),
+                                   gate_overrides)
         except ValueError as err:
             raise DataError(f"idc-eval: {err}") from None
         out = run_dir / ("eval_global_gates_" + "_".join(  # one folder per setting, however it was spelled

@@ -142,6 +142,7 @@ def train_model(
         finish_logger(logger)
     rd.finish_run(
         run_dir, metrics, pred, table.feature_names, table.y, time.perf_counter() - started, str(module.device),
-        class_names=table.class_names, train_seconds=round(train_seconds, 3), lightning=pl.__version__, resumed_from=ckpt_path, resumed_at_epoch=resumed_epoch(trainer),
+        class_names=table.class_names, train_seconds=round(train_seconds, 3), lightning=pl.__version__,
+        world_size=trainer.world_size, resumed_from=ckpt_path, resumed_at_epoch=resumed_epoch(trainer),
     )
     return metrics

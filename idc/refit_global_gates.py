@@ -103,7 +103,7 @@ def refit(module: IDCModule, X: np.ndarray, local_gates: np.ndarray, clusters: n
           overrides: list[str], steps_factor: float = 1.0) -> dict[str, Any]:
     """Apply ``overrides`` to ``module.head_cfg`` (and its saved hyperparameters) and refit its global gates on the
     gated rows ``X * local_gates`` towards ``clusters`` for ``steps_factor`` times as many steps as the run gave them
-    (:func:`global_gate_steps` times ``train_factor``) at ``batch`` rows; returns the overrides and steps. A bad
+    (:func:`global_gate_steps` times ``train_factor``) at ``batch`` rows; returns the overrides, steps and batch. A bad
     override or a failed refit raises and leaves ``module`` as it was."""
     current = {"train_factor": float(ABSENT_MEANS[PREFIX + "train_factor"]), **module.head_cfg["global_gates"]}
     parsed = parse_overrides(overrides, current)
@@ -124,4 +124,4 @@ def refit(module: IDCModule, X: np.ndarray, local_gates: np.ndarray, clusters: n
         raise
     if "head" in module.hparams:  # saved with the model (IDC.save): the refitted gates' settings
         module.hparams["head"] = {**module.hparams["head"], "global_gates": dict(settings)}
-    return {"overrides": parsed, "steps": steps}
+    return {"overrides": parsed, "steps": steps, "batch": batch}

@@ -31,7 +31,7 @@ from idc import run_dir as rd
 from idc import stage2
 from idc.console import quiet_libraries
 from idc.data import load_table
-from idc.evaluate import dataset_with, load_module
+from idc.evaluate import dataset_with, load_module, processes_of
 from idc.inference import predict
 from idc.metrics import subsample_rows
 from idc.metrics.interpretability import global_gate_sets
@@ -93,7 +93,8 @@ def main() -> None:
             started = time.perf_counter()
             module.head_cfg["global_gates"] = dict(defaults)  # each variant from the run's own settings
             try:
-                done = refit(module, table.X, pred["local_gates"], pred["clusters"], int(saved.dataset.batch_size),
+                done = refit(module, table.X, pred["local_gates"], pred["clusters"],
+                             int(saved.dataset.batch_size) * processes_of(run),
                              seed, overrides, factor)
             except ValueError as err:
                 raise SystemExit(f"{run}, variant {name}: {err}") from None

@@ -37,6 +37,7 @@ def test_two_cpu_processes_share_the_rows_write_once_and_reach_one_process_quali
     assert rows[0] and rows[1] and not rows[0] & rows[1]  # each rank trained on rows of its own
     gates = [json.loads((run / f"global_gates_rank{r}.json").read_text()) for r in (0, 1)]
     assert gates[0] and gates[0] == gates[1]  # the same global gates in every rank (steps after the last epoch too)
+    assert json.loads((run / "run_info.json").read_text())["world_size"] == 2  # a refit takes it into account
     writes = [json.loads((run / f"writes_rank{r}.json").read_text()) for r in (0, 1)]
     assert writes[1] == []  # rank 1 writes nothing to the run directory
     assert sorted(writes[0]) == sorted(["ddp", "config.yaml", "predictions.h5", "metrics.json", "run_info.json", "ddp"])

@@ -1,5 +1,6 @@
 """idc-eval RUN head.global_gates.KEY=VALUE: the global gates alone refitted under other settings, clusters kept."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -34,6 +35,24 @@ def test_a_stronger_weight_closes_global_gates_and_keeps_the_clusters_and_the_ru
     assert metrics["acc"] == before["acc"] and metrics["open_local_gates"] == before["open_local_gates"]
     assert metrics["open_global_gates"] < before["open_global_gates"]
     assert (smoke_run / "eval.json").read_text() == own  # the run's own evaluation is left as it was
+
+
+def test_a_ddp_runs_refit_takes_its_batch_in_every_process_and_their_steps(smoke_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    info = json.loads((run / "run_info.json").read_text())
+    assert info["world_size"] == 1
+
+    def refitted(weight):
+        evaluate_run(run, [f"head.global_gates.reg_lambda={weight}"])
+        return json.loads((run / f"eval_global_gates_reg_lambda{weight}" / "eval.json").read_text())[
+            "refitted_global_gates"]
+
+    one = refitted(20)
+    (run / "run_info.json").write_text(json.dumps({**info, "world_size": 2}))  # as two DDP processes wrote it
+    two = refitted(21)
+    assert two["batch"] == 2 * one["batch"]  # one batch in each process: two in each step
+    assert abs(2 * two["steps"] - one["steps"]) <= one["steps"] // 10  # each process's steps, not the table's
 
 
 @pytest.mark.parametrize("overrides, says", [
