@@ -1,8 +1,8 @@
 """idc: Interpretable Deep Clustering for tabular data (Svirsky & Lindenbaum, ICML 2024)."""
 from typing import Any
 
-__version__ = "0.1.0"
-__all__ = ["IDC"]
+from idc.version import __version__
+__all__ = ["IDC", "__version__"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import idc` stays light for the command-line tools

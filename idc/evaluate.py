@@ -119,7 +119,15 @@ def processes_of(run_dir: Path) -> int:
     kept): a DDP run's step took one batch in each, so a refit on one device takes that many times the batch and
     the run's own number of steps."""
     info = run_dir / rd.RUN_INFO
-    return int(json.loads(info.read_text()).get("world_size", 1)) if info.is_file() else 1
+    if not info.is_file():
+        return 1
+    try:
+        processes = int(json.loads(info.read_text()).get("world_size", 1))
+    except (ValueError, TypeError, AttributeError) as err:
+        raise DataError(f"{info}: unreadable ({err}); it says how many processes trained the run") from None
+    if processes < 1:
+        raise DataError(f"{info}: world_size {processes}; it says how many processes trained the run (1 or more)")
+    return processes
 
 
 def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, Any]:

@@ -58,17 +58,15 @@ def code_version(root: Path | None = None) -> dict[str, str]:
     """``idc``'s version and, where it runs from a git checkout (``root``: the one holding this package), the
     commit (``+changes`` when ``idc/`` or ``configs/`` differ from it): which code made a run's numbers."""
     import subprocess
-    from importlib.metadata import PackageNotFoundError, version
+
+    from idc.version import __version__
 
     root = (root or Path(__file__).parent.parent).resolve()
-    try:
-        out = {"idc": version("idc")}
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        out = {"idc": "unknown"}
+    out = {"idc": __version__}
     try:
         def git(*args: str) -> str:
-            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
-                                  check=True).stdout.strip()
+            return subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip()  # takes no index lock
 
         if Path(git("rev-parse", "--show-toplevel")).resolve() != root:
             return out  # a copy installed somewhere inside another checkout: not that checkout's code

@@ -15,6 +15,7 @@ balance prior are robust IDC, not in the paper).
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import adjusted_rand_score
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor, nn
 
 from idc import losses, schema
@@ -33,6 +33,7 @@ from idc.nn.gates import noisy_gates
 from idc.nn.heads import fit_kmeans
 from idc.nn.init import evaluation_mode
 from idc.schema import Balance, choices
+from idc.signals import Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -320,8 +321,8 @@ def train_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch
 def extend_global_gates(module: nn.Module) -> int:
     """After the last epoch: the global gates train on alone for ``(head.global_gates.train_factor - 1)`` times the
     steps of their phase, at the last epoch's weight, with their own optimizer (its state carried on), towards the
-    kept head's partition of the whole table (in a DDP run every process trains them so, then takes rank 0's:
-    :func:`share_rank_zero`). Their phase in the schedule is short for them to settle; the head is frozen by then,
+    kept head's partition of the whole table (in a DDP run every process trains them so, a batch per process in
+    each step, then takes rank 0's: :func:`share_rank_zero`). Their phase in the schedule is short for them to settle; the head is frozen by then,
     so no cluster changes. Each step's terms go to the module's NaN guard; a SIGTERM stops them at the next step,
     before the epoch's checkpoint. Not in the paper. Returns the number of steps taken."""
     gg = module.head_cfg["global_gates"]
@@ -341,11 +342,12 @@ def extend_global_gates(module: nn.Module) -> int:
     def watch(terms: dict[str, Tensor]) -> None:
         module._watch("global gates after the last epoch", terms)
         if trainer.received_sigterm and trainer.world_size == 1:  # a scheduler's stop: now, not after the steps;
-            raise SIGTERMException  # the last epoch's checkpoint is not written, the same command replays it
+            raise Interrupted(signal.SIGTERM)  # the last epoch's checkpoint is not written: the command replays it
         # (under DDP the stop waits for the steps' end: a rank leaving alone would hang the others' broadcast)
 
-    train_global_gates(module, frozen.gated, frozen_partition(module), int(trainer.datamodule.batch_size), steps,
-                       optimizer, generator, lambda step: weight, watch)
+    batch = int(trainer.datamodule.batch_size) * trainer.world_size  # a DDP step's rows: a batch per process
+    train_global_gates(module, frozen.gated, frozen_partition(module), batch, steps, optimizer, generator,
+                       lambda step: weight, watch)
     share_rank_zero([*module.global_gates.parameters(), *module.aux_classifier.parameters()])
     return steps
 

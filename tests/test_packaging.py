@@ -11,6 +11,14 @@ from idc.config import config_dir
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def test_the_version_is_the_one_pyproject_gives():
+    import tomllib
+
+    import idc
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == idc.__version__
+
+
 def test_config_dir_is_the_source_tree_in_a_checkout():
     assert config_dir() == ROOT / "configs"
 

@@ -53,6 +53,9 @@ def test_a_ddp_runs_refit_takes_its_batch_in_every_process_and_their_steps(smoke
     two = refitted(21)
     assert two["batch"] == 2 * one["batch"]  # one batch in each process: two in each step
     assert abs(2 * two["steps"] - one["steps"]) <= one["steps"] // 10  # each process's steps, not the table's
+    (run / "run_info.json").write_text("{")
+    with pytest.raises(DataError, match="run_info.json: unreadable"):
+        refitted(22)
 
 
 @pytest.mark.parametrize("overrides, says", [
