@@ -459,8 +459,8 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
         return results.Record(schedule, "idc", dataset, seed, tmp_path, metrics={"acc": 0.5},
                               evaluation={"open_local_gates": 10.0 + seed, "open_global_gates": 2.0, **evaluation})
 
-    records = [rec("size_rule", "allaml", s, uniqueness=0.5 + s, diversity_clusters=80.0,
-                   global_gate_fidelity=0.9) for s in (0, 1)]
+    records = [rec("size_rule", "allaml", s, uniqueness=0.5 + s, diversity_clusters=80.0, empty_sets_clusters=s,
+                   n_clusters=2, global_gate_fidelity=0.9) for s in (0, 1)]
     records += [rec("size_rule", "allaml", 2, uniqueness=0.5)]  # an older record without diversity: left out of it
     records += [rec("size_rule_deep", "allaml", s, uniqueness=9.0) for s in range(5)]  # a kept "before"
     records += [results.Record("paper", "kmeans", "allaml", 0, tmp_path, metrics={"acc": 0.7})]
@@ -468,8 +468,9 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
     section = report.explanations_section(records)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in section[-1].splitlines()[2:]]
     # 7129 genes: 11 open per sample (the mean over seeds of 10, 11, 12) is 0.2 %, 2 per cluster 0.03 %
-    assert rows == [["allaml", "size_rule", "3", "7129", "11 (0.2 %)", "2.0 (< 0.1 %)", "10 (×1)", "0.83", "80", "-",
-                     "90"]]
+    # the clusters' sets: one empty in seed 1, none in seed 0 (0.5 on average); the global gates' none counted
+    assert rows == [["allaml", "size_rule", "3", "7129", "11 (0.2 %)", "2.0 (< 0.1 %)", "10 (×1)", "0.83",
+                     "80 (0.5 of 2 empty)", "-", "90"]]
     other = tmp_path / "other"
     other.mkdir()
     (other / "config.yaml").write_text("head:\n  global_gates:\n    reg_lambda: 30\n    train_factor: 3\n")

@@ -21,6 +21,10 @@ MEASURES = (
 )
 
 
+#: a diversity's count of clusters whose set holds no feature: they share nothing, so they raise it
+EMPTY_SETS = {"diversity_clusters": "empty_sets_clusters", "diversity_global_gates": "empty_sets_global_gates"}
+
+
 def mean_of(records: list[store.Record], key: str, scale: float = 1.0) -> float | None:
     """The mean of ``key`` over the records' ``eval.json`` (else ``metrics.json``) that hold it."""
     values = [float(v) * scale for r in records
@@ -76,7 +80,8 @@ def explanations_section(records: list[store.Record]) -> list[str]:
         cells = []
         for key, _, scale in MEASURES:
             value = mean_of(mine, key, scale)
-            cells.append("-" if value is None else f"{value:.2f}" if key == "uniqueness" else f"{value:.0f}")
+            cells.append("-" if value is None else f"{value:.2f}" if key == "uniqueness" else f"{value:.0f}"
+                         + empty_note(mine, key))
         rows.append([dataset, schedule, str(len(mine)), str(features or "-"),
                      share(mean_of(mine, "open_local_gates"), features),
                      share(mean_of(mine, "open_global_gates"), features), weights_of(mine), *cells])
@@ -91,10 +96,22 @@ def explanations_section(records: list[store.Record]) -> list[str]:
             "others). Uniqueness: the official code's measure, the mean over samples of the distance between the "
             "local gates of a sample and of its nearest neighbour over the distance between their inputs (it depends "
             "on the table's scale: compare it between runs of one table, not between tables); diversity: how few features the clusters' sets (features open "
-            "for most of a cluster's samples) or global gates share (100: none); fidelity: the share of samples the "
+            "for most of a cluster's samples) or global gates share (100: none; \"(e of K empty)\": that many clusters, "
+            "on average, have an empty set, which shares nothing and so raises the diversity without explaining "
+            "anything); fidelity: the share of samples the "
             "auxiliary classifier puts in their own cluster from the features their cluster's global gates keep "
             "(`docs/outputs.md`)."
             + published_note(), "", to_markdown(header, rows)]
+
+
+def empty_note(records: list[store.Record], key: str) -> str:
+    """`` (e of K empty)``: the mean number of empty sets behind the diversity ``key`` over the records that count
+    them, where any is; else nothing."""
+    empty = mean_of(records, EMPTY_SETS[key]) if key in EMPTY_SETS else None
+    if not empty:
+        return ""
+    clusters = mean_of(records, "n_clusters")
+    return f" ({empty:.1f} of {clusters:.0f} empty)" if clusters else f" ({empty:.1f} empty)"
 
 
 def published_note() -> str:
