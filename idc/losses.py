@@ -82,8 +82,26 @@ def gate_regulariser(mu: Tensor, sigma: float = 1.0, reduction: str = "mean") ->
     The official code uses ``sigma = 1`` and a mean over samples and features (``reduction="mean"``); the
     paper uses ``sigma = 0.5`` and sums over features, averaged over samples (``reduction="sum"``).
     """
-    open_prob = 0.5 * (1.0 + torch.erf((mu + 0.5) / (sigma * math.sqrt(2.0))))
-    return expected_open_gates(open_prob, reduction)
+    return expected_open_gates(open_probability(mu, sigma), reduction)
+
+
+def open_probability(mu: Tensor, sigma: float = 1.0) -> Tensor:
+    """``P(z > 0) = Phi((mu + 0.5) / sigma)`` of hard-sigmoid gates ``clamp(mu + 0.5 + sigma * eps, 0, 1)``."""
+    return 0.5 * (1.0 + torch.erf((mu + 0.5) / (sigma * math.sqrt(2.0))))
+
+
+def gate_overlap(open_prob: Tensor, reduction: str = "mean") -> Tensor:
+    """Features open in two clusters at once, expected over pairs of clusters: ``P(z_kd > 0) P(z_ld > 0)`` of the
+    K x D open probabilities ``open_prob``, averaged over pairs ``k < l`` and, as :func:`expected_open_gates`
+    reduces, averaged (``mean``: a share) or summed (``sum``: a count) over features; 0 for one cluster. Not in the
+    paper: a penalty on it leaves a feature open only in the clusters whose recognition needs it most, for the
+    global gates' diversity (paper Sec. 5, ICLR-sub)."""
+    k = open_prob.shape[0]
+    if k < 2:
+        return open_prob.sum() * 0.0
+    total = open_prob.sum(0)
+    pairs = (total * total - (open_prob * open_prob).sum(0)) / (k * (k - 1))  # mean over k < l of p_k p_l
+    return expected_open_gates(pairs.unsqueeze(0), reduction)
 
 
 def expected_open_gates(open_prob: Tensor, reduction: str = "mean") -> Tensor:

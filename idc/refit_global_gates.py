@@ -105,7 +105,8 @@ def refit(module: IDCModule, X: np.ndarray, local_gates: np.ndarray, clusters: n
     gated rows ``X * local_gates`` towards ``clusters`` for ``steps_factor`` times as many steps as the run gave them
     (:func:`global_gate_steps` times ``train_factor``) at ``batch`` rows; returns the overrides, steps and batch. A bad
     override or a failed refit raises and leaves ``module`` as it was."""
-    current = {"train_factor": float(ABSENT_MEANS[PREFIX + "train_factor"]), **module.head_cfg["global_gates"]}
+    current = {**{k: float(ABSENT_MEANS[PREFIX + k]) for k in ("train_factor", "overlap_weight")},  # older runs
+               **module.head_cfg["global_gates"]}
     parsed = parse_overrides(overrides, current)
     settings = {**current, **parsed}
     stage2.check_options({**module.head_cfg, "global_gates": settings}, module.model_cfg)

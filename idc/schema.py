@@ -93,6 +93,7 @@ class GlobalGatesSchema:
     lr: float = 0.0
     baseline: GateBaseline = GateBaseline.zero
     train_factor: float = 1.0
+    overlap_weight: float = 0.0
 
 
 @dataclass

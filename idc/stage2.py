@@ -279,7 +279,8 @@ def balance_weight(module: nn.Module) -> float:
 
 def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tuple[Tensor, Tensor]:
     """Auxiliary classifier's cross-entropy against the pseudo-labels ``y`` and the global gates' regulariser
-    (paper Sec. 4.3; the total is ``ce + weight * reg``).
+    (paper Sec. 4.3; the total is ``ce + weight * reg``); ``head.global_gates.overlap_weight`` adds that many
+    times the clusters' expected shared features to ``reg`` (:func:`idc.losses.gate_overlap`).
 
     The classifier sees ``x * z * z^G[y]`` (``baseline: zero``, paper). Because ``z^G`` is picked by the label
     itself, which features are zeroed can tell the classes apart on its own (the "encoding" problem of
@@ -291,7 +292,12 @@ def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tupl
     mu_g = module.global_gates.mu(pseudo)
     z_g = noisy_gates(mu_g, float(gg["noise_std"]))
     ce = F.cross_entropy(module.aux_classifier(aux_inputs(gated, z_g, gg.get("baseline", "zero"))), pseudo)
-    return ce, losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+    reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
+    overlap = float(gg.get("overlap_weight", 0.0))
+    if overlap > 0:  # + weight * the clusters' expected shared features (losses.gate_overlap; not in the paper)
+        open_prob = losses.open_probability(torch.tanh(module.global_gates.weight), float(gg["reg_sigma"]))
+        reg = reg + overlap * losses.gate_overlap(open_prob, gg["reg_reduction"])
+    return ce, reg
 
 
 def train_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int, steps: int,

@@ -87,6 +87,9 @@ def as_before(cfg: dict) -> dict:
     # epoch, 3 times their phase in all; the official head (idc_faithful) keeps 1, what every run did before
     factor = cfg["head"]["global_gates"].pop("train_factor")
     assert factor == (1.0 if cfg["model"]["name"] == "idc_faithful" else 3.0), factor
+    # and a term on the features that two clusters' global gates share (weight 1); the official head has none
+    overlap = cfg["head"]["global_gates"].pop("overlap_weight")
+    assert overlap == (0.0 if cfg["model"]["name"] == "idc_faithful" else 1.0), overlap
     return cfg
 
 

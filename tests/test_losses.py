@@ -52,6 +52,21 @@ def test_gate_regulariser_is_gaussian_cdf():
         losses.gate_regulariser(mu, reduction="max")
 
 
+def test_gate_overlap_counts_the_features_two_clusters_share_and_pulls_only_those():
+    p = torch.tensor([[1.0, 1.0, 0.0, 0.5], [1.0, 0.0, 1.0, 0.5], [0.0, 0.0, 0.0, 1.0]], requires_grad=True)
+    # pairs (0,1): 1 + 0.25 shared, (0,2): 0.5, (1,2): 0.5 -> 2.25 over 4 features and 3 pairs
+    overlap = losses.gate_overlap(p)
+    assert overlap.item() == pytest.approx(2.25 / 4 / 3)
+    overlap.backward()
+    grad = p.grad
+    assert grad[0, 0] > 0 and grad[0, 1] == 0  # open in cluster 1 as well / open in cluster 0 alone
+    assert grad[2, 0] > 0 and grad[2, 2] > 0 and grad[2, 1] > 0  # closed in cluster 2: opening would share
+    disjoint = torch.eye(3)
+    assert losses.gate_overlap(p.detach(), "sum").item() == pytest.approx(2.25 / 3)  # a count of features
+    assert losses.gate_overlap(disjoint).item() == 0.0
+    assert losses.gate_overlap(torch.ones(1, 5)).item() == 0.0  # one cluster shares with no other
+
+
 def test_cluster_compression_matches_loop_over_clusters():
     gen = torch.Generator().manual_seed(2)
     h = torch.randn(9, 4, generator=gen, dtype=torch.float64)

@@ -117,6 +117,9 @@ def test_a_failed_refit_leaves_the_model_as_it_was_and_the_weight_follows_its_sc
     del module.head_cfg["global_gates"]["train_factor"]  # a run from before the option: trained ×1, can be told ×2
     assert refit(module, X, pred["local_gates"], pred["clusters"], 8, 0, ["head.global_gates.train_factor=2"])[
         "steps"] == 2 * phase
+    del module.head_cfg["global_gates"]["overlap_weight"]  # nor the overlap term: refitted with it
+    out = refit(module, X, pred["local_gates"], pred["clusters"], 8, 0, ["head.global_gates.overlap_weight=1"])
+    assert out["overrides"] == {"overlap_weight": 1.0} and module.head_cfg["global_gates"]["overlap_weight"] == 1.0
 
 
 def test_the_global_gates_train_on_after_the_last_epoch_and_no_cluster_changes(tmp_path):

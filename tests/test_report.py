@@ -476,4 +476,10 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
     (other / "config.yaml").write_text("head:\n  global_gates:\n    reg_lambda: 30\n    train_factor: 3\n")
     mixed = [*records[:2], results.Record("size_rule", "idc", "allaml", 3, other)]
     assert report.explanations.weights_of(mixed) == "10 (×1), 30 (×3)"  # a default changed between seeds
+    overlap = tmp_path / "overlap"
+    overlap.mkdir()
+    (overlap / "config.yaml").write_text("head:\n  global_gates:\n    reg_lambda: 10\n    train_factor: 3\n"
+                                         "    overlap_weight: 1\n")
+    mixed[-1] = results.Record("size_rule", "idc", "allaml", 3, overlap)
+    assert report.explanations.weights_of(mixed) == "10 (×1), 10 (×3, overlap 1)"
     assert "uniqueness 0.69, diversity 94.8 %" in section[0]  # the paper's MNIST10K numbers as the reference

@@ -145,26 +145,52 @@ def test_global_gates_train_with_adam_at_their_own_rate_or_with_the_official_sgd
         _module(**{"global_gates.baseline": "mean"})
 
 
-@pytest.mark.parametrize("baseline", ["permute", "zero"])
-def test_global_gates_keep_the_feature_that_tells_clusters_apart_and_close_the_noise(baseline):
-    """Feature 0 alone separates the four clusters; features 1-7 are uniform noise. With ``permute`` a closed
-    feature shows another sample's value, so exactly feature 0 stays open in every cluster. With ``zero`` (paper)
-    the pattern of zeroed noise features can itself encode the cluster: feature 0 is closed in some cluster."""
-    torch.manual_seed(0)
-    pseudo = torch.arange(256) % 4
-    gated = torch.rand(256, 8)
-    gated[:, 0] = 1.0 + pseudo.float() + 0.1 * torch.randn(256)
-    module = _module(**{"global_gates.optimizer": "adam", "global_gates.baseline": baseline})
+def _trained_global_gates(module, gated, pseudo, steps: int = 300):
+    """The K x D global gates after ``steps`` full-batch steps towards the clusters ``pseudo`` of ``gated``."""
     opt = module.aux_optimizer()
     weight = module.schedule.global_reg_weight(6, float(module.head_cfg["global_gates"]["reg_lambda"]))
-    for _ in range(300):
+    for _ in range(steps):
         ce, reg = stage2.global_gate_losses(module, gated, pseudo)
         opt.zero_grad()
         (ce + weight * reg).backward()
         opt.step()
-    gates = module.global_gates.matrix()
+    return module.global_gates.matrix()
+
+
+@pytest.mark.parametrize("baseline", ["permute", "zero"])
+def test_global_gates_keep_the_feature_that_tells_clusters_apart_and_close_the_noise(baseline):
+    """Feature 0 alone separates the four clusters; features 1-7 are uniform noise. With ``permute`` a closed
+    feature shows another sample's value, so exactly feature 0 stays open in every cluster. With ``zero`` (paper)
+    the pattern of zeroed noise features can itself encode the cluster: feature 0 is closed in some cluster.
+    (Without the term on shared features, which keeps a feature only in the clusters that need it most.)"""
+    torch.manual_seed(0)
+    pseudo = torch.arange(256) % 4
+    gated = torch.rand(256, 8)
+    gated[:, 0] = 1.0 + pseudo.float() + 0.1 * torch.randn(256)
+    module = _module(**{"global_gates.optimizer": "adam", "global_gates.baseline": baseline,
+                        "global_gates.overlap_weight": 0.0})  # the term on shared features would close some
+    gates = _trained_global_gates(module, gated, pseudo)
     keeps_only_feature_0 = bool(gates[:, 0].min() > 0.5 and gates[:, 1:].max() < 0.1)
     assert keeps_only_feature_0 == (baseline == "permute"), gates
+
+
+@pytest.mark.parametrize("overlap", [0.0, 1.0])
+def test_the_overlap_weight_keeps_a_feature_open_in_one_cluster_where_it_was_shared(overlap):
+    """Feature 0 tells all four clusters apart; features 1-4 each mark one cluster. Without the overlap term two
+    clusters keep feature 0 open; with it no feature stays open in two clusters and each cluster that keeps a
+    feature keeps its own marker."""
+    torch.manual_seed(0)
+    pseudo = torch.arange(256) % 4
+    gated = 0.2 * torch.rand(256, 8)
+    gated[:, 0] = 1.0 + pseudo.float() + 0.1 * torch.randn(256)
+    gated[torch.arange(256), 1 + pseudo] += 1.0
+    module = _module(**{"global_gates.optimizer": "adam", "global_gates.overlap_weight": overlap})
+    open_ = _trained_global_gates(module, gated, pseudo) > 0
+    shared = bool((open_.sum(0) > 1).any())
+    assert shared == (overlap == 0), open_
+    if overlap:
+        kept = [k for k in range(4) if open_[k].any()]
+        assert len(kept) >= 3 and all(open_[k].nonzero().flatten().tolist() == [1 + k] for k in kept), open_
 
 
 def test_bad_head_options_are_refused_with_their_names():

@@ -53,15 +53,20 @@ def features_of(dataset: str) -> int | None:
 
 
 #: the settings that decide how many global gates stay open (several values in a row: a default changed between seeds)
-GLOBAL_WEIGHT, GLOBAL_TRAINING = "head.global_gates.reg_lambda", "head.global_gates.train_factor"
+GLOBAL_WEIGHT = "head.global_gates.reg_lambda"
+GLOBAL_TRAINING, GLOBAL_OVERLAP = "head.global_gates.train_factor", "head.global_gates.overlap_weight"
 
 
 def weights_of(records: list[store.Record]) -> str:
-    """The global gates' weights and training lengths (times their phase; 1 for records from before the option)
-    the records trained with, each pair once (``-`` where no record says)."""
-    pairs = sorted({(float(w), float(r.settings.get(GLOBAL_TRAINING, ABSENT_MEANS[GLOBAL_TRAINING]))) for r in records
-                    if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
-    return ", ".join(f"{w:g} (×{t:g})" for w, t in pairs) or "-"
+    """The global gates' weights, training lengths (times their phase) and overlap weights the records trained
+    with (records from before an option: its old behaviour, ×1 and no overlap term), each once (``-`` where no
+    record says): ``10 (×3)``, or ``10 (×3, overlap 1)``."""
+    def setting(r: store.Record, key: str) -> float:
+        return float(r.settings.get(key, ABSENT_MEANS[key]))
+
+    sets = sorted({(float(w), setting(r, GLOBAL_TRAINING), setting(r, GLOBAL_OVERLAP)) for r in records
+                   if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
+    return ", ".join(f"{w:g} (×{t:g}{f', overlap {o:g}' if o else ''})" for w, t, o in sets) or "-"
 
 
 def explanations_section(records: list[store.Record]) -> list[str]:
@@ -69,7 +74,7 @@ def explanations_section(records: list[store.Record]) -> list[str]:
     per sample (median over samples) and global gates per cluster (mean over clusters) as counts and shares of D,
     and :data:`MEASURES`, each the mean over the seeds whose ``eval.json`` holds it."""
     header = ["dataset", "IDC schedule", "seeds", "D", "open local gates per sample", "open global gates per cluster",
-              "global gates' weight (training)", *(column for _, column, _ in MEASURES)]
+              "global gates' weight (training, overlap)", *(column for _, column, _ in MEASURES)]
     rows = []
     for dataset in sorted({r.dataset for r in records if r.method == "idc" and r.schedule != "quick"}):
         schedule, _ = best_recorded(acc_by_method(records, dataset), "idc") or (None, [])
@@ -91,8 +96,9 @@ def explanations_section(records: list[store.Record]) -> list[str]:
             "final epoch; means over the seeds whose `eval.json` holds the measure (records made before a measure "
             "existed lack it). Open local gates: the median over samples of the gates open for a sample; open global "
             "gates: the mean over clusters of the gates open for a cluster; in parentheses as a share of the table's "
-            f"D. The global gates' weight (`{GLOBAL_WEIGHT}`) and how long they trained (`{GLOBAL_TRAINING}`: times "
-            "their phase) decide how many stay open (the section \"Global gates' weight\" refits them under "
+            f"D. The global gates' weight (`{GLOBAL_WEIGHT}`), how long they trained (`{GLOBAL_TRAINING}`: times "
+            f"their phase) and the weight on features two clusters share (`{GLOBAL_OVERLAP}`, none where 0) decide "
+            "how many stay open and how distinct they are (the section \"Global gates' weight\" refits them under "
             "others). Uniqueness: the official code's measure, the mean over samples of the distance between the "
             "local gates of a sample and of its nearest neighbour over the distance between their inputs (it depends "
             "on the table's scale: compare it between runs of one table, not between tables); diversity: how few features the clusters' sets (features open "
