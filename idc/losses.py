@@ -90,18 +90,24 @@ def open_probability(mu: Tensor, sigma: float = 1.0) -> Tensor:
     return 0.5 * (1.0 + torch.erf((mu + 0.5) / (sigma * math.sqrt(2.0))))
 
 
-def gate_overlap(open_prob: Tensor, reduction: str = "mean") -> Tensor:
-    """Features open in two clusters at once, expected over pairs of clusters: ``P(z_kd > 0) P(z_ld > 0)`` of the
-    K x D open probabilities ``open_prob``, averaged over pairs ``k < l`` and, as :func:`expected_open_gates`
-    reduces, averaged (``mean``: a share) or summed (``sum``: a count) over features; 0 for one cluster. Not in the
-    paper: a penalty on it leaves a feature open only in the clusters whose recognition needs it most, for the
-    global gates' diversity (paper Sec. 5, ICLR-sub)."""
-    k = open_prob.shape[0]
-    if k < 2:
-        return open_prob.sum() * 0.0
-    total = open_prob.sum(0)
-    pairs = (total * total - (open_prob * open_prob).sum(0)) / (k * (k - 1))  # mean over k < l of p_k p_l
-    return expected_open_gates(pairs.unsqueeze(0), reduction)
+def gate_overlap(mu: Tensor, shares: Tensor, sigma: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Features open in two clusters at once (not in the paper). ``mu`` (K x D, in [-1, 1]: the global gates'
+    ``tanh(W^G)``) gives each gate's excess open probability over the closed gate's, ``q = (P(z > 0) - P_min) /
+    (P_max - P_min)`` with ``P(z > 0) = Phi((mu + 0.5) / sigma)`` (0 closed, 1 open at ``mu`` = -1, 1); the term is
+    the mean over pairs of clusters ``k != l``, weighted by their ``shares`` of the rows, of ``q_kd q_ld``, averaged
+    (``mean``) or summed (``sum``) over features as :func:`expected_open_gates`. A feature open in one cluster alone
+    costs nothing; clusters without rows count for nothing; 0 with fewer than two clusters in ``shares``. A penalty
+    on it keeps a feature open in the clusters whose recognition needs it most, for the global gates' diversity
+    (paper Sec. 5, ICLR-sub)."""
+    low, high = (0.5 * (1.0 + math.erf((m + 0.5) / (sigma * math.sqrt(2.0)))) for m in (-1.0, 1.0))
+    q = (open_probability(mu, sigma) - low) / (high - low)
+    w = shares.to(q.dtype)
+    pairs = w.sum() ** 2 - (w * w).sum()  # sum over k != l of w_k w_l
+    if pairs <= 0:
+        return q.sum() * 0.0
+    weighted = w[:, None] * q
+    shared = (weighted.sum(0) ** 2 - (weighted * weighted).sum(0)) / pairs  # per feature
+    return expected_open_gates(shared.unsqueeze(0), reduction)
 
 
 def expected_open_gates(open_prob: Tensor, reduction: str = "mean") -> Tensor:

@@ -15,6 +15,7 @@ balance prior are robust IDC, not in the paper).
 from __future__ import annotations
 
 import logging
+import math
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     if float(head["global_gates"].get("train_factor", 1.0)) < 1:
         raise ValueError("head.global_gates.train_factor must be >= 1 (times the steps of the global gates' phase), "
                          f"got {head['global_gates'].get('train_factor')}")
+    overlap = float(head["global_gates"].get("overlap_weight", 0.0))
+    if not (math.isfinite(overlap) and overlap >= 0):
+        raise ValueError(f"head.global_gates.overlap_weight must be a finite number >= 0 (0: no term on shared "
+                         f"features), got {head['global_gates'].get('overlap_weight')}")
     if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")
                                             or head.get("kind") not in ("kmeans", "dec")):
         raise ValueError("head.metric=decoder measures k-means' distances between a linear decoder's reconstructions "
@@ -280,7 +285,8 @@ def balance_weight(module: nn.Module) -> float:
 def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tuple[Tensor, Tensor]:
     """Auxiliary classifier's cross-entropy against the pseudo-labels ``y`` and the global gates' regulariser
     (paper Sec. 4.3; the total is ``ce + weight * reg``); ``head.global_gates.overlap_weight`` adds that many
-    times the clusters' expected shared features to ``reg`` (:func:`idc.losses.gate_overlap`).
+    times the features that the batch's clusters share to ``reg`` (:func:`idc.losses.gate_overlap`; logged with
+    it as ``global_gate_reg``).
 
     The classifier sees ``x * z * z^G[y]`` (``baseline: zero``, paper). Because ``z^G`` is picked by the label
     itself, which features are zeroed can tell the classes apart on its own (the "encoding" problem of
@@ -294,9 +300,10 @@ def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tupl
     ce = F.cross_entropy(module.aux_classifier(aux_inputs(gated, z_g, gg.get("baseline", "zero"))), pseudo)
     reg = losses.gate_regulariser(mu_g, float(gg["reg_sigma"]), gg["reg_reduction"])
     overlap = float(gg.get("overlap_weight", 0.0))
-    if overlap > 0:  # + weight * the clusters' expected shared features (losses.gate_overlap; not in the paper)
-        open_prob = losses.open_probability(torch.tanh(module.global_gates.weight), float(gg["reg_sigma"]))
-        reg = reg + overlap * losses.gate_overlap(open_prob, gg["reg_reduction"])
+    if overlap > 0:  # + overlap * the features clusters share (losses.gate_overlap; not in the paper)
+        shares = torch.bincount(pseudo, minlength=module.n_clusters) / len(pseudo)
+        reg = reg + overlap * losses.gate_overlap(torch.tanh(module.global_gates.weight), shares,
+                                                  float(gg["reg_sigma"]), gg["reg_reduction"])
     return ce, reg
 
 

@@ -62,6 +62,11 @@ def measure(module: Any, gated: torch.Tensor, clusters: torch.Tensor, seed: int)
     return out
 
 
+#: the refit's global-gate settings each record keeps (a variant without an override takes the run's own, and a
+#: run from before an option its old behaviour: a variant's name alone does not say)
+SETTINGS = ("reg_lambda", "train_factor", "overlap_weight")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--study", required=True, help="the records' file name")
@@ -103,6 +108,7 @@ def main() -> None:
                       "seed": seed, "n_features": int(gated.shape[1]),
                       "overrides": {**done["overrides"], **({STEPS: factor} if factor != 1.0 else {})},
                       "steps": done["steps"], "recorded_reg_lambda": float(defaults["reg_lambda"]),
+                      "settings": {k: module.head_cfg["global_gates"].get(k) for k in SETTINGS},  # as refitted
                       **measure(module, gated, torch.as_tensor(pred["clusters"]), seed),
                       "seconds": round(time.perf_counter() - started, 1)}
             with out.open("a") as f:

@@ -53,18 +53,27 @@ def test_gate_regulariser_is_gaussian_cdf():
 
 
 def test_gate_overlap_counts_the_features_two_clusters_share_and_pulls_only_those():
-    p = torch.tensor([[1.0, 1.0, 0.0, 0.5], [1.0, 0.0, 1.0, 0.5], [0.0, 0.0, 0.0, 1.0]], requires_grad=True)
-    # pairs (0,1): 1 + 0.25 shared, (0,2): 0.5, (1,2): 0.5 -> 2.25 over 4 features and 3 pairs
-    overlap = losses.gate_overlap(p)
-    assert overlap.item() == pytest.approx(2.25 / 4 / 3)
+    closed, open_ = -1.0, 1.0  # tanh(W^G) at its ends: a closed gate still has P(z > 0) = Phi(-0.5), counted as 0
+    mu = torch.tensor([[open_, open_, closed, 0.0], [open_, closed, open_, 0.0], [closed, closed, closed, open_]],
+                      dtype=torch.float64, requires_grad=True)
+    q_mid = (norm.cdf(0.5) - norm.cdf(-0.5)) / (norm.cdf(1.5) - norm.cdf(-0.5))  # mu = 0's excess open probability
+    equal = torch.full((3,), 1 / 3, dtype=torch.float64)
+    # pairs (0,1): feature 0 and q_mid^2 on feature 3; (0,2) and (1,2): q_mid on feature 3 -> over 4 features, 3 pairs
+    overlap = losses.gate_overlap(mu, equal)
+    assert overlap.item() == pytest.approx((1 + q_mid**2 + 2 * q_mid) / 4 / 3)
     overlap.backward()
-    grad = p.grad
-    assert grad[0, 0] > 0 and grad[0, 1] == 0  # open in cluster 1 as well / open in cluster 0 alone
-    assert grad[2, 0] > 0 and grad[2, 2] > 0 and grad[2, 1] > 0  # closed in cluster 2: opening would share
-    disjoint = torch.eye(3)
-    assert losses.gate_overlap(p.detach(), "sum").item() == pytest.approx(2.25 / 3)  # a count of features
-    assert losses.gate_overlap(disjoint).item() == 0.0
-    assert losses.gate_overlap(torch.ones(1, 5)).item() == 0.0  # one cluster shares with no other
+    grad = mu.grad
+    assert grad[0, 0] > 0 and grad[0, 1] == pytest.approx(0, abs=1e-12)  # shared with cluster 1 / open in 0 alone
+    assert grad[2, 3] > 0 and grad[2, 0] > 0  # open where 0 and 1 are half open / closed where both are open
+    assert grad[1, 2] == pytest.approx(0, abs=1e-12)  # open in cluster 1 alone: no pull, however open
+    assert losses.gate_overlap(mu.detach(), equal, reduction="sum").item() == pytest.approx(
+        (1 + q_mid**2 + 2 * q_mid) / 3)  # a count of features
+    # a cluster without rows shares nothing: cluster 2's gates cost nothing, clusters 0 and 1 share feature 0
+    alone = losses.gate_overlap(mu.detach(), torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+    assert alone.item() == pytest.approx((1 + q_mid**2) / 4)
+    assert losses.gate_overlap(mu.detach(), torch.tensor([1.0, 0.0, 0.0])).item() == 0.0  # one cluster in the batch
+    disjoint = 2 * torch.eye(3, dtype=torch.float64) - 1
+    assert losses.gate_overlap(disjoint, equal).item() == pytest.approx(0.0, abs=1e-12)
 
 
 def test_cluster_compression_matches_loop_over_clusters():

@@ -117,7 +117,10 @@ def test_a_failed_refit_leaves_the_model_as_it_was_and_the_weight_follows_its_sc
     del module.head_cfg["global_gates"]["train_factor"]  # a run from before the option: trained ×1, can be told ×2
     assert refit(module, X, pred["local_gates"], pred["clusters"], 8, 0, ["head.global_gates.train_factor=2"])[
         "steps"] == 2 * phase
-    del module.head_cfg["global_gates"]["overlap_weight"]  # nor the overlap term: refitted with it
+    del module.head_cfg["global_gates"]["overlap_weight"]  # nor the overlap term: refitted without it unless told
+    refit(module, X, pred["local_gates"], pred["clusters"], 8, 0, [])
+    assert module.head_cfg["global_gates"]["overlap_weight"] == 0.0
+    del module.head_cfg["global_gates"]["overlap_weight"]
     out = refit(module, X, pred["local_gates"], pred["clusters"], 8, 0, ["head.global_gates.overlap_weight=1"])
     assert out["overrides"] == {"overlap_weight": 1.0} and module.head_cfg["global_gates"]["overlap_weight"] == 1.0
 
@@ -129,7 +132,8 @@ def test_the_global_gates_train_on_after_the_last_epoch_and_no_cluster_changes(t
     for factor in (1, 4):
         run = tmp_path / f"x{factor}"
         train(make_cfg(run, "dataset=synthetic", "dataset.n_samples=300", "seed=2", "head.global_gates.lr=0.1",
-                       f"head.global_gates.train_factor={factor}"))
+                       f"head.global_gates.train_factor={factor}",
+                       "head.global_gates.overlap_weight=0"))  # with it this smoke run's gates all close at both
         pred[factor] = read_predictions(run / "predictions.h5")
         module, _ = load_module(run)  # the checkpoint holds the gates trained on
         np.testing.assert_array_equal(module.global_gates.matrix().numpy(), pred[factor]["global_gates"])
