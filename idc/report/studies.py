@@ -108,17 +108,19 @@ def _mean_of(group: list[dict[str, Any]], key: str, digits: int = 1, scale: floa
 
 def global_gates_section(root: Path) -> list[str]:
     """``results/global_gates/*.jsonl`` of ``scripts/global_gate_study.py``: per study, dataset and variant, the
-    means over runs of the open global gates per cluster (and their share of D), their diversity and fidelity."""
+    means over runs of the open global gates per cluster (and their share of D), their diversity and fidelity.
+    Records of one variant name under other overrides are rows of their own."""
     lines: list[str] = []
     for f in sorted((Path(root) / store.GLOBAL_GATES).glob("*.jsonl")):
-        groups: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        groups: dict[tuple[str, str, str, str], dict[str, dict[str, Any]]] = {}
         for r in map(json.loads, f.read_text().splitlines()):
-            groups.setdefault((r["dataset"], r["schedule"], r["variant"]), {})[r["run"]] = r  # retrained twice: last
+            key = (r["dataset"], r["schedule"], r["variant"], json.dumps(r["overrides"], sort_keys=True))
+            groups.setdefault(key, {})[r["run"]] = r  # retrained twice: the last
         header = ["dataset", "schedule", "variant", "its overrides", "runs (seeds)",
                   "open global gates per cluster with samples",
                   "global-gate diversity (%)", "global-gate fidelity (%)"]
         rows = []
-        for (dataset, schedule, variant), by_run in sorted(groups.items(),
+        for (dataset, schedule, variant, _), by_run in sorted(groups.items(),
                                                            key=lambda item: (*item[0][:2], _weight_order(item))):
             group = sorted(by_run.values(), key=lambda r: r["seed"])
             share = 100 * np.mean([r["open_global_gates"] / r["n_features"] for r in group])
@@ -142,12 +144,12 @@ def global_gates_section(root: Path) -> list[str]:
             "and more distinct and the fidelity holds.", "", *lines[:-1]]
 
 
-def _weight_order(item: tuple[tuple[str, str, str], dict[str, dict[str, Any]]]) -> tuple[float, float, str]:
+def _weight_order(item: tuple[tuple[str, ...], dict[str, dict[str, Any]]]) -> tuple[float, float, str, str]:
     """Variants in the order of their weight (``reg_lambda``, else the run's own), then length, then name."""
     first = next(iter(item[1].values()))
     overrides = first["overrides"]
     weight = float(overrides.get("reg_lambda", first.get("recorded_reg_lambda", 0.0)))
-    return weight, float(overrides.get("steps", 1.0)), item[0][2]
+    return weight, float(overrides.get("steps", 1.0)), item[0][2], item[0][3]
 
 
 def _plain(value: Any) -> str:
