@@ -80,6 +80,7 @@ def main() -> None:
     out = args.root / store.GLOBAL_GATES / f"{args.study}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = out.read_text().splitlines() if out.is_file() else []
+    code = rd.code_version()  # which code refitted: a changed loss under the same variant name is told apart
     recorded = {(r["run"], r["variant"]) for r in map(json.loads, lines)}
     for run in args.runs:
         names = [items[0] for items in args.variant]
@@ -109,6 +110,7 @@ def main() -> None:
                       "overrides": {**done["overrides"], **({STEPS: factor} if factor != 1.0 else {})},
                       "steps": done["steps"], "recorded_reg_lambda": float(defaults["reg_lambda"]),
                       "settings": {k: module.head_cfg["global_gates"].get(k) for k in SETTINGS},  # as refitted
+                      "code": code,
                       **measure(module, gated, torch.as_tensor(pred["clusters"]), seed),
                       "seconds": round(time.perf_counter() - started, 1)}
             with out.open("a") as f:

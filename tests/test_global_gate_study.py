@@ -24,5 +24,6 @@ def test_a_stronger_weight_keeps_fewer_global_gates_and_a_recorded_run_is_skippe
     assert long["overrides"] == {"steps": 3.0} and long["steps"] == 3 * weak["steps"]
     assert strong["settings"] == {"reg_lambda": 300.0, "train_factor": 3.0, "overlap_weight": 1.0}  # as refitted
     assert long["settings"]["reg_lambda"] == 10.0  # the run's own, each variant from it
+    assert set(long["code"]) <= {"idc", "commit"} and "idc" in long["code"]  # which code refitted
     script.main()  # every variant recorded: nothing refitted
     assert len(out.read_text().splitlines()) == 3
