@@ -102,9 +102,10 @@ def gate_overlap(mu: Tensor, shares: Tensor, sigma: float = 1.0, reduction: str 
     low, high = (0.5 * (1.0 + math.erf((m + 0.5) / (sigma * math.sqrt(2.0)))) for m in (-1.0, 1.0))
     q = (open_probability(mu, sigma) - low) / (high - low)
     w = shares.to(q.dtype)
-    pairs = w.sum() ** 2 - (w * w).sum()  # sum over k != l of w_k w_l
-    if pairs <= 0:
-        return q.sum() * 0.0
+    # sum over k != l of w_k w_l, at least 2 (B - 1) / B^2 with two clusters in a batch of B rows; with one it is 0 and
+    # so is every feature's sum: clamped (far below any real value, far above what would overflow a gradient)
+    # rather than tested, so that no step waits on the device
+    pairs = (w.sum() ** 2 - (w * w).sum()).clamp_min(1e-12)
     weighted = w[:, None] * q
     shared = (weighted.sum(0) ** 2 - (weighted * weighted).sum(0)) / pairs  # per feature
     return expected_open_gates(shared.unsqueeze(0), reduction)

@@ -302,7 +302,7 @@ def global_gate_losses(module: nn.Module, gated: Tensor, pseudo: Tensor) -> tupl
     overlap = float(gg.get("overlap_weight", 0.0))
     if overlap > 0:  # + overlap * the features clusters share (losses.gate_overlap; not in the paper)
         shares = torch.bincount(pseudo, minlength=module.n_clusters) / len(pseudo)
-        reg = reg + overlap * losses.gate_overlap(torch.tanh(module.global_gates.weight), shares,
+        reg = reg + overlap * losses.gate_overlap(module.global_gates.mu(), shares,
                                                   float(gg["reg_sigma"]), gg["reg_reduction"])
     return ce, reg
 

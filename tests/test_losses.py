@@ -71,7 +71,10 @@ def test_gate_overlap_counts_the_features_two_clusters_share_and_pulls_only_thos
     # a cluster without rows shares nothing: cluster 2's gates cost nothing, clusters 0 and 1 share feature 0
     alone = losses.gate_overlap(mu.detach(), torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
     assert alone.item() == pytest.approx((1 + q_mid**2) / 4)
-    assert losses.gate_overlap(mu.detach(), torch.tensor([1.0, 0.0, 0.0])).item() == 0.0  # one cluster in the batch
+    one = mu.detach().float().requires_grad_()
+    lone = losses.gate_overlap(one, torch.tensor([1.0, 0.0, 0.0]))  # one cluster in the batch: nothing shared
+    (100 * lone).backward()  # at weights as a run gives them (reg_lambda 10, overlap 10)
+    assert lone.item() == 0.0 and torch.equal(one.grad, torch.zeros_like(one))  # and no pull, nor NaN
     disjoint = 2 * torch.eye(3, dtype=torch.float64) - 1
     assert losses.gate_overlap(disjoint, equal).item() == pytest.approx(0.0, abs=1e-12)
 

@@ -199,11 +199,11 @@ class GlobalGates(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_clusters, n_features) * init_std)
 
-    def mu(self, clusters: Tensor) -> Tensor:
-        """``tanh(W^G[y])`` for a batch of cluster indices."""
-        return torch.tanh(self.weight[clusters])
+    def mu(self, clusters: Tensor | None = None) -> Tensor:
+        """``tanh(W^G[y])`` for a batch of cluster indices, or ``tanh(W^G)`` of every cluster (K x D)."""
+        return torch.tanh(self.weight if clusters is None else self.weight[clusters])
 
     @torch.no_grad()
     def matrix(self) -> Tensor:
         """The K x D global gate matrix used at inference."""
-        return hard_sigmoid(torch.tanh(self.weight))
+        return hard_sigmoid(self.mu())
