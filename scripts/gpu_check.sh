@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check (issue 21), one prepared script for a machine with a GPU and no network (under 8 minutes on an
-# H100/H200). Its Python has torch, Lightning, scikit-learn and h5py; Hydra, OmegaConf and W&B are installed from
-# wheels downloaded beforehand by `make gpu-wheels` into .wheels/ (ignored by git; carry it to the machine).
+# H100/H200). Its Python has torch, Lightning, scikit-learn and h5py; Hydra and OmegaConf (pure Python, any 3.x)
+# are installed from wheels built beforehand by `make gpu-wheels` into .wheels/ (ignored by git; carry it to the
+# machine). W&B is not needed: the runs use logger=none.
 # Writes JSON records into $OUT (else results/gpu/): the official MNIST10K schedule with trainer=gpu (wall time,
 # ACC, seconds per epoch of each stage), and make bench's PBMC-2-shaped case as is, with bf16-mixed and compiled.
 #
@@ -19,7 +20,7 @@ export WANDB_MODE=offline CI=1
 
 missing=$("$PYTHON" - <<'PY'
 import importlib.util
-print(" ".join(m for m in ("hydra", "omegaconf", "wandb") if importlib.util.find_spec(m) is None))
+print(" ".join(m for m in ("hydra", "omegaconf") if importlib.util.find_spec(m) is None))
 PY
 )
 if [ -n "$missing" ]; then
@@ -28,7 +29,7 @@ if [ -n "$missing" ]; then
     exit 2
   fi
   echo "gpu_check: installing $missing from $WHEELS (no network)"
-  "$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" hydra-core omegaconf wandb
+  "$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" hydra-core omegaconf
 fi
 
 if [ "${1:-}" != "--dry-run" ]; then

@@ -485,3 +485,24 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
     mixed[-1] = results.Record("size_rule", "idc", "allaml", 3, overlap)
     assert report.explanations.weights_of(mixed) == "10 (×1), 10 (×3, overlap 1)"
     assert "uniqueness 0.69, diversity 94.8 %" in section[0]  # the paper's MNIST10K numbers as the reference
+
+
+def test_gpu_section_tables_the_check_and_the_profile(tmp_path):
+    from idc.report.sections import gpu_section
+
+    gpu = tmp_path / results.GPU
+    (gpu / "profile").mkdir(parents=True)
+    (gpu / "bench.json").write_text(json.dumps({"case": "shape", "device": "GPU X", "torch": "2", "variants": {
+        "fp32": {"stage1_ms_per_step": 63.25, "stage2_ms_per_step": 16.5, "cuda_max_allocated_gb": 5.4},
+        "compile": {"error": "boom"}}}))
+    (gpu / "mnist.json").write_text(json.dumps({"case": "mnist", "epochs": 200, "complete": False,
+                                                "stage1_s_per_epoch": 1.766, "stage2_s_per_epoch": None}))
+    table = "\n".join(["cudaLaunchKernel  1%  1ms  1%  1ms  1us  0us  0%  0us  0us  300",
+                       "cuLaunchKernel  1%  1ms  1%  1ms  1us  0us  0%  0us  0us  60"])
+    (gpu / "profile" / "profile_stage1.txt").write_text(
+        f"30 steps of stage 1, epoch 2\n{table}\nSelf CPU time total: 778.275ms\nSelf CUDA time total: 66.313ms\n\n"
+        f"{table}\nSelf CPU time total: 778.275ms\nSelf CUDA time total: 66.313ms\n")
+    page = "\n".join(gpu_section(tmp_path))
+    assert "| fp32 | 63.2 | 16.5 | 5.40 |  |" in page and "| compile | - | - | - | boom |" in page
+    assert "| 200 | cut by the check's time limit | 1.77 | - | - | - |" in page
+    assert "| profile_stage1 | 30 | 25.9 | 2.2 | 12 |" in page  # 778/30 ms on the host, 66/30 on the device

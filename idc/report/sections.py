@@ -64,18 +64,80 @@ def estimates_section() -> list[str]:
 
 
 def gpu_section(root: Path) -> list[str]:
-    files = sorted((Path(root) / store.GPU).glob("*.json"))
+    """The GPU check's records (``scripts/gpu_check.sh``): the bench variants side by side, the MNIST10K run and,
+    where ``scripts/gpu_profile.py`` left one, the profile's split of a step between host and device."""
+    folder = Path(root) / store.GPU
+    files = sorted(folder.glob("*.json"))
     if not files:
         return ["Not measured: no records under `results/gpu/` yet. On a machine with a GPU run "
                 "`make gpu-wheels` beforehand (with network), then `scripts/gpu_check.sh` there, and commit the JSON "
                 "records it writes to `results/gpu/`."]
-    header = ["record", "case", "value"]
-    rows = []
+    out: list[str] = []
     for f in files:
         payload = json.loads(f.read_text())
-        for key, value in sorted(flatten(payload).items()):
-            rows.append([f.stem, key, f"{value:.3f}" if isinstance(value, float) else str(value)])
-    return [to_markdown(header, rows)]
+        about = f"`results/gpu/{f.name}`: {payload.get('device', '?')}, torch {payload.get('torch', '?')}"
+        about += " (dry run: not a result)" if payload.get("dry_run") else ""
+        if "variants" in payload:
+            header = ["variant", "stage 1 ms/step", "stage 2 ms/step", "CUDA peak (GB)", "error"]
+            rows = [[name, _num(v.get("stage1_ms_per_step"), 1), _num(v.get("stage2_ms_per_step"), 1),
+                     _num(v.get("cuda_max_allocated_gb"), 2), v.get("error", "")]
+                    for name, v in payload["variants"].items()]
+            out += [f"### {payload.get('case', f.stem)}", "", about + ".", "", to_markdown(header, rows), ""]
+        elif "epochs" in payload:
+            state = "complete" if payload.get("complete") else "cut by the check's time limit"
+            header = ["epochs run", "state", "stage 1 s/epoch", "stage 2 s/epoch", "wall", "ACC (final epoch)"]
+            acc = payload.get("acc")
+            rows = [[str(payload["epochs"]), state, _num(payload.get("stage1_s_per_epoch"), 2),
+                     _num(payload.get("stage2_s_per_epoch"), 2),
+                     duration(payload["wall_seconds"]) if payload.get("wall_seconds") else "-",
+                     "-" if acc is None else f"{100 * acc:.1f}"]]
+            out += [f"### {payload.get('case', f.stem)}", "", about + "; `" + " ".join(payload.get("overrides", []))
+                    + "`.", "", to_markdown(header, rows), ""]
+        else:
+            rows = [[key, f"{value:.3f}" if isinstance(value, float) else str(value)]
+                    for key, value in sorted(flatten(payload).items())]
+            out += [f"### {f.stem}", "", to_markdown(["key", "value"], rows), ""]
+    profile = profile_rows(folder / "profile")
+    if profile:
+        out += ["### Where a step's time goes (`scripts/gpu_profile.py`)", "",
+                "torch.profiler over consecutive steps: the host's own time (Python, dispatch, kernel launches) "
+                "against the time the device computes.", "",
+                to_markdown(["profile", "steps", "host ms/step", "device ms/step (self CUDA)", "kernel launches/step"], profile), ""]
+    return out[:-1]
+
+
+def profile_rows(folder: Path) -> list[list[str]]:
+    """One row per ``profile_*.txt`` under ``folder`` (and its subfolders): the profiler's self-CPU and
+    self-CUDA totals per step and the launches per step."""
+    rows = []
+    for f in sorted(folder.rglob("profile_stage*.txt")):
+        text = f.read_text()
+        steps = int(text.split(" steps", 1)[0]) if text[:1].isdigit() else 0
+        totals = {}
+        launches = 0
+        first_table = text.split("Self CPU time total:", 1)[0]
+        for line in text.splitlines():
+            if line.startswith("Self CPU time total:") or line.startswith("Self CUDA time total:"):
+                kind, value = line.split(":", 1)
+                totals.setdefault(kind, _ms(value.strip()))
+        for line in first_table.splitlines():
+            if line.strip().startswith(("cudaLaunchKernel ", "cudaLaunchKernelExC ", "cuLaunchKernel ")):
+                launches += int(line.split()[-1])
+        if not steps:
+            continue
+        host, device = totals.get("Self CPU time total"), totals.get("Self CUDA time total")
+        rows.append([str(f.relative_to(folder).with_suffix("")), str(steps), _num(host and host / steps, 1),
+                     _num(device and device / steps, 1), str(launches // steps if launches else "-")])
+    return rows
+
+
+def _ms(text: str) -> float:
+    value, unit = float(text.rstrip("mus")), text.lstrip("0123456789.")
+    return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def bench_section(root: Path) -> list[str]:
