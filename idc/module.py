@@ -21,6 +21,7 @@ from idc import objectives, stage2
 from idc.nn import (Autoencoder, AuxiliaryClassifier, DECTarget, GlobalGates, decoder_metric, head_kind,
                     make_gate_network, make_head)
 from idc.nn.gates import gate_options, kind_of
+from idc.refit_global_gates import guard_trained
 from idc.schedule import Schedule
 
 RECON_TASKS = ("clean", "gated", "masked", "latent")
@@ -278,6 +279,7 @@ class IDCModule(pl.LightningModule):
             stage2.select_head(self)  # no global gates: chosen after the last epoch (EpochPicks scores it)
         elif last_epoch and self.global_gates_enabled and self.schedule.global_gates_on(self.current_epoch):
             stage2.extend_global_gates(self)  # before the epoch's checkpoint: saved with it
+            guard_trained(self)  # head.global_gates.min_cluster_fidelity: a refit at less overlap where it fails
             self.raise_if_nonfinite()  # the NaN guard of those steps, before anything is saved
 
     # ------------------------------------------------------------------------------------- optimizers

@@ -10,27 +10,31 @@ while they did taught them from moving pseudo-labels; a refit learns from the fi
 """
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
-from torch import Tensor
+from torch import Tensor, nn
 
 from idc import schema, stage2
+from idc.metrics import subsample_rows
 from idc.nn import AuxiliaryClassifier, GlobalGates
 from idc.run_dir import ABSENT_MEANS
 
-if TYPE_CHECKING:
-    from idc.module import IDCModule
+
+log = logging.getLogger(__name__)
 
 PREFIX = "head.global_gates."
 #: numeric keys that must be positive (the others may be 0)
 POSITIVE = ("lr", "reg_sigma")
 #: keys a refit cannot change: the auxiliary classifier's width is part of the saved model's shape
 FIXED = ("enabled", "aux_hidden_dim")
+#: how many times :func:`guard_overlap` halves ``overlap_weight`` before it refits without the term
+HALVINGS = 2
 #: the choice keys of ``head.global_gates`` that :func:`idc.stage2.check_options` does not check
 CHOICES = {"reg_reduction": schema.choices(schema.Reduction), "reg_schedule": schema.choices(schema.RegSchedule)}
 
@@ -60,20 +64,20 @@ def parse_overrides(overrides: list[str], current: Mapping[str, Any]) -> dict[st
     return parsed
 
 
-def global_gate_steps(module: IDCModule, n_rows: int, batch: int) -> int:
+def global_gate_steps(module: nn.Module, n_rows: int, batch: int) -> int:
     """The optimizer steps of the global gates' phase on one device: the epochs from ``global_gates_start`` on,
     times the steps per epoch (``n_rows // batch``, the last partial batch dropped, as the DataModule does); a run
     trained them ``head.global_gates.train_factor`` times as long (:func:`idc.stage2.extend_global_gates`)."""
     return (module.schedule.epochs - module.schedule.global_gates_start) * max(n_rows // batch, 1)
 
 
-def refit_global_gates(module: IDCModule, gated: Tensor, clusters: Tensor, batch: int, steps: int,
-                       seed: int) -> None:
+def refit_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int, steps: int,
+                       seed: int, watch: Callable[[dict[str, Tensor]], None] | None = None) -> None:
     """Fresh global gates and auxiliary classifier in ``module``, trained ``steps`` steps towards ``clusters`` of the
     gated rows ``gated`` (:func:`idc.stage2.train_global_gates`) with the module's own optimizer choice; the weight
     follows ``head.global_gates.reg_schedule`` over the epochs of the run's global-gate phase, then stays at its
     last value, as in training. They replace the module's only once trained (an error leaves it as it was), and
-    the global random state is left as it was."""
+    the global random state is left as it was; ``watch`` sees each step's terms (training's NaN and SIGTERM guard)."""
     gg = module.head_cfg["global_gates"]
     n, d = gated.shape
     per_epoch = max(n // batch, 1)
@@ -92,21 +96,81 @@ def refit_global_gates(module: IDCModule, gated: Tensor, clusters: Tensor, batch
             module.aux_classifier = aux.to(gated.device)
             module.aux_classifier.train()
             stage2.train_global_gates(module, gated, clusters, batch, steps, module.aux_optimizer(),
-                                      torch.Generator().manual_seed(seed), weight)
+                                      torch.Generator().manual_seed(seed), weight, watch)
             module.aux_classifier.eval()
     except BaseException:
         module.global_gates, module.aux_classifier = old
         raise
 
 
-def refit(module: IDCModule, X: np.ndarray, local_gates: np.ndarray, clusters: np.ndarray, batch: int, seed: int,
+def guard_overlap(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int, steps: int, seed: int,
+                  watch: Callable[[dict[str, Tensor]], None] | None = None) -> list[dict[str, Any]]:
+    """``head.global_gates.min_cluster_fidelity`` (not in the paper): the overlap term can close a feature that two
+    clusters both need (clusters that truly share their features), and then a cluster is no longer recognised from
+    what its global gates keep. Where the weakest cluster's fidelity (:func:`idc.stage2.global_gate_fidelity`, at
+    most 2000 rows) is below that floor, the global gates are refitted (:func:`refit_global_gates`, ``steps`` steps)
+    at half the overlap weight, :data:`HALVINGS` times at most, then without the term, while that raises the
+    weakest cluster's fidelity and until it reaches the floor; the best fit is kept (a refit that does not help
+    says the term was not the cause). Off where the floor or the weight is 0. Returns the fits measured, in order
+    (``overlap_weight``, ``fidelity_min``, ``kept``), none where off; ``head_cfg`` keeps its configured weight."""
+    gg = module.head_cfg["global_gates"]
+    floor, configured = float(gg.get("min_cluster_fidelity", 0.0)), float(gg.get("overlap_weight", 0.0))
+    if floor <= 0 or configured <= 0:
+        return []
+    rows = torch.as_tensor(subsample_rows(len(clusters), 2000, seed), device=gated.device)
+
+    def weakest() -> float:
+        return stage2.global_gate_fidelity(module, gated[rows], clusters[rows], seed)["global_gate_fidelity_min"]
+
+    fits = [{"overlap_weight": configured, "fidelity_min": weakest(), "kept": True}]
+    best = fits[0], (module.global_gates, module.aux_classifier)
+    try:
+        while best[0] is fits[-1] and fits[-1]["fidelity_min"] < floor and fits[-1]["overlap_weight"] > 0:
+            gg["overlap_weight"] = fits[-1]["overlap_weight"] / 2 if len(fits) <= HALVINGS else 0.0
+            refit_global_gates(module, gated, clusters, batch, steps, seed, watch)
+            fits.append({"overlap_weight": gg["overlap_weight"], "fidelity_min": weakest(), "kept": False})
+            if fits[-1]["fidelity_min"] > best[0]["fidelity_min"]:
+                best = fits[-1], (module.global_gates, module.aux_classifier)
+    finally:
+        gg["overlap_weight"] = configured
+    for fit in fits:
+        fit["kept"] = fit is best[0]
+    module.global_gates, module.aux_classifier = best[1]
+    return fits
+
+
+def guard_trained(module: nn.Module) -> list[dict[str, float]]:
+    """:func:`guard_overlap` at the end of training (after :func:`idc.stage2.extend_global_gates`): the frozen gated
+    table, the kept head's partition, the run's own global-gate steps and batch (a batch per DDP process; every
+    process refits alike, then takes rank 0's). The fits go to ``module.head_selection["overlap_guard"]``
+    (metrics.json); a refit is logged."""
+    gg, trainer, frozen = module.head_cfg["global_gates"], module.trainer, module.frozen
+    batch = int(trainer.datamodule.batch_size) * trainer.world_size
+    steps = round(float(gg.get("train_factor", 1.0)) * global_gate_steps(module, len(frozen.gated), batch))
+    fits = guard_overlap(module, frozen.gated, stage2.frozen_partition(module), batch, steps, module.seed,
+                         stage2.after_last_epoch_watch(module))
+    if fits:
+        module.head_selection["overlap_guard"] = fits
+    if len(fits) > 1:
+        stage2.share_rank_zero([*module.global_gates.parameters(), *module.aux_classifier.parameters()])
+    kept = next((f for f in fits if f["kept"]), None)
+    if kept is not None and kept is not fits[0] and trainer.is_global_zero:
+        log.info("global gates: refitted at overlap_weight %g, where the weakest cluster is recognised from its "
+                 "features in %.0f %% of its rows (%.0f %% at %g; head.global_gates.min_cluster_fidelity %g)",
+                 kept["overlap_weight"], 100 * kept["fidelity_min"], 100 * fits[0]["fidelity_min"],
+                 fits[0]["overlap_weight"], float(gg["min_cluster_fidelity"]))
+    return fits
+
+
+def refit(module: nn.Module, X: np.ndarray, local_gates: np.ndarray, clusters: np.ndarray, batch: int, seed: int,
           overrides: list[str], steps_factor: float = 1.0) -> dict[str, Any]:
     """Apply ``overrides`` to ``module.head_cfg`` (and its saved hyperparameters) and refit its global gates on the
     gated rows ``X * local_gates`` towards ``clusters`` for ``steps_factor`` times as many steps as the run gave them
-    (:func:`global_gate_steps` times ``train_factor``) at ``batch`` rows; returns the overrides, steps and batch. A bad
-    override or a failed refit raises and leaves ``module`` as it was."""
-    current = {**{k: float(ABSENT_MEANS[PREFIX + k]) for k in ("train_factor", "overlap_weight")},  # older runs
-               **module.head_cfg["global_gates"]}
+    (:func:`global_gate_steps` times ``train_factor``) at ``batch`` rows, under :func:`guard_overlap`; returns the
+    overrides, steps, batch and the guard's fits. A bad override or a failed refit raises and leaves ``module`` as
+    it was."""
+    absent = ("train_factor", "overlap_weight", "min_cluster_fidelity")  # keys that older runs lack
+    current = {**{k: float(ABSENT_MEANS[PREFIX + k]) for k in absent}, **module.head_cfg["global_gates"]}
     parsed = parse_overrides(overrides, current)
     settings = {**current, **parsed}
     stage2.check_options({**module.head_cfg, "global_gates": settings}, module.model_cfg)
@@ -118,11 +182,14 @@ def refit(module: IDCModule, X: np.ndarray, local_gates: np.ndarray, clusters: n
         raise ValueError("the run gave its global gates no training step (its schedule ends before "
                          "global_gates_start): nothing to refit")
     module.head_cfg["global_gates"] = settings
+    old = module.global_gates, module.aux_classifier
     try:
         refit_global_gates(module, gated, labels, batch, steps, seed)
+        guarded = guard_overlap(module, gated, labels, batch, steps, seed)
     except BaseException:
         module.head_cfg["global_gates"] = current
+        module.global_gates, module.aux_classifier = old
         raise
     if "head" in module.hparams:  # saved with the model (IDC.save): the refitted gates' settings
         module.hparams["head"] = {**module.hparams["head"], "global_gates": dict(settings)}
-    return {"overrides": parsed, "steps": steps, "batch": batch}
+    return {"overrides": parsed, "steps": steps, "batch": batch, "overlap_guard": guarded}

@@ -136,7 +136,7 @@ def differing_keys(settings: list[dict[str, str]]) -> list[str]:
 #: keys that came with a default other than what IDC's runs did before them: a config of IDC without the key ran so
 #: (the report compares rows, and a resume compares settings, with these values in place of the missing keys)
 ABSENT_MEANS = {"model.fused_optimizers": "False", "head.global_gates.train_factor": "1.0",
-                "head.global_gates.overlap_weight": "0.0"}
+                "head.global_gates.overlap_weight": "0.0", "head.global_gates.min_cluster_fidelity": "0.0"}
 
 
 class SettingsChanged(ValueError):

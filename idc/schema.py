@@ -94,6 +94,7 @@ class GlobalGatesSchema:
     baseline: GateBaseline = GateBaseline.zero
     train_factor: float = 1.0
     overlap_weight: float = 0.0
+    min_cluster_fidelity: float = 0.0
 
 
 @dataclass

@@ -66,6 +66,10 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     if not (math.isfinite(overlap) and overlap >= 0):
         raise ValueError(f"head.global_gates.overlap_weight must be a finite number >= 0 (0: no term on shared "
                          f"features), got {head['global_gates'].get('overlap_weight')}")
+    floor = float(head["global_gates"].get("min_cluster_fidelity", 0.0))
+    if not 0 <= floor <= 1:
+        raise ValueError(f"head.global_gates.min_cluster_fidelity must be in [0, 1] (0: off), "
+                         f"got {head['global_gates'].get('min_cluster_fidelity')}")
     if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")
                                             or head.get("kind") not in ("kmeans", "dec")):
         raise ValueError("head.metric=decoder measures k-means' distances between a linear decoder's reconstructions "
@@ -352,17 +356,25 @@ def extend_global_gates(module: nn.Module) -> int:
     if trainer.is_global_zero:
         log.info("global gates: %d more steps after the last epoch (head.global_gates.train_factor %g)", steps,
                  float(gg["train_factor"]))
-    def watch(terms: dict[str, Tensor]) -> None:
-        module._watch("global gates after the last epoch", terms)
-        if trainer.received_sigterm and trainer.world_size == 1:  # a scheduler's stop: now, not after the steps;
-            raise Interrupted(signal.SIGTERM)  # the last epoch's checkpoint is not written: the command replays it
-        # (under DDP the stop waits for the steps' end: a rank leaving alone would hang the others' broadcast)
-
     batch = int(trainer.datamodule.batch_size) * trainer.world_size  # a DDP step's rows: a batch per process
     train_global_gates(module, frozen.gated, frozen_partition(module), batch, steps, optimizer, generator,
-                       lambda step: weight, watch)
+                       lambda step: weight, after_last_epoch_watch(module))
     share_rank_zero([*module.global_gates.parameters(), *module.aux_classifier.parameters()])
     return steps
+
+
+def after_last_epoch_watch(module: nn.Module) -> Callable[[dict[str, Tensor]], None]:
+    """What sees each step of the global gates after the last epoch: the module's NaN guard, and a SIGTERM, which
+    stops them at once in a single process (the last epoch's checkpoint is not written: the command replays it;
+    under DDP the stop waits for the steps' end: a rank leaving alone would hang the others' broadcast)."""
+    trainer = module.trainer
+
+    def watch(terms: dict[str, Tensor]) -> None:
+        module._watch("global gates after the last epoch", terms)
+        if trainer.received_sigterm and trainer.world_size == 1:
+            raise Interrupted(signal.SIGTERM)
+
+    return watch
 
 
 def share_rank_zero(params: list[Tensor]) -> None:
@@ -387,14 +399,18 @@ def aux_inputs(gated: Tensor, z_g: Tensor, baseline: str, generator: torch.Gener
 def global_gate_fidelity(module: nn.Module, gated: Tensor, clusters: Tensor, seed: int = 0) -> dict[str, float]:
     """How well each cluster is recognised from what its global gates keep (not in the paper): the share of
     samples that the auxiliary classifier puts in their own cluster from ``x * z * z^G[y]`` (closed features
-    filled as in training, :func:`aux_inputs`). Global gates that close too much name features that no longer
-    recognise the cluster, and the share falls."""
+    filled as in training, :func:`aux_inputs`), over all rows and for the weakest cluster (``_min``, of the clusters
+    with rows). Global gates that close too much name features that no longer recognise the cluster, and the share
+    falls."""
     baseline = module.head_cfg["global_gates"].get("baseline", "zero")
     generator = torch.Generator(device=gated.device).manual_seed(seed)
     z_g = module.global_gates.matrix()[clusters]
     with evaluation_mode(module.aux_classifier):
         kept = module.aux_classifier(aux_inputs(gated, z_g, baseline, generator)).argmax(1)
-    return {"global_gate_fidelity": float((kept == clusters).float().mean())}
+    hits = (kept == clusters).float()
+    sizes = torch.bincount(clusters, minlength=module.n_clusters)
+    per_cluster = torch.bincount(clusters, weights=hits, minlength=module.n_clusters)[sizes > 0] / sizes[sizes > 0]
+    return {"global_gate_fidelity": float(hits.mean()), "global_gate_fidelity_min": float(per_cluster.min())}
 
 
 def balance_term(module: nn.Module, probs: Tensor) -> Tensor:

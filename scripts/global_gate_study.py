@@ -64,7 +64,7 @@ def measure(module: Any, gated: torch.Tensor, clusters: torch.Tensor, seed: int)
 
 #: the refit's global-gate settings each record keeps (a variant without an override takes the run's own, and a
 #: run from before an option its old behaviour: a variant's name alone does not say)
-SETTINGS = ("reg_lambda", "train_factor", "overlap_weight")
+SETTINGS = ("reg_lambda", "train_factor", "overlap_weight", "min_cluster_fidelity")
 
 
 def main() -> None:
@@ -110,7 +110,7 @@ def main() -> None:
                       "overrides": {**done["overrides"], **({STEPS: factor} if factor != 1.0 else {})},
                       "steps": done["steps"], "recorded_reg_lambda": float(defaults["reg_lambda"]),
                       "settings": {k: module.head_cfg["global_gates"].get(k) for k in SETTINGS},  # as refitted
-                      "code": code,
+                      "code": code, **({"overlap_guard": done["overlap_guard"]} if done["overlap_guard"] else {}),
                       **measure(module, gated, torch.as_tensor(pred["clusters"]), seed),
                       "seconds": round(time.perf_counter() - started, 1)}
             with out.open("a") as f:

@@ -106,6 +106,7 @@ def test_global_gate_fidelity_is_how_often_the_kept_features_recognise_the_clust
     gated = torch.nn.functional.one_hot(clusters, 5).float()
     out = stage2.global_gate_fidelity(module, gated, clusters)
     assert out["global_gate_fidelity"] == pytest.approx(expected)
+    assert out["global_gate_fidelity_min"] == (1.0 if own_feature_open else 0.0)  # clusters 1, 2: none recognised
 
 
 def test_the_noise_free_gates_coding_rate_reaches_stage_1(cfg_factory):

@@ -3,13 +3,15 @@ import json
 import shutil
 
 import numpy as np
+import torch
 import pytest
 
 from idc import stage2
 from idc.data import DataError
 from idc.evaluate import evaluate_run, load_module
 from idc.inference import predict
-from idc.refit_global_gates import parse_overrides, refit
+from idc import refit_global_gates as rgg
+from idc.refit_global_gates import guard_overlap, parse_overrides, refit
 from idc.schedule import Schedule
 from idc.train import train
 
@@ -107,7 +109,7 @@ def test_a_failed_refit_leaves_the_model_as_it_was_and_the_weight_follows_its_sc
     monkeypatch.setattr(Schedule, "global_reg_weight", lambda self, epoch, value, shape="constant": weights.append(
         (epoch, shape)) or original(self, epoch, value, shape))
     refit(module, X, pred["local_gates"], pred["clusters"], 8, 0,
-          ["head.global_gates.reg_schedule=cosine"], steps_factor=2.0)
+          ["head.global_gates.reg_schedule=cosine", "head.global_gates.min_cluster_fidelity=0"], steps_factor=2.0)
     epochs = [e for e, _ in weights]
     assert {shape for _, shape in weights} == {"cosine"}
     start, end = module.schedule.global_gates_start, module.schedule.epochs
@@ -160,3 +162,40 @@ def test_a_nan_in_the_steps_after_the_last_epoch_stops_the_run_before_its_checkp
     with pytest.raises(NonFiniteLossError, match=r"global gates after the last epoch, epoch \d+: .*\['aux_ce'"):
         train(make_cfg(tmp_path / "run", "dataset=synthetic", "dataset.n_samples=300", "seed=2"))
     assert after and not (tmp_path / "run" / "DONE").exists()
+
+
+@pytest.mark.parametrize("floor, overlap, measured, refitted_at, kept", [
+    (0.9, 1.0, [0.6, 0.95], [0.5], 1),              # the first halving holds
+    (0.9, 1.0, [0.6, 0.7, 0.8, 0.85], [0.5, 0.25, 0.0], 3),  # never holds: twice halved, then without the term
+    (0.9, 1.0, [0.6, 0.7, 0.65], [0.5, 0.25], 1),   # a refit that does not help ends it; the best is kept
+    (0.9, 1.0, [0.95], [], 0),                      # holds at once: nothing refitted
+    (0.0, 1.0, [], [], None),                       # the guard off
+    (0.9, 0.0, [], [], None),                       # no overlap term: nothing to guard
+])
+def test_the_overlap_guard_halves_the_weight_while_it_helps_the_weakest_cluster(
+        smoke_run, monkeypatch, floor, overlap, measured, refitted_at, kept):
+    module, _ = load_module(smoke_run)
+    gg = module.head_cfg["global_gates"]
+    gg.update(min_cluster_fidelity=floor, overlap_weight=overlap)
+    scores, weights, fitted = iter(measured), [], [module.global_gates]
+
+    def fake_refit(module, *args, **kwargs):
+        weights.append(gg["overlap_weight"])
+        module.global_gates = torch.nn.Linear(1, 1)  # a new fit, told apart by identity
+        fitted.append(module.global_gates)
+
+    monkeypatch.setattr(stage2, "global_gate_fidelity", lambda *a, **k: {"global_gate_fidelity_min": next(scores)})
+    monkeypatch.setattr(rgg, "refit_global_gates", fake_refit)
+    fits = guard_overlap(module, torch.rand(40, 13), torch.arange(40) % 4, 8, 5, 0)
+    assert weights == refitted_at
+    assert fits == [{"overlap_weight": w, "fidelity_min": f, "kept": i == kept}
+                    for i, (w, f) in enumerate(zip([overlap, *refitted_at], measured))]
+    assert module.global_gates is fitted[kept or 0]  # the kept fit's gates are the model's
+    assert gg["overlap_weight"] == overlap  # the configured weight stays in the settings
+
+
+def test_a_run_records_what_its_overlap_guard_measured(smoke_run):
+    fits = json.loads((smoke_run / "metrics.json").read_text())["head_selection"]["overlap_guard"]
+    assert fits[0]["overlap_weight"] == 1.0 and all(0.0 <= f["fidelity_min"] <= 1.0 for f in fits)
+    assert sum(f["kept"] for f in fits) == 1
+    assert [f["overlap_weight"] for f in fits] == [1.0, 0.5, 0.25, 0.0][: len(fits)]
