@@ -424,14 +424,20 @@ def test_the_global_gates_section_orders_variants_by_weight_and_averages_over_ru
              {**line("zero", 10.0, "r0", 0, 8.0, 0.7), "overrides": {"baseline": "zero"}, "recorded_reg_lambda": 20.0},
              line("strong", 40.0, "r1", 1, 2.0, 0.6)]  # the name again under another weight: a row of its own
     lines[0]["empty_sets_global_gates"] = 2
+    lines[1]["global_gate_fidelity_min"], lines[3]["global_gate_fidelity_min"] = 0.95, 0.55  # the weakest clusters
+    lines[1]["overlap_guard"] = [{"overlap_weight": 1.0, "fidelity_min": 0.95, "kept": True}]
+    lines[3]["overlap_guard"] = [{"overlap_weight": 1.0, "fidelity_min": 0.4, "kept": False},  # refitted once
+                                 {"overlap_weight": 0.5, "fidelity_min": 0.55, "kept": True},
+                                 {"overlap_weight": 0.25, "fidelity_min": 0.5, "kept": False}]  # no help: stopped
     (tmp_path / "global_gates" / "w.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     rows = [[c.strip() for c in row.strip("|").split("|")]
             for row in "\n".join(global_gates_section(tmp_path)).splitlines() if row.startswith("| d ")]
-    assert rows == [["d", "size_rule", "weak", "`reg_lambda=10`", "2 (0 1)", "25.0 (12.5 %)", "75.0", "90.0"],
-                    ["d", "size_rule", "zero", "`baseline=zero`", "1 (0)", "8.0 (4.0 %)", "92.0", "70.0"],  # at 20
+    assert rows == [["d", "size_rule", "weak", "`reg_lambda=10`", "2 (0 1)", "25.0 (12.5 %)", "75.0", "90.0", "75.0",
+                     "1 (at 0.5)"],
+                    ["d", "size_rule", "zero", "`baseline=zero`", "1 (0)", "8.0 (4.0 %)", "92.0", "70.0", "-", "-"],
                     ["d", "size_rule", "strong", "`reg_lambda=30`", "1 (0)", "4.0 (2.0 %)", "96.0 (2 empty sets)",
-                     "90.0"],
-                    ["d", "size_rule", "strong", "`reg_lambda=40`", "1 (1)", "2.0 (1.0 %)", "98.0", "60.0"]]
+                     "90.0", "-", "-"],
+                    ["d", "size_rule", "strong", "`reg_lambda=40`", "1 (1)", "2.0 (1.0 %)", "98.0", "60.0", "-", "-"]]
     assert "No records yet" in global_gates_section(tmp_path / "none")[0]
 
 

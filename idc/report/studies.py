@@ -118,7 +118,8 @@ def global_gates_section(root: Path) -> list[str]:
             groups.setdefault(key, {})[r["run"]] = r  # retrained twice: the last
         header = ["dataset", "schedule", "variant", "its overrides", "runs (seeds)",
                   "open global gates per cluster with samples",
-                  "global-gate diversity (%)", "global-gate fidelity (%)"]
+                  "global-gate diversity (%)", "global-gate fidelity (%)", "weakest cluster's fidelity (%)",
+                  "refitted at less overlap (runs)"]
         rows = []
         for (dataset, schedule, variant, _), by_run in sorted(groups.items(),
                                                            key=lambda item: (*item[0][:2], _weight_order(item))):
@@ -128,7 +129,8 @@ def global_gates_section(root: Path) -> list[str]:
             seeds = " ".join(str(r["seed"]) for r in group)
             rows.append([dataset, schedule, variant, overrides, f"{len(group)} ({seeds})",
                          f"{_mean_of(group, 'open_global_gates')} ({share:.1f} %)", _global_gate_diversity(group),
-                         _mean_of(group, "global_gate_fidelity", scale=100)])
+                         _mean_of(group, "global_gate_fidelity", scale=100),
+                         _mean_of(group, "global_gate_fidelity_min", scale=100), _guarded(group)])
         lines += [f"### {f.stem}", "", to_markdown(header, rows), ""]
     if not lines:
         return ["No records yet (`python scripts/global_gate_study.py --help`)."]
@@ -140,8 +142,20 @@ def global_gates_section(root: Path) -> list[str]:
             "cluster (in parentheses: as a share of D), their diversity (100: no two clusters share a feature; empty "
             "sets counted beside it) and fidelity (the share of samples the auxiliary classifier still puts in their "
             "own cluster from what their cluster's global gates keep; measured on the rows it trained on, so on "
-            "tables of few rows it holds easily), means over the runs. A setting is better where the gates are fewer "
+            "tables of few rows it holds easily; also for the weakest cluster, in records from the guard on), means "
+            "over the runs, and how many runs the guard on shared features "
+            "(`head.global_gates.min_cluster_fidelity`) refitted at less overlap (- where no record says). A setting is better where the gates are fewer "
             "and more distinct and the fidelity holds.", "", *lines[:-1]]
+
+
+def _guarded(group: list[dict[str, Any]]) -> str:
+    """How many runs the overlap guard refitted at less overlap (``head.global_gates.min_cluster_fidelity``), at
+    which weights; ``-`` where no record says what the guard did (off, or records from before it)."""
+    fits = [r["overlap_guard"] for r in group if r.get("overlap_guard")]
+    acted = [next(f for f in run if f["kept"]) for run in fits if not run[0]["kept"]]
+    if not fits:
+        return "-"
+    return f"{len(acted)}" + (f" (at {', '.join(_plain(f['overlap_weight']) for f in acted)})" if acted else "")
 
 
 def _weight_order(item: tuple[tuple[str, ...], dict[str, dict[str, Any]]]) -> tuple[float, float, str, str]:
