@@ -75,7 +75,7 @@ report: ## Rebuild docs/results.{md,tex,csv} from the committed records in resul
 
 gpu-wheels: ## Download (with network) the wheels scripts/gpu_check.sh installs offline on a GPU machine -> .wheels/
 	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m pip wheel --quiet --no-deps --wheel-dir .wheels \
-		hydra-core "omegaconf>=2.2,<2.4" "antlr4-python3-runtime==4.9.*"  # hydra-core 1.3 needs omegaconf < 2.4
+		"hydra-core==1.3.*" "omegaconf>=2.2,<2.4" "antlr4-python3-runtime==4.9.*"  # hydra-core 1.3 needs omegaconf < 2.4
 
 clean: ## Remove the virtual environment, caches and outputs
 	rm -rf $(VENV) outputs .pytest_cache build *.egg-info

@@ -89,7 +89,7 @@ def refit_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch
 
     old = module.global_gates, module.aux_classifier
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[gated.device] if gated.device.type == "cuda" else []):
             torch.manual_seed(seed)
             module.global_gates = GlobalGates(module.n_clusters, d, float(gg["init_std"])).to(gated.device)
             aux = AuxiliaryClassifier(d, int(gg["aux_hidden_dim"]), module.n_clusters)
@@ -104,15 +104,17 @@ def refit_global_gates(module: nn.Module, gated: Tensor, clusters: Tensor, batch
 
 
 def guard_overlap(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int, steps: int, seed: int,
-                  watch: Callable[[dict[str, Tensor]], None] | None = None) -> list[dict[str, Any]]:
+                  watch: Callable[[dict[str, Tensor]], None] | None = None,
+                  agree: Callable[[float], float] = float) -> list[dict[str, Any]]:
     """``head.global_gates.min_cluster_fidelity`` (not in the paper): the overlap term can close a feature that two
     clusters both need (clusters that truly share their features), and then a cluster is no longer recognised from
     what its global gates keep. Where the weakest cluster's fidelity (:func:`idc.stage2.global_gate_fidelity`, at
     most 2000 rows) is below that floor, the global gates are refitted (:func:`refit_global_gates`, ``steps`` steps)
     at half the overlap weight, :data:`HALVINGS` times at most, then without the term, while that raises the
     weakest cluster's fidelity and until it reaches the floor; the best fit is kept (a refit that does not help
-    says the term was not the cause). Off where the floor or the weight is 0. Returns the fits measured, in order
-    (``overlap_weight``, ``fidelity_min``, ``kept``), none where off; ``head_cfg`` keeps its configured weight."""
+    says the term was not the cause). Off where the floor or the weight is 0. ``agree`` turns each measure into the
+    one every process acts on (rank 0's under DDP). Returns the fits measured, in order (``overlap_weight``,
+    ``fidelity_min``, ``kept``), none where off; ``head_cfg`` keeps its configured weight."""
     gg = module.head_cfg["global_gates"]
     floor, configured = float(gg.get("min_cluster_fidelity", 0.0)), float(gg.get("overlap_weight", 0.0))
     if floor <= 0 or configured <= 0:
@@ -120,7 +122,7 @@ def guard_overlap(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int
     rows = torch.as_tensor(subsample_rows(len(clusters), 2000, seed), device=gated.device)
 
     def weakest() -> float:
-        return stage2.global_gate_fidelity(module, gated[rows], clusters[rows], seed)["global_gate_fidelity_min"]
+        return agree(stage2.global_gate_fidelity(module, gated[rows], clusters[rows], seed)["global_gate_fidelity_min"])
 
     fits = [{"overlap_weight": configured, "fidelity_min": weakest(), "kept": True}]
     best = fits[0], (module.global_gates, module.aux_classifier)
@@ -139,26 +141,36 @@ def guard_overlap(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int
     return fits
 
 
-def guard_trained(module: nn.Module) -> list[dict[str, float]]:
+def guard_trained(module: nn.Module) -> list[dict[str, Any]]:
     """:func:`guard_overlap` at the end of training (after :func:`idc.stage2.extend_global_gates`): the frozen gated
     table, the kept head's partition, the run's own global-gate steps and batch (a batch per DDP process; every
-    process refits alike, then takes rank 0's). The fits go to ``module.head_selection["overlap_guard"]``
-    (metrics.json); a refit is logged."""
+    process measures and refits alike from rank 0's gates and acts on rank 0's measures, then takes rank 0's fit).
+    A kept refit's weights go into the run's own modules, whose optimizer state (of the replaced fit) is cleared.
+    The fits go to ``module.head_selection["overlap_guard"]`` (metrics.json); a kept refit is logged."""
     gg, trainer, frozen = module.head_cfg["global_gates"], module.trainer, module.frozen
     batch = int(trainer.datamodule.batch_size) * trainer.world_size
-    steps = round(float(gg.get("train_factor", 1.0)) * global_gate_steps(module, len(frozen.gated), batch))
+    steps = round(float(gg.get("train_factor", 1.0)) * stage2.global_gate_phase_steps(module))
+    distributed = trainer.world_size > 1
+    if distributed:
+        stage2.share_rank_zero(stage2.global_gate_tensors(module))
+    own = module.global_gates, module.aux_classifier
     fits = guard_overlap(module, frozen.gated, stage2.frozen_partition(module), batch, steps, module.seed,
-                         stage2.after_last_epoch_watch(module))
+                         stage2.after_last_epoch_watch(module),
+                         (lambda v: float(trainer.strategy.broadcast(float(v), 0))) if distributed else float)
     if fits:
         module.head_selection["overlap_guard"] = fits
-    if len(fits) > 1:
-        stage2.share_rank_zero([*module.global_gates.parameters(), *module.aux_classifier.parameters()])
-    kept = next((f for f in fits if f["kept"]), None)
-    if kept is not None and kept is not fits[0] and trainer.is_global_zero:
-        log.info("global gates: refitted at overlap_weight %g, where the weakest cluster is recognised from its "
-                 "features in %.0f %% of its rows (%.0f %% at %g; head.global_gates.min_cluster_fidelity %g)",
-                 kept["overlap_weight"], 100 * kept["fidelity_min"], 100 * fits[0]["fidelity_min"],
-                 fits[0]["overlap_weight"], float(gg["min_cluster_fidelity"]))
+    if module.global_gates is not own[0]:  # a refit kept: into the modules that the run's optimizer holds
+        for mine, fitted in zip(own, (module.global_gates, module.aux_classifier)):
+            mine.load_state_dict(fitted.state_dict())
+        module.global_gates, module.aux_classifier = own
+        module.optimizers()[-1].optimizer.state.clear()  # Adam's moments were the replaced fit's
+        stage2.share_rank_zero(stage2.global_gate_tensors(module))
+        kept = next(f for f in fits if f["kept"])
+        if trainer.is_global_zero:
+            log.info("global gates: refitted at overlap_weight %g, where the weakest cluster is recognised from its "
+                     "features in %.0f %% of its rows (%.0f %% at %g; head.global_gates.min_cluster_fidelity %g)",
+                     kept["overlap_weight"], 100 * kept["fidelity_min"], 100 * fits[0]["fidelity_min"],
+                     fits[0]["overlap_weight"], float(gg["min_cluster_fidelity"]))
     return fits
 
 

@@ -344,9 +344,8 @@ def extend_global_gates(module: nn.Module) -> int:
     before the epoch's checkpoint. Not in the paper. Returns the number of steps taken."""
     gg = module.head_cfg["global_gates"]
     trainer = module.trainer
-    last = min(int(trainer.max_epochs), module.schedule.epochs)  # a Trainer told to stop earlier: its epochs
-    phase = (last - module.schedule.global_gates_start) * int(trainer.num_training_batches)
-    steps = round((float(gg.get("train_factor", 1.0)) - 1.0) * phase)
+    last = min(int(trainer.max_epochs), module.schedule.epochs)
+    steps = round((float(gg.get("train_factor", 1.0)) - 1.0) * global_gate_phase_steps(module))
     if steps <= 0:
         return 0
     frozen = module.frozen
@@ -359,8 +358,21 @@ def extend_global_gates(module: nn.Module) -> int:
     batch = int(trainer.datamodule.batch_size) * trainer.world_size  # a DDP step's rows: a batch per process
     train_global_gates(module, frozen.gated, frozen_partition(module), batch, steps, optimizer, generator,
                        lambda step: weight, after_last_epoch_watch(module))
-    share_rank_zero([*module.global_gates.parameters(), *module.aux_classifier.parameters()])
+    share_rank_zero(global_gate_tensors(module))
     return steps
+
+
+def global_gate_phase_steps(module: nn.Module) -> int:
+    """The optimizer steps of the global gates' phase in this training: its epochs (up to the Trainer's last, where
+    it was told to stop earlier) times the steps of an epoch."""
+    last = min(int(module.trainer.max_epochs), module.schedule.epochs)
+    return (last - module.schedule.global_gates_start) * int(module.trainer.num_training_batches)
+
+
+def global_gate_tensors(module: nn.Module) -> list[Tensor]:
+    """The global gates' and the auxiliary classifier's parameters and buffers (its batch norm's running
+    statistics, which its evaluation-mode fidelity reads)."""
+    return [*module.global_gates.parameters(), *module.aux_classifier.parameters(), *module.aux_classifier.buffers()]
 
 
 def after_last_epoch_watch(module: nn.Module) -> Callable[[dict[str, Tensor]], None]:
@@ -378,7 +390,7 @@ def after_last_epoch_watch(module: nn.Module) -> Callable[[dict[str, Tensor]], N
 
 
 def share_rank_zero(params: list[Tensor]) -> None:
-    """Every process of a distributed run takes rank 0's values of ``params`` (steps taken outside DDP's
+    """Every process of a distributed run takes rank 0's values of ``params`` (parameters or buffers) (steps taken outside DDP's
     gradient averaging, whose processes' gate noise differs); nothing without a process group."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         for param in params:
@@ -407,10 +419,10 @@ def global_gate_fidelity(module: nn.Module, gated: Tensor, clusters: Tensor, see
     z_g = module.global_gates.matrix()[clusters]
     with evaluation_mode(module.aux_classifier):
         kept = module.aux_classifier(aux_inputs(gated, z_g, baseline, generator)).argmax(1)
-    hits = (kept == clusters).float()
-    sizes = torch.bincount(clusters, minlength=module.n_clusters)
-    per_cluster = torch.bincount(clusters, weights=hits, minlength=module.n_clusters)[sizes > 0] / sizes[sizes > 0]
-    return {"global_gate_fidelity": float(hits.mean()), "global_gate_fidelity_min": float(per_cluster.min())}
+    hits = kept == clusters
+    sizes = torch.bincount(clusters, minlength=module.n_clusters)  # integer counts: deterministic on a GPU too
+    per_cluster = torch.bincount(clusters[hits], minlength=module.n_clusters)[sizes > 0] / sizes[sizes > 0]
+    return {"global_gate_fidelity": float(hits.float().mean()), "global_gate_fidelity_min": float(per_cluster.min())}
 
 
 def balance_term(module: nn.Module, probs: Tensor) -> Tensor:

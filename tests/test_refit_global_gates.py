@@ -1,10 +1,12 @@
 """idc-eval RUN head.global_gates.KEY=VALUE: the global gates alone refitted under other settings, clusters kept."""
+import copy
 import json
 import shutil
 
 import numpy as np
 import torch
 import pytest
+import pytorch_lightning as pl
 
 from idc import stage2
 from idc.data import DataError
@@ -199,3 +201,35 @@ def test_a_run_records_what_its_overlap_guard_measured(smoke_run):
     assert fits[0]["overlap_weight"] == 1.0 and all(0.0 <= f["fidelity_min"] <= 1.0 for f in fits)
     assert sum(f["kept"] for f in fits) == 1
     assert [f["overlap_weight"] for f in fits] == [1.0, 0.5, 0.25, 0.0][: len(fits)]
+
+
+def test_a_kept_refit_goes_into_the_runs_own_modules_and_checkpoint(tmp_path, monkeypatch):
+    """The guard's kept fit replaces the weights of the modules that the run's optimizer holds (not the modules),
+    whose optimizer state is cleared, and the last checkpoint saves it."""
+    from idc import run_dir as rd
+
+    held = {}
+
+    def fake_guard(module, gated, clusters, *args, **kwargs):
+        held["gates"], held["aux"] = module.global_gates, module.aux_classifier
+        fitted = copy.deepcopy(module.global_gates)
+        with torch.no_grad():
+            fitted.weight.fill_(0.123)
+        module.global_gates = fitted
+        return [{"overlap_weight": 1.0, "fidelity_min": 0.1, "kept": False},
+                {"overlap_weight": 0.5, "fidelity_min": 0.95, "kept": True}]
+
+    class Ending(pl.Callback):
+        def on_fit_end(self, trainer, module):
+            held["end"] = module.global_gates, module.aux_classifier, module.optimizers()[-1].optimizer
+
+    monkeypatch.setattr(rgg, "guard_overlap", fake_guard)
+    run = tmp_path / "run"
+    train(make_cfg(run, "dataset=synthetic", "dataset.n_samples=300", "seed=2"), callbacks=[Ending()])
+    gates, aux, optimizer = held["end"]
+    assert gates is held["gates"] and aux is held["aux"] and torch.all(gates.weight == 0.123)
+    assert any(p is gates.weight for group in optimizer.param_groups for p in group["params"])
+    ckpt = torch.load(run / rd.CHECKPOINT, map_location="cpu", weights_only=True)
+    assert torch.all(ckpt["state_dict"]["global_gates.weight"] == 0.123)
+    assert ckpt["optimizer_states"][-1]["state"] == {}  # the aux optimizer's moments were the replaced fit's
+    assert json.loads((run / "metrics.json").read_text())["head_selection"]["overlap_guard"][1]["kept"]

@@ -100,9 +100,11 @@ def gpu_section(root: Path) -> list[str]:
     profile = profile_rows(folder / "profile")
     if profile:
         out += ["### Where a step's time goes (`scripts/gpu_profile.py`)", "",
-                "torch.profiler over consecutive steps: the host's own time (Python, dispatch, kernel launches) "
-                "against the time the device computes.", "",
-                to_markdown(["profile", "steps", "host ms/step", "device ms/step (self CUDA)", "kernel launches/step"], profile), ""]
+                "torch.profiler over consecutive steps: the host's own time (Python, dispatch, kernel launches; the "
+                "profiler's own overhead included) against the time the device computes; launches counted from the "
+                "profiler's 30 costliest rows.", "",
+                to_markdown(["profile", "steps", "host ms/step (under the profiler)", "device ms/step (self CUDA)",
+                             "kernel launches/step (at least)"], profile), ""]
     return out[:-1]
 
 
