@@ -169,7 +169,8 @@ def test_a_nan_in_the_steps_after_the_last_epoch_stops_the_run_before_its_checkp
 @pytest.mark.parametrize("floor, overlap, measured, refitted_at, kept", [
     (0.9, 1.0, [0.6, 0.95], [0.5], 1),              # the first halving holds
     (0.9, 1.0, [0.6, 0.7, 0.8, 0.85], [0.5, 0.25, 0.0], 3),  # never holds: twice halved, then without the term
-    (0.9, 1.0, [0.6, 0.7, 0.65], [0.5, 0.25], 1),   # a refit that does not help ends it; the best is kept
+    (0.9, 2.0, [0.63, 0.61, 0.93], [1.0, 0.5], 2),  # a halving that does not help does not end the search
+    (0.9, 1.0, [0.6, 0.7, 0.65, 0.5], [0.5, 0.25, 0.0], 1),  # none holds: the best is kept
     (0.9, 1.0, [0.95], [], 0),                      # holds at once: nothing refitted
     (0.0, 1.0, [], [], None),                       # the guard off
     (0.9, 0.0, [], [], None),                       # no overlap term: nothing to guard
