@@ -390,8 +390,8 @@ def after_last_epoch_watch(module: nn.Module) -> Callable[[dict[str, Tensor]], N
 
 
 def share_rank_zero(params: list[Tensor]) -> None:
-    """Every process of a distributed run takes rank 0's values of ``params`` (parameters or buffers) (steps taken outside DDP's
-    gradient averaging, whose processes' gate noise differs); nothing without a process group."""
+    """Every process of a distributed run takes rank 0's values of ``params``, parameters or buffers (after steps
+    taken outside DDP's gradient averaging, whose processes' gate noise differs); nothing without a process group."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         for param in params:
             torch.distributed.broadcast(param.data, src=0)

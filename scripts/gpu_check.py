@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-#: the config overrides of each run; the one place to adapt when config groups are renamed
-#: the MNIST10K cases: record name -> (what it is, its overrides)
-MNIST = {"mnist10k_size_rule": ("mnist10k, the size rule's schedule", ["dataset=mnist10k", "size_rule.enabled=true", "trainer=gpu"]),
+#: the config overrides of each run, the one place to adapt when config groups are renamed; the MNIST10K cases
+#: by record name: (what it is, its overrides)
+MNIST = {"mnist10k_size_rule": ("mnist10k, the size rule's schedule",
+                                ["dataset=mnist10k", "size_rule.enabled=true", "trainer=gpu"]),
          "mnist10k_official": ("mnist10k, official schedule", ["dataset=mnist10k", "schedule=paper", "trainer=gpu"])}
 MNIST_DRY = ["dataset=mnist10k", "schedule=smoke"]
 COMMON = ["logger=none", "eval.enabled=false", "checkpoint_every=100000"]
@@ -62,8 +63,8 @@ def per_stage(seconds: dict[int, float], t1: int) -> dict[str, float | None]:
 
 
 def mnist_run(dry_run: bool, extra: list[str], out: Path, record: str = "mnist10k_official") -> dict:
-    """Train the MNIST10K case ``record`` (:data:`MNIST`) once and time each epoch; ACC of the final epoch (no label-based selection).
-    Every 25 epochs a partial record (``"complete": false``) is written, so a run cut by the time limit still
+    """Train the MNIST10K case ``record`` (:data:`MNIST`) once and time each epoch; ACC of the final epoch (no
+    label-based selection). Every 25 epochs a partial record (``"complete": false``) is written, so a run cut by the time limit still
     tells its seconds per epoch."""
     import pytorch_lightning as pl
     import torch
@@ -93,8 +94,8 @@ def mnist_run(dry_run: bool, extra: list[str], out: Path, record: str = "mnist10
                                     **per_stage(self.seconds, module.schedule.stage1_epochs - 1)})
 
     given = {o.split("=")[0] for o in extra}  # an extra override replaces the base one of the same key
-    what, overrides = MNIST[record]
-    base = [o for o in (MNIST_DRY if dry_run else overrides) + COMMON if o.split("=")[0] not in given]
+    what, own = MNIST[record]
+    base = [o for o in (MNIST_DRY if dry_run else own) + COMMON if o.split("=")[0] not in given]
     overrides = [*base, *extra]
     timer = EpochTimer()
     case = "dry run: smoke schedule, trainer=cpu" if dry_run else what

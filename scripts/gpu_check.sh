@@ -44,9 +44,11 @@ left() { echo $((480 - ($(date +%s) - start))); }  # of the check's 8 minutes
 timeout -k 20 150 "$PYTHON" scripts/gpu_check.py --out "$DEST" --only size_rule "${@}" \
   || echo "gpu_check: the size rule's MNIST10K run failed or timed out" >&2
 if [ "${1:-}" != "--dry-run" ]; then  # where a step's time goes (about a minute)
-  timeout -k 20 120 "$PYTHON" scripts/gpu_profile.py --out "$DEST/profile" || echo "gpu_check: profile failed or timed out" >&2
+  timeout -k 20 120 "$PYTHON" scripts/gpu_profile.py --out "$DEST/profile" \
+    || echo "gpu_check: profile failed or timed out" >&2
 fi
-timeout -k 20 120 "$PYTHON" scripts/gpu_check.py --out "$DEST" --only bench "${@}" || echo "gpu_check: bench part failed or timed out" >&2
+timeout -k 20 120 "$PYTHON" scripts/gpu_check.py --out "$DEST" --only bench "${@}" \
+  || echo "gpu_check: bench part failed or timed out" >&2
 if [ "$(left)" -gt 30 ]; then
   timeout -k 20 "$(left)" "$PYTHON" scripts/gpu_check.py --out "$DEST" --only mnist "${@}" \
     || echo "gpu_check: the official schedule ran past the 8-minute budget (its partial record stays)" >&2

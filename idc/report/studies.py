@@ -144,8 +144,8 @@ def global_gates_section(root: Path) -> list[str]:
             "own cluster from what their cluster's global gates keep; measured on the rows it trained on, so on "
             "tables of few rows it holds easily; also for the weakest cluster, in records from the guard on), means "
             "over the runs, and how many runs the guard on shared features "
-            "(`head.global_gates.min_cluster_fidelity`) refitted at less overlap (- where no record says). A setting is better where the gates are fewer "
-            "and more distinct and the fidelity holds.", "", *lines[:-1]]
+            "(`head.global_gates.min_cluster_fidelity`) refitted at less overlap (- where no record says). A setting "
+            "is better where the gates are fewer and more distinct and the fidelity holds.", "", *lines[:-1]]
 
 
 def _guarded(group: list[dict[str, Any]]) -> str:
