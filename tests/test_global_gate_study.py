@@ -22,7 +22,7 @@ def test_a_stronger_weight_keeps_fewer_global_gates_and_a_recorded_run_is_skippe
     assert strong["open_global_gates"] < weak["open_global_gates"]  # the weight alone differs
     assert 0.0 <= strong["global_gate_fidelity"] <= 1.0
     assert long["overrides"] == {"steps": 3.0} and long["steps"] == 3 * weak["steps"]
-    assert strong["settings"] == {"reg_lambda": 300.0, "train_factor": 3.0, "overlap_weight": 1.0,
+    assert strong["settings"] == {"reg_lambda": 300.0, "train_factor": 3.0, "overlap_weight": 2.0,
                                  "min_cluster_fidelity": 0.9}  # as refitted
     assert long["settings"]["reg_lambda"] == 10.0  # the run's own, each variant from it
     assert set(long["code"]) <= {"idc", "commit"} and "idc" in long["code"]  # which code refitted

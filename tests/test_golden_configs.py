@@ -87,9 +87,9 @@ def as_before(cfg: dict) -> dict:
     # epoch, 3 times their phase in all; the official head (idc_faithful) keeps 1, what every run did before
     factor = cfg["head"]["global_gates"].pop("train_factor")
     assert factor == (1.0 if cfg["model"]["name"] == "idc_faithful" else 3.0), factor
-    # and a term on the features that two clusters' global gates share (weight 1); the official head has none
+    # and a term on the features that two clusters' global gates share (weight 2); the official head has none
     overlap = cfg["head"]["global_gates"].pop("overlap_weight")
-    assert overlap == (0.0 if cfg["model"]["name"] == "idc_faithful" else 1.0), overlap
+    assert overlap == (0.0 if cfg["model"]["name"] == "idc_faithful" else 2.0), overlap
     # with a guard that refits at less overlap where a cluster is no longer recognised (none where the term is off)
     floor = cfg["head"]["global_gates"].pop("min_cluster_fidelity")
     assert floor == (0.0 if cfg["model"]["name"] == "idc_faithful" else 0.9), floor

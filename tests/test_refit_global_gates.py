@@ -199,9 +199,9 @@ def test_the_overlap_guard_halves_the_weight_while_it_helps_the_weakest_cluster(
 
 def test_a_run_records_what_its_overlap_guard_measured(smoke_run):
     fits = json.loads((smoke_run / "metrics.json").read_text())["head_selection"]["overlap_guard"]
-    assert fits[0]["overlap_weight"] == 1.0 and all(0.0 <= f["fidelity_min"] <= 1.0 for f in fits)
+    assert fits[0]["overlap_weight"] == 2.0 and all(0.0 <= f["fidelity_min"] <= 1.0 for f in fits)
     assert sum(f["kept"] for f in fits) == 1
-    assert [f["overlap_weight"] for f in fits] == [1.0, 0.5, 0.25, 0.0][: len(fits)]
+    assert [f["overlap_weight"] for f in fits] == [2.0, 1.0, 0.5, 0.0][: len(fits)]
 
 
 def test_a_kept_refit_goes_into_the_runs_own_modules_and_checkpoint(tmp_path, monkeypatch):
