@@ -2,6 +2,7 @@
 checkpoint and progress lines. The labels (only ever logged and recorded, never trained on) reach these and never the model."""
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from idc import stage2
+from idc import signals, stage2
 from idc.console import duration, log
 from idc.metrics import clustering_metrics, open_gates, silhouette
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED
@@ -140,6 +141,23 @@ class Stage1Checkpoint(pl.Callback):
         if trainer.current_epoch == module.schedule.stage1_epochs - 1 and not module.stage1_loaded:
             module.raise_if_nonfinite()  # callbacks run before the module's own epoch-end check
             trainer.save_checkpoint(self.path, weights_only=True)
+
+
+class StopOnEarlySignal(pl.Callback):
+    """A SIGTERM that came while ``Trainer.fit`` set up (restoring the checkpoint, the module's setup), before
+    Lightning's handler took over and so only noted (:func:`idc.signals.deferred_to_lightning`), stops the run at
+    the start of training, before its first step, rather than after all of it; under DDP every process stops if
+    one was signalled."""
+
+    def __init__(self) -> None:
+        self.since = len(signals.RECEIVED)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        stop = signals.deferred_since(self.since)
+        if trainer.world_size > 1 and trainer.strategy.reduce_boolean_decision(stop is not None, all=False):
+            stop = signals.Interrupted(signal.SIGTERM)
+        if stop is not None:
+            raise stop
 
 
 class ProgressLines(pl.Callback):

@@ -16,7 +16,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from idc import run_dir as rd
 from idc import signals, stage2
-from idc.callbacks import EpochPicks, Stage1Checkpoint, progress_callbacks, resumed_epoch
+from idc.callbacks import EpochPicks, Stage1Checkpoint, StopOnEarlySignal, progress_callbacks, resumed_epoch
 from idc.config import instantiate
 from idc.data import Table, TableDataModule
 from idc.data.preprocess import Fitted
@@ -77,6 +77,7 @@ def fit(
     callbacks: list[pl.Callback] = [
         EpochPicks(table.y),
         Stage1Checkpoint(run_dir / rd.STAGE1_CHECKPOINT),
+        StopOnEarlySignal(),
         ModelCheckpoint(
             dirpath=run_dir / Path(rd.CHECKPOINT).parent,
             filename=Path(rd.CHECKPOINT).stem,
@@ -98,11 +99,12 @@ def fit(
     trainer: pl.Trainer = instantiate(cfg.trainer, **{**arguments, **trainer_kwargs})
     last = run_dir / rd.CHECKPOINT
     ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
-    with signals.deferred_to_lightning():
+    with signals.deferred_to_lightning() as since:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     trainer.save_checkpoint(last, weights_only=False)
     history.save(force=True)
-    if trainer.received_sigterm:  # noted after the last epoch's check: the run stops here, resumable at its end
+    # noted after the last epoch's check (or while fit tore down): the run stops here, resumable at its end
+    if trainer.received_sigterm or signals.deferred_since(since):
         raise signals.Interrupted(signal.SIGTERM)
     module.to(trainer.strategy.root_device)
     return module, trainer, ckpt_path

@@ -50,16 +50,24 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def deferred_to_lightning() -> Iterator[None]:
+def deferred_to_lightning() -> Iterator[int]:
     """While ``Trainer.fit`` runs, SIGTERM is Lightning's: its handler notes the signal and its loops raise
     ``SIGTERMException`` at the end of the step or epoch, after that epoch's metrics reached the loggers, so a
     checkpoint on disk never lies ahead of the logged history (raised at once, the signal could fall between an
-    epoch's checkpoint and its metrics and lose that epoch's row)."""
+    epoch's checkpoint and its metrics and lose that epoch's row). Lightning's handler is only in place from the
+    start of training to its teardown: one that comes while ``fit`` sets up or tears down is only noted here, so
+    the caller asks :func:`deferred_since` with the yielded count (and :class:`idc.callbacks.StopOnEarlySignal`
+    at the start of training)."""
     _DEFERRED.add(int(signal.SIGTERM))
     try:
-        yield
+        yield len(RECEIVED)
     finally:
         _DEFERRED.discard(int(signal.SIGTERM))
+
+
+def deferred_since(since: int) -> Interrupted | None:
+    """A SIGTERM noted after ``since`` signals (:data:`RECEIVED`), as an :class:`Interrupted`; ``None`` if none."""
+    return Interrupted(signal.SIGTERM) if int(signal.SIGTERM) in RECEIVED[since:] else None
 
 
 def interrupt_on_signals() -> list[int]:

@@ -268,6 +268,38 @@ def test_a_sigterm_after_the_last_epoch_still_stops_the_run_resumable_at_its_end
     assert checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt") == cfg.schedule.epochs
 
 
+@pytest.mark.parametrize("when", ["setup", "teardown"])
+def test_a_sigterm_while_fit_sets_up_or_tears_down_is_not_lost(tmp_path, tiny_csv, when):
+    """Lightning's own handler is in place from the start of training to its teardown; a SIGTERM before (the
+    checkpoint's restore, the module's setup) stops the run before its first step, one after stops it at its end
+    (each was only noted once, and the run trained on to DONE: a consensus worker starting late missed its stop)."""
+    import pytorch_lightning as pl
+
+    from idc.signals import Interrupted, checkpoint_epoch
+
+    trained = []
+
+    class Kill(pl.Callback):
+        def setup(self, trainer, module, stage):
+            if when == "setup":
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        def on_train_epoch_end(self, trainer, module):
+            trained.append(trainer.current_epoch)
+
+        def teardown(self, trainer, module, stage):
+            if when == "teardown":
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg, raised = _fit_until_sigterm(tmp_path, tiny_csv, callbacks=[Kill()])
+    assert isinstance(raised, Interrupted) and raised.exit_code == 128 + signal.SIGTERM
+    if when == "setup":
+        assert trained == [] and not (tmp_path / "checkpoints" / "last.ckpt").exists()
+    else:
+        assert len(trained) == cfg.schedule.epochs
+        assert checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt") == cfg.schedule.epochs
+
+
 def test_the_interrupted_marker_names_the_checkpoint_and_its_epoch_or_that_the_run_starts_over(tmp_path):
     import torch
 
