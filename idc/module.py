@@ -279,8 +279,8 @@ class IDCModule(pl.LightningModule):
             stage2.select_head(self)  # no global gates: chosen after the last epoch (EpochPicks scores it)
         elif last_epoch and self.global_gates_enabled and self.schedule.global_gates_on(self.current_epoch):
             stage2.extend_global_gates(self)  # before the epoch's checkpoint: saved with it
-            guard_trained(self)  # head.global_gates.min_cluster_fidelity: a refit at less overlap where it fails
             self.raise_if_nonfinite()  # the NaN guard of those steps, before anything is saved
+            guard_trained(self)  # head.global_gates.min_cluster_fidelity: a refit at less overlap where it fails
 
     # ------------------------------------------------------------------------------------- optimizers
     def configure_optimizers(self):

@@ -115,7 +115,8 @@ def guard_overlap(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int
     63 / 61 % at 2 and 1 and rose to 93 % at 0.5, so a halving that does not help does not end the search).
     Off where the floor or the weight is 0. ``agree`` turns each measure into the
     one every process acts on (rank 0's under DDP). Returns the fits measured, in order (``overlap_weight``,
-    ``fidelity_min``, ``kept``), none where off; ``head_cfg`` keeps its configured weight."""
+    ``fidelity_min``, ``kept``; a refit that went NaN: ``nonfinite``, no measure, never kept), none where off;
+    ``head_cfg`` keeps its configured weight."""
     gg = module.head_cfg["global_gates"]
     floor, configured = float(gg.get("min_cluster_fidelity", 0.0)), float(gg.get("overlap_weight", 0.0))
     if floor <= 0 or configured <= 0:
@@ -130,9 +131,10 @@ def guard_overlap(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int
     try:
         while best[0]["fidelity_min"] < floor and fits[-1]["overlap_weight"] > 0:
             gg["overlap_weight"] = fits[-1]["overlap_weight"] / 2 if len(fits) <= HALVINGS else 0.0
-            refit_global_gates(module, gated, clusters, batch, steps, seed, watch)
-            fits.append({"overlap_weight": gg["overlap_weight"], "fidelity_min": weakest(), "kept": False})
-            if fits[-1]["fidelity_min"] > best[0]["fidelity_min"]:
+            finite = _watched_refit(module, gated, clusters, batch, steps, seed, watch, agree)
+            fits.append({"overlap_weight": gg["overlap_weight"], "fidelity_min": weakest() if finite else None,
+                         "kept": False, **({} if finite else {"nonfinite": True})})
+            if finite and fits[-1]["fidelity_min"] > best[0]["fidelity_min"]:
                 best = fits[-1], (module.global_gates, module.aux_classifier)
     finally:
         gg["overlap_weight"] = configured
@@ -140,6 +142,22 @@ def guard_overlap(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int
         fit["kept"] = fit is best[0]
     module.global_gates, module.aux_classifier = best[1]
     return fits
+
+
+def _watched_refit(module: nn.Module, gated: Tensor, clusters: Tensor, batch: int, steps: int, seed: int,
+                   watch: Callable[[dict[str, Tensor]], None] | None, agree: Callable[[float], float]) -> bool:
+    """One refit of :func:`guard_overlap`; whether its loss terms stayed finite (one host sync per fit; rank 0's
+    answer under DDP). A fit that went NaN is left out, not the run stopped: the trained fit is still there."""
+    bad = torch.zeros((), dtype=torch.bool, device=gated.device)
+
+    def seen(terms: dict[str, Tensor]) -> None:
+        nonlocal bad
+        bad = bad | torch.stack([~torch.isfinite(t.detach()).all() for t in terms.values()]).any()
+        if watch is not None:
+            watch(terms)
+
+    refit_global_gates(module, gated, clusters, batch, steps, seed, seen)
+    return not agree(float(bad))
 
 
 def guard_trained(module: nn.Module) -> list[dict[str, Any]]:
@@ -156,7 +174,7 @@ def guard_trained(module: nn.Module) -> list[dict[str, Any]]:
         stage2.share_rank_zero(stage2.global_gate_tensors(module))
     own = module.global_gates, module.aux_classifier
     fits = guard_overlap(module, frozen.gated, stage2.frozen_partition(module), batch, steps, module.seed,
-                         stage2.after_last_epoch_watch(module),
+                         stage2.after_last_epoch_watch(module, nan_guard=False),
                          (lambda v: float(trainer.strategy.broadcast(float(v), 0))) if distributed else float)
     if fits:
         module.head_selection["overlap_guard"] = fits

@@ -375,14 +375,16 @@ def global_gate_tensors(module: nn.Module) -> list[Tensor]:
     return [*module.global_gates.parameters(), *module.aux_classifier.parameters(), *module.aux_classifier.buffers()]
 
 
-def after_last_epoch_watch(module: nn.Module) -> Callable[[dict[str, Tensor]], None]:
-    """What sees each step of the global gates after the last epoch: the module's NaN guard, and a SIGTERM, which
-    stops them at once in a single process (the last epoch's checkpoint is not written: the command replays it;
-    under DDP the stop waits for the steps' end: a rank leaving alone would hang the others' broadcast)."""
+def after_last_epoch_watch(module: nn.Module, nan_guard: bool = True) -> Callable[[dict[str, Tensor]], None]:
+    """What sees each step of the global gates after the last epoch: the module's NaN guard (unless ``nan_guard``
+    is false: the overlap guard's refits, which leave a fit that went NaN out), and a SIGTERM, which stops them at
+    once in a single process (the last epoch's checkpoint is not written: the command replays it; under DDP the
+    stop waits for the steps' end: a rank leaving alone would hang the others' broadcast)."""
     trainer = module.trainer
 
     def watch(terms: dict[str, Tensor]) -> None:
-        module._watch("global gates after the last epoch", terms)
+        if nan_guard:
+            module._watch("global gates after the last epoch", terms)
         if trainer.received_sigterm and trainer.world_size == 1:
             raise Interrupted(signal.SIGTERM)
 

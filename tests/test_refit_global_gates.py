@@ -197,6 +197,29 @@ def test_the_overlap_guard_halves_the_weight_while_it_helps_the_weakest_cluster(
     assert gg["overlap_weight"] == overlap  # the configured weight stays in the settings
 
 
+def test_a_refit_of_the_guard_that_goes_nan_is_left_out_and_the_search_goes_on(smoke_run, monkeypatch):
+    """A NaN in one of the guard's refits does not stop a run that trained to its end: that fit is listed as
+    non-finite, never kept, and the next halving is tried; the run's watch still sees every step (SIGTERM)."""
+    module, _ = load_module(smoke_run)
+    gg = module.head_cfg["global_gates"]
+    gg.update(min_cluster_fidelity=0.9, overlap_weight=2.0)
+    scores, seen, fitted = iter([0.6, 0.95]), [], [module.global_gates]
+
+    def fake_refit(module, gated, clusters, batch, steps, seed, watch):
+        module.global_gates = torch.nn.Linear(1, 1)
+        fitted.append(module.global_gates)
+        value = torch.tensor(float("nan") if len(fitted) == 2 else 1.0)
+        watch({"aux_ce": value, "global_gate_reg": torch.tensor(0.5)})
+
+    monkeypatch.setattr(stage2, "global_gate_fidelity", lambda *a, **k: {"global_gate_fidelity_min": next(scores)})
+    monkeypatch.setattr(rgg, "refit_global_gates", fake_refit)
+    fits = guard_overlap(module, torch.rand(40, 13), torch.arange(40) % 4, 8, 5, 0, watch=seen.append)
+    assert fits == [{"overlap_weight": 2.0, "fidelity_min": 0.6, "kept": False},
+                    {"overlap_weight": 1.0, "fidelity_min": None, "kept": False, "nonfinite": True},
+                    {"overlap_weight": 0.5, "fidelity_min": 0.95, "kept": True}]
+    assert module.global_gates is fitted[2] and len(seen) == 2
+
+
 def test_a_run_records_what_its_overlap_guard_measured(smoke_run):
     fits = json.loads((smoke_run / "metrics.json").read_text())["head_selection"]["overlap_guard"]
     assert fits[0]["overlap_weight"] == 2.0 and all(0.0 <= f["fidelity_min"] <= 1.0 for f in fits)
