@@ -490,6 +490,13 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
                                          "    overlap_weight: 1\n")
     mixed[-1] = results.Record("size_rule", "idc", "allaml", 3, overlap)
     assert report.explanations.weights_of(mixed) == "10 (×1), 10 (×3, overlap 1)"
+    guard = [[{"overlap_weight": 2.0, "fidelity_min": 0.95, "kept": True}],  # held at once
+             [{"overlap_weight": 2.0, "fidelity_min": 0.6, "kept": False},  # refitted at 1
+              {"overlap_weight": 1.0, "fidelity_min": 0.97, "kept": True}]]
+    for record, fits in zip(mixed[1:], guard):
+        record.metrics = {"head_selection": {"overlap_guard": fits}}
+    assert report.explanations.weights_of(mixed) == ("10 (×1), 10 (×3, overlap 1); 1 of 2 runs refitted at "
+                                                     "overlap 1 (the guard)")
     assert "uniqueness 0.69, diversity 94.8 %" in section[0]  # the paper's MNIST10K numbers as the reference
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from idc import results as store
 from idc.data.registry import dataset_facts
 from idc.paper import published
+from idc.report.studies import guard_refits
 from idc.report.summary import acc_by_method, best_recorded
 from idc.run_dir import ABSENT_MEANS
 from idc.tables import to_markdown
@@ -60,13 +61,16 @@ GLOBAL_TRAINING, GLOBAL_OVERLAP = "head.global_gates.train_factor", "head.global
 def weights_of(records: list[store.Record]) -> str:
     """The global gates' weights, training lengths (times their phase) and overlap weights the records trained
     with (records from before an option: its old behaviour, ×1 and no overlap term), each once (``-`` where no
-    record says): ``10 (×3)``, or ``10 (×3, overlap 1)``."""
+    record says): ``10 (×3)``, or ``10 (×3, overlap 2)``, and the runs whose overlap guard refitted their global
+    gates at less overlap: ``10 (×3, overlap 2); 2 of 10 runs refitted at overlap 1, 0.5 (the guard)``."""
     def setting(r: store.Record, key: str) -> float:
         return float(r.settings.get(key, ABSENT_MEANS[key]))
 
     sets = sorted({(float(w), setting(r, GLOBAL_TRAINING), setting(r, GLOBAL_OVERLAP)) for r in records
                    if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
-    return ", ".join(f"{w:g} (×{t:g}{f', overlap {o:g}' if o else ''})" for w, t, o in sets) or "-"
+    said, kept = guard_refits([r.metrics.get("head_selection", {}).get("overlap_guard") for r in records])
+    refitted = f"; {len(kept)} of {said} runs refitted at overlap {', '.join(kept)} (the guard)" if kept else ""
+    return (", ".join(f"{w:g} (×{t:g}{f', overlap {o:g}' if o else ''})" for w, t, o in sets) or "-") + refitted
 
 
 def explanations_section(records: list[store.Record]) -> list[str]:

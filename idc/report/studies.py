@@ -148,14 +148,20 @@ def global_gates_section(root: Path) -> list[str]:
             "is better where the gates are fewer and more distinct and the fidelity holds.", "", *lines[:-1]]
 
 
+def guard_refits(runs: list[list[dict[str, Any]] | None]) -> tuple[int, list[str]]:
+    """Of the runs' overlap-guard fits (``head_selection.overlap_guard``; ``None`` or empty where a run has none:
+    the guard off, or a run from before it), how many say what the guard did, and the overlap weights of the
+    refits kept (``head.global_gates.min_cluster_fidelity``), one per run that was refitted at less overlap."""
+    said = [run for run in runs if run]
+    return len(said), [_plain(next(f for f in run if f["kept"])["overlap_weight"]) for run in said if not run[0]["kept"]]
+
+
 def _guarded(group: list[dict[str, Any]]) -> str:
-    """How many runs the overlap guard refitted at less overlap (``head.global_gates.min_cluster_fidelity``), at
-    which weights; ``-`` where no record says what the guard did (off, or records from before it)."""
-    fits = [r["overlap_guard"] for r in group if r.get("overlap_guard")]
-    acted = [next(f for f in run if f["kept"]) for run in fits if not run[0]["kept"]]
-    if not fits:
+    """How many runs the overlap guard refitted at less overlap, at which weights; ``-`` where no record says."""
+    said, kept = guard_refits([r.get("overlap_guard") for r in group])
+    if not said:
         return "-"
-    return f"{len(acted)}" + (f" (at {', '.join(_plain(f['overlap_weight']) for f in acted)})" if acted else "")
+    return f"{len(kept)}" + (f" (at {', '.join(kept)})" if kept else "")
 
 
 def _weight_order(item: tuple[tuple[str, ...], dict[str, dict[str, Any]]]) -> tuple[float, float, str, str]:
