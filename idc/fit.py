@@ -99,12 +99,16 @@ def fit(
     trainer: pl.Trainer = instantiate(cfg.trainer, **{**arguments, **trainer_kwargs})
     last = run_dir / rd.CHECKPOINT
     ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
-    with signals.deferred_to_lightning() as since:
+    with signals.deferred_to_lightning() as since:  # the saves too: a SIGTERM inside is noted, not raised there
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    trainer.save_checkpoint(last, weights_only=False)
-    history.save(force=True)
-    # noted after the last epoch's check (or while fit tore down): the run stops here, resumable at its end
-    if trainer.received_sigterm or signals.deferred_since(since):
+        trainer.save_checkpoint(last, weights_only=False)
+        history.save(force=True)
+    # noted after the last epoch's check (or while fit tore down, or the saves ran): the run stops here,
+    # resumable at its end; under DDP every process stops if one was signalled
+    stop = trainer.received_sigterm or signals.deferred_since(since) is not None
+    if trainer.world_size > 1:
+        stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+    if stop:
         raise signals.Interrupted(signal.SIGTERM)
     module.to(trainer.strategy.root_device)
     return module, trainer, ckpt_path

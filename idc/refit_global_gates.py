@@ -178,6 +178,10 @@ def guard_trained(module: nn.Module) -> list[dict[str, Any]]:
                          (lambda v: float(trainer.strategy.broadcast(float(v), 0))) if distributed else float)
     if fits:
         module.head_selection["overlap_guard"] = fits
+    for fit in fits:
+        if fit.get("nonfinite") and trainer.is_global_zero:
+            log.warning("global gates: the refit at overlap_weight %g went NaN or infinite and was left out",
+                        fit["overlap_weight"])
     if module.global_gates is not own[0]:  # a refit kept: into the modules that the run's optimizer holds
         for mine, fitted in zip(own, (module.global_gates, module.aux_classifier)):
             mine.load_state_dict(fitted.state_dict())
@@ -215,7 +219,9 @@ def refit(module: nn.Module, X: np.ndarray, local_gates: np.ndarray, clusters: n
     module.head_cfg["global_gates"] = settings
     old = module.global_gates, module.aux_classifier
     try:
-        refit_global_gates(module, gated, labels, batch, steps, seed)
+        if not _watched_refit(module, gated, labels, batch, steps, seed, None, float):
+            raise ValueError(f"the refit of the global gates under {overrides} went NaN or infinite; the run's "
+                             "own are kept (a lower head.global_gates.lr may help)")
         guarded = guard_overlap(module, gated, labels, batch, steps, seed)
     except BaseException:
         module.head_cfg["global_gates"] = current

@@ -142,7 +142,8 @@ def test_a_run_says_where_it_went_and_what_it_found_and_nothing_else(tiny_csv, t
 @pytest.mark.slow
 def test_sigterm_stops_the_n_jobs_workers_and_the_same_command_resumes_each_run(tiny_csv, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
-    command = _command(tiny_csv, run_dir, "schedule.stage2_epochs=26", "checkpoint_every=3", "model.n_init=3",
+    # 4 + 56 epochs: long enough that one worker cannot finish its run while the other is still starting
+    command = _command(tiny_csv, run_dir, "schedule.stage2_epochs=56", "checkpoint_every=3", "model.n_init=3",
                        "model.n_jobs=2")
     proc = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=tmp_path)
@@ -154,7 +155,9 @@ def test_sigterm_stops_the_n_jobs_workers_and_the_same_command_resumes_each_run(
     while not all(c.exists() for c in checkpoints) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
+    done = sorted(p.parent.name for p in (run_dir / "runs").glob("seed_*/DONE"))
     out, _ = proc.communicate(timeout=120)
+    assert not done, f"{done} finished before the other worker's first checkpoint: the test needs longer runs"
     assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
     assert f"each run's own last checkpoint in {run_dir / 'runs'}" in (run_dir / INTERRUPTED).read_text()
     assert not (run_dir / "DONE").exists()

@@ -106,6 +106,17 @@ def test_a_failed_refit_leaves_the_model_as_it_was_and_the_weight_follows_its_sc
     assert module.global_gates is gates and module.head_cfg["global_gates"] == settings
     assert dict(module.hparams["head"]) == head
     monkeypatch.undo()
+    losses = stage2.global_gate_losses
+
+    def nan(*args, **kwargs):  # a refit that goes NaN: a clear error (idc-eval: exit 2), nothing replaced
+        ce, reg = losses(*args, **kwargs)
+        return ce * float("nan"), reg
+
+    monkeypatch.setattr(stage2, "global_gate_losses", nan)
+    with pytest.raises(ValueError, match="went NaN or infinite"):
+        refit(module, X, pred["local_gates"], pred["clusters"], 8, 0, ["head.global_gates.reg_lambda=30"])
+    assert module.global_gates is gates and module.head_cfg["global_gates"] == settings
+    monkeypatch.undo()
     weights = []
     original = Schedule.global_reg_weight
     monkeypatch.setattr(Schedule, "global_reg_weight", lambda self, epoch, value, shape="constant": weights.append(
