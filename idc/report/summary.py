@@ -18,6 +18,8 @@ from idc.tables import fmt, stat, to_markdown
 ENSEMBLE = 3
 #: at most this many subsets of a row's seeds per estimate
 SUBSETS = 120
+#: issue 22's target: IDC's std of ACC across seeds at most K-means' + this many points
+SPREAD_MARGIN = 5.0
 
 
 def acc_by_method(records: list[store.Record], dataset: str) -> dict[tuple[str, str], list[float]]:
@@ -70,7 +72,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
               "K-means ACC (%) (seeds, schedule; time per run)",
               "IDC minus K-means (Welch's p)", f"IDC, consensus of {ENSEMBLE} runs (`model.n_init={ENSEMBLE}`)",
               "best other baseline: ACC (%) (seeds, schedule; time per run)", "IDC's rank (of methods)"]
-    rows, wins, total, ranks, below = [], 0, 0, {}, []
+    rows, wins, total, ranks, below, spread = [], 0, 0, {}, [], []
     ensemble_wins, ensemble_total = 0, 0
     for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
         accs = acc_by_method(records, dataset)
@@ -106,6 +108,8 @@ def summary_section(records: list[store.Record]) -> list[str]:
                     wins += mean >= np.mean(kmeans[1])
                     if mean < np.mean(kmeans[1]):
                         below.append((dataset, p))
+                    if (ours := stat(values)["std"]) is not None and (theirs := stat(kmeans[1])["std"]) is not None:
+                        spread.append((f"{dataset} ({schedule})", ours, theirs))
                     if ensemble:
                         ensemble_total += 1
                         ensemble_wins += np.mean(ensemble) >= np.mean(kmeans[1])
@@ -122,6 +126,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
             f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows "
             f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out){below_note(below)}. "
+            f"{spread_note(spread)}"
             f"The consensus of {ENSEMBLE} runs is what `model.n_init={ENSEMBLE}` returns ({ENSEMBLE} times the "
             f"training; `idc/consensus_run.py`), estimated from the row's own seeds: mean ± std over every {ENSEMBLE} "
             f"of them (at most {SUBSETS} such subsets, drawn at random beyond; in parentheses: how many; they share "
@@ -133,6 +138,18 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"Mean rank (1: best ACC) on the {n_ranked} datasets where IDC and K-means have records, IDC at its "
             f"most-recorded schedule that is not a kept \"before\", each method ranked among those recorded on the "
             f"dataset (in parentheses: on how many of them it has records): {mean_rank or '-'}."]
+
+
+def spread_note(spread: list[tuple[str, float, float]]) -> str:
+    """How many of the rows (name, IDC's std, K-means' std; ACC points over the seeds) keep IDC's std across seeds
+    within K-means' + :data:`SPREAD_MARGIN` points (issue 22's target), and which do not."""
+    if not spread:
+        return ""
+    beyond = [f"{name}: {ours:.1f} against {theirs:.1f}" for name, ours, theirs in spread
+              if ours > theirs + SPREAD_MARGIN + 1e-9]
+    return (f"IDC's std across seeds within K-means' + {SPREAD_MARGIN:g} points in {len(spread) - len(beyond)} of "
+            f"{len(spread)} of those rows with two or more seeds a side" + (f" (beyond it: {'; '.join(beyond)})"
+                                                                           if beyond else "") + ". ")
 
 
 def below_note(below: list[tuple[str, float | None]]) -> str:
