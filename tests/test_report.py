@@ -500,6 +500,8 @@ def test_the_explanations_section_gives_each_dataset_its_headline_rows_gates_and
         record.metrics = {"head_selection": {"overlap_guard": fits}}
     assert report.explanations.weights_of(mixed) == ("10 (×1), 10 (×3, overlap 1); 1 of 2 runs refitted at "
                                                      "overlap 1 (the guard)")
+    mixed[1].metrics = {"head_selection": {"overlap_guard": [guard[1][0], {**guard[1][1], "overlap_weight": 0.5}]}}
+    assert report.explanations.weights_of(mixed).endswith("2 of 2 runs refitted at overlap 1 (1), 0.5 (1) (the guard)")
     assert "uniqueness 0.69, diversity 94.8 %" in section[0]  # the paper's MNIST10K numbers as the reference
 
 

@@ -62,14 +62,16 @@ def weights_of(records: list[store.Record]) -> str:
     """The global gates' weights, training lengths (times their phase) and overlap weights the records trained
     with (records from before an option: its old behaviour, ×1 and no overlap term), each once (``-`` where no
     record says): ``10 (×3)``, or ``10 (×3, overlap 2)``, and the runs whose overlap guard refitted their global
-    gates at less overlap: ``10 (×3, overlap 2); 2 of 10 runs refitted at overlap 1, 0.5 (the guard)``."""
+    gates at less overlap: ``10 (×3, overlap 2); 10 of 10 runs refitted at overlap 1 (9), 0.5 (1) (the guard)``."""
     def setting(r: store.Record, key: str) -> float:
         return float(r.settings.get(key, ABSENT_MEANS[key]))
 
     sets = sorted({(float(w), setting(r, GLOBAL_TRAINING), setting(r, GLOBAL_OVERLAP)) for r in records
                    if (w := r.settings.get(GLOBAL_WEIGHT)) is not None})
     said, kept = guard_refits([r.metrics.get("head_selection", {}).get("overlap_guard") for r in records])
-    refitted = f"; {len(kept)} of {said} runs refitted at overlap {', '.join(kept)} (the guard)" if kept else ""
+    counts = {w: kept.count(w) for w in sorted(set(kept), key=float, reverse=True)}
+    at = next(iter(counts)) if len(counts) == 1 else ", ".join(f"{w} ({n})" for w, n in counts.items())
+    refitted = f"; {len(kept)} of {said} runs refitted at overlap {at} (the guard)" if kept else ""
     return (", ".join(f"{w:g} (×{t:g}{f', overlap {o:g}' if o else ''})" for w, t, o in sets) or "-") + refitted
 
 
