@@ -153,11 +153,16 @@ class StopOnEarlySignal(pl.Callback):
         self.since = len(signals.RECEIVED)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        stop = signals.deferred_since(self.since)
-        if trainer.world_size > 1 and trainer.strategy.reduce_boolean_decision(stop is not None, all=False):
-            stop = signals.Interrupted(signal.SIGTERM)
-        if stop is not None:
-            raise stop
+        stop_if_any(trainer, signals.noted_since(self.since))
+
+
+def stop_if_any(trainer: pl.Trainer, stop: bool) -> None:
+    """Raise :class:`~idc.signals.Interrupted` (SIGTERM) where ``stop`` holds, in every DDP process if it holds in
+    one (all of them call this at the same point)."""
+    if trainer.world_size > 1:
+        stop = trainer.strategy.reduce_boolean_decision(bool(stop), all=False)
+    if stop:
+        raise signals.Interrupted(signal.SIGTERM)
 
 
 class ProgressLines(pl.Callback):

@@ -3,7 +3,6 @@ run's last checkpoint), and the run's predictions, evaluation and files (:func:`
 :func:`idc.train.train`)."""
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from idc import run_dir as rd
 from idc import signals, stage2
-from idc.callbacks import EpochPicks, Stage1Checkpoint, StopOnEarlySignal, progress_callbacks, resumed_epoch
+from idc.callbacks import (EpochPicks, Stage1Checkpoint, StopOnEarlySignal, progress_callbacks, resumed_epoch,
+                           stop_if_any)
 from idc.config import instantiate
 from idc.data import Table, TableDataModule
 from idc.data.preprocess import Fitted
@@ -104,12 +104,8 @@ def fit(
         trainer.save_checkpoint(last, weights_only=False)
         history.save(force=True)
     # noted after the last epoch's check (or while fit tore down, or the saves ran): the run stops here,
-    # resumable at its end; under DDP every process stops if one was signalled
-    stop = trainer.received_sigterm or signals.deferred_since(since) is not None
-    if trainer.world_size > 1:
-        stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-    if stop:
-        raise signals.Interrupted(signal.SIGTERM)
+    # resumable at its end
+    stop_if_any(trainer, trainer.received_sigterm or signals.noted_since(since))
     module.to(trainer.strategy.root_device)
     return module, trainer, ckpt_path
 

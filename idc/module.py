@@ -228,7 +228,7 @@ class IDCModule(pl.LightningModule):
 
     def _watch(self, stage: str, terms: dict[str, Tensor]) -> None:
         """Remember, on the device (no host sync per step), whether any term was ever non-finite this epoch."""
-        bad = torch.stack([~torch.isfinite(t.detach()).all() for t in terms.values()])
+        bad = stage2.nonfinite_terms(terms)
         key = (stage, list(terms))
         if self._nonfinite is not None and self._nonfinite[:2] == key:
             bad = self._nonfinite[2] | bad

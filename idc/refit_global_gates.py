@@ -152,7 +152,7 @@ def _watched_refit(module: nn.Module, gated: Tensor, clusters: Tensor, batch: in
 
     def seen(terms: dict[str, Tensor]) -> None:
         nonlocal bad
-        bad = bad | torch.stack([~torch.isfinite(t.detach()).all() for t in terms.values()]).any()
+        bad = bad | stage2.nonfinite_terms(terms).any()
         if watch is not None:
             watch(terms)
 

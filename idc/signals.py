@@ -56,7 +56,7 @@ def deferred_to_lightning() -> Iterator[int]:
     checkpoint on disk never lies ahead of the logged history (raised at once, the signal could fall between an
     epoch's checkpoint and its metrics and lose that epoch's row). Lightning's handler is only in place from the
     start of training to its teardown: one that comes while ``fit`` sets up or tears down is only noted here, so
-    the caller asks :func:`deferred_since` with the yielded count (and :class:`idc.callbacks.StopOnEarlySignal`
+    the caller asks :func:`noted_since` with the yielded count (and :class:`idc.callbacks.StopOnEarlySignal`
     at the start of training)."""
     _DEFERRED.add(int(signal.SIGTERM))
     try:
@@ -65,9 +65,9 @@ def deferred_to_lightning() -> Iterator[int]:
         _DEFERRED.discard(int(signal.SIGTERM))
 
 
-def deferred_since(since: int) -> Interrupted | None:
-    """A SIGTERM noted after ``since`` signals (:data:`RECEIVED`), as an :class:`Interrupted`; ``None`` if none."""
-    return Interrupted(signal.SIGTERM) if int(signal.SIGTERM) in RECEIVED[since:] else None
+def noted_since(since: int) -> bool:
+    """Whether a SIGTERM was noted after the first ``since`` signals of :data:`RECEIVED`."""
+    return int(signal.SIGTERM) in RECEIVED[since:]
 
 
 def interrupt_on_signals() -> list[int]:

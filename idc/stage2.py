@@ -344,12 +344,12 @@ def extend_global_gates(module: nn.Module) -> int:
     before the epoch's checkpoint. Not in the paper. Returns the number of steps taken."""
     gg = module.head_cfg["global_gates"]
     trainer = module.trainer
-    last = min(int(trainer.max_epochs), module.schedule.epochs)
     steps = round((float(gg.get("train_factor", 1.0)) - 1.0) * global_gate_phase_steps(module))
     if steps <= 0:
         return 0
     frozen = module.frozen
-    weight = module.schedule.global_reg_weight(last - 1, float(gg["reg_lambda"]), gg.get("reg_schedule", "constant"))
+    weight = module.schedule.global_reg_weight(trained_epochs(module) - 1, float(gg["reg_lambda"]),
+                                               gg.get("reg_schedule", "constant"))
     optimizer = module.optimizers()[-1].optimizer  # the aux classifier's and global gates' (Lightning's wrapper off)
     generator = torch.Generator().manual_seed(module.seed)
     if trainer.is_global_zero:
@@ -362,11 +362,20 @@ def extend_global_gates(module: nn.Module) -> int:
     return steps
 
 
+def trained_epochs(module: nn.Module) -> int:
+    """The epochs of this training: the schedule's, or the Trainer's where it was told to stop earlier."""
+    return min(int(module.trainer.max_epochs), module.schedule.epochs)
+
+
 def global_gate_phase_steps(module: nn.Module) -> int:
-    """The optimizer steps of the global gates' phase in this training: its epochs (up to the Trainer's last, where
-    it was told to stop earlier) times the steps of an epoch."""
-    last = min(int(module.trainer.max_epochs), module.schedule.epochs)
-    return (last - module.schedule.global_gates_start) * int(module.trainer.num_training_batches)
+    """The optimizer steps of the global gates' phase in this training: its epochs (up to
+    :func:`trained_epochs`) times the steps of an epoch."""
+    return (trained_epochs(module) - module.schedule.global_gates_start) * int(module.trainer.num_training_batches)
+
+
+def nonfinite_terms(terms: dict[str, Tensor]) -> Tensor:
+    """One flag per loss term of ``terms``, on the device (no host sync): whether it holds a NaN or an infinity."""
+    return torch.stack([~torch.isfinite(t.detach()).all() for t in terms.values()])
 
 
 def global_gate_tensors(module: nn.Module) -> list[Tensor]:
