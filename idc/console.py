@@ -86,6 +86,12 @@ def quiet_libraries() -> None:
                  "pytorch_lightning.trainer.connectors.signal_connector",  # "Received SIGTERM": we say it ourselves
                  "pytorch_lightning.accelerators.cuda", "lightning.pytorch.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    ignore_known_warnings()
+
+
+def ignore_known_warnings() -> None:
+    """Filter out the libraries' messages in :data:`_KNOWN_WARNINGS` (in a ``warnings.catch_warnings()`` block
+    where the caller is a library: the estimator)."""
     for message in _KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 

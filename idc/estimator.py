@@ -13,9 +13,12 @@ group, e.g. ``IDC(n_clusters=3, schedule={"stage2_epochs": 100})``; any other ke
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import numbers
 import tempfile
+import warnings
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from idc.consensus import combine_runs, run_seeds
-from idc.console import available_cores, parallel_jobs
+from idc.console import available_cores, ignore_known_warnings, parallel_jobs
 from idc.data import DataError, Table
 from idc.data.preprocess import SCALERS, Fitted, check_clusters, check_finite, scale
 from idc.explain import column_names, top_features
@@ -37,7 +40,7 @@ from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
 from idc.parallel import run_in_processes, worker_threads
 from idc.refit_global_gates import PREFIX, refit
-from idc.schema import validate
+from idc.schema import did_you_mean, validate
 from idc.size_rule import apply_size_rule, leaves
 
 CONFIG_GROUPS = ("gates", "head", "model", "schedule")
@@ -135,6 +138,8 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> IDC:
         """Train on ``X`` (samples x features). ``y``, when given, only feeds the logged metrics: it is
         never used for training."""
+        check_trainer_keywords([k for k in self._options if k not in CONFIG_GROUPS],
+                               own=(*super().get_params(deep=False), *CONFIG_GROUPS))
         table = self._table(X, y, fitting=True)
         if self.scaler not in (None, "none", *SCALERS):
             raise DataError(f"scaler must be one of {sorted(SCALERS)} or 'none', got {self.scaler!r}")
@@ -309,6 +314,13 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"IDC(n_clusters={k!r}): n_clusters must be a whole number of at least 1, the number "
                              "of clusters K to find")
         names = [str(c) for c in X.columns] if hasattr(X, "columns") else []
+        if hasattr(X, "dtypes"):  # a DataFrame: name its non-numeric columns (check_array would only quote a value)
+            from pandas.api.types import is_numeric_dtype
+
+            text = [str(c) for c, dtype in X.dtypes.items() if not is_numeric_dtype(dtype)]
+            if text:
+                raise DataError(f"X: non-numeric column(s) {text[:10]}{' ...' if len(text) > 10 else ''}; drop them "
+                                "(X.drop(columns=[...])) or encode them as numbers before fit; labels go to y")
         arr = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, ensure_min_samples=1)
         table = Table(arr, None if y is None else np.asarray(y), names, name="X", n_clusters=int(k))
         table = check_finite(table, advice="fill them before fit (e.g. sklearn.impute.SimpleImputer ahead of IDC "
@@ -333,14 +345,30 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return np.asarray(self._fitted_.rescale(table.X), dtype=np.float32)
 
 
+def check_trainer_keywords(names: Any, own: Sequence[str]) -> None:
+    """Keywords of :class:`IDC` other than its own (``own``) must be Lightning ``Trainer`` arguments: a
+    ``TypeError`` with the closest of either otherwise (``IDC(n_cluster=3)``: did you mean 'n_clusters'?)."""
+    from pytorch_lightning import Trainer
+
+    trainer = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
+    for name in names:
+        if name not in trainer:
+            raise TypeError(f"IDC({name}=...): unknown keyword{did_you_mean(name, [*own, *trainer])}; IDC's own are "
+                            f"{', '.join(own)} (the last {len(CONFIG_GROUPS)} as dicts of their config group), any "
+                            "other must be an argument of Lightning's Trainer")
+
+
 @contextmanager
 def _quiet_lightning():
-    """Lightning's start-up chatter (devices, tips) is noise in a notebook; warnings still show."""
+    """Lightning's start-up chatter (devices, tips) and the libraries' known deprecation messages
+    (:func:`idc.console.ignore_known_warnings`) are noise in a notebook; other warnings still show."""
     logger = logging.getLogger("pytorch_lightning")
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            ignore_known_warnings()
+            yield
     finally:
         logger.setLevel(level)
 

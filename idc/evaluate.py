@@ -133,7 +133,8 @@ def processes_of(run_dir: Path) -> int:
 def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, Any]:
     """``idc-eval``: re-evaluate a finished run on its own dataset (files written into the run directory), or
     cluster and explain another table with the same features (``dataset.*`` overrides, applied on top of the
-    run's dataset config; written into ``<run>/eval_<table>/``). A new table takes the training table's columns
+    run's dataset config; written into ``<run>/eval_<table>/``; without the run's label column, scored without
+    labels: :func:`scored_table`). A new table takes the training table's columns
     and scaling (``preprocessing.npz``); nothing is refitted on it. ``head.global_gates.KEY=VALUE`` overrides
     instead refit the run's global gates on its own table under those settings (clusters and local gates
     unchanged; :mod:`idc.refit_global_gates`), written into ``<run>/eval_global_gates_<KEY><VALUE>.../``; the
@@ -158,7 +159,7 @@ def evaluate_run(run_dir: Path, overrides: list[str] | tuple = ()) -> dict[str, 
     module, selections = load_module(run_dir)
     if overrides:
         selections = {}  # picked on the training table: nothing to say about this one
-    table = load_table(dataset_cfg, fitted)
+    table = scored_table(saved.dataset, dataset_cfg, list(overrides), fitted)
     trained = rd.read_predictions(run_dir / rd.PREDICTIONS)
     trained_on = [str(n) for n in trained["feature_names"]]
     if trained_on != table.feature_names:  # runs from before preprocessing.npz: scaled on their own statistics
@@ -229,6 +230,33 @@ def dataset_with(saved: DictConfig, overrides: list[str]) -> DictConfig:
         }
         cfg.dataset = OmegaConf.merge(cfg.dataset, own)
     return cfg.dataset
+
+
+#: where a table's labels come from: a column (CSV, .h5ad obs) or a key (.npz, .mat, .h5)
+LABEL_KEYS = ("label_column", "y_key")
+
+
+def scored_table(saved: DictConfig, dataset_cfg: DictConfig, overrides: list[str], fitted: Fitted | None) -> Table:
+    """``dataset_cfg``'s table. New data (a ``dataset.path`` override) that cannot be read with the labels carried
+    over from the run (``label_column`` / ``y_key``, not given now) is scored without them, as one INFO line says;
+    labels named in ``overrides`` stay required."""
+    try:
+        return load_table(dataset_cfg, fitted)
+    except DataError as err:
+        given = {o.split("=", 1)[0].lstrip("+~").removeprefix("dataset.") for o in overrides}
+        carried = [k for k in LABEL_KEYS if dataset_cfg.get(k) is not None]
+        if "path" not in given or not carried or given & set(LABEL_KEYS):
+            raise
+        label = dataset_cfg.get("label_column")  # a named one made training read a header: so is this file read
+        header = ["dataset.header=true"] if isinstance(label, str) and dataset_cfg.get("header") == "auto" else []
+        try:
+            table = load_table(dataset_with(saved, [*overrides, *(f"dataset.{k}=null" for k in carried), *header]),
+                               fitted)
+        except DataError:
+            raise err from None
+        log.info("%s; scoring it without labels (no label metrics); to score against labels, name them: "
+                 "dataset.%s=<name>", str(err).split(";")[0], carried[0])
+        return table
 
 
 def image_shape_of(dataset_cfg: Any) -> tuple[int, int] | None:

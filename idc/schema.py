@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import enum
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional, get_args, get_origin, get_type_hints
 
@@ -58,6 +59,11 @@ def count(default: Any = None) -> Any:
     return field(default=default, metadata={"count": True})
 
 
+def weight(default: Any = None) -> Any:
+    """A loss term's weight or a noise's scale: a number >= 0 (None where the field is optional)."""
+    return field(default=default, metadata={"non_negative": True})
+
+
 @dataclass
 class GatesSchema:
     enabled: bool = True
@@ -67,11 +73,11 @@ class GatesSchema:
     beta: Optional[float] = None  # hard_concrete: temperature and stretch interval
     gamma: Optional[float] = None
     zeta: Optional[float] = None
-    noise_std: Optional[float] = None
+    noise_std: Optional[float] = weight()
     reg_sigma: Optional[float] = None
     reg_reduction: Optional[Reduction] = None
-    reg_lambda: Optional[float] = None
-    gtcr_lambda: Optional[float] = None
+    reg_lambda: Optional[float] = weight()
+    gtcr_lambda: Optional[float] = weight()
     gtcr_eps: Optional[float] = None
     gtcr_projection_dim: Optional[int] = count()
     gtcr_small_side: Optional[bool] = None
@@ -84,16 +90,16 @@ class GlobalGatesSchema:
     enabled: bool = True
     aux_hidden_dim: int = count(1)
     init_std: float = 0.0
-    noise_std: float = 0.0
+    noise_std: float = weight(0.0)
     reg_sigma: float = 0.0
     reg_reduction: Reduction = Reduction.mean
-    reg_lambda: float = 0.0
+    reg_lambda: float = weight(0.0)
     reg_schedule: RegSchedule = RegSchedule.constant
     optimizer: GateOptimizer = GateOptimizer.sgd
     lr: float = 0.0
     baseline: GateBaseline = GateBaseline.zero
     train_factor: float = 1.0
-    overlap_weight: float = 0.0
+    overlap_weight: float = weight(0.0)
     min_cluster_fidelity: float = 0.0
 
 
@@ -111,7 +117,7 @@ class HeadSchema:
     n_init: Optional[int] = count()  # kmeans, dec: k-means++ runs
     alpha: Optional[float] = None  # dec: Student-t degrees of freedom
     target_every: Optional[int] = count()  # dec: steps between target refreshes
-    balance_weight: float = 0.0
+    balance_weight: float = weight(0.0)
     balance: Balance = Balance.entropy
     balance_min_share: float = 0.5
     freeze_after_selection: bool = False
@@ -142,8 +148,8 @@ class ModelSchema:
     recon_loss: ReconLoss = ReconLoss.mse
     tasks: List[ReconTask] = field(default_factory=list)  # none: the ablation "w/o L_recon"
     mask_rate: float = 0.0
-    latent_noise_std: float = 0.0
-    weight_decay: float = 0.0
+    latent_noise_std: float = weight(0.0)
+    weight_decay: float = weight(0.0)
     lr: LearningRates = field(default_factory=LearningRates)
     min_lr: MinLearningRates = field(default_factory=MinLearningRates)
     bn_stats: BnStats = BnStats.stage1
@@ -271,7 +277,7 @@ def validate(cfg: DictConfig) -> DictConfig:
     allowed = (*RUN_KEYS, *GROUPS, *OPEN_GROUPS)
     for key in cfg:
         if key not in allowed:
-            raise ConfigError(_unknown(str(key), allowed))
+            raise ConfigError(unknown_key_message(str(key), allowed))
     _check_run_keys(cfg)
     plain: dict[str, Any] = {}
     for group, schema in GROUPS.items():
@@ -383,6 +389,9 @@ def _resolved(cfg: DictConfig, group: str) -> Any:
 
 
 def _check_run_keys(cfg: DictConfig) -> None:
+    seed = cfg.get("seed")  # checked first: other keys interpolate it (eval.seed)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"seed: {seed!r} is not allowed; a whole number >= 0")
     if "data_loading" in cfg and cfg.data_loading not in choices(DataLoading):
         raise ConfigError(f"data_loading: {cfg.data_loading!r} is not allowed; allowed: {', '.join(choices(DataLoading))}")
     if "progress_bar" in cfg and cfg.progress_bar not in ("auto", True, False):
@@ -408,7 +417,7 @@ def _check_against(group: str, value: Any, schema: type) -> None:
         OmegaConf.merge(_structured(schema), value)  # merge copies the schema: the cached one stays as it is
     except ConfigKeyError as err:
         node, _, key = f"{group}.{err.full_key}".rpartition(".")
-        raise ConfigError(_unknown(f"{node}.{key}", _keys_at(schema, node.split(".")[1:]))) from None
+        raise ConfigError(unknown_key_message(f"{node}.{key}", keys_at(schema, node.split(".")[1:]))) from None
     except ValidationError as err:
         key, path = f"{group}.{err.full_key}", _path(err.full_key)
         kind = _type_at(schema, path)
@@ -421,8 +430,8 @@ def _check_against(group: str, value: Any, schema: type) -> None:
 
 
 def _check_counts(prefix: str, value: Any, schema: type) -> None:
-    """Fields marked as counts are whole numbers >= 1 (each item of a list of counts); ``non_empty`` lists have
-    an item."""
+    """Fields marked as counts are whole numbers >= 1 (each item of a list of counts), weights numbers >= 0;
+    ``non_empty`` lists have an item."""
     hints = get_type_hints(schema)
     for f in fields(schema):
         if f.name not in value or value[f.name] is None:
@@ -432,6 +441,8 @@ def _check_counts(prefix: str, value: Any, schema: type) -> None:
             for item in got if isinstance(got, list) else [got]:
                 if not _is_count(item):
                     raise ConfigError(_not_a_count(key, got))
+        if f.metadata.get("non_negative") and not (isinstance(got, (int, float)) and got >= 0):
+            raise ConfigError(f"{key}: {got!r} is not allowed; a number >= 0 (a weight or a scale)")
         if f.metadata.get("non_empty") and not got:
             raise ConfigError(f"{key}: {got!r} is not allowed; at least one item")
         inner = _strip_optional(hints[f.name])
@@ -483,7 +494,8 @@ def _type_at(schema: type, path: list[str]) -> Any:
     return kind
 
 
-def _keys_at(schema: type, path: list[str]) -> tuple[str, ...]:
+def keys_at(schema: type, path: list[str]) -> tuple[str, ...]:
+    """The field names of the dataclass at ``path`` in ``schema`` (none where it is not a dataclass)."""
     kind = _type_at(schema, path) if path else schema
     return tuple(f.name for f in fields(kind)) if is_dataclass(kind) else ()
 
@@ -494,9 +506,13 @@ def _get(value: Any, path: list[str]) -> Any:
     return value
 
 
-def _unknown(key: str, allowed: tuple[str, ...]) -> str:
-    name = key.rpartition(".")[2]
+def did_you_mean(name: str, allowed: Sequence[str]) -> str:
+    """`` (did you mean 'X'?)`` with the closest of ``allowed`` to ``name``, or nothing where none is close."""
     close = difflib.get_close_matches(name, allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_key_message(key: str, allowed: Sequence[str]) -> str:
+    """``KEY: unknown key (did you mean 'X'?); NODE has: ...``."""
     where = key.rpartition(".")[0] or "the root config"
-    return (f"{key}: unknown key{f' (did you mean {close[0]!r}?)' if close else ''}; "
-            f"{where} has: {', '.join(allowed)}")
+    return f"{key}: unknown key{did_you_mean(key.rpartition('.')[2], allowed)}; {where} has: {', '.join(allowed)}"

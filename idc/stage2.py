@@ -15,7 +15,6 @@ balance prior are robust IDC, not in the paper).
 from __future__ import annotations
 
 import logging
-import math
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,10 +61,6 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     if float(head["global_gates"].get("train_factor", 1.0)) < 1:
         raise ValueError("head.global_gates.train_factor must be >= 1 (times the steps of the global gates' phase), "
                          f"got {head['global_gates'].get('train_factor')}")
-    overlap = float(head["global_gates"].get("overlap_weight", 0.0))
-    if not (math.isfinite(overlap) and overlap >= 0):
-        raise ValueError(f"head.global_gates.overlap_weight must be a finite number >= 0 (0: no term on shared "
-                         f"features), got {head['global_gates'].get('overlap_weight')}")
     floor = float(head["global_gates"].get("min_cluster_fidelity", 0.0))
     if not 0 <= floor <= 1:
         raise ValueError(f"head.global_gates.min_cluster_fidelity must be in [0, 1] (0: off), "

@@ -1,4 +1,5 @@
 """Every bad input gets a clear error that names the file (or table) and what to do."""
+import logging
 import time
 
 import h5py
@@ -29,6 +30,9 @@ def test_missing_file_names_the_path_the_variable_and_the_download_command(tmp_p
     assert "download" not in str(err.value) and "Check dataset.path" in str(err.value)
     with pytest.raises(DataError, match="scripts/download_data.py allaml"):  # a paper dataset's file, by path
         load(tmp_path / "ALLAML.mat", "dataset.n_clusters=2")
+    with pytest.raises(DataError, match="it is not downloadable: PBMC-2 expression matrix") as err:  # a manual one
+        load_table(compose(["dataset=pbmc"]).dataset)
+    assert "download_data.py" not in str(err.value)
 
 
 def test_no_path_or_a_folder_as_the_path(tmp_path, capsys):
@@ -164,6 +168,15 @@ def test_all_constant_table(tmp_path):
         load(tmp_path / "c.npy", "dataset.n_clusters=2")
 
 
+def test_dropped_constant_columns_are_named_in_the_log(tmp_path, caplog):
+    x = np.column_stack([GOOD, np.full(len(GOOD), 7.0)])
+    np.save(tmp_path / "x.npy", x)
+    with caplog.at_level(logging.INFO, logger="idc"):
+        t = load(tmp_path / "x.npy", "dataset.n_clusters=2")
+    assert t.n_features == x.shape[1] - 1
+    assert "dropped 1 constant column(s) ['f3'] (dataset.drop_constant=false keeps them)" in caplog.text
+
+
 def test_unknown_label_column_lists_the_columns(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("a,b\n" + "".join(f"{r[0]},{r[1]}\n" for r in GOOD))
@@ -226,6 +239,8 @@ def test_new_samples_are_matched_to_the_trained_features_by_name():
     assert unnamed.apply(Table(np.eye(2))).X.tolist() == [[1.0, 0.0], [0.0, 1.0]]
     with pytest.raises(DataError, match=r"trained on a table without column names.*it holds 3"):
         unnamed.apply(Table(np.arange(6.0).reshape(2, 3)))  # an extra column would shift every feature
+    with pytest.raises(DataError, match=r"1 of the 2 features the model was trained on are missing \(first: \['f1'\]\)"):
+        unnamed.apply(Table(np.ones((2, 1))))  # fewer columns: the missing ones named
 
 
 @pytest.mark.parametrize(("override", "value"), [("dataset.n_clusters=2.7", 2.7), ("dataset.top_k_variance=-1", -1),

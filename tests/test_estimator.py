@@ -1,5 +1,6 @@
 """The scikit-learn estimator: conventions (scikit-learn's own checks), DataFrames, explanations, save/load."""
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,13 @@ def test_load_never_runs_code_from_the_file(tmp_path, capsys):
         IDC.load(tmp_path / "other.pt")
 
 
+def test_fit_leaves_out_the_libraries_known_deprecation_messages(blobs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        IDC(n_clusters=3, **TINY).fit(blobs[0])
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]
+
+
 def test_extra_keywords_go_to_the_lightning_trainer(blobs):
     class CountEpochs(Callback):
         epochs = 0
@@ -154,6 +162,8 @@ def test_extra_keywords_go_to_the_lightning_trainer(blobs):
     assert CountEpochs.epochs == 6
     with pytest.raises(TypeError, match="not_a_trainer_argument"):
         IDC(n_clusters=3, not_a_trainer_argument=1, **TINY).fit(blobs[0])
+    with pytest.raises(TypeError, match=r"IDC\(n_cluster=...\): unknown keyword \(did you mean 'n_clusters'\?\)"):
+        IDC(n_cluster=3, **TINY).fit(blobs[0])  # refused before any training
 
 
 def test_input_validation_matches_the_dataset_errors():
@@ -164,6 +174,9 @@ def test_input_validation_matches_the_dataset_errors():
         IDC(n_clusters=2, **TINY).fit(np.ones((10, 3)))
     with pytest.raises(DataError, match="NaN or infinite"):
         IDC(n_clusters=2, **TINY).fit(np.array([[1.0, np.inf]] * 6))
+    frame = pd.DataFrame({"a": rng.random(6), "kind": list("xyxyxy"), "b": rng.random(6) > 0.5})
+    with pytest.raises(DataError, match=r"non-numeric column\(s\) \['kind'\]; drop them"):  # bools are numbers
+        IDC(n_clusters=2, **TINY).fit(frame)
 
 
 def test_from_config_mirrors_the_hydra_groups():

@@ -66,6 +66,10 @@ def test_every_choice_refuses_a_value_outside_it_at_once(key, kind):
     ("+sed=3", "sed: unknown key (did you mean 'seed'?); the root config has: task_name, seed,"),
     ("head.restarts=0", "head.restarts: 0 is not allowed; a whole number >= 1 (a count)"),
     ("model.hidden=[32,0]", "model.hidden: [32, 0] is not allowed; a whole number >= 1 (a count)"),
+    ("seed=abc", "seed: 'abc' is not allowed; a whole number >= 0"),
+    ("gates.reg_lambda=-1", "gates.reg_lambda: -1 is not allowed; a number >= 0 (a weight or a scale)"),
+    ("head.global_gates.overlap_weight=-0.5", "head.global_gates.overlap_weight: -0.5 is not allowed; a number >= 0"),
+    ("head.balance_weight=nan", "head.balance_weight: nan is not allowed; a number >= 0"),
     ("dataset.batch_size=0", "dataset.batch_size: 0 is not allowed; a whole number >= 1"),
     ("schedule.eval_every=0", "schedule.eval_every: 0 is not allowed; a whole number >= 1"),
     ("checkpoint_every=0", "checkpoint_every: 0 is not allowed; a whole number >= 1"),
@@ -152,7 +156,7 @@ def test_idc_train_refuses_a_bad_value_before_training(tmp_path):
     exe = Path(sys.executable).with_name("idc-train")
     proc = subprocess.run([str(exe), "head.global_gates.reg_schedule=cosin", "logger=none"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input, as the module's docstring says
     written = {p.name for p in (tmp_path / "outputs").rglob("*") if ".hydra" not in p.parts and p.is_file()}
     assert not written & {"config.yaml", "FAILED", "STARTED", "DONE"}  # refused before the run directory is touched
     assert "idc-train: head.global_gates.reg_schedule: 'cosin' is not allowed; allowed: constant, cosine" in proc.stderr

@@ -6,7 +6,7 @@ gates), written into ``RUN_DIR/eval_global_gates_<settings>/``. Says what it wro
 prints the metrics as one JSON line last.
 
     idc-eval outputs/train/runs/2026-01-01_12-00-00
-    idc-eval outputs/train/runs/... dataset.path=new_cells.csv          # same features, new samples
+    idc-eval outputs/train/runs/... dataset.path=new_cells.csv          # same features, new samples (labels optional)
     idc-eval outputs/train/runs/... head.global_gates.reg_lambda=30     # fewer features per cluster
 """
 from __future__ import annotations

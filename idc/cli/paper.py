@@ -30,6 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from idc.cli.overrides import check as check_overrides
 from idc.methods import METHODS, ablation_rows
 from idc.run_dir import STAGE1_CHECKPOINT
 
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     options, overrides = split_overrides(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(options)
     args.overrides += overrides
+    check_overrides("idc-paper", args.overrides)
     env = dict(os.environ)
     if args.launcher == "joblib":  # jobs side by side share the cores instead of each taking all of them
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(args.jobs, 1))))

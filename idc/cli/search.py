@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         return 0
+    from idc.cli.overrides import check
+
+    check("idc-search", args)  # a misspelt key: the schema's "did you mean", before any compose
     from idc.search import run_search
 
     study = run_search(args)

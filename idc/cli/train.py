@@ -13,6 +13,7 @@ leaves ``INTERRUPTED`` in the run directory; the same command resumes.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -21,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from idc.cli.overrides import checked
 from idc.config import config_dir
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("idc")
 
 
+@checked("idc-train")  # a misspelt key: the schema's "did you mean", not Hydra's "+key" advice
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
     from idc import console, signals
@@ -50,7 +53,7 @@ def main(cfg: DictConfig) -> None:
         if multirun:
             log.error("job not run, the sweep goes on: %s", err)
             return
-        raise SystemExit(f"idc-train: {err}") from None
+        refuse(err)
     threads = console.apply_threads(console.threads_for(cfg.get("threads"), console.hydra_parallel_jobs()))
     log.debug("torch threads: %d", threads)
 
@@ -68,7 +71,7 @@ def main(cfg: DictConfig) -> None:
         if multirun:
             log.error("job not run, the sweep goes on: %s", err)
             return
-        raise SystemExit(f"idc-train: {err}") from None
+        refuse(err)
     except Exception as err:  # train() has written FAILED
         if (stop := signals.stopped_by_signal(err, since)) is not None:  # an error that a signal caused: a stop
             interrupted(cfg, run_dir, stop)
@@ -78,7 +81,7 @@ def main(cfg: DictConfig) -> None:
             log.error("job failed, the sweep goes on: %s (details in %s)", err, failed)
             return
         if isinstance(err, DataError):
-            raise SystemExit(f"idc-train: {err}") from None
+            refuse(err)
         raise
     except BaseException as err:
         stop = signals.as_interrupted(err)
@@ -88,6 +91,12 @@ def main(cfg: DictConfig) -> None:
     signals.clear_interrupted(run_dir)
     console.log_summary(f"done ({metrics.get('selection', 'final model')}), run directory: {run_dir}", metrics,
                         run_dir)
+
+
+def refuse(err: Exception) -> NoReturn:
+    """Bad input (settings, data, a changed run): ``idc-train: <the error>`` on stderr, exit status 2."""
+    print(f"idc-train: {err}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def interrupted(cfg: DictConfig, run_dir: Path, stop: Interrupted) -> NoReturn:

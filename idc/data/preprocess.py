@@ -25,7 +25,7 @@ from idc.io import replacing
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "tfidf": TfidfTransformer}
 IMPUTE = ("mean", "median", "zero")
 #: what the NaN error advises for a file (the estimator passes its own advice)
-IMPUTE_ADVICE = "clean the file or set impute=mean|median|zero"
+IMPUTE_ADVICE = "clean the file or set dataset.impute=mean|median|zero"
 log = logging.getLogger(__name__)
 
 
@@ -75,9 +75,14 @@ def column_ranges(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
 
 
 def drop_constant(table: Table) -> Table:
-    """Remove columns with a single value (all-zero genes included)."""
+    """Remove columns with a single value (all-zero genes included), saying which in the log."""
     varying = column_ranges(table.X) > 0
-    return table if varying.all() else table.take_columns(np.flatnonzero(varying))
+    if varying.all():
+        return table
+    dropped = [table.feature_names[j] for j in np.flatnonzero(~varying)]
+    log.info("%s: dropped %d constant column(s) %s%s (dataset.drop_constant=false keeps them)", table.name,
+             len(dropped), dropped[:5], " ..." if len(dropped) > 5 else "")
+    return table.take_columns(np.flatnonzero(varying))
 
 
 def top_k_variance(table: Table, k: int | None) -> Table:
@@ -172,9 +177,12 @@ class Fitted:
         check, ``log1p`` and scaling of the training table (nothing refitted; other columns are ignored)."""
         if table.feature_names == self.feature_names:
             index = list(range(table.n_features))
-        elif all(GENERATED_NAME.fullmatch(n) for n in self.feature_names):
+        elif all(GENERATED_NAME.fullmatch(n) for n in self.feature_names) and (
+                table.n_features > len(self.feature_names)
+                or not all(GENERATED_NAME.fullmatch(n) for n in table.feature_names)):
+            # generic names (f0, f1, ...) on both sides and fewer columns: matched by name below (the missing named)
             raise DataError(
-                f"{table.name}: the model was trained on a table without column names, so the new table must hold "
+                f"{table.name}: the model was trained on a table without column names (or named f0, f1, ...), so the new table must hold "
                 f"the same {len(self.feature_names)} columns in the same places ({self.feature_names[:3]}...); it "
                 f"holds {table.n_features} ({table.feature_names[:3]}...). Remove the extra columns or name them")
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from idc.data.readers.arrays import npz_array, read_mat, read_npy, read_npz
 from idc.data.readers.common import select
@@ -20,6 +21,9 @@ from idc.data.table import DataError, Table
 __all__ = ["READERS", "load_file", "npz_array", "read_any", "read_csv", "read_h5", "read_h5ad", "read_mat",
            "read_npy", "read_npz", "require_file"]
 DOWNLOAD_HINT = "python scripts/download_data.py"
+
+if TYPE_CHECKING:
+    from idc.data.download import Source
 
 
 def require_file(path: str | Path, dataset: str = "table") -> Path:
@@ -33,22 +37,26 @@ def require_file(path: str | Path, dataset: str = "table") -> Path:
         example = f" (it holds {inside[:5]}{' ...' if len(inside) > 5 else ''})" if inside else ""
         raise DataError(f"{dataset}: {path.resolve()} is a folder, not a file; give the path of one file in it"
                         f"{example}, e.g. dataset.path={path / (inside[0] if inside else 'cells.csv')}")
-    paper = dataset if dataset != "table" else _paper_dataset(path)
+    source = _source_of(path)
+    paper = dataset if dataset != "table" else (source.datasets[0] if source else None)
     if paper is None:
         raise DataError(f"{dataset}: file not found: {path.resolve()}. Check dataset.path (a relative path starts "
                         f"in the folder you run from: {Path.cwd()})")
+    fetch = (f"it is not downloadable: {source.note}" if source is not None and source.how == "manual" else
+             f"fetch the paper's datasets with `{DOWNLOAD_HINT} {paper}` (in the repository's folder)")
     raise DataError(
-        f"{dataset}: file not found: {path.resolve()}. Put it there, point IDC_DATA_DIR (or paths.data_dir=...) at the "
-        f"folder that holds it, or fetch the paper's datasets with `{DOWNLOAD_HINT} {paper}`."
+        f"{dataset}: file not found: {path.resolve()}. Put it there or point IDC_DATA_DIR (or paths.data_dir=...) at "
+        f"the folder that holds it; {fetch}."
     )
 
 
-def _paper_dataset(path: Path) -> str | None:
-    """The paper dataset whose configured file ``path`` names (``.../ALLAML.mat``), if any."""
+def _source_of(path: Path) -> Source | None:
+    """The paper dataset's source (:data:`idc.data.download.SOURCES`) whose file ``path`` names
+    (``.../ALLAML.mat``), if any."""
     from idc.data.download import SOURCES
 
     posix = path.as_posix()
-    return next((s.datasets[0] for s in SOURCES if posix == s.file or posix.endswith("/" + s.file)), None)
+    return next((s for s in SOURCES if posix == s.file or posix.endswith("/" + s.file)), None)
 
 
 READERS = {

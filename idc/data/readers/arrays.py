@@ -13,6 +13,10 @@ from idc.data.readers.common import UNREADABLE, categories, numeric, reader, uni
 from idc.data.readers.hdf5 import read_h5
 from idc.data.table import DataError, Table
 
+#: what a file of object arrays (read only through pickle, which can run code) should hold instead
+OBJECT_ARRAYS = ("object arrays are refused (they load through pickle): save numbers, e.g. X.astype(float), and "
+                 "labels as strings or integers, e.g. np.asarray(y, dtype=str)")
+
 
 def _npz_key(keys: list[str], wanted: str | None, path: Path, what: str, candidates: Sequence[str]) -> str | None:
     if wanted is not None:
@@ -29,8 +33,8 @@ def read_npy(path: Path, **_: Any) -> Table:
     try:
         X = np.load(path, allow_pickle=False)
     except UNREADABLE as err:
-        raise DataError(f"{path}: not a plain numeric .npy array ({type(err).__name__}: {err}); object arrays are "
-                        "refused, and an empty or truncated file cannot be read") from None
+        raise DataError(f"{path}: not a plain numeric .npy array ({type(err).__name__}: {err}); {OBJECT_ARRAYS}; an "
+                        "empty or truncated file cannot be read") from None
     return Table(numeric(X, path), name=path.name)
 
 
@@ -50,7 +54,8 @@ def open_npz(path: Path) -> Iterator[Any]:
     except DataError:
         raise
     except UNREADABLE as err:
-        raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}); object arrays are refused") from None
+        hint = f"; {OBJECT_ARRAYS}" if "Object arrays" in str(err) else ""
+        raise DataError(f"{path}: unreadable .npz ({type(err).__name__}: {err}){hint}") from None
 
 
 @reader

@@ -207,7 +207,7 @@ def _non_numeric(path: Path, features: Any, bad: list[int], first_line: int) -> 
     return DataError(
         f"{path}: non-numeric values in column(s) {names[:10]}{' ...' if len(names) > 10 else ''}, the first "
         f"{value!r} in row {row} (line {row + first_line} of the file), column {names[0]!r}{comma}; drop such "
-        "columns (drop_columns=[...]), name the label column (label_column=...), or fix the values")
+        "columns (dataset.drop_columns=[...]), name the label column (dataset.label_column=...), or fix the values")
 
 
 def _has_header(path: Path, sep: str, encoding: str = "utf-8") -> bool:
