@@ -65,9 +65,19 @@ def label_variants(runs: list[Run], max_keys: int = 4) -> None:
         groups.setdefault((r.method, r.dataset), []).append(r)
     for members in groups.values():
         differing = differing_keys([r.settings for r in members])
+        # dataset.load.KEY interpolates dataset.KEY (dataset=table): one difference, shown once
+        differing = [k for k in differing if not (k.startswith("dataset.load.")
+                                                  and f"dataset.{k.removeprefix('dataset.load.')}" in differing)]
         for r in members:
             shown = [f"{k}={r.settings[k]}" for k in differing[:max_keys]]
             r.variant = ", ".join(shown + (["..."] if len(differing) > max_keys else []))
+
+
+def dataset_name(dataset: dict[str, Any]) -> str:
+    """A run's dataset as its tables name it: the config's name, or for a user's table (``dataset=table``) the
+    file's name (``cells.csv``), so that runs on different files are different datasets."""
+    name = str(dataset.get("name", "?"))
+    return Path(str(dataset["path"])).name if name == "table" and dataset.get("path") else name
 
 
 def find_runs(root: Path) -> list[Run]:
@@ -78,7 +88,8 @@ def find_runs(root: Path) -> list[Run]:
         if ".hydra" in d.parts:
             continue
         cfg = yaml.safe_load(config.read_text()) or {}
-        run = Run(d, run_name(cfg, hydra_choices(d)), str(cfg.get("dataset", {}).get("name", "?")), int(cfg.get("seed", 0)), "unfinished")
+        run = Run(d, run_name(cfg, hydra_choices(d)), dataset_name(cfg.get("dataset") or {}), int(cfg.get("seed", 0)),
+                  "unfinished")
         run.settings = settings_of(cfg)
         if (d / rd.FAILED).exists():
             run.status = "failed"

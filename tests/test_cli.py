@@ -156,3 +156,21 @@ def test_new_samples_of_a_built_in_dataset_are_pointed_to_dataset_table():
         dataset_with(saved, ["dataset.path=new.csv"])  # a built-in dataset has no path to override
     with pytest.raises(DataError, match="dataset overrides only"):
         dataset_with(saved, ["eval.top_k=3"])
+
+
+def test_help_says_what_each_command_does_without_markup(capsys):
+    """`idc-train --help`: the command, examples and the groups, not Hydra's stock text and a config dump; the
+    other commands' help without reStructuredText's backticks and roles."""
+    import subprocess
+    import sys
+
+    from idc.cli.data import main as idc_data
+
+    exe = Path(sys.executable).with_name("idc-train")
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert out.startswith("idc-train: cluster the rows of a table") and "dataset: allaml" in out
+    assert "powered by Hydra" not in out and "== Config ==" not in out
+    for main in (idc_eval, idc_data):
+        assert main(["--help"]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith("idc-") and "``" not in text and ":func:`" not in text

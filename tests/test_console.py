@@ -134,8 +134,8 @@ def test_a_run_says_where_it_went_and_what_it_found_and_nothing_else(tiny_csv, t
         assert idc_eval([str(run_dir), f"dataset.path={tiny_csv}", "dataset.label_column=label"]) == 0
     said = caplog.text
     out_dir = run_dir / "eval_tiny"
-    assert f"run directory: {run_dir}" in said and f"rewrote eval.json, explanations.csv and plots/ in {out_dir}" in said
-    assert "cluster sizes:" in said and "rewrote" in (out_dir / "eval.log").read_text()
+    assert f"run directory: {run_dir}" in said and f"wrote eval.json, explanations.csv and plots/ in {out_dir}" in said
+    assert "cluster sizes:" in said and "wrote eval.json" in (out_dir / "eval.log").read_text()
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["n_samples"] == 120
 
 

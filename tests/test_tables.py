@@ -116,3 +116,18 @@ def test_ablation_rows_are_tabled_under_their_own_names_though_their_hydra_choic
     assert "| idc | 50.5 ± 0.7 (2) |" in acc
     assert "| idc_no_recon | 20.5 ± 0.7 (2) |" in acc
     assert "| idc_hard_concrete | **60.5 ± 0.7 (2)** |" in acc
+
+
+def test_a_users_tables_are_named_by_their_files_and_their_variants_once(tmp_path):
+    def table(path, label):
+        return {"name": "table", "path": path, "label_column": label, "load": {"path": path, "label_column": label}}
+
+    for name, acc, path, label in [("a", 0.9, "/d/cells.csv", "kind"), ("b", 0.8, "/d/cells.csv", None),
+                                   ("c", 0.7, "/d/other.csv", "kind")]:
+        d = make_run(tmp_path, name, "idc", "table", 0, acc)
+        cfg = yaml.safe_load((d / "config.yaml").read_text())
+        (d / "config.yaml").write_text(yaml.safe_dump({**cfg, "dataset": table(path, label)}))
+    build_tables(tmp_path)
+    acc = (tmp_path / "tables" / "acc.md").read_text()
+    assert "cells.csv" in acc and "other.csv" in acc and "dataset.load." not in acc, acc
+    assert "| idc [dataset.label_column=kind] |" in acc and "| idc [dataset.label_column=None] |" in acc, acc

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from idc.cli import plain
+
 
 def describe(overrides: list[str]) -> dict:
     """Load the dataset the overrides select and summarise it."""
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     if args in (["-h"], ["--help"]):
-        print(__doc__)
+        print(plain(__doc__))
         return 0
     if "--list" in args:
         print(list_table())

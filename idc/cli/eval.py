@@ -18,13 +18,15 @@ import sys
 import time
 from pathlib import Path
 
+from idc.cli import plain
+
 log = logging.getLogger("idc")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
-        print(__doc__)
+        print(plain(__doc__))
         return 0 if args else 2
     from idc import console
     from idc.data import DataError
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     console.route_lightning_logs()
     console.apply_threads(console.threads_for(None))
     run_dir = Path(args[0]).resolve()
-    log.info("run directory: %s", run_dir)
+    if run_dir.is_dir():  # one that is not: evaluate_run's error says so, and nothing else
+        log.info("run directory: %s", run_dir)
     started = time.time()
     try:
         metrics = evaluate_run(run_dir, args[1:])
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     out = max(written, key=lambda p: (p / EVAL).stat().st_mtime, default=run_dir)
     # a run directory that is not there (evaluate_run replaced in tests, or removed meanwhile): no file log
     with console.also_to_file(out / "eval.log") if out.is_dir() else contextlib.nullcontext():
-        console.log_summary(f"rewrote {EVAL}, explanations.csv and plots/ in {out}", metrics, out)
+        console.log_summary(f"wrote {EVAL}, explanations.csv and plots/ in {out}", metrics, out)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     print(json.dumps(strict(shown), sort_keys=True, allow_nan=False))
     return 0

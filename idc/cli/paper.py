@@ -14,8 +14,7 @@ own stage 1 first, then those that reuse the IDC row's checkpoints/stage1.ckpt o
 
     idc-paper --table ablation --schedule smoke --seeds 1 --datasets synthetic   # the plumbing, about a minute
     idc-paper --table ablation --schedule quick --seeds 3 --datasets mnist10k --jobs 1   # this 2-core CPU
-    idc-paper --table ablation --schedule paper --seeds 10 --datasets mnist60k --launcher basic \
-        trainer=gpu                                                              # the paper's, on a GPU
+    idc-paper --table ablation --schedule paper --seeds 10 --datasets mnist60k --launcher basic trainer=gpu  # on a GPU
 
 Run directories are ``<root>/<schedule>/<method>/<dataset>/seed<k>``: re-running resumes (DONE runs are
 skipped, unfinished ones restart from their last checkpoint) and a failed run is reported in the tables with
@@ -30,6 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from idc.cli import plain
 from idc.cli.overrides import check as check_overrides
 from idc.methods import METHODS, ablation_rows
 from idc.run_dir import STAGE1_CHECKPOINT
@@ -152,7 +152,7 @@ def commands(args: argparse.Namespace, datasets: list[str]) -> list[list[str]]:
 
 def build_parser() -> argparse.ArgumentParser:
     """``idc-paper``'s arguments (the report's "not run" commands are checked against them)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedule", choices=list(SCHEDULES), default="paper",
                         help="configs/schedule/<schedule>.yaml, or size_rule: paper (Table 7), short (a quarter of the epochs, "
                              "four biomedical tables), default (the first-run defaults; the wider benchmark and the "

@@ -11,9 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from idc.cli import plain
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="idc-results", description=__doc__,
+    parser = argparse.ArgumentParser(prog="idc-results", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add", help="add finished run directories to the store")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import sys
 
+from idc.cli import plain
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
+        print(plain(__doc__))
         return 0
     from idc.cli.overrides import check
 

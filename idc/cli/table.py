@@ -6,9 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from idc.cli import plain
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=plain(__doc__))
     parser.add_argument("root", type=Path, help="a folder of run directories, e.g. outputs/train/multiruns/<time>")
     parser.add_argument("--out", type=Path, default=None, help="where the tables go (default: ROOT/tables)")
     args = parser.parse_args(argv)
