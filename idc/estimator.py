@@ -18,7 +18,7 @@ import logging
 import numbers
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -314,14 +314,19 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"IDC(n_clusters={k!r}): n_clusters must be a whole number of at least 1, the number "
                              "of clusters K to find")
         names = [str(c) for c in X.columns] if hasattr(X, "columns") else []
-        if hasattr(X, "dtypes"):  # a DataFrame: name its non-numeric columns (check_array would only quote a value)
-            from pandas.api.types import is_numeric_dtype
+        try:
+            arr = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, ensure_min_samples=1)
+        except ValueError:
+            if hasattr(X, "columns"):  # a DataFrame: name its text columns (check_array quotes only a value)
+                import pandas as pd
 
-            text = [str(c) for c, dtype in X.dtypes.items() if not is_numeric_dtype(dtype)]
-            if text:
-                raise DataError(f"X: non-numeric column(s) {text[:10]}{' ...' if len(text) > 10 else ''}; drop them "
-                                "(X.drop(columns=[...])) or encode them as numbers before fit; labels go to y")
-        arr = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False, ensure_min_samples=1)
+                text = [str(c) for c in X.columns
+                        if (pd.to_numeric(X[c], errors="coerce").isna() & X[c].notna()).any()]
+                if text:
+                    raise DataError(f"X: non-numeric column(s) {text[:10]}{' ...' if len(text) > 10 else ''}; drop "
+                                    "them (X.drop(columns=[...])) or encode them as numbers before fit; labels go to y"
+                                    ) from None
+            raise
         table = Table(arr, None if y is None else np.asarray(y), names, name="X", n_clusters=int(k))
         table = check_finite(table, advice="fill them before fit (e.g. sklearn.impute.SimpleImputer ahead of IDC "
                                            "in a Pipeline), or drop those rows")
@@ -345,12 +350,17 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return np.asarray(self._fitted_.rescale(table.X), dtype=np.float32)
 
 
-def check_trainer_keywords(names: Any, own: Sequence[str]) -> None:
-    """Keywords of :class:`IDC` other than its own (``own``) must be Lightning ``Trainer`` arguments: a
-    ``TypeError`` with the closest of either otherwise (``IDC(n_cluster=3)``: did you mean 'n_clusters'?)."""
+def check_trainer_keywords(names: Iterable[str], own: Sequence[str]) -> None:
+    """Keywords of :class:`IDC` other than its own (``own``) must be arguments of :func:`idc.fit.fit`
+    (``show_progress``) or of Lightning's ``Trainer``: a ``TypeError`` with the closest of them otherwise
+    (``IDC(n_cluster=3)``: did you mean 'n_clusters'?)."""
     from pytorch_lightning import Trainer
 
-    trainer = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
+    from idc.fit import fit
+
+    passed = [p for f in (fit, Trainer.__init__) for p, param in inspect.signature(f).parameters.items()
+              if param.kind is not inspect.Parameter.VAR_KEYWORD]
+    trainer = [p for p in passed if p not in ("self", "cfg", "table", "run_dir")]
     for name in names:
         if name not in trainer:
             raise TypeError(f"IDC({name}=...): unknown keyword{did_you_mean(name, [*own, *trainer])}; IDC's own are "

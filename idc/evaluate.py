@@ -223,13 +223,19 @@ def dataset_with(saved: DictConfig, overrides: list[str]) -> DictConfig:
     if group == saved.get("name"):
         # config.yaml is resolved, so its `load` holds copies of the old values: keep the group's `load` (its
         # interpolations intact) and take the run's own values for every key not overridden now
-        overridden = {o.split("=", 1)[0].lstrip("+~").removeprefix("dataset.") for o in overrides}
+        overridden = dataset_keys(overrides)
         own = {
             k: v for k, v in saved.items()
             if k in cfg.dataset and k != "load" and k not in overridden and not OmegaConf.is_interpolation(cfg.dataset, k)
         }
         cfg.dataset = OmegaConf.merge(cfg.dataset, own)
     return cfg.dataset
+
+
+def dataset_keys(overrides: list[str]) -> set[str]:
+    """The keys of ``dataset.KEY=VALUE`` overrides (``["dataset.path=x.csv", "+dataset.rows=9"]`` ->
+    ``{"path", "rows"}``)."""
+    return {o.split("=", 1)[0].lstrip("+~").removeprefix("dataset.") for o in overrides}
 
 
 #: where a table's labels come from: a column (CSV, .h5ad obs) or a key (.npz, .mat, .h5)
@@ -243,7 +249,7 @@ def scored_table(saved: DictConfig, dataset_cfg: DictConfig, overrides: list[str
     try:
         return load_table(dataset_cfg, fitted)
     except DataError as err:
-        given = {o.split("=", 1)[0].lstrip("+~").removeprefix("dataset.") for o in overrides}
+        given = dataset_keys(overrides)
         carried = [k for k in LABEL_KEYS if dataset_cfg.get(k) is not None]
         if "path" not in given or not carried or given & set(LABEL_KEYS):
             raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import enum
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional, get_args, get_origin, get_type_hints
@@ -225,7 +226,7 @@ class SizeRuleSchema:
     full_batch_max: int = count(1)
     high_dim_min_features: int = count(1)
     high_dim_settings: str = "hdlss_linear_kmeans"
-    gates_reg_lambda: Optional[float] = None
+    gates_reg_lambda: Optional[float] = weight()
     stage1_steps: int = count(1)
     stage2_steps: int = count(1)
     ungated_share: float = 0.05
@@ -269,15 +270,16 @@ GROUPS: dict[str, type] = {
 RUN_KEYS = ("task_name", "seed", "progress_bar", "progress_every", "threads", "resume", "skip_done", "checkpoint_every",
             "data_loading")
 OPEN_GROUPS = ("trainer", "logger", "paths", "hydra")
+#: every key a composed config may hold at its root
+ROOT_KEYS = (*RUN_KEYS, *GROUPS, *OPEN_GROUPS)
 
 
 def validate(cfg: DictConfig) -> DictConfig:
     """Check ``cfg`` against the schemas and rules of this module; returns ``cfg`` unchanged, or raises
     :class:`ConfigError` naming the key, the value and what is allowed."""
-    allowed = (*RUN_KEYS, *GROUPS, *OPEN_GROUPS)
     for key in cfg:
-        if key not in allowed:
-            raise ConfigError(unknown_key_message(str(key), allowed))
+        if key not in ROOT_KEYS:
+            raise ConfigError(unknown_key_message(str(key), ROOT_KEYS))
     _check_run_keys(cfg)
     plain: dict[str, Any] = {}
     for group, schema in GROUPS.items():
@@ -345,13 +347,11 @@ def check_head(head: dict[str, Any]) -> None:
 
 
 def check_size_rule(rule: dict[str, Any]) -> None:
-    """The size rule's shares lie in (0, 1], its sparsity weight is not negative and its epoch range is not empty."""
+    """The size rule's shares lie in (0, 1] and its epoch range is not empty (its sparsity weight is a
+    :func:`weight`)."""
     for key in ("ungated_share", "head_share"):
         if not 0 < float(rule[key]) <= 1:
             raise ConfigError(f"size_rule.{key}: {rule[key]!r} is not allowed; a share in (0, 1]")
-    if rule.get("gates_reg_lambda") is not None and float(rule["gates_reg_lambda"]) < 0:
-        raise ConfigError(f"size_rule.gates_reg_lambda: {rule['gates_reg_lambda']!r} is not allowed; a weight >= 0 "
-                          "(or null: the model's gates.reg_lambda)")
     if int(rule["min_epochs"]) > int(rule["max_epochs"]):
         raise ConfigError(f"size_rule.min_epochs ({rule['min_epochs']}) must be <= size_rule.max_epochs "
                           f"({rule['max_epochs']})")
@@ -441,8 +441,8 @@ def _check_counts(prefix: str, value: Any, schema: type) -> None:
             for item in got if isinstance(got, list) else [got]:
                 if not _is_count(item):
                     raise ConfigError(_not_a_count(key, got))
-        if f.metadata.get("non_negative") and not (isinstance(got, (int, float)) and got >= 0):
-            raise ConfigError(f"{key}: {got!r} is not allowed; a number >= 0 (a weight or a scale)")
+        if f.metadata.get("non_negative") and not _is_weight(got):
+            raise ConfigError(f"{key}: {got!r} is not allowed; a finite number >= 0 (a weight or a scale)")
         if f.metadata.get("non_empty") and not got:
             raise ConfigError(f"{key}: {got!r} is not allowed; at least one item")
         inner = _strip_optional(hints[f.name])
@@ -461,6 +461,15 @@ def _is_count_field(schema: type, path: list[str]) -> bool:
     if not is_dataclass(parent):
         return False
     return any(f.name == names[-1] and f.metadata.get("count") for f in fields(parent))
+
+
+def _is_weight(value: Any) -> bool:
+    """A finite number >= 0, or a string of one (``${oc.env:LAMBDA}``: OmegaConf converts it for a float field)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, bool) and math.isfinite(number) and number >= 0
 
 
 def _is_count(value: Any) -> bool:

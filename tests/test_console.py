@@ -91,7 +91,7 @@ def tiny_csv(tmp_path_factory) -> Path:
 
 def _command(data: Path, run_dir: Path, *extra: str) -> list[str]:
     exe = Path(sys.executable).with_name("idc-train")
-    return [str(exe), "trainer=smoke", "logger=csv", "dataset=table", f"dataset.path={data}",
+    return [str(exe), "schedule=smoke", "logger=csv", "dataset=table", f"dataset.path={data}",
             "dataset.label_column=label", "dataset.batch_size=16", "eval.plots=false", "threads=1",
             f"hydra.run.dir={run_dir}", *extra]
 
@@ -215,7 +215,7 @@ def _fit_until_sigterm(tmp_path: Path, tiny_csv: Path, checkpoint_every: int = 3
     from idc.signals import as_interrupted, interrupt_on_signals
     from idc.fit import fit
 
-    cfg = compose_run(["trainer=smoke", "logger=none", "dataset=table", f"dataset.path={tiny_csv}",
+    cfg = compose_run(["schedule=smoke", "logger=none", "dataset=table", f"dataset.path={tiny_csv}",
                        "dataset.label_column=label", "dataset.batch_size=16", f"checkpoint_every={checkpoint_every}"],
                       tmp_path)
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}

@@ -164,6 +164,7 @@ def test_extra_keywords_go_to_the_lightning_trainer(blobs):
         IDC(n_clusters=3, not_a_trainer_argument=1, **TINY).fit(blobs[0])
     with pytest.raises(TypeError, match=r"IDC\(n_cluster=...\): unknown keyword \(did you mean 'n_clusters'\?\)"):
         IDC(n_cluster=3, **TINY).fit(blobs[0])  # refused before any training
+    IDC(n_clusters=3, show_progress=False, **TINY).fit(blobs[0])  # idc.fit.fit's own keyword
 
 
 def test_input_validation_matches_the_dataset_errors():
@@ -174,9 +175,11 @@ def test_input_validation_matches_the_dataset_errors():
         IDC(n_clusters=2, **TINY).fit(np.ones((10, 3)))
     with pytest.raises(DataError, match="NaN or infinite"):
         IDC(n_clusters=2, **TINY).fit(np.array([[1.0, np.inf]] * 6))
-    frame = pd.DataFrame({"a": rng.random(6), "kind": list("xyxyxy"), "b": rng.random(6) > 0.5})
-    with pytest.raises(DataError, match=r"non-numeric column\(s\) \['kind'\]; drop them"):  # bools are numbers
+    frame = pd.DataFrame({"a": rng.random(6), "kind": list("xyxyxy"), "b": rng.random(6) > 0.5,
+                          "c": pd.Series(rng.random(6), dtype=object), "d": pd.Categorical([1.0, 2.0] * 3)})
+    with pytest.raises(DataError, match=r"non-numeric column\(s\) \['kind'\]; drop them"):  # the others are numbers
         IDC(n_clusters=2, **TINY).fit(frame)
+    assert IDC(n_clusters=2, **TINY)._table(frame.drop(columns="kind"), None, fitting=True).X.shape == (6, 4)
 
 
 def test_from_config_mirrors_the_hydra_groups():

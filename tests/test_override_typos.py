@@ -85,3 +85,14 @@ def test_idc_search_and_idc_paper_refuse_it_before_composing(capsys):
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert DID_YOU_MEAN in err and "+model.botleneck" not in err
+
+
+def test_idc_data_and_idc_eval_refuse_it_too(tmp_path, capsys):
+    from idc.cli import data, eval as eval_
+
+    for main, args in ((data.main, ["dataset=digits", "dataset.pth=x.csv"]),
+                       (eval_.main, [str(tmp_path), "dataset.pth=x.csv"])):
+        with pytest.raises(SystemExit) as stop:
+            main(args)
+        assert stop.value.code == 2
+        assert "dataset.pth: unknown key (did you mean 'path'?)" in capsys.readouterr().err

@@ -304,7 +304,7 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
     assert "of the 1 below it, 0 by more than the seeds' noise (Welch's p < 0.05)" in summary[0]
     # issue 22's spread target: d's 14.1 points against K-means' 0.0 is beyond 5 more; g has one seed a side
     assert ("IDC's std across seeds within K-means' + 5 points in 0 of 1 of those rows with two or more seeds a side "
-            "(beyond it: d (size_rule): 14.1 against 0.0 (9.1 over))") in summary[0]
+            "(beyond it: d (size_rule): 14.1 against 0.0 (9.14 over))") in summary[0]
     # d: kmeans 1, gmm 2, idc 3, spectral 4; g: idc 1, kmeans 2 (e has no K-means, f no IDC)
     assert summary[-1].endswith("on the 2 datasets where IDC and K-means have records, IDC at its most-recorded "
                                 "schedule that is not a kept \"before\", each method ranked among those recorded "

@@ -196,7 +196,7 @@ def test_the_overlap_weight_keeps_a_feature_open_in_one_cluster_where_it_was_sha
 def test_bad_head_options_are_refused_with_their_names():
     with pytest.raises(ValueError, match="head.restart_criterion"):
         _module(restart_criterion="accuracy")
-    with pytest.raises(ValueError, match="head.global_gates.overlap_weight: -1 is not allowed; a number >= 0"):
+    with pytest.raises(ValueError, match="head.global_gates.overlap_weight: -1 is not allowed; a finite number >= 0"):
         _module(**{"global_gates.overlap_weight": -1})
     with pytest.raises(ValueError, match="head.restarts: 0 is not allowed; a whole number >= 1"):
         _module(restarts=0)

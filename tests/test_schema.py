@@ -67,9 +67,9 @@ def test_every_choice_refuses_a_value_outside_it_at_once(key, kind):
     ("head.restarts=0", "head.restarts: 0 is not allowed; a whole number >= 1 (a count)"),
     ("model.hidden=[32,0]", "model.hidden: [32, 0] is not allowed; a whole number >= 1 (a count)"),
     ("seed=abc", "seed: 'abc' is not allowed; a whole number >= 0"),
-    ("gates.reg_lambda=-1", "gates.reg_lambda: -1 is not allowed; a number >= 0 (a weight or a scale)"),
-    ("head.global_gates.overlap_weight=-0.5", "head.global_gates.overlap_weight: -0.5 is not allowed; a number >= 0"),
-    ("head.balance_weight=nan", "head.balance_weight: nan is not allowed; a number >= 0"),
+    ("gates.reg_lambda=-1", "gates.reg_lambda: -1 is not allowed; a finite number >= 0 (a weight or a scale)"),
+    ("head.global_gates.overlap_weight=-0.5", "head.global_gates.overlap_weight: -0.5 is not allowed; a finite number >= 0"),
+    ("head.balance_weight=nan", "head.balance_weight: nan is not allowed; a finite number >= 0"),
     ("dataset.batch_size=0", "dataset.batch_size: 0 is not allowed; a whole number >= 1"),
     ("schedule.eval_every=0", "schedule.eval_every: 0 is not allowed; a whole number >= 1"),
     ("checkpoint_every=0", "checkpoint_every: 0 is not allowed; a whole number >= 1"),
@@ -178,3 +178,15 @@ def test_the_estimator_and_idc_paper_and_idc_search_validate():
                                                overrides=[]), ["digits"])
     with pytest.raises(ConfigError, match="hparams_search.objective: 'accuracy' is not allowed"):
         run_search(["hparams_search=idc_silhouette", "hparams_search.objective=accuracy"])
+
+
+def test_weights_are_finite_numbers_and_may_come_as_strings(monkeypatch):
+    """A weight must be finite and >= 0; one from an environment variable (a string OmegaConf converts) is fine."""
+    from idc.config import compose
+    from idc.schema import ConfigError
+
+    monkeypatch.setenv("IDC_TEST_LAMBDA", "0.5")
+    assert float(compose(["gates.reg_lambda=${oc.env:IDC_TEST_LAMBDA}"]).gates.reg_lambda) == 0.5
+    for value in ("inf", "-0.1"):
+        with pytest.raises(ConfigError, match="overlap_weight: .* a finite number >= 0"):
+            compose([f"head.global_gates.overlap_weight={value}"])

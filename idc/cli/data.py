@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from idc.cli import plain
+from idc.cli.overrides import check
 
 
 def describe(overrides: list[str]) -> dict:
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(list_table())
         return 0
     try:
+        check("idc-data", args)  # a misspelt key: the schema's "did you mean", not Hydra's "+key" advice
         print(json.dumps(describe(args)))
     except DataError as err:
         print(f"idc-data: {err}", file=sys.stderr)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from idc.cli import plain
+from idc.cli.overrides import check
 
 log = logging.getLogger("idc")
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("run directory: %s", run_dir)
     started = time.time()
     try:
+        check("idc-eval", args[1:])  # a misspelt key: the schema's "did you mean", not Hydra's "+key" advice
         metrics = evaluate_run(run_dir, args[1:])
     except DataError as err:
         print(f"idc-eval: {err}", file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 #: the exit status of a bad argument (as argparse's)
 BAD_INPUT = 2
@@ -27,7 +27,7 @@ def unknown_key(overrides: Sequence[str], root_check: bool = True) -> str | None
     from hydra.errors import HydraException
 
     from idc.config import config_dir
-    from idc.schema import GROUPS, OPEN_GROUPS, RUN_KEYS, keys_at, unknown_key_message
+    from idc.schema import GROUPS, ROOT_KEYS, keys_at, unknown_key_message
 
     parser = OverridesParser.create()
     for text in overrides:
@@ -40,9 +40,8 @@ def unknown_key(overrides: Sequence[str], root_check: bool = True) -> str | None
         key = override.key_or_group
         group, *path = key.split(".")
         if not path:  # a root key or a group's choice (dataset=digits, experiment=..., hydra/launcher=joblib)
-            root = (*RUN_KEYS, *GROUPS, *OPEN_GROUPS)  # what validate allows at the root
-            if root_check and "/" not in key and key not in root and not (config_dir() / key).is_dir():
-                return unknown_key_message(key, root)
+            if root_check and "/" not in key and key not in ROOT_KEYS and not (config_dir() / key).is_dir():
+                return unknown_key_message(key, ROOT_KEYS)
             continue
         if group not in GROUPS:
             continue
@@ -60,8 +59,13 @@ def check(prog: str, overrides: Sequence[str], root_check: bool = True) -> None:
     when an override's key is unknown (:func:`unknown_key`)."""
     message = unknown_key(overrides, root_check)
     if message is not None:
-        print(f"{prog}: {message}", file=sys.stderr)
-        raise SystemExit(BAD_INPUT)
+        refuse(prog, message)
+
+
+def refuse(prog: str, message: object) -> NoReturn:
+    """Bad input: ``PROG: MESSAGE`` on stderr, exit status :data:`BAD_INPUT`."""
+    print(f"{prog}: {message}", file=sys.stderr)
+    raise SystemExit(BAD_INPUT)
 
 
 def checked(prog: str, config_name: str = "train") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

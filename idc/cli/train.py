@@ -13,7 +13,6 @@ leaves ``INTERRUPTED`` in the run directory; the same command resumes.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -22,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from idc.cli.overrides import checked
+from idc.cli.overrides import checked, refuse
 from idc.config import config_dir
 
 if TYPE_CHECKING:
@@ -45,6 +44,8 @@ def main(cfg: DictConfig) -> None:
     if multirun and hydra_cfg.job.num == 0:
         log.info("multirun folder: %s", Path(hydra_cfg.sweep.dir).resolve())
     log.info("run directory: %s", run_dir)
+    if hydra_cfg.runtime.choices.get("trainer") == "smoke" and (not multirun or hydra_cfg.job.num == 0):
+        log.warning("trainer=smoke is a deprecated alias of schedule=smoke (the same run); use schedule=smoke")
     from idc.schema import ConfigError, validate
 
     try:
@@ -53,7 +54,7 @@ def main(cfg: DictConfig) -> None:
         if multirun:
             log.error("job not run, the sweep goes on: %s", err)
             return
-        refuse(err)
+        refuse("idc-train", err)
     threads = console.apply_threads(console.threads_for(cfg.get("threads"), console.hydra_parallel_jobs()))
     log.debug("torch threads: %d", threads)
 
@@ -71,7 +72,7 @@ def main(cfg: DictConfig) -> None:
         if multirun:
             log.error("job not run, the sweep goes on: %s", err)
             return
-        refuse(err)
+        refuse("idc-train", err)
     except Exception as err:  # train() has written FAILED
         if (stop := signals.stopped_by_signal(err, since)) is not None:  # an error that a signal caused: a stop
             interrupted(cfg, run_dir, stop)
@@ -81,7 +82,7 @@ def main(cfg: DictConfig) -> None:
             log.error("job failed, the sweep goes on: %s (details in %s)", err, failed)
             return
         if isinstance(err, DataError):
-            refuse(err)
+            refuse("idc-train", err)
         raise
     except BaseException as err:
         stop = signals.as_interrupted(err)
@@ -91,12 +92,6 @@ def main(cfg: DictConfig) -> None:
     signals.clear_interrupted(run_dir)
     console.log_summary(f"done ({metrics.get('selection', 'final model')}), run directory: {run_dir}", metrics,
                         run_dir)
-
-
-def refuse(err: Exception) -> NoReturn:
-    """Bad input (settings, data, a changed run): ``idc-train: <the error>`` on stderr, exit status 2."""
-    print(f"idc-train: {err}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def interrupted(cfg: DictConfig, run_dir: Path, stop: Interrupted) -> NoReturn:

@@ -182,7 +182,8 @@ class Fitted:
                 or not all(GENERATED_NAME.fullmatch(n) for n in table.feature_names)):
             # generic names (f0, f1, ...) on both sides and fewer columns: matched by name below (the missing named)
             raise DataError(
-                f"{table.name}: the model was trained on a table without column names (or named f0, f1, ...), so the new table must hold "
+                f"{table.name}: the model was trained on a table without column names (or named f0, f1, ...), so the "
+                f"new table must hold "
                 f"the same {len(self.feature_names)} columns in the same places ({self.feature_names[:3]}...); it "
                 f"holds {table.n_features} ({table.feature_names[:3]}...). Remove the extra columns or name them")
         else:

@@ -140,14 +140,19 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"dataset (in parentheses: on how many of them it has records): {mean_rank or '-'}."]
 
 
+def over(points: float) -> str:
+    """How far beyond a line: ``1.11 over``, or ``just over`` below 0.01 (never ``4e-06 over``)."""
+    return f"{points:.2f} over" if points >= 0.01 else "just over"
+
+
 def spread_note(spread: list[tuple[str, float, float]]) -> str:
     """How many of the rows (name, IDC's std, K-means' std; ACC points over the seeds) keep IDC's std across seeds
     within K-means' + :data:`SPREAD_MARGIN` points (issue 22's target), and which do not (by how much: a row just beyond
     the line reads as on it at one decimal)."""
     if not spread:
         return ""
-    beyond = [f"{name}: {ours:.1f} against {theirs:.1f} ({ours - theirs - SPREAD_MARGIN:.2g} over)" for name, ours, theirs in spread
-              if ours > theirs + SPREAD_MARGIN + 1e-9]
+    beyond = [f"{name}: {ours:.1f} against {theirs:.1f} ({over(ours - theirs - SPREAD_MARGIN)})"
+              for name, ours, theirs in spread if ours > theirs + SPREAD_MARGIN + 1e-9]
     return (f"IDC's std across seeds within K-means' + {SPREAD_MARGIN:g} points in {len(spread) - len(beyond)} of "
             f"{len(spread)} of those rows with two or more seeds a side" + (f" (beyond it: {'; '.join(beyond)})"
                                                                            if beyond else "") + ". ")
