@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,13 @@ def record_dir(root: Path, schedule: str, method: str, dataset: str, seed: int) 
     return Path(root) / schedule / method / dataset / f"seed{int(seed)}"
 
 
+def dataset_name(dataset: Mapping[str, Any]) -> str:
+    """A run's dataset as records and tables name it: the config's name, or for a user's table (``dataset=table``)
+    the file's name (``cells.csv``), so that runs on different files are different datasets ("?": no name)."""
+    name = str(dataset.get("name") or "?")
+    return Path(str(dataset["path"])).name if name == "table" and dataset.get("path") else name
+
+
 def identify(run_dir: Path, schedule: str | None = None, method: str | None = None) -> tuple[str, str, str, int]:
     """``(schedule, method, dataset, seed)`` of a finished run (given names win over the ones read)."""
     config = run_dir / rd.CONFIG
@@ -85,9 +93,9 @@ def identify(run_dir: Path, schedule: str | None = None, method: str | None = No
         raise RecordError(f"{run_dir}: no {rd.CONFIG}; give an idc-train run directory")
     cfg = yaml.safe_load(config.read_text()) or {}
     choices = hydra_choices(run_dir) or {}
-    dataset = cfg.get("dataset", {}).get("name")
-    if not dataset:
+    if not (cfg.get("dataset") or {}).get("name"):
         raise RecordError(f"{config}: no dataset.name; not an idc-train config")
+    dataset = dataset_name(cfg["dataset"])
     named = run_name(cfg, choices)
     read = schedule_of(choices)
     if read == DEFAULT_SCHEDULE and "schedule" in ((cfg.get("size_rule") or {}).get("chosen") or {}):

@@ -16,7 +16,7 @@ from idc import run_dir as rd
 from idc.methods import paper_row, run_name
 from idc.run_dir import LABEL_SELECTED, SILHOUETTE_SELECTED, differing_keys, settings_of
 from idc.paper import published_value
-from idc.results import hydra_choices
+from idc.results import dataset_name, hydra_choices
 
 LABEL_PICKED = "acc_label_picked_epoch"
 SILHOUETTE_PICKED = "acc_silhouette_selected_epoch"
@@ -71,13 +71,6 @@ def label_variants(runs: list[Run], max_keys: int = 4) -> None:
         for r in members:
             shown = [f"{k}={r.settings[k]}" for k in differing[:max_keys]]
             r.variant = ", ".join(shown + (["..."] if len(differing) > max_keys else []))
-
-
-def dataset_name(dataset: dict[str, Any]) -> str:
-    """A run's dataset as its tables name it: the config's name, or for a user's table (``dataset=table``) the
-    file's name (``cells.csv``), so that runs on different files are different datasets."""
-    name = str(dataset.get("name", "?"))
-    return Path(str(dataset["path"])).name if name == "table" and dataset.get("path") else name
 
 
 def find_runs(root: Path) -> list[Run]:

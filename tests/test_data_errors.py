@@ -160,6 +160,17 @@ def test_cluster_counts_against_the_sample_count(tmp_path):
         load(tmp_path / "x.npy")
 
 
+def test_idc_data_describes_a_table_without_labels_and_says_what_training_needs(tmp_path, capsys):
+    import json
+
+    from idc.cli.data import main
+
+    np.save(tmp_path / "x.npy", GOOD)
+    assert main(["dataset=table", f"dataset.path={tmp_path / 'x.npy'}"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["n_samples"] == 10 and facts["n_clusters"] is None and "dataset.n_clusters=K" in facts["note"]
+
+
 def test_all_constant_table(tmp_path):
     np.save(tmp_path / "c.npy", np.ones((10, 4)))
     with pytest.raises(DataError, match="every column is constant"):

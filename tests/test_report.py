@@ -114,6 +114,14 @@ def test_a_run_whose_schedule_the_size_rule_chose_is_named_size_rule(tmp_path):
     assert identified({"schedule": "given"}, "schedule: short") == "short"  # a chosen schedule names itself
 
 
+def test_a_users_tables_are_recorded_under_their_file_names(tmp_path):
+    for name, path in (("a", "/d/cells.csv"), ("b", "/d/other.csv")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(yaml.safe_dump(
+            {"dataset": {"name": "table", "path": path}, "seed": 0, "method": {"name": "idc"}}))
+    assert [results.identify(tmp_path / n)[2] for n in "ab"] == ["cells.csv", "other.csv"]  # not both "table"
+
+
 def fake_record(store: Path, method: str, seed: int, clusters: np.ndarray, labels: np.ndarray, acc: float) -> None:
     d = results.record_dir(store, "paper", method, "synthetic", seed)
     d.mkdir(parents=True)

@@ -20,11 +20,17 @@ def describe(overrides: list[str]) -> dict:
     """Load the dataset the overrides select and summarise it."""
     from idc.data import load_table
     from idc.data.registry import dataset_files
+    from idc.data.table import NoClusterCount
     from idc.config import compose
 
     cfg = compose(overrides).dataset
     started = time.perf_counter()
-    table = load_table(cfg)
+    note = None
+    try:
+        table = load_table(cfg)
+    except NoClusterCount as err:  # still worth describing: say what training will need
+        table, note = load_table(compose([*overrides, "dataset.n_clusters=1"]).dataset), str(err)
+        table.n_clusters = None
     seconds = time.perf_counter() - started
     counts = None
     if table.y is not None:
@@ -35,10 +41,11 @@ def describe(overrides: list[str]) -> dict:
         "path": [str(p) for p in dataset_files(cfg)] or None,
         "n_samples": table.n_samples,
         "n_features": table.n_features,
-        "n_clusters": int(table.n_clusters),
+        "n_clusters": None if table.n_clusters is None else int(table.n_clusters),
         "label_counts": counts,
         "scaler": cfg.get("scaler", "none"),
         "load_seconds": round(seconds, 3),
+        **({"note": note} if note else {}),
     }
 
 

@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler, normalize
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
-from idc.data.table import GENERATED_NAME, DataError, Table, check_count
+from idc.data.table import GENERATED_NAME, DataError, NoClusterCount, Table, check_count
 from idc.io import replacing
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "tfidf": TfidfTransformer}
@@ -210,7 +210,8 @@ def check_clusters(table: Table) -> None:
     """The table must vary, and hold at least two samples per cluster on average; more clusters than the
     labels' classes is allowed (the metrics match clusters to classes) and logged."""
     if table.n_clusters is None:
-        raise DataError(f"{table.name}: the table has no labels, so n_clusters must be given")
+        raise NoClusterCount(f"{table.name}: the table has no labels, so n_clusters must be given "
+                             "(dataset.n_clusters=K)")
     k, n = int(table.n_clusters), table.n_samples
     if k < 1:
         raise DataError(f"{table.name}: n_clusters must be at least 1, got {k}")

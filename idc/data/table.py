@@ -20,6 +20,10 @@ class DataError(ValueError):
     """A problem with input data that the user can fix; the message names the file and what to do."""
 
 
+class NoClusterCount(DataError):
+    """A table without labels and no ``n_clusters``: nothing says how many clusters to find."""
+
+
 def check_count(name: str, key: str, value: object, optional: bool = True) -> None:
     """An option that counts something (``dataset.<key>``) is a whole number of at least 1, or unset where
     ``optional``."""
