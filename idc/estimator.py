@@ -358,12 +358,11 @@ def check_trainer_keywords(names: Iterable[str], own: Sequence[str]) -> None:
 
     from idc.fit import fit
 
-    passed = [p for f in (fit, Trainer.__init__) for p, param in inspect.signature(f).parameters.items()
-              if param.kind is not inspect.Parameter.VAR_KEYWORD]
-    trainer = [p for p in passed if p not in ("self", "cfg", "table", "run_dir")]
+    accepted = [p for f in (fit, Trainer.__init__) for p, param in inspect.signature(f).parameters.items()
+                if param.kind is not inspect.Parameter.VAR_KEYWORD and p not in ("self", "cfg", "table", "run_dir")]
     for name in names:
-        if name not in trainer:
-            raise TypeError(f"IDC({name}=...): unknown keyword{did_you_mean(name, [*own, *trainer])}; IDC's own are "
+        if name not in accepted:
+            raise TypeError(f"IDC({name}=...): unknown keyword{did_you_mean(name, [*own, *accepted])}; IDC's own are "
                             f"{', '.join(own)} (the last {len(CONFIG_GROUPS)} as dicts of their config group), any "
                             "other must be an argument of Lightning's Trainer")
 
