@@ -85,6 +85,8 @@ class IDCModule(pl.LightningModule):
         self.dec_target = DECTarget(int(self.head_cfg.get("target_every", 1))) if self.head_kind == "dec" else None
         self.register_buffer("head_shift", torch.zeros(bottleneck))
         self.register_buffer("head_scale", torch.ones(bottleneck))
+        # head.metric=whitened: the map onto the embeddings' whitened top K-1 principal directions (saved only then)
+        self.register_buffer("head_map", torch.eye(bottleneck) if self.head_cfg.get("metric") == "whitened" else None)
         # index of the kept head; -1 until selection (at the global gates' start), also with one head, which
         # therefore trains until then even when the kept head is frozen after selection
         self.register_buffer("selected_head", torch.tensor(-1))
@@ -117,10 +119,13 @@ class IDCModule(pl.LightningModule):
 
     def head_input(self, emb: Tensor) -> Tensor:
         """What the clustering head sees: the embedding, standardised with the stage-2 statistics when
-        ``head.standardize_inputs`` (the head's BatchNorm cannot rescue tiny embeddings: its eps dominates), or
-        mapped to the linear decoder's metric with ``head.metric=decoder`` (:func:`decoder_metric`)."""
+        ``head.standardize_inputs`` (the head's BatchNorm cannot rescue tiny embeddings: its eps dominates),
+        mapped to the linear decoder's metric with ``head.metric=decoder`` (:func:`decoder_metric`), or to the
+        whitened top K-1 principal directions with ``head.metric=whitened`` (:func:`idc.stage2.whitening`)."""
         if self.head_cfg.get("metric") == "decoder":
             return emb @ decoder_metric(self.autoencoder.decoder[0].weight).to(emb.dtype).T
+        if self.head_map is not None:
+            return (emb - self.head_shift) @ self.head_map
         return (emb - self.head_shift) / self.head_scale
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

@@ -36,7 +36,7 @@ Reduction = _choice("Reduction", "mean sum")                     # gates / head.
 GateKind = _choice("GateKind", "stg hard_concrete none")         # gates.kind (absent: stg; none = gates.enabled false)
 HeadKind = _choice("HeadKind", "mcr kmeans dec")                 # head.kind (absent: mcr)
 HeadInit = _choice("HeadInit", "random kmeans")                  # head.init
-HeadMetric = _choice("HeadMetric", "embedding decoder")         # head.metric
+HeadMetric = _choice("HeadMetric", "embedding decoder whitened")  # head.metric
 Balance = _choice("Balance", "entropy min_share kmeans_proportions")  # head.balance
 LrUntil = _choice("LrUntil", "end freeze")                       # head.lr_until
 RestartCriterion = _choice("RestartCriterion", "compression silhouette agreement")  # head.restart_criterion

@@ -65,6 +65,9 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     if not 0 <= floor <= 1:
         raise ValueError(f"head.global_gates.min_cluster_fidelity must be in [0, 1] (0: off), "
                          f"got {head['global_gates'].get('min_cluster_fidelity')}")
+    if head.get("metric") == "whitened" and head.get("standardize_inputs"):
+        raise ValueError("head.metric=whitened replaces head.standardize_inputs (it centres and scales the "
+                         "embeddings itself): set head.standardize_inputs=false")
     if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")
                                             or head.get("kind") not in ("kmeans", "dec")):
         raise ValueError("head.metric=decoder measures k-means' distances between a linear decoder's reconstructions "
@@ -153,10 +156,27 @@ def freeze_inputs(module: nn.Module, X: Tensor) -> FrozenInputs:
 
 
 @torch.no_grad()
+def whitening(embeddings: Tensor, dims: int) -> Tensor:
+    """``M`` (b x b) such that ``(e - mean) M`` has, over ``embeddings`` (N x b), unit variance along their top
+    ``dims`` principal directions and nothing along the others: k-means then sees the whitened principal
+    subspace, the continuous solution of its own K-1 cluster indicators (Ding & He, ICML 2004), with every
+    between-cluster direction weighted alike. ``head.metric=whitened``; not in the paper."""
+    centred = (embeddings - embeddings.mean(0)).double()
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    keep = int(min(dims, int((s > s[0] * 1e-6).sum()))) if len(s) and s[0] > 0 else 0
+    v = vh[:keep].T
+    scale = (len(embeddings) - 1) ** 0.5 / s[:keep]
+    return ((v * scale) @ v.T).to(embeddings.dtype)
+
+
+@torch.no_grad()
 def set_frozen(module: nn.Module, embeddings: Tensor, gated: Tensor) -> FrozenInputs:
     """Stage-2 inputs from given embeddings and gated inputs; with ``head.standardize_inputs`` the head's
     statistics are set from the embeddings first."""
-    if module.head_cfg.get("standardize_inputs", False):
+    if module.head_map is not None:
+        module.head_shift.copy_(embeddings.mean(0))
+        module.head_map.copy_(whitening(embeddings, module.n_clusters - 1))
+    elif module.head_cfg.get("standardize_inputs", False):
         module.head_shift.copy_(embeddings.mean(0))
         module.head_scale.copy_(embeddings.std(0).clamp_min(torch.finfo(embeddings.dtype).tiny))
     module.frozen = FrozenInputs(embeddings, module.head_input(embeddings), gated)

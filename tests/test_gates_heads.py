@@ -165,3 +165,57 @@ def test_prediction_keeps_the_decoder_metrics_partition(cfg_factory, tmp_path):
     table = load_table(cfg.dataset)
     module, _, _ = fit(cfg, table, tmp_path)
     np.testing.assert_array_equal(predict(module, table.X)["clusters"], stage2.frozen_partition(module).cpu().numpy())
+
+
+def test_whitening_gives_the_top_k_minus_1_principal_directions_unit_variance():
+    rng = np.random.default_rng(0)
+    emb = torch.as_tensor(rng.normal(size=(300, 5)) * [9.0, 4.0, 1.0, 0.5, 0.1] + 3.0, dtype=torch.float64)
+    emb = emb @ torch.as_tensor(np.linalg.qr(rng.normal(size=(5, 5)))[0])  # principal directions off the axes
+    mapped = (emb - emb.mean(0)) @ stage2.whitening(emb, 2)
+    cov = torch.cov(mapped.T)
+    np.testing.assert_allclose(torch.linalg.eigvalsh(cov).numpy(), [0, 0, 0, 1, 1], atol=1e-9)
+    top = torch.linalg.svd(emb - emb.mean(0), full_matrices=False).Vh[:2]
+    np.testing.assert_allclose((mapped @ top.T @ top).numpy(), mapped.numpy(), atol=1e-9)  # nothing outside them
+
+
+def _three_clusters_one_direction_narrow() -> tuple[torch.Tensor, np.ndarray]:
+    """Clusters at dim 0 = -10 / +10 / +10 (within std 3), the last two apart by 2 in dim 1 (within std 0.1), and a
+    third dimension of noise (std 0.5): k-means on the raw code splits the wide dimension 0 rather than the narrow
+    gap in dimension 1; in the whitened top two directions the gap is as wide as the first."""
+    rng = np.random.default_rng(0)
+    means = np.array([[-10.0, 0.0, 0.0], [10.0, 1.0, 0.0], [10.0, -1.0, 0.0]])
+    labels = np.repeat(np.arange(3), 100)
+    emb = means[labels] + rng.normal(size=(300, 3)) * [3.0, 0.1, 0.5]
+    return torch.as_tensor(emb, dtype=torch.float32), labels
+
+
+@pytest.mark.parametrize("metric, separates", [("whitened", True), ("embedding", False)])
+def test_the_whitened_metric_weighs_every_cluster_direction_alike(cfg_factory, metric, separates):
+    from sklearn.metrics import adjusted_rand_score
+
+    emb, labels = _three_clusters_one_direction_narrow()
+    plain = OmegaConf.to_container(cfg_factory("head=kmeans", "model.hidden=[]", "model.bottleneck=3",
+                                               f"head.metric={metric}"), resolve=True)
+    module = IDCModule(6, 3, plain["gates"], plain["head"], plain["model"], plain["schedule"], seed=3)
+    stage2.set_frozen(module, emb, torch.zeros(len(emb), 6))
+    stage2.fit_centroid_heads(module)
+    ari = adjusted_rand_score(labels, stage2.partitions(module, [module.cluster_head])[0].numpy())
+    assert (ari > 0.99) if separates else (ari < 0.8)
+
+
+def test_the_whitened_metric_is_refused_with_standardised_inputs(cfg_factory):
+    with pytest.raises(ValueError, match="head.metric=whitened replaces head.standardize_inputs"):
+        _kmeans_module(cfg_factory("head=kmeans", "head.standardize_inputs=true", "head.metric=whitened"))
+
+
+def test_a_saved_whitened_head_predicts_its_partition(cfg_factory, tmp_path):
+    from idc.data import load_table
+    from idc.fit import fit
+
+    cfg = cfg_factory("head=kmeans", "model.hidden=[]", "model.bottleneck=6", "head.metric=whitened")
+    table = load_table(cfg.dataset)
+    module, _, _ = fit(cfg, table, tmp_path)
+    assert not torch.equal(module.head_map, torch.eye(6))
+    fresh = build_module(cfg, n_features=table.X.shape[1], n_clusters=module.n_clusters)
+    fresh.load_state_dict(module.state_dict())
+    np.testing.assert_array_equal(predict(fresh, table.X)["clusters"], stage2.frozen_partition(module).cpu().numpy())
