@@ -124,7 +124,7 @@ class IDCModule(pl.LightningModule):
         whitened top K-1 principal directions with ``head.metric=whitened`` (:func:`idc.stage2.whitening`)."""
         if self.head_cfg.get("metric") == "decoder":
             return emb @ decoder_metric(self.autoencoder.decoder[0].weight).to(emb.dtype).T
-        if self.head_map is not None:
+        if getattr(self, "head_map", None) is not None:  # absent from modules pickled before the metric existed
             return (emb - self.head_shift) @ self.head_map
         return (emb - self.head_shift) / self.head_scale
 

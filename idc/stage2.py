@@ -65,9 +65,10 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     if not 0 <= floor <= 1:
         raise ValueError(f"head.global_gates.min_cluster_fidelity must be in [0, 1] (0: off), "
                          f"got {head['global_gates'].get('min_cluster_fidelity')}")
-    if head.get("metric") == "whitened" and head.get("standardize_inputs"):
-        raise ValueError("head.metric=whitened replaces head.standardize_inputs (it centres and scales the "
-                         "embeddings itself): set head.standardize_inputs=false")
+    if head.get("metric") == "whitened" and (head.get("standardize_inputs") or head.get("kind") not in ("kmeans", "dec")):
+        raise ValueError("head.metric=whitened gives k-means the embeddings' whitened principal directions: it needs "
+                         "head=kmeans or head=dec (the coding-rate head's loss, start and criterion see the raw "
+                         "embeddings) and head.standardize_inputs=false (it centres and scales them itself)")
     if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")
                                             or head.get("kind") not in ("kmeans", "dec")):
         raise ValueError("head.metric=decoder measures k-means' distances between a linear decoder's reconstructions "
@@ -161,9 +162,11 @@ def whitening(embeddings: Tensor, dims: int) -> Tensor:
     ``dims`` principal directions and nothing along the others: k-means then sees the whitened principal
     subspace, the continuous solution of its own K-1 cluster indicators (Ding & He, ICML 2004), with every
     between-cluster direction weighted alike. ``head.metric=whitened``; not in the paper."""
-    centred = (embeddings - embeddings.mean(0)).double()
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-    keep = int(min(dims, int((s > s[0] * 1e-6).sum()))) if len(s) and s[0] > 0 else 0
+    wide = embeddings.double()
+    _, s, vh = torch.linalg.svd(wide - wide.mean(0), full_matrices=False)
+    # directions below the rounding of the embeddings' own dtype are not directions (matrix_rank's tolerance)
+    tol = s[0] * max(embeddings.shape) * torch.finfo(embeddings.dtype).eps if len(s) else 0.0
+    keep = int(min(dims, int((s > tol).sum()))) if len(s) and s[0] > 0 else 0
     v = vh[:keep].T
     scale = (len(embeddings) - 1) ** 0.5 / s[:keep]
     return ((v * scale) @ v.T).to(embeddings.dtype)

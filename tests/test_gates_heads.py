@@ -203,9 +203,22 @@ def test_the_whitened_metric_weighs_every_cluster_direction_alike(cfg_factory, m
     assert (ari > 0.99) if separates else (ari < 0.8)
 
 
-def test_the_whitened_metric_is_refused_with_standardised_inputs(cfg_factory):
-    with pytest.raises(ValueError, match="head.metric=whitened replaces head.standardize_inputs"):
-        _kmeans_module(cfg_factory("head=kmeans", "head.standardize_inputs=true", "head.metric=whitened"))
+@pytest.mark.parametrize("overrides", [["head=kmeans", "head.standardize_inputs=true"],
+                                       ["head=mcr", "head.standardize_inputs=false"]])
+def test_the_whitened_metric_is_refused_beside_standardised_inputs_or_the_coding_rate_head(cfg_factory, overrides):
+    with pytest.raises(ValueError, match="head.metric=whitened .* needs head=kmeans or head=dec"):
+        _kmeans_module(cfg_factory(*overrides, "head.metric=whitened"))
+
+
+def test_whitening_keeps_no_direction_made_of_float32_rounding():
+    """Embeddings of rank 1 far from the origin (offset 1000 against a spread of 3) in float32: their centred
+    rounding is not a second and third direction to blow up to unit variance."""
+    gen = torch.Generator().manual_seed(0)
+    t = torch.arange(4).repeat_interleave(150).double() * 3 + 0.3 * torch.randn(600, generator=gen, dtype=torch.float64)
+    direction, offset = torch.randn(1, 8, generator=gen, dtype=torch.float64), torch.randn(1, 8, generator=gen)
+    emb = (t[:, None] * direction / direction.norm() + 1000 * offset).float()
+    mapped = (emb - emb.mean(0)).double() @ stage2.whitening(emb, 3).double()
+    assert torch.linalg.matrix_rank(mapped, rtol=1e-3) == 1
 
 
 def test_a_saved_whitened_head_predicts_its_partition(cfg_factory, tmp_path):
