@@ -48,10 +48,23 @@ CHOICES = (  # (group, key, choices) of the stage-2 options: each option's first
 )
 
 
+#: head.metric -> why it needs a centroid head on unstandardised embeddings (and, for decoder, a linear decoder)
+METRIC_NEEDS = {
+    "decoder": "head.metric=decoder measures k-means' distances between a linear decoder's reconstructions of the "
+               "embeddings: it needs head=kmeans or head=dec, model.hidden=[] (a linear autoencoder) and "
+               "head.standardize_inputs=false (size_rule.high_dim_settings=hdlss_linear_kmeans_wide sets all of "
+               "them unless you give a head or model.hidden setting)",
+    "whitened": "head.metric=whitened gives k-means the embeddings' whitened principal directions: it needs "
+                "head=kmeans or head=dec (the coding-rate head's loss, start and criterion see the raw embeddings) "
+                "and head.standardize_inputs=false (it centres and scales them itself)",
+}
+
+
 def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     """Refuse a stage-2 option outside its choices (unset: its default), fewer than one head, restarts and a
-    k-means start where the head has none (:func:`idc.schema.check_head`), or the decoder's metric other than for
-    the k-means or DEC head on a linear decoder's unstandardised code, naming the key and the choices."""
+    k-means start where the head has none (:func:`idc.schema.check_head`), or a head metric other than for the
+    k-means or DEC head on unstandardised embeddings (the decoder's also on a linear decoder's code,
+    :data:`METRIC_NEEDS`), naming the key and the choices."""
     groups = {"head": head, "head.global_gates": head["global_gates"], "model": model}
     for where, key, allowed in CHOICES:
         if groups[where].get(key) is not None and groups[where][key] not in allowed:
@@ -65,16 +78,10 @@ def check_options(head: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     if not 0 <= floor <= 1:
         raise ValueError(f"head.global_gates.min_cluster_fidelity must be in [0, 1] (0: off), "
                          f"got {head['global_gates'].get('min_cluster_fidelity')}")
-    if head.get("metric") == "whitened" and (head.get("standardize_inputs") or head.get("kind") not in ("kmeans", "dec")):
-        raise ValueError("head.metric=whitened gives k-means the embeddings' whitened principal directions: it needs "
-                         "head=kmeans or head=dec (the coding-rate head's loss, start and criterion see the raw "
-                         "embeddings) and head.standardize_inputs=false (it centres and scales them itself)")
-    if head.get("metric") == "decoder" and (model.get("hidden") or head.get("standardize_inputs")
-                                            or head.get("kind") not in ("kmeans", "dec")):
-        raise ValueError("head.metric=decoder measures k-means' distances between a linear decoder's reconstructions "
-                         "of the embeddings: it needs head=kmeans or head=dec, model.hidden=[] (a linear autoencoder) "
-                         "and head.standardize_inputs=false (size_rule.high_dim_settings=hdlss_linear_kmeans_wide "
-                         "sets all of them unless you give a head or model.hidden setting)")
+    metric = head.get("metric")
+    if metric in METRIC_NEEDS and (head.get("standardize_inputs") or head.get("kind") not in ("kmeans", "dec")
+                                   or (metric == "decoder" and model.get("hidden"))):
+        raise ValueError(METRIC_NEEDS[metric])
     schema.check_head(dict(head))
 
 
@@ -165,8 +172,7 @@ def whitening(embeddings: Tensor, dims: int) -> Tensor:
     wide = embeddings.double()
     _, s, vh = torch.linalg.svd(wide - wide.mean(0), full_matrices=False)
     # directions below the rounding of the embeddings' own dtype are not directions (matrix_rank's tolerance)
-    tol = s[0] * max(embeddings.shape) * torch.finfo(embeddings.dtype).eps if len(s) else 0.0
-    keep = int(min(dims, int((s > tol).sum()))) if len(s) and s[0] > 0 else 0
+    keep = min(dims, int((s > s[0] * max(embeddings.shape) * torch.finfo(embeddings.dtype).eps).sum()))
     v = vh[:keep].T
     scale = (len(embeddings) - 1) ** 0.5 / s[:keep]
     return ((v * scale) @ v.T).to(embeddings.dtype)
@@ -174,8 +180,8 @@ def whitening(embeddings: Tensor, dims: int) -> Tensor:
 
 @torch.no_grad()
 def set_frozen(module: nn.Module, embeddings: Tensor, gated: Tensor) -> FrozenInputs:
-    """Stage-2 inputs from given embeddings and gated inputs; with ``head.standardize_inputs`` the head's
-    statistics are set from the embeddings first."""
+    """Stage-2 inputs from given embeddings and gated inputs; with ``head.metric=whitened`` (:func:`whitening`) or
+    ``head.standardize_inputs`` the head's statistics are set from the embeddings first."""
     if module.head_map is not None:
         module.head_shift.copy_(embeddings.mean(0))
         module.head_map.copy_(whitening(embeddings, module.n_clusters - 1))
