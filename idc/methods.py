@@ -22,7 +22,8 @@ class Method:
     of ``configs/method`` (``method.name`` in its resolved config) with its local gates on (``gates=True``), off
     (False) or either (None). ``paper`` is its row in the paper's tables (None: the paper has no such row);
     ``baseline``: a comparison method, not IDC or one of its ablations; ``trains``: it trains a network, so a run
-    costs about what an IDC run costs."""
+    costs about what an IDC run costs; ``selects``: it clusters on features it selects, so, like IDC's gates, it
+    says which features a partition rests on."""
 
     name: str
     overrides: tuple[str, ...]
@@ -31,6 +32,7 @@ class Method:
     gates: bool | None = None
     baseline: bool = False
     trains: bool = True
+    selects: bool = False
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -43,13 +45,16 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("gmm", ("method=gmm",), None, "gmm", baseline=True, trains=False),
     Method("spectral", ("method=spectral",), None, "spectral", baseline=True, trains=False),
     Method("agglomerative", ("method=agglomerative",), None, "agglomerative", baseline=True, trains=False),
-    Method("ls_kmeans", ("method=ls_kmeans",), "LS+KM", "ls_kmeans", baseline=True, trains=False),
-    Method("ifpca", ("method=ifpca",), None, "ifpca", baseline=True, trains=False),
-    Method("cae_kmeans", ("method=cae_kmeans",), "CAE+KM", "cae_kmeans", baseline=True),
+    Method("ls_kmeans", ("method=ls_kmeans",), "LS+KM", "ls_kmeans", baseline=True, trains=False,
+           selects=True),
+    Method("ifpca", ("method=ifpca",), None, "ifpca", baseline=True, trains=False, selects=True),
+    Method("cae_kmeans", ("method=cae_kmeans",), "CAE+KM", "cae_kmeans", baseline=True, selects=True),
     # a plain autoencoder (no gates) + K-means: the paper has no such row
     Method("ae_kmeans", ("method=ae_kmeans", "gates=none"), None, "ae_kmeans", gates=False, baseline=True),
 )}
 BASELINES = tuple(m.name for m in METHODS.values() if m.baseline)
+#: the baselines that select features (IDC's kind of explanation)
+SELECTORS = tuple(m.name for m in METHODS.values() if m.baseline and m.selects)
 #: the suffix of a gated method's name when a run of it had its local gates off and no registry entry says so
 NO_GATES = "_no_gates"
 #: runs written before ``method=idc_faithful`` chose the official head on the ``idc`` method

@@ -320,6 +320,22 @@ def test_the_summary_sets_idc_against_kmeans_and_the_best_other_baseline_per_sch
                                 "spectral 4.0 (1).")
 
 
+def test_the_summary_sets_idc_against_the_best_feature_selecting_baseline(tmp_path):
+    def rec(schedule, method, dataset, seed, acc):
+        return results.Record(schedule, method, dataset, seed, tmp_path, metrics={"acc": acc})
+
+    records = [rec("size_rule", "idc", "d", s, 0.8) for s in range(2)] + [rec("paper", "kmeans", "d", 0, 0.75)]
+    records += [rec("paper", "ls_kmeans", "d", 0, 0.7), rec("paper", "ifpca", "d", 0, 0.85)]  # ifpca: d's best of them
+    records += [rec("paper", "spectral", "d", 0, 0.95)]  # no feature selection: not of IDC's kind
+    records += [rec("size_rule", "idc", "g", 0, 0.9), rec("default", "ls_kmeans", "g", 0, 0.6)]
+    records += [rec("no_size_rule", "idc", "g", 0, 0.1)]  # a kept "before": shown, not counted
+    records += [rec("size_rule", "idc", "h", 0, 0.5), rec("default", "kmeans", "h", 0, 0.9)]  # no selector: not counted
+    summary = report.summary_section(records)[0]
+    assert ("Against the baselines that cluster on features they select (ls_kmeans, ifpca, cae_kmeans: explanations "
+            "of IDC's kind), IDC at or above the best of them in 1 of 2 of those rows (below: d: 80.0 against "
+            "ifpca's 85.0).") in summary
+
+
 def test_the_summary_estimates_n_init_from_the_consensus_of_every_three_seeds(tmp_path):
     from idc.report.rows import subset_consensus_accs
 

@@ -7,7 +7,7 @@ import numpy as np
 from scipy import stats
 
 from idc import results as store
-from idc.methods import BASELINES
+from idc.methods import BASELINES, SELECTORS
 from idc.report.definitions import ACC, KEPT_BEFORE, ROW_FINAL, schedule_rank
 from idc.report.fill import fill_note, wall_seconds
 from idc.report.rows import subset_consensus_accs, value_of
@@ -72,7 +72,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
               "K-means ACC (%) (seeds, schedule; time per run)",
               "IDC minus K-means (Welch's p)", f"IDC, consensus of {ENSEMBLE} runs (`model.n_init={ENSEMBLE}`)",
               "best other baseline: ACC (%) (seeds, schedule; time per run)", "IDC's rank (of methods)"]
-    rows, wins, total, ranks, below, spread = [], 0, 0, {}, [], []
+    rows, wins, total, ranks, below, spread, selecting = [], 0, 0, {}, [], [], []
     ensemble_wins, ensemble_total = 0, 0
     for dataset in sorted({r.dataset for r in records if r.schedule != "quick"}):
         accs = acc_by_method(records, dataset)
@@ -83,6 +83,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
         best = max(others, key=others.get) if others else None
         kmeans_cell = baseline_cell(records, dataset, "kmeans", *kmeans) if kmeans else "not run"
         best_cell = f"{best}: " + baseline_cell(records, dataset, best, *baselines[best]) if best else "-"
+        selector = max((m for m in SELECTORS if m in means), key=means.get, default=None)
         idc = best_recorded(accs, "idc")
         if idc is None:
             rows.append([dataset, store.SIZE_RULE_SCHEDULE, "not run",
@@ -113,6 +114,8 @@ def summary_section(records: list[store.Record]) -> list[str]:
                     if ensemble:
                         ensemble_total += 1
                         ensemble_wins += np.mean(ensemble) >= np.mean(kmeans[1])
+            if selector and schedule not in KEPT_BEFORE:
+                selecting.append((dataset, mean, selector, means[selector]))
             rank = f"{1 + sum(m > mean for m in means.values())} of {len(means) + 1}" if means else "-"
             rows.append([dataset, schedule, cell(values),
                          wall_seconds(records, "idc", schedule, dataset), kmeans_cell, diff,
@@ -126,7 +129,7 @@ def summary_section(records: list[store.Record]) -> list[str]:
             f"each baseline at its most-recorded schedule; wall time: the median run's `wall_seconds` "
             f"(`run_info.json` says on which device and threads). IDC at or above K-means in {wins} of {total} rows "
             f"(the kept \"before\" rows, {', '.join(f'`{b}`' for b in KEPT_BEFORE)}, left out){below_note(below)}. "
-            f"{spread_note(spread)}"
+            f"{spread_note(spread)}{selecting_note(selecting)}"
             f"The consensus of {ENSEMBLE} runs is what `model.n_init={ENSEMBLE}` returns ({ENSEMBLE} times the "
             f"training; `idc/consensus_run.py`), estimated from the row's own seeds: mean ± std over every {ENSEMBLE} "
             f"of them (at most {SUBSETS} such subsets, drawn at random beyond; in parentheses: how many; they share "
@@ -156,6 +159,18 @@ def spread_note(spread: list[tuple[str, float, float]]) -> str:
     return (f"IDC's std across seeds within K-means' + {SPREAD_MARGIN:g} points in {len(spread) - len(beyond)} of "
             f"{len(spread)} of those rows with two or more seeds a side" + (f" (beyond it: {'; '.join(beyond)})"
                                                                            if beyond else "") + ". ")
+
+
+def selecting_note(rows: list[tuple[str, float, str, float]]) -> str:
+    """How many of the rows (dataset, IDC's mean ACC, the best feature-selecting baseline there and its mean) have IDC
+    at or above the best baseline that clusters on features it selects (:data:`idc.methods.SELECTORS`: the methods
+    whose explanations are of IDC's kind), naming the rows below it."""
+    if not rows:
+        return ""
+    below = [f"{d}: {ours:.1f} against {name}'s {theirs:.1f}" for d, ours, name, theirs in rows if ours < theirs]
+    return (f"Against the baselines that cluster on features they select ({', '.join(SELECTORS)}: explanations of "
+            f"IDC's kind), IDC at or above the best of them in {len(rows) - len(below)} of {len(rows)} of those rows"
+            + (f" (below: {'; '.join(below)})" if below else "") + ". ")
 
 
 def below_note(below: list[tuple[str, float | None]]) -> str:
