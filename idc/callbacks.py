@@ -168,27 +168,46 @@ def stop_if_any(trainer: pl.Trainer, stop: bool) -> None:
 class ProgressLines(pl.Callback):
     """One log line every ``every`` epochs (about ten per run when ``None``; none when ``0``, beside a progress
     bar) with the time left, for output that goes to a file or CI; also says from which epoch a resumed run goes
-    on, and keeps it (:func:`resumed_epoch`)."""
+    on, and keeps it (:func:`resumed_epoch`). IDC's two stages run at different speeds (stage 2 trains on frozen
+    inputs), so the time left is timed on the current stage's epochs alone, and in stage 1 it is stage 1's."""
 
     def __init__(self, every: int | None = None):
         self.every = every
         self.first_epoch = 0
         self._started = 0.0
+        self._stage_start = (0.0, 0)  # (time, epoch) where the current stage's timing starts
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._started, self.first_epoch = time.monotonic(), trainer.current_epoch
+        self._stage_start = (self._started, self.first_epoch)
         if trainer.ckpt_path and trainer.is_global_zero:
             log.info("resumed from %s at epoch %d of %d", trainer.ckpt_path, trainer.current_epoch,
                      trainer.max_epochs)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.current_epoch == stage1_end(module) and trainer.current_epoch > self.first_epoch:
+            self._stage_start = (time.monotonic(), trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         total, done = int(trainer.max_epochs or 0), trainer.current_epoch + 1
         every = max(1, total // 10) if self.every is None else self.every
         if not every or not trainer.is_global_zero or (done % every and done != total):
             return
-        elapsed = time.monotonic() - self._started
-        left = elapsed / max(1, done - self.first_epoch) * (total - done)
-        log.info("epoch %d/%d, %s elapsed, about %s left", done, total, duration(elapsed), duration(left))
+        now, (since, from_epoch) = time.monotonic(), self._stage_start
+        end = stage1_end(module)
+        in_stage1 = end is not None and done <= end < total
+        per_epoch = (now - since) / max(1, done - from_epoch)
+        if in_stage1:
+            left = f"about {duration(per_epoch * (end - done))} left in stage 1 (then {total - end} epochs of stage 2)"
+        else:
+            left = f"about {duration(per_epoch * (total - done))} left"
+        log.info("epoch %d/%d, %s elapsed, %s", done, total, duration(now - self._started), left)
+
+
+def stage1_end(module: pl.LightningModule) -> int | None:
+    """The first epoch of stage 2 of an IDC module (its ``schedule``); ``None`` for a module without stages."""
+    schedule = getattr(module, "schedule", None)
+    return getattr(schedule, "stage1_epochs", None)
 
 
 def progress_callbacks(bar: bool, every: int | None = None) -> list[pl.Callback]:

@@ -404,3 +404,32 @@ def test_a_sigterm_during_the_global_gates_extra_steps_stops_them_without_saving
     assert len(steps) == 1  # stopped at its first step, not after all of them
     saved = checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt")  # ...but the last one's: replayed
     assert saved == cfg.schedule.epochs - 2, (saved, cfg.schedule.epochs)
+
+
+def test_the_time_left_is_timed_on_the_current_stage(monkeypatch, caplog):
+    """Stage 1 at 10 s an epoch, stage 2 (frozen inputs) at 1 s: in stage 1 the line says stage 1's time left, in
+    stage 2 it is timed on stage 2's epochs alone (not 105 s over 15 epochs, which would say 35 s)."""
+    import logging
+    from types import SimpleNamespace
+
+    from idc import callbacks
+    from idc.schedule import Schedule
+
+    clock = [0.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    module = SimpleNamespace(schedule=Schedule(ungated_epochs=1, stage1_epochs=10, head_epochs=2, stage2_epochs=10))
+    trainer = SimpleNamespace(max_epochs=20, current_epoch=0, ckpt_path=None, is_global_zero=True)
+    lines = callbacks.ProgressLines(every=5)
+    lines.on_train_start(trainer, module)
+    with caplog.at_level(logging.INFO, logger=callbacks.log.name):
+        for epoch in range(20):
+            trainer.current_epoch = epoch
+            lines.on_train_epoch_start(trainer, module)
+            clock[0] += 10.0 if epoch < 10 else 1.0
+            lines.on_train_epoch_end(trainer, module)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["epoch 5/20, 0m50s elapsed, about 0m50s left in stage 1 (then 10 epochs of stage 2)",
+                    "epoch 10/20, 1m40s elapsed, about 0m00s left in stage 1 (then 10 epochs of stage 2)",
+                    "epoch 15/20, 1m45s elapsed, about 0m05s left",
+                    "epoch 20/20, 1m50s elapsed, about 0m00s left"]
+    assert callbacks.stage1_end(SimpleNamespace()) is None  # a module without stages: timed over all its epochs
