@@ -168,46 +168,53 @@ def stop_if_any(trainer: pl.Trainer, stop: bool) -> None:
 class ProgressLines(pl.Callback):
     """One log line every ``every`` epochs (about ten per run when ``None``; none when ``0``, beside a progress
     bar) with the time left, for output that goes to a file or CI; also says from which epoch a resumed run goes
-    on, and keeps it (:func:`resumed_epoch`). IDC's two stages run at different speeds (stage 2 trains on frozen
-    inputs), so the time left is timed on the current stage's epochs alone, and in stage 1 it is stage 1's."""
+    on, and keeps it (:func:`resumed_epoch`). The parts of an IDC run train at different paces (stage 2 on frozen
+    inputs; :meth:`idc.schedule.Schedule.phases`), so the time left is that of the current part, timed on its own
+    epochs after its first (which sets it up: frozen inputs, the heads' k-means starts), and the parts after it are
+    named by their epochs."""
 
     def __init__(self, every: int | None = None):
         self.every = every
         self.first_epoch = 0
         self._started = 0.0
-        self._stage_start = (0.0, 0)  # (time, epoch) where the current stage's timing starts
+        self._timed_from = (0.0, 0)  # (time, epoch) from which the current part's pace is timed
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._started, self.first_epoch = time.monotonic(), trainer.current_epoch
-        self._stage_start = (self._started, self.first_epoch)
+        self._timed_from = (self._started, self.first_epoch)
         if trainer.ckpt_path and trainer.is_global_zero:
             log.info("resumed from %s at epoch %d of %d", trainer.ckpt_path, trainer.current_epoch,
                      trainer.max_epochs)
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.current_epoch == stage1_end(module) and trainer.current_epoch > self.first_epoch:
-            self._stage_start = (time.monotonic(), trainer.current_epoch)
-
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         total, done = int(trainer.max_epochs or 0), trainer.current_epoch + 1
+        parts = phases(module)
+        now = time.monotonic()
+        if trainer.current_epoch in {start for start, _ in parts[1:]}:  # a part's first epoch: time from its end
+            self._timed_from = (now, done)
         every = max(1, total // 10) if self.every is None else self.every
         if not every or not trainer.is_global_zero or (done % every and done != total):
             return
-        now, (since, from_epoch) = time.monotonic(), self._stage_start
-        end = stage1_end(module)
-        in_stage1 = end is not None and done <= end < total
-        per_epoch = (now - since) / max(1, done - from_epoch)
-        if in_stage1:
-            left = f"about {duration(per_epoch * (end - done))} left in stage 1 (then {total - end} epochs of stage 2)"
-        else:
-            left = f"about {duration(per_epoch * (total - done))} left"
+        since, from_epoch = self._timed_from
+        ends = [start for start, _ in parts[1:]] + [total]
+        current = next(i for i, end in enumerate(ends) if done <= end or end == total)
+        if done > from_epoch:
+            pace = (now - since) / (done - from_epoch)
+        else:  # the end of a part's first epoch: the run's pace so far
+            pace = (now - self._started) / max(1, done - self.first_epoch)
+        left = f"about {duration(pace * (ends[current] - done))} left"
+        if ends[current] < total:
+            later = ", ".join(f"{end - start} epochs of {name}" for (start, name), end in
+                              zip(parts[current + 1:], ends[current + 1:]))
+            left += f" in {parts[current][1]} (then {later})"
         log.info("epoch %d/%d, %s elapsed, %s", done, total, duration(now - self._started), left)
 
 
-def stage1_end(module: pl.LightningModule) -> int | None:
-    """The first epoch of stage 2 of an IDC module (its ``schedule``); ``None`` for a module without stages."""
+def phases(module: pl.LightningModule) -> list[tuple[int, str]]:
+    """The parts of ``module``'s run (:meth:`idc.schedule.Schedule.phases`); one part for a module without a
+    schedule."""
     schedule = getattr(module, "schedule", None)
-    return getattr(schedule, "stage1_epochs", None)
+    return schedule.phases() if hasattr(schedule, "phases") else [(0, "training")]
 
 
 def progress_callbacks(bar: bool, every: int | None = None) -> list[pl.Callback]:

@@ -76,6 +76,14 @@ class Schedule:
         """The first epoch that trains the global gates (the head is selected at its start)."""
         return self.stage1_epochs + self.head_epochs
 
+    def phases(self) -> list[tuple[int, str]]:
+        """``(first epoch, name)`` of the parts of a run that train at different paces: stage 1, stage 2's head
+        alone, stage 2 with the global gates; those without epochs left out."""
+        starts = [(0, "stage 1"), (self.stage1_epochs, "stage 2's head phase"),
+                  (self.global_gates_start, "stage 2's global-gate phase")]
+        ends = [start for start, _ in starts[1:]] + [self.epochs]
+        return [(start, name) for (start, name), end in zip(starts, ends) if end > start]
+
     def in_stage1(self, epoch: int) -> bool:
         return epoch < self.stage1_epochs
 

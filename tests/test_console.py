@@ -406,9 +406,10 @@ def test_a_sigterm_during_the_global_gates_extra_steps_stops_them_without_saving
     assert saved == cfg.schedule.epochs - 2, (saved, cfg.schedule.epochs)
 
 
-def test_the_time_left_is_timed_on_the_current_stage(monkeypatch, caplog):
-    """Stage 1 at 10 s an epoch, stage 2 (frozen inputs) at 1 s: in stage 1 the line says stage 1's time left, in
-    stage 2 it is timed on stage 2's epochs alone (not 105 s over 15 epochs, which would say 35 s)."""
+def test_the_time_left_is_timed_on_the_current_part_of_the_run(monkeypatch, caplog):
+    """Stage 1 at 10 s an epoch; stage 2's head phase sets up in its first epoch (30 s), then 3 s an epoch; the
+    global gates at 1 s: each line times the current part on its own epochs after its first (not 136 s over 15
+    epochs, which would say 45 s left at epoch 15) and names the parts still to come."""
     import logging
     from types import SimpleNamespace
 
@@ -419,17 +420,20 @@ def test_the_time_left_is_timed_on_the_current_stage(monkeypatch, caplog):
     monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
     module = SimpleNamespace(schedule=Schedule(ungated_epochs=1, stage1_epochs=10, head_epochs=2, stage2_epochs=10))
     trainer = SimpleNamespace(max_epochs=20, current_epoch=0, ckpt_path=None, is_global_zero=True)
-    lines = callbacks.ProgressLines(every=5)
+    lines = callbacks.ProgressLines(every=1)
     lines.on_train_start(trainer, module)
     with caplog.at_level(logging.INFO, logger=callbacks.log.name):
         for epoch in range(20):
             trainer.current_epoch = epoch
-            lines.on_train_epoch_start(trainer, module)
-            clock[0] += 10.0 if epoch < 10 else 1.0
+            clock[0] += 10.0 if epoch < 10 else 30.0 if epoch == 10 else 3.0 if epoch == 11 else 1.0
             lines.on_train_epoch_end(trainer, module)
-    said = [r.getMessage() for r in caplog.records]
-    assert said == ["epoch 5/20, 0m50s elapsed, about 0m50s left in stage 1 (then 10 epochs of stage 2)",
-                    "epoch 10/20, 1m40s elapsed, about 0m00s left in stage 1 (then 10 epochs of stage 2)",
-                    "epoch 15/20, 1m45s elapsed, about 0m05s left",
-                    "epoch 20/20, 1m50s elapsed, about 0m00s left"]
-    assert callbacks.stage1_end(SimpleNamespace()) is None  # a module without stages: timed over all its epochs
+    said = {int(r.getMessage().split("/")[0].split()[1]): r.getMessage() for r in caplog.records}
+    assert said[5] == ("epoch 5/20, 0m50s elapsed, about 0m50s left in stage 1 (then 2 epochs of stage 2's head "
+                       "phase, 8 epochs of stage 2's global-gate phase)")
+    assert said[12] == ("epoch 12/20, 2m13s elapsed, about 0m00s left in stage 2's head phase (then 8 epochs of "
+                        "stage 2's global-gate phase)")
+    assert said[15] == "epoch 15/20, 2m16s elapsed, about 0m05s left"
+    assert said[20] == "epoch 20/20, 2m21s elapsed, about 0m00s left"
+    assert callbacks.phases(SimpleNamespace()) == [(0, "training")]  # a module without a schedule: one part
+    assert Schedule(ungated_epochs=1, stage1_epochs=10, head_epochs=10, stage2_epochs=10).phases() == [
+        (0, "stage 1"), (10, "stage 2's head phase")]  # no global gates: no such part
