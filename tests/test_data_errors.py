@@ -411,3 +411,29 @@ def test_idc_eval_prints_strict_json(monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert json.loads(printed, parse_constant=lambda c: pytest.fail(f"{c} in {printed}")) == {"acc": None, "k": 3,
                                                                                               "nmi": 0.5}
+
+
+def test_a_feature_named_as_the_label_column_is_refused(tmp_path):
+    p = tmp_path / "t.csv"
+    y = np.repeat([0.0, 1.0], 5)  # integer-valued floats and text are labels
+    p.write_text("gene0,gene1,gene2,k,kind\n" + "".join(f"{r[0] - 7},{r[1]},{r[2]},{c},t{c:g}\n"
+                                                        for r, c in zip(GOOD, y)))
+    assert load(p, "dataset.label_column=k", "dataset.drop_columns=[kind]").class_names == ["0.0", "1.0"]
+    assert load(p, "dataset.label_column=kind").class_names == ["t0", "t1"]
+    for extra in ([], ["dataset.n_clusters=3"]):
+        with pytest.raises(DataError, match=r"label column 'gene0' holds 10 distinct non-integer values \(e\.g\. "
+                                            r"-6\.\d+\), so it looks like a feature, not labels; set "
+                                            r"dataset\.label_column"):
+            load(p, "dataset.label_column=gene0", "dataset.drop_columns=[kind]", *extra)
+
+
+def test_unknown_label_column_names_the_closest_columns_first(tmp_path):
+    p = tmp_path / "t.csv"
+    names = [f"gene{i}" for i in range(30)] + ["cell_type"]
+    p.write_text(",".join(names) + "\n" + "".join(",".join(["1.5"] * 30) + ",a\n" for _ in range(4)))
+    with pytest.raises(DataError, match=r"label column 'celltype' not found \(did you mean 'cell_type'\?\); "
+                                        r"columns are \['gene0', .*'gene19'\] \.\.\. \(31 in all\)$"):
+        load(p, "dataset.label_column=celltype")
+    write_anndata(tmp_path / "cells.h5ad", GOOD, obs_columns={"cell_type": list("ab") * 5})
+    with pytest.raises(DataError, match=r"obs has no column 'celltype' \(did you mean 'cell_type'\?\)"):
+        load(tmp_path / "cells.h5ad", "dataset.label_column=celltype")

@@ -1,4 +1,6 @@
 """Every supported file format, written tiny to a temporary directory and read back through dataset=table."""
+import logging
+
 import h5py
 import numpy as np
 import pytest
@@ -225,3 +227,22 @@ def test_preprocessing_options(tmp_path):
     assert t.n_features == 2 and t.X.min() == 0 and t.X.max() == 1
     raw_var = np.log1p(X).var(0)
     assert t.feature_names == [f"f{i}" for i in sorted(np.argsort(-raw_var)[:2])]
+
+
+def test_row_names_written_by_pandas_and_r_are_not_features(tmp_path, caplog):
+    body = [",".join(map(str, r)) + f",{y}" for r, y in zip(X, Y)]
+    files = {  # row names under an empty header cell (pandas' to_csv(), R's write.csv()) or none (write.table)
+        "pandas.csv": ",a,b,c,cell_type\n" + "".join(f"{i},{row}\n" for i, row in enumerate(body)),
+        "r.csv": '"","a","b","c","cell_type"\n' + "".join(f'"{i + 1}",{row}\n' for i, row in enumerate(body)),
+        "table.csv": "a,b,c,cell_type\n" + "".join(f"r{i},{row}\n" for i, row in enumerate(body)),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="idc"):
+            check(load(tmp_path / name, "dataset.label_column=cell_type"), names=("a", "b", "c"))
+        assert f"{name}: first column read as row names, not a feature" in caplog.text, name
+    # a first column with a real name stays a feature, even when it counts rows
+    q = tmp_path / "named.csv"
+    q.write_text("row,a,b,cell_type\n" + "".join(f"{i},{r[0]},{r[1]},{y}\n" for i, (r, y) in enumerate(zip(X, Y))))
+    assert load(q, "dataset.label_column=cell_type").feature_names == ["row", "a", "b"]

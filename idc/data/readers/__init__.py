@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from idc.data.readers.arrays import npz_array, read_mat, read_npy, read_npz
-from idc.data.readers.common import select
+from idc.data.readers.common import check_labels, select
 from idc.data.readers.hdf5 import read_h5, read_h5ad
 from idc.data.readers.text import read_csv
 from idc.data.table import DataError, Table
@@ -21,6 +21,8 @@ from idc.data.table import DataError, Table
 __all__ = ["READERS", "load_file", "npz_array", "read_any", "read_csv", "read_h5", "read_h5ad", "read_mat",
            "read_npy", "read_npz", "require_file"]
 DOWNLOAD_HINT = "python scripts/download_data.py"
+#: what to do when the labels named by ``label_column`` look like a feature
+LABEL_FIX = "set dataset.label_column to the column of class labels (or null, with dataset.n_clusters=K)"
 
 if TYPE_CHECKING:
     from idc.data.download import Source
@@ -89,15 +91,17 @@ def load_file(
     """A user's table in any supported format (the ``dataset=table`` loader): labels from ``label_column``
     (CSV column, ``.h5ad`` obs column) or ``y_key`` (``.npz``/``.mat``/``.h5``); ``feature_columns`` (names, or
     indices of the file's columns) keeps only those features, in that order; ``sep`` and ``encoding`` for
-    text files."""
+    text files. Labels with fractions (a feature named as the labels) are an error (:func:`.common.check_labels`)."""
     if path is None or str(path) == "???":
         raise DataError(f"dataset=table needs dataset.path=FILE (one of {', '.join(READERS)}), e.g. "
                         "idc-train dataset=table dataset.path=cells.csv dataset.label_column=cell_type")
     path = require_file(path, "table")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".tab", ".txt"):  # selected before the numeric check: other columns may be text
-        return read_csv(path, label_column=label_column, feature_columns=feature_columns,
-                        drop_columns=drop_columns, header=header, sep=sep, encoding=encoding or "utf-8")
+        table = read_csv(path, label_column=label_column, feature_columns=feature_columns,
+                         drop_columns=drop_columns, header=header, sep=sep, encoding=encoding or "utf-8")
+        check_labels(table.y, path, f"label column {label_column!r}", LABEL_FIX)
+        return table
     if suffix == ".h5ad":
         table = read_h5ad(path, label_column=label_column)
     elif label_column is not None:
@@ -110,6 +114,11 @@ def load_file(
         table = read_npz(path, x_key=x_key, y_key=y_key, names_key=names_key)
     else:
         table = read_any(path)
+    if label_column is not None:
+        check_labels(table.y, path, f"obs column {label_column!r}", LABEL_FIX)
+    else:
+        check_labels(table.y, path, f"label array {y_key!r}" if y_key else "the label array",
+                     "set dataset.y_key to the array of class labels")
     if feature_columns:
         table = table.take_columns(select(table.feature_names, list(feature_columns), path, "feature column"))
     return table

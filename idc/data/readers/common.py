@@ -1,5 +1,5 @@
 """What every reader shares: failures turned into advice, numeric checks, column selection, unique names, label
-codes."""
+codes and checks."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from idc.data.table import DataError
+from idc.schema import did_you_mean
 
 #: what numpy raises on a truncated, empty or foreign .npy/.npz
 UNREADABLE = (ValueError, EOFError, OSError, zipfile.BadZipFile)
@@ -68,8 +69,21 @@ def select(names: list[str], wanted: Sequence[str | int], path: Path, what: str)
         elif w in names:
             index.append(names.index(w))
         else:
-            raise DataError(f"{path}: {what} {w!r} not found; columns are {names[:20]}{' ...' if len(names) > 20 else ''}")
+            raise DataError(f"{path}: {what} {w!r} not found{did_you_mean(str(w), names)}; columns are "
+                            f"{names[:20]}{f' ... ({len(names)} in all)' if len(names) > 20 else ''}")
     return index
+
+
+def check_labels(y: np.ndarray | None, where: object, what: str, fix: str) -> None:
+    """Labels are classes: numbers with a fraction (a feature taken for the labels) are an error that says ``fix``
+    (the option to set); integer-valued floats (``1.0``) and text are labels."""
+    if y is None or y.dtype.kind != "f":
+        return
+    fractional = y[np.isfinite(y) & (y % 1 != 0)]
+    if len(fractional):
+        raise DataError(
+            f"{where}: {what} holds {len(np.unique(fractional))} distinct non-integer values (e.g. {fractional[0]:g}), "
+            f"so it looks like a feature, not labels; {fix}")
 
 
 def unique_names(names: Sequence[str], path: Path, what: str, fix: str = "give every column its own name") -> None:

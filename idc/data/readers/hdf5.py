@@ -11,6 +11,7 @@ import numpy as np
 
 from idc.data.readers.common import numeric, reader, unique_names
 from idc.data.table import DataError, Table
+from idc.schema import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
     y = None
     if label_column is not None:
         if label_column not in obs.columns:
-            raise DataError(f"{path}: obs has no column {label_column!r}; it has {list(obs.columns)[:20]}")
+            columns = [str(c) for c in obs.columns]
+            raise DataError(f"{path}: obs has no column {label_column!r}{did_you_mean(str(label_column), columns)}; "
+                            f"it has {columns[:20]}{f' ... ({len(columns)} in all)' if len(columns) > 20 else ''}")
         y = _obs_labels(obs[label_column])
     return Table(numeric(X, path), y, names, name=path.name)
 

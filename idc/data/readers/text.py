@@ -26,7 +26,8 @@ def read_csv(
 ) -> Table:
     """CSV/TSV text in ``encoding``; without ``sep`` the separator is sniffed (see :func:`_separator`).
     ``header="auto"`` (see :func:`_has_header`) is a header whenever ``label_column`` is a name.
-    ``feature_columns`` indices count the file's columns; the label and dropped columns cannot be chosen.
+    ``feature_columns`` indices count the file's columns; the label and dropped columns cannot be chosen. A first
+    column without a name in the header holds row names, not a feature (logged; see :func:`_unnamed_first_column`).
     A file of fewer than two lines, duplicate column names, a line with extra fields and non-numeric feature
     cells are errors that name the line, column or value."""
     import pandas as pd
@@ -51,12 +52,16 @@ def read_csv(
         raise DataError(f"{path}: the file holds no rows")
     names = [str(c) for c in frame.columns] if header else generated_names(frame.shape[1])
     frame.columns = names
+    unnamed = bool(header) and _unnamed_first_column(path, lines[0], sep, frame)
     labels = None
     drop = set(select(names, list(drop_columns), path, "column to drop"))
     if label_column is not None:
         (li,) = select(names, [label_column], path, "label column")
         labels = frame.iloc[:, li].to_numpy()
         drop.add(li)
+    if unnamed and 0 not in drop and not feature_columns:
+        _row_names_read(path, "its header cell is empty, as pandas' to_csv() and R's write.csv() write them")
+        drop.add(0)
     keep = [i for i in range(len(names)) if i not in drop]
     if feature_columns:
         keep = select(names, list(feature_columns), path, "feature column")
@@ -68,6 +73,24 @@ def read_csv(
     if bad:
         raise _non_numeric(path, features, bad, first_line=2 if header else 1)
     return Table(features.to_numpy(dtype=np.float64), labels, [names[i] for i in keep], name=path.name)
+
+
+def _unnamed_first_column(path: Path, first_line: str, sep: str, frame: Any) -> bool:
+    """Whether the first column's header cell is empty (row names, as pandas' ``to_csv()`` and R's ``write.csv()``
+    write them: the caller drops it). Row names under a header one name shorter than the rows (R's
+    ``write.table()``) pandas has already read as the index: that is logged here."""
+    import pandas as pd
+
+    if not isinstance(frame.index, pd.RangeIndex):
+        _row_names_read(path, "the header holds one name fewer than the rows, as R's write.table() writes them")
+        return False
+    return _fields(first_line, sep)[0] == ""
+
+
+def _row_names_read(path: Path, why: str) -> None:
+    """One INFO line: the first column is read as row names, ``why``, and how to keep it."""
+    log.info("%s: first column read as row names, not a feature (%s); give it a name in the header to keep it "
+             "as a feature", path.name, why)
 
 
 #: cells that stand for a missing value: evidence for neither a header nor a data row
