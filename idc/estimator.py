@@ -8,8 +8,9 @@
     model.save("idc.pt"); IDC.load("idc.pt").predict(X_new)
 
 Keyword options named like a config group (``gates``, ``head``, ``model``, ``schedule``) are merged into that
-group, e.g. ``IDC(n_clusters=3, schedule={"stage2_epochs": 100})``; any other keyword goes to the Lightning
-``Trainer`` (``precision="bf16-mixed"``, ``enable_progress_bar=True``, ...).
+group, e.g. ``IDC(n_clusters=3, schedule={"stage2_epochs": 100})``, or name one of its options
+(``IDC(schedule="quick")``, ``configs/schedule/``); any other keyword goes to the Lightning ``Trainer``
+(``precision="bf16-mixed"``, ``enable_progress_bar=True``, ...), except the epochs and steps, which the schedule sets.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from idc.metrics.interpretability import gates_separated
 from idc.module import IDCModule
 from idc.parallel import run_in_processes, worker_threads
 from idc.refit_global_gates import PREFIX, refit
-from idc.schema import did_you_mean, validate
+from idc.schema import SCHEDULE_OWNED, did_you_mean, validate
 from idc.size_rule import apply_size_rule, leaves
 
 CONFIG_GROUPS = ("gates", "head", "model", "schedule")
@@ -64,8 +65,8 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_jobs: of those runs, how many train at once in joblib's worker processes (joblib's convention: None
             one, -1 as many as cores; the cores are split between them).
         accelerator, devices: Lightning's (``auto`` uses a GPU when there is one).
-        **options: ``gates``/``head``/``model`` dicts merged into those config groups; anything else is
-            passed to the Lightning ``Trainer``.
+        **options: ``gates``/``head``/``model``/``schedule`` dicts merged into those config groups (or the name
+            of one of a group's options); anything else is passed to the Lightning ``Trainer``.
 
     Fitted attributes: ``labels_`` (N), ``local_gates_`` (N x D), ``cluster_gates_`` (K x D),
     ``embedding_`` (N x bottleneck), ``n_features_in_``, ``feature_names_in_``, ``size_rule_`` (what the size
@@ -183,12 +184,19 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _config(self, table: Table) -> DictConfig:
-        from idc.config import compose
+        from idc.config import compose, config_dir
 
-        cfg = compose(["logger=none", "trainer=cpu", "dataset=table"])  # a user's table: its batch size
+        named = {g: getattr(self, g) for g in CONFIG_GROUPS if g in self._options and isinstance(getattr(self, g), str)}
+        for group, option in named.items():
+            options = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+            if option not in options:
+                raise ValueError(f"IDC({group}={option!r}): no such option{did_you_mean(option, options)}; {group} "
+                                 f"has {', '.join(options)} (configs/{group}/), or give a dict of its keys")
+        # a user's table: its batch size
+        cfg = compose(["logger=none", "trainer=cpu", "dataset=table", *(f"{g}={o}" for g, o in named.items())])
         with open_dict(cfg):
             for group in CONFIG_GROUPS:
-                if group in self._options:
+                if group in self._options and group not in named:
                     cfg[group] = OmegaConf.merge(cfg[group], getattr(self, group))
             cfg.seed = int(self.random_state)
             cfg.model.n_init = self.n_init
@@ -361,6 +369,10 @@ def check_trainer_keywords(names: Iterable[str], own: Sequence[str]) -> None:
     accepted = [p for f in (fit, Trainer.__init__) for p, param in inspect.signature(f).parameters.items()
                 if param.kind is not inspect.Parameter.VAR_KEYWORD and p not in ("self", "cfg", "table", "run_dir")]
     for name in names:
+        if name in SCHEDULE_OWNED:
+            raise TypeError(f"IDC({name}=...): the schedule sets how long each stage trains (the Trainer's "
+                            f"{name} would stop it early, stage 2 unrun): give IDC(schedule={{'stage1_epochs': ..., "
+                            "'stage2_epochs': ...}) or IDC(schedule='quick') (configs/schedule/)")
         if name not in accepted:
             raise TypeError(f"IDC({name}=...): unknown keyword{did_you_mean(name, [*own, *accepted])}; IDC's own are "
                             f"{', '.join(own)} (the last {len(CONFIG_GROUPS)} as dicts of their config group), any "

@@ -274,6 +274,24 @@ OPEN_GROUPS = ("trainer", "logger", "paths", "hydra")
 ROOT_KEYS = (*RUN_KEYS, *GROUPS, *OPEN_GROUPS)
 
 
+#: the Trainer's arguments that the schedule sets (``trainer.max_epochs: ${schedule.epochs}``): another value stops
+#: a run before its stages end
+SCHEDULE_OWNED = ("max_epochs", "min_epochs", "max_steps", "min_steps")
+
+
+def check_trainer_length(trainer: Any) -> None:
+    """Refuse a ``trainer`` node whose length is not the schedule's: ``max_epochs`` other than
+    ``${schedule.epochs}``, or any of :data:`SCHEDULE_OWNED` set beside it."""
+    for key in SCHEDULE_OWNED:
+        if key not in trainer or (key == "max_epochs" and OmegaConf.is_interpolation(trainer, key)):
+            continue
+        if trainer.get(key) in (None, -1) and key != "max_epochs":  # Lightning's "not set"
+            continue
+        raise ConfigError(f"trainer.{key}={trainer.get(key)}: the schedule sets how long each stage trains (the "
+                          "Trainer would stop the run early, stage 2 unrun): set schedule.stage1_epochs / "
+                          "schedule.stage2_epochs, or schedule=quick for a short run (configs/schedule/)")
+
+
 def validate(cfg: DictConfig) -> DictConfig:
     """Check ``cfg`` against the schemas and rules of this module; returns ``cfg`` unchanged, or raises
     :class:`ConfigError` naming the key, the value and what is allowed."""
@@ -298,6 +316,8 @@ def validate(cfg: DictConfig) -> DictConfig:
     if plain.get("size_rule"):
         check_size_rule(plain["size_rule"])
     check_parallel_runs(int((plain.get("model") or {}).get("n_jobs") or 1), cfg.get("trainer") or {})
+    if isinstance(cfg.get("trainer"), DictConfig):
+        check_trainer_length(cfg.trainer)
     return cfg
 
 

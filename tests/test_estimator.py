@@ -167,6 +167,18 @@ def test_extra_keywords_go_to_the_lightning_trainer(blobs):
     IDC(n_clusters=3, show_progress=False, **TINY).fit(blobs[0])  # idc.fit.fit's own keyword
 
 
+def test_the_schedule_sets_the_length_by_name_or_keys_never_the_trainer(blobs):
+    for length in ({"max_epochs": 5}, {"max_steps": 10}):  # would stop in stage 1: empty clusters, no word said
+        with pytest.raises(TypeError, match=f"IDC\\({next(iter(length))}=...\\): the schedule sets how long"):
+            IDC(n_clusters=3, **length, **TINY).fit(blobs[0])
+    with pytest.raises(ValueError, match=r"IDC\(schedule='quik'\): no such option \(did you mean 'quick'\?\); "
+                                         r"schedule has default, paper, quick, short, smoke"):
+        IDC(n_clusters=3, schedule="quik").fit(blobs[0])
+    model = IDC(n_clusters=3, **{**TINY, "schedule": "smoke"}).fit(blobs[0])
+    assert model.size_rule_["schedule"].startswith("given;")  # a named schedule is the user's: the rule keeps it
+    assert len(model.labels_) == len(blobs[0])
+
+
 def test_input_validation_matches_the_dataset_errors():
     rng = np.random.default_rng(0)
     with pytest.raises(DataError, match="n_clusters=9 is more than the 5 samples"):

@@ -57,6 +57,23 @@ def test_greedy_and_hungarian_differ_where_greedy_is_short_sighted():
     assert greedy_accuracy(y, y) == hungarian_accuracy(y, y) == 1.0
 
 
+def test_greedy_accuracy_on_one_class_says_nothing_and_keeps_the_official_square_counts():
+    import warnings
+
+    from sklearn.metrics import confusion_matrix
+
+    from idc.metrics.clustering import square_counts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # idc-eval on new rows of one class: no scikit-learn warning on the console
+        assert greedy_accuracy(np.zeros(5, int), np.full(5, 3)) == 1.0
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # the official code's counts: scikit-learn's square confusion matrix over both codes
+        rows, cols = rng.integers(0, rng.integers(1, 7), 30), rng.integers(0, rng.integers(1, 5), 30)
+        rows, cols = np.unique(rows, return_inverse=True)[1], np.unique(cols, return_inverse=True)[1]
+        np.testing.assert_array_equal(square_counts(rows, cols), confusion_matrix(rows, cols))
+
+
 def test_faithfulness_sign_on_a_constructed_model():
     rng = np.random.default_rng(0)
     X = rng.random((200, 4))

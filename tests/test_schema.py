@@ -49,6 +49,14 @@ def test_the_walk_finds_the_choices_the_module_branches_on():
             "dataset.impute", "hparams_search.objective", "data_loading"} <= keys
 
 
+@pytest.mark.parametrize("override", ["trainer.max_epochs=5", "+trainer.max_steps=10", "+trainer.min_epochs=3"])
+def test_the_trainer_cannot_cut_the_schedule_short(override):
+    with pytest.raises(ConfigError, match=r"trainer\.\w+=\d+: the schedule sets how long each stage trains .* "
+                                          "schedule=quick"):
+        compose([override])
+    assert compose(["+trainer.max_steps=-1"]).trainer.max_epochs == compose([]).schedule.epochs  # Lightning's unset
+
+
 @pytest.mark.parametrize("key,kind", CHOICES, ids=[k for k, _ in CHOICES])
 def test_every_choice_refuses_a_value_outside_it_at_once(key, kind):
     search = ["hparams_search=idc_silhouette"] if key.startswith("hparams_search") else []

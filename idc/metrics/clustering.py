@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, confusion_matrix, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 
 class MatchedConfusion(NamedTuple):
@@ -75,6 +75,15 @@ def cluster_sizes(y_pred: np.ndarray, n_clusters: int) -> list[int]:
     return np.bincount(np.asarray(y_pred).reshape(-1), minlength=n_clusters).astype(int).tolist()
 
 
+def square_counts(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Counts of the pairs of codes ``0..n-1`` (``n``: the larger count of codes), an n x n float matrix: what
+    scikit-learn's ``confusion_matrix`` gives, without its warning where both sides hold one code."""
+    n = int(max(rows.max(initial=0), cols.max(initial=0))) + 1
+    counts = np.zeros((n, n))
+    np.add.at(counts, (rows, cols), 1.0)
+    return counts
+
+
 def greedy_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The official code's ACC (``cluster_match``, from NMCE): repeatedly take the cluster whose most common
     still-unassigned label is the largest count, and assign it that label. It can be below the Hungarian
@@ -82,7 +91,7 @@ def greedy_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     y_true = np.asarray(y_true).reshape(-1)
     _, true_idx = np.unique(y_true, return_inverse=True)
     _, pred_idx = np.unique(np.asarray(y_pred).reshape(-1), return_inverse=True)
-    counts = confusion_matrix(pred_idx, true_idx).astype(float)
+    counts = square_counts(pred_idx, true_idx)
     n_labels = counts.shape[1]
     clusters = list(range(counts.shape[0]))
     assigned: list[int] = []
