@@ -174,3 +174,54 @@ def test_help_says_what_each_command_does_without_markup(capsys):
         assert main(["--help"]) == 0
         text = capsys.readouterr().out
         assert text.startswith("idc-") and "``" not in text and ":func:`" not in text
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["dataset=table", "dataset.path=x.csv", "dataset.scaler=robust"],
+     "idc-data: dataset.scaler: 'robust' is not allowed; allowed: minmax, standard, tfidf, none\n"),
+    (["dataset.n_clusters=0"], "idc-data: dataset.n_clusters: 0 is not allowed; a whole number >= 1 (a count)\n"),
+])
+def test_idc_data_refuses_a_bad_config_value_in_one_line(args, expected, capsys):
+    """As idc-train: the schema's message on one line and exit status 2, not ConfigError's traceback."""
+    from idc.cli.data import main as idc_data
+
+    assert idc_data(args) == 2
+    assert capsys.readouterr().err == expected
+
+
+def test_idc_eval_and_idc_search_refuse_a_bad_config_value_in_one_line(tmp_path, monkeypatch, capsys):
+    """Before the model is loaded (idc-eval: a finished run's files, only dataset_with reads them) or any trial."""
+    from idc.cli.search import main as idc_search
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run / "DONE").write_text("done\n")
+    (run / "config.yaml").write_text(yaml.safe_dump({"dataset": {"name": "synthetic"}}))
+    assert idc_eval([str(run), "dataset.n_clusters=0"]) == 2
+    expected = "dataset.n_clusters: 0 is not allowed; a whole number >= 1 (a count)\n"
+    assert capsys.readouterr().err.endswith(f"idc-eval: {expected}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        idc_search(["hparams_search=idc_silhouette", "dataset.n_clusters=0"])
+    assert stop.value.code == 2 and capsys.readouterr().err == f"idc-search: {expected}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no study, no trial
+
+
+def test_idc_table_without_a_finished_run_writes_nothing_and_exits_2(tmp_path, capsys):
+    from idc.cli.table import main as idc_table
+
+    from .test_tables import make_run
+
+    assert idc_table([str(tmp_path)]) == 2  # an empty folder
+    err = capsys.readouterr().err
+    assert err.startswith(f"idc-table: {tmp_path}: no finished run directory below it (a folder with config.yaml, "
+                          "DONE and metrics.json") and err.count("\n") == 1
+    make_run(tmp_path, "a", "idc", "digits", 0, status="failed")
+    make_run(tmp_path, "b", "idc", "digits", 1, status="unfinished")
+    assert idc_table([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("; found 1 failed, 1 unfinished")
+    assert not (tmp_path / "tables").exists()
+    make_run(tmp_path, "c", "idc", "digits", 2, acc=0.8)  # one finished run: the tables as before
+    assert idc_table([str(tmp_path)]) == 0
+    assert (tmp_path / "tables" / "acc.md").is_file() and "| idc | **80.0 (1) [1 failed] [1 unfinished]** |" in capsys.readouterr().out

@@ -67,6 +67,7 @@ def list_table() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from idc.data import DataError
+    from idc.schema import ConfigError
 
     args = sys.argv[1:] if argv is None else argv
     if args in (["-h"], ["--help"]):
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check("idc-data", args)  # a misspelt key: the schema's "did you mean", not Hydra's "+key" advice
         print(json.dumps(describe(args)))
-    except DataError as err:
+    except (ConfigError, DataError) as err:  # a value the schema refuses (as idc-train), a table that cannot be read
         print(f"idc-data: {err}", file=sys.stderr)
         return 2
     return 0

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from idc.data import DataError
     from idc.evaluate import EVAL, evaluate_run
     from idc.io import strict  # NaN as null: the same strict JSON as eval.json
+    from idc.schema import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     console.quiet_libraries()
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check("idc-eval", args[1:])  # a misspelt key: the schema's "did you mean", not Hydra's "+key" advice
         metrics = evaluate_run(run_dir, args[1:])
-    except DataError as err:
+    except (ConfigError, DataError) as err:  # a dataset override's value the schema refuses, a table it cannot use
         print(f"idc-eval: {err}", file=sys.stderr)
         return 2
     written = [p.parent for p in (run_dir / EVAL, *run_dir.glob(f"eval_*/{EVAL}")) if p.is_file()

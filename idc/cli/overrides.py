@@ -5,9 +5,11 @@ composes: Hydra's own answer, "Could not override 'model.botleneck'. To append t
 
 Only plain overrides are checked (``key=value``, not ``+key``, ``++key``, ``~key`` or ``group@package``), only
 against the schemas of :data:`idc.schema.GROUPS` and the root config's keys, so that what is refused here is
-what :func:`idc.schema.validate` would refuse after composing; the rest (choices of a group, keys of the open
-groups ``trainer``, ``logger``, ``paths``, ``hydra``) is left to Hydra. The check parses the arguments with
-Hydra's own parsers and composes nothing.
+what :func:`idc.schema.validate` would refuse after composing; the rest (keys of the open groups ``trainer``,
+``logger``, ``paths``, ``hydra``) is left to Hydra. A group's choice (``schedule=quik``) is checked against the
+group's files in the config dir (:func:`unknown_option`), where Hydra would list the options under its config
+search path (or, for an optional group such as ``tuning``, silently take none). The check parses the arguments
+with Hydra's own parsers and composes nothing.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ BAD_INPUT = 2
 
 
 def unknown_key(overrides: Sequence[str], root_check: bool = True) -> str | None:
-    """The message of the first plain override whose key the schema does not have, or None. ``root_check``:
-    also keys of the root config (off where other config directories may bring more config groups)."""
+    """The message of the first plain override whose key the schema does not have, or whose group's option the
+    config dir does not have (:func:`unknown_option`), or None. ``root_check``: also keys of the root config and
+    groups' options (off where other config directories may bring more config groups and options)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -40,7 +43,12 @@ def unknown_key(overrides: Sequence[str], root_check: bool = True) -> str | None
         key = override.key_or_group
         group, *path = key.split(".")
         if not path:  # a root key or a group's choice (dataset=digits, experiment=..., hydra/launcher=joblib)
-            if root_check and "/" not in key and key not in ROOT_KEYS and not (config_dir() / key).is_dir():
+            if not root_check or "/" in key:  # other config dirs may bring options; Hydra's own groups
+                continue
+            if (config_dir() / key).is_dir():
+                if (message := unknown_option(key, override.value())) is not None:
+                    return message
+            elif key not in ROOT_KEYS:
                 return unknown_key_message(key, ROOT_KEYS)
             continue
         if group not in GROUPS:
@@ -54,9 +62,40 @@ def unknown_key(overrides: Sequence[str], root_check: bool = True) -> str | None
     return None
 
 
+def group_options(group: str) -> list[str]:
+    """The options of a config group of the config dir: its YAML files, nested ones as ``sub/name``."""
+    from idc.config import config_dir
+
+    folder = config_dir() / group
+    return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
+
+
+def unknown_option(group: str, value: Any) -> str | None:
+    """``GROUP=OPTION: no such option (did you mean 'X'?); GROUP has: ...`` for the first option of ``value`` (a
+    group's choice as Hydra parsed it: a string, or a sweep ``a,b`` / list ``[a,b]`` of them) that ``group`` of
+    the config dir lacks, or None. ``null`` (no config of the group), other types, interpolations and
+    ``glob(...)``/``range(...)`` sweeps are left to Hydra, as is Hydra's own group ``hydra`` (Hydra's ConfigStore
+    holds options of it too)."""
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    from idc.schema import did_you_mean
+
+    if group == "hydra":
+        return None
+    items = value.list if isinstance(value, ChoiceSweep) else value if isinstance(value, list) else [value]
+    options = None
+    for item in items:
+        if not isinstance(item, str) or "${" in item:
+            continue
+        options = options if options is not None else group_options(group)
+        if item.removesuffix(".yaml") not in options:  # Hydra takes `schedule=quick.yaml` as `schedule=quick`
+            return f"{group}={item}: no such option{did_you_mean(item, options)}; {group} has: {', '.join(options)}"
+    return None
+
+
 def check(prog: str, overrides: Sequence[str], root_check: bool = True) -> None:
     """Exit with :data:`BAD_INPUT` and ``PROG: KEY: unknown key (did you mean ...?); ... has: ...`` on stderr
-    when an override's key is unknown (:func:`unknown_key`)."""
+    when an override's key, or a group's option, is unknown (:func:`unknown_key`)."""
     message = unknown_key(overrides, root_check)
     if message is not None:
         refuse(prog, message)

@@ -18,12 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(plain(__doc__))
         return 0
-    from idc.cli.overrides import check
+    from idc.cli.overrides import check, refuse
 
     check("idc-search", args)  # a misspelt key: the schema's "did you mean", before any compose
+    from idc.data import DataError
+    from idc.schema import ConfigError
     from idc.search import run_search
 
-    study = run_search(args)
+    try:
+        study = run_search(args)  # a trial's own error fails that trial only (the study goes on)
+    except (ConfigError, DataError) as err:  # the overrides' config does not validate: nothing was run
+        refuse("idc-search", err)
     done = [t for t in study.trials if t.value is not None]
     if done:
         best = study.best_trial
