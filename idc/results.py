@@ -67,9 +67,10 @@ def hydra_choices(run_dir: Path) -> dict[str, str] | None:
 
 def schedule_of(choices: dict[str, str]) -> str:
     """The schedule a run trained with: ``paper``/``short``/``quick`` (the folder of its experiment file, or its
-    ``schedule`` choice), an experiment's own name, or :data:`DEFAULT_SCHEDULE`."""
+    ``schedule`` choice), an experiment's own name, or :data:`DEFAULT_SCHEDULE` (which Hydra's choices name
+    beside an experiment: the experiment's name wins over it)."""
     for group in SCHEDULE_GROUPS:
-        if choices.get(group):
+        if choices.get(group) and not (group == "schedule" and choices[group] == DEFAULT_SCHEDULE):
             return choices[group].split("/")[0]
     return DEFAULT_SCHEDULE
 

@@ -98,6 +98,10 @@ def test_schedules_are_named_by_their_choices():
     assert results.schedule_of({"experiment": "paper/tox171"}) == "paper"
     assert results.schedule_of({"schedule": "short", "experiment": "digits"}) == "short"
     assert results.schedule_of({}) == results.DEFAULT_SCHEDULE
+    # Hydra names the default schedule beside every experiment: the experiment names the runs
+    assert results.schedule_of({"schedule": "default", "experiment": "digits"}) == "digits"
+    assert results.schedule_of({"schedule": "default", "experiment": "paper/tox171"}) == "paper"
+    assert results.schedule_of({"schedule": "default"}) == results.DEFAULT_SCHEDULE
 
 
 def test_a_run_whose_schedule_the_size_rule_chose_is_named_size_rule(tmp_path):
