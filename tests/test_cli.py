@@ -225,3 +225,19 @@ def test_idc_table_without_a_finished_run_writes_nothing_and_exits_2(tmp_path, c
     make_run(tmp_path, "c", "idc", "digits", 2, acc=0.8)  # one finished run: the tables as before
     assert idc_table([str(tmp_path)]) == 0
     assert (tmp_path / "tables" / "acc.md").is_file() and "| idc | **80.0 (1) [1 failed] [1 unfinished]** |" in capsys.readouterr().out
+
+
+def test_idc_data_says_what_the_loader_did_to_the_table(tmp_path, capsys):
+    """A column dropped as constant, or read as row names, is in the JSON line's ``log`` (stdout stays one line)."""
+    import json
+
+    from idc.cli.data import main as idc_data
+
+    path = tmp_path / "cells.csv"
+    path.write_text(",g0,g1,flat,y\n" + "".join(f"r{i},{i % 3}.5,{i * 0.7 % 2},1.0,{i % 2}\n" for i in range(12)))
+    assert idc_data(["dataset=table", f"dataset.path={path}", "dataset.label_column=y"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    said = json.loads(out)
+    assert said["n_features"] == 2 and len(said["log"]) == 2
+    assert "first column read as row names" in said["log"][0] and "dropped 1 constant column(s)" in said["log"][1]

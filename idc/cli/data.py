@@ -1,4 +1,5 @@
-"""``idc-data``: what a dataset config loads, as one JSON line, or the table of all configured datasets.
+"""``idc-data``: what a dataset config loads, as one JSON line (``log``: what the loader did to the table, such as
+columns dropped as constant or read as row names), or the table of all configured datasets.
 
     idc-data dataset=allaml                   # {"name": "allaml", "n_samples": 72, ...}
     idc-data dataset=table dataset.path=cells.csv dataset.label_column=cell_type
@@ -7,8 +8,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -26,11 +30,13 @@ def describe(overrides: list[str]) -> dict:
     cfg = compose(overrides).dataset
     started = time.perf_counter()
     note = None
-    try:
-        table = load_table(cfg)
-    except NoClusterCount as err:  # still worth describing: say what training will need
-        table, note = load_table(compose([*overrides, "dataset.n_clusters=1"]).dataset), str(err)
-        table.n_clusters = None
+    with loader_log() as said:
+        try:
+            table = load_table(cfg)
+        except NoClusterCount as err:  # still worth describing: say what training will need
+            said.clear()
+            table, note = load_table(compose([*overrides, "dataset.n_clusters=1"]).dataset), str(err)
+            table.n_clusters = None
     seconds = time.perf_counter() - started
     counts = None
     if table.y is not None:
@@ -46,7 +52,28 @@ def describe(overrides: list[str]) -> dict:
         "scaler": cfg.get("scaler", "none"),
         "load_seconds": round(seconds, 3),
         **({"note": note} if note else {}),
+        **({"log": said} if said else {}),
     }
+
+
+@contextmanager
+def loader_log() -> Iterator[list[str]]:
+    """The INFO and WARNING messages of the data loaders (``idc.data``) while the block runs, as a list (not
+    printed: stdout stays one JSON line)."""
+    said: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("idc.data")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def list_table() -> str:
