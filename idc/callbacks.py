@@ -190,7 +190,8 @@ class ProgressLines(pl.Callback):
         total, done = int(trainer.max_epochs or 0), trainer.current_epoch + 1
         parts = phases(module)
         now = time.monotonic()
-        if trainer.current_epoch in {start for start, _ in parts[1:]}:  # a part's first epoch: time from its end
+        # a part's first epoch, or a resumed run's (stage 2 computes its frozen inputs again): time from its end
+        if trainer.current_epoch in {start for start, _ in parts[1:]} or trainer.current_epoch == self.first_epoch > 0:
             self._timed_from = (now, done)
         every = max(1, total // 10) if self.every is None else self.every
         if not every or not trainer.is_global_zero or (done % every and done != total):
@@ -214,7 +215,9 @@ def phases(module: pl.LightningModule) -> list[tuple[int, str]]:
     """The parts of ``module``'s run (:meth:`idc.schedule.Schedule.phases`); one part for a module without a
     schedule."""
     schedule = getattr(module, "schedule", None)
-    return schedule.phases() if hasattr(schedule, "phases") else [(0, "training")]
+    if not hasattr(schedule, "phases"):
+        return [(0, "training")]
+    return schedule.phases(global_gates=bool(getattr(module, "global_gates_enabled", True)))
 
 
 def progress_callbacks(bar: bool, every: int | None = None) -> list[pl.Callback]:

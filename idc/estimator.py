@@ -207,7 +207,9 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
             cfg.trainer.pop("devices", None)
             cfg.checkpoint_every = 10**9  # only the final checkpoint, in a temporary directory
             cfg.pop("hydra", None)
-        given = leaves({g: getattr(self, g) for g in CONFIG_GROUPS if g in self._options})
+        # as on the command line: a group's option is not a setting given, a schedule other than the default is
+        given = [*leaves({g: getattr(self, g) for g in CONFIG_GROUPS if g in self._options and g not in named}),
+                 *(["schedule"] if named.get("schedule", "default") != "default" else [])]
         self.size_rule_ = apply_size_rule(validate(cfg), table.n_samples, table.n_features,
                                           {*given, *(["dataset.batch_size"] if self.batch_size is not None else [])})
         return cfg

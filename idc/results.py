@@ -99,7 +99,8 @@ def identify(run_dir: Path, schedule: str | None = None, method: str | None = No
     dataset = dataset_name(cfg["dataset"])
     named = run_name(cfg, choices)
     read = schedule_of(choices)
-    if read == DEFAULT_SCHEDULE and "schedule" in ((cfg.get("size_rule") or {}).get("chosen") or {}):
+    rule = str(((cfg.get("size_rule") or {}).get("chosen") or {}).get("schedule", "given"))
+    if choices.get("schedule", DEFAULT_SCHEDULE) == DEFAULT_SCHEDULE and not rule.startswith("given"):
         read = SIZE_RULE_SCHEDULE  # not the model config's schedule: the rule's, from the table's shape
     return schedule or read, method or named, str(dataset), int(cfg.get("seed", 0))
 

@@ -76,11 +76,13 @@ class Schedule:
         """The first epoch that trains the global gates (the head is selected at its start)."""
         return self.stage1_epochs + self.head_epochs
 
-    def phases(self) -> list[tuple[int, str]]:
+    def phases(self, global_gates: bool = True) -> list[tuple[int, str]]:
         """``(first epoch, name)`` of the parts of a run that train at different paces: stage 1, stage 2's head
-        alone, stage 2 with the global gates; those without epochs left out."""
-        starts = [(0, "stage 1"), (self.stage1_epochs, "stage 2's head phase"),
-                  (self.global_gates_start, "stage 2's global-gate phase")]
+        alone, stage 2 with the global gates (``global_gates=False``: stage 2 as one part); those without epochs
+        left out."""
+        starts = [(0, "stage 1"), (self.stage1_epochs, "stage 2's head phase" if global_gates else "stage 2")]
+        if global_gates:
+            starts.append((self.global_gates_start, "stage 2's global-gate phase"))
         ends = [start for start, _ in starts[1:]] + [self.epochs]
         return [(start, name) for (start, name), end in zip(starts, ends) if end > start]
 

@@ -274,22 +274,29 @@ OPEN_GROUPS = ("trainer", "logger", "paths", "hydra")
 ROOT_KEYS = (*RUN_KEYS, *GROUPS, *OPEN_GROUPS)
 
 
-#: the Trainer's arguments that the schedule sets (``trainer.max_epochs: ${schedule.epochs}``): another value stops
-#: a run before its stages end
-SCHEDULE_OWNED = ("max_epochs", "min_epochs", "max_steps", "min_steps")
+#: the Trainer's arguments that the schedule sets (``trainer.max_epochs: ${schedule.epochs}``) or that would stop a run
+#: before its stages end
+SCHEDULE_OWNED = ("max_epochs", "min_epochs", "max_steps", "min_steps", "max_time")
+#: what ``trainer.max_epochs`` must be
+SCHEDULE_EPOCHS = "${schedule.epochs}"
 
 
-def check_trainer_length(trainer: Any) -> None:
+def check_trainer_length(trainer: DictConfig) -> None:
     """Refuse a ``trainer`` node whose length is not the schedule's: ``max_epochs`` other than
-    ``${schedule.epochs}``, or any of :data:`SCHEDULE_OWNED` set beside it."""
+    ``${schedule.epochs}`` (a number, even the same one, stops following the size rule's schedule), or any other of
+    :data:`SCHEDULE_OWNED` set."""
     for key in SCHEDULE_OWNED:
-        if key not in trainer or (key == "max_epochs" and OmegaConf.is_interpolation(trainer, key)):
+        if key not in trainer:
             continue
-        if trainer.get(key) in (None, -1) and key != "max_epochs":  # Lightning's "not set"
+        if key == "max_epochs":
+            if OmegaConf.to_container(trainer)[key] == SCHEDULE_EPOCHS:  # unresolved: the interpolation itself
+                continue
+        elif trainer.get(key) in (None, -1):  # Lightning's "not set"
             continue
-        raise ConfigError(f"trainer.{key}={trainer.get(key)}: the schedule sets how long each stage trains (the "
-                          "Trainer would stop the run early, stage 2 unrun): set schedule.stage1_epochs / "
-                          "schedule.stage2_epochs, or schedule=quick for a short run (configs/schedule/)")
+        raise ConfigError(f"trainer.{key}={OmegaConf.to_container(trainer)[key]}: the schedule sets how long each "
+                          f"stage trains (trainer.max_epochs is {SCHEDULE_EPOCHS}; a Trainer limit would end a run "
+                          "before its stages do): set schedule.stage1_epochs / schedule.stage2_epochs, or "
+                          "schedule=quick for a short run (configs/schedule/)")
 
 
 def validate(cfg: DictConfig) -> DictConfig:

@@ -241,3 +241,19 @@ def test_idc_data_says_what_the_loader_did_to_the_table(tmp_path, capsys):
     said = json.loads(out)
     assert said["n_features"] == 2 and len(said["log"]) == 2
     assert "first column read as row names" in said["log"][0] and "dropped 1 constant column(s)" in said["log"][1]
+
+
+def test_composing_errors_and_other_config_dirs_reach_the_user_as_such(tmp_path, capsys):
+    """A sweep given to a command that composes one config is one line and status 2 (Hydra's own message, no
+    traceback); with hydra.searchpath the options of other config dirs are Hydra's to find, not refused."""
+    from idc.cli.data import main as idc_data
+
+    assert idc_data(["dataset=digits,synthetic"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("idc-data: Ambiguous value for argument 'dataset=digits,synthetic'") and "Traceback" not in err
+    (tmp_path / "dataset").mkdir()
+    from idc.config import config_dir
+
+    (tmp_path / "dataset" / "mine.yaml").write_text((config_dir() / "dataset" / "synthetic.yaml").read_text())
+    assert idc_data([f"hydra.searchpath=[file://{tmp_path}]", "dataset=mine"]) == 0
+    assert '"n_features": 13' in capsys.readouterr().out

@@ -436,4 +436,17 @@ def test_the_time_left_is_timed_on_the_current_part_of_the_run(monkeypatch, capl
     assert said[20] == "epoch 20/20, 2m21s elapsed, about 0m00s left"
     assert callbacks.phases(SimpleNamespace()) == [(0, "training")]  # a module without a schedule: one part
     assert Schedule(ungated_epochs=1, stage1_epochs=10, head_epochs=10, stage2_epochs=10).phases() == [
-        (0, "stage 1"), (10, "stage 2's head phase")]  # no global gates: no such part
+        (0, "stage 1"), (10, "stage 2's head phase")]  # no epochs of global gates: no such part
+    off = SimpleNamespace(schedule=module.schedule, global_gates_enabled=False)  # head.global_gates.enabled=false
+    assert callbacks.phases(off) == [(0, "stage 1"), (10, "stage 2")]
+    # resumed at epoch 14: its first epoch computes stage 2's frozen inputs again (30 s), then 1 s an epoch
+    caplog.clear()
+    trainer.current_epoch, trainer.ckpt_path = 14, "last.ckpt"
+    lines.on_train_start(trainer, module)
+    with caplog.at_level(logging.INFO, logger=callbacks.log.name):
+        for epoch in range(14, 20):
+            trainer.current_epoch = epoch
+            clock[0] += 30.0 if epoch == 14 else 1.0
+            lines.on_train_epoch_end(trainer, module)
+    said = {int(m.split("/")[0].split()[1]): m for r in caplog.records if (m := r.getMessage()).startswith("epoch")}
+    assert said[17] == "epoch 17/20, 0m32s elapsed, about 0m03s left"

@@ -11,7 +11,7 @@ from sklearn.datasets import make_blobs
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from idc import IDC
-from idc.data import DataError
+from idc.data import DataError, Table
 from idc.metrics import gates_separated
 
 #: a seconds-long schedule with narrow networks, for tests only
@@ -177,6 +177,10 @@ def test_the_schedule_sets_the_length_by_name_or_keys_never_the_trainer(blobs):
     model = IDC(n_clusters=3, **{**TINY, "schedule": "smoke"}).fit(blobs[0])
     assert model.size_rule_["schedule"].startswith("given;")  # a named schedule is the user's: the rule keeps it
     assert len(model.labels_) == len(blobs[0])
+    # as idc-train gates=stg schedule=default: a group's (default) option is no setting, the rule still chooses
+    chosen = IDC(n_clusters=3, gates="stg", schedule="default", show_progress=False)._config(
+        Table(blobs[0].astype(np.float32), None, [f"f{i}" for i in range(blobs[0].shape[1])], n_clusters=3))
+    assert chosen.gates.reg_lambda == 0.01 and chosen.schedule.stage1_epochs > 1000
 
 
 def test_input_validation_matches_the_dataset_errors():

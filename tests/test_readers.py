@@ -246,3 +246,10 @@ def test_row_names_written_by_pandas_and_r_are_not_features(tmp_path, caplog):
     q = tmp_path / "named.csv"
     q.write_text("row,a,b,cell_type\n" + "".join(f"{i},{r[0]},{r[1]},{y}\n" for i, (r, y) in enumerate(zip(X, Y))))
     assert load(q, "dataset.label_column=cell_type").feature_names == ["row", "a", "b"]
+    # lines that end with a separator are not row names: every name stays on its column
+    t = tmp_path / "trailing.csv"
+    t.write_text("a,b,c,cell_type\n" + "".join(f"{row},\n" for row in body))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="idc"):
+        check(load(t, "dataset.label_column=cell_type"), names=("a", "b", "c"))
+    assert "every line ends with a separator" in caplog.text and "row names" not in caplog.text

@@ -116,6 +116,11 @@ def test_a_run_whose_schedule_the_size_rule_chose_is_named_size_rule(tmp_path):
     assert identified({"schedule": "2000 gated steps"}) == results.SIZE_RULE_SCHEDULE
     assert identified({"dataset.batch_size": "73: full batch"}) == results.DEFAULT_SCHEDULE  # its own schedule
     assert identified({"schedule": "given"}, "schedule: short") == "short"  # a chosen schedule names itself
+    # an experiment run under the size rule: the rule's schedule; without it (or given): the experiment's
+    rule = {"schedule": "2000 gated steps"}
+    assert identified(rule, "schedule: default, experiment: digits") == results.SIZE_RULE_SCHEDULE
+    assert identified({}, "schedule: default, experiment: digits") == "digits"
+    assert identified({"schedule": "given; the rule would choose"}, "schedule: default") == results.DEFAULT_SCHEDULE
 
 
 def test_a_users_tables_are_recorded_under_their_file_names(tmp_path):

@@ -49,9 +49,11 @@ def test_the_walk_finds_the_choices_the_module_branches_on():
             "dataset.impute", "hparams_search.objective", "data_loading"} <= keys
 
 
-@pytest.mark.parametrize("override", ["trainer.max_epochs=5", "+trainer.max_steps=10", "+trainer.min_epochs=3"])
+@pytest.mark.parametrize("override", ["trainer.max_epochs=5", "+trainer.max_steps=10", "+trainer.min_epochs=3",
+                                      "trainer.max_epochs=400", "trainer.max_epochs=${schedule.stage1_epochs}",
+                                      "+trainer.max_time=00:00:01:00"])
 def test_the_trainer_cannot_cut_the_schedule_short(override):
-    with pytest.raises(ConfigError, match=r"trainer\.\w+=\d+: the schedule sets how long each stage trains .* "
+    with pytest.raises(ConfigError, match=r"trainer\.\w+=\S+: the schedule sets how long each stage trains .* "
                                           "schedule=quick"):
         compose([override])
     assert compose(["+trainer.max_steps=-1"]).trainer.max_epochs == compose([]).schedule.epochs  # Lightning's unset

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from idc.cli import plain
-from idc.cli.overrides import check
+from idc.cli.overrides import check, compose_errors
 
 
 def describe(overrides: list[str]) -> dict:
@@ -93,9 +93,6 @@ def list_table() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from idc.data import DataError
-    from idc.schema import ConfigError
-
     args = sys.argv[1:] if argv is None else argv
     if args in (["-h"], ["--help"]):
         print(plain(__doc__))
@@ -106,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check("idc-data", args)  # a misspelt key: the schema's "did you mean", not Hydra's "+key" advice
         print(json.dumps(describe(args)))
-    except (ConfigError, DataError) as err:  # a value the schema refuses (as idc-train), a table that cannot be read
+    except compose_errors() as err:  # a value the schema refuses (as idc-train), a table that cannot be read, a sweep
         print(f"idc-data: {err}", file=sys.stderr)
         return 2
     return 0

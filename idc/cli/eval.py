@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from idc.cli import plain
-from idc.cli.overrides import check
+from idc.cli.overrides import check, compose_errors
 
 log = logging.getLogger("idc")
 
@@ -30,10 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         print(plain(__doc__))
         return 0 if args else 2
     from idc import console
-    from idc.data import DataError
     from idc.evaluate import EVAL, evaluate_run
     from idc.io import strict  # NaN as null: the same strict JSON as eval.json
-    from idc.schema import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     console.quiet_libraries()
@@ -46,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check("idc-eval", args[1:])  # a misspelt key: the schema's "did you mean", not Hydra's "+key" advice
         metrics = evaluate_run(run_dir, args[1:])
-    except (ConfigError, DataError) as err:  # a dataset override's value the schema refuses, a table it cannot use
+    except compose_errors() as err:  # a dataset override's value the schema refuses, a table it cannot use
         print(f"idc-eval: {err}", file=sys.stderr)
         return 2
     written = [p.parent for p in (run_dir / EVAL, *run_dir.glob(f"eval_*/{EVAL}")) if p.is_file()

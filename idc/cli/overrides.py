@@ -95,10 +95,26 @@ def unknown_option(group: str, value: Any) -> str | None:
 
 def check(prog: str, overrides: Sequence[str], root_check: bool = True) -> None:
     """Exit with :data:`BAD_INPUT` and ``PROG: KEY: unknown key (did you mean ...?); ... has: ...`` on stderr
-    when an override's key, or a group's option, is unknown (:func:`unknown_key`)."""
+    when an override's key, or a group's option, is unknown (:func:`unknown_key`); with a ``hydra.searchpath``
+    override (other config directories) only the groups' keys are checked."""
+    root_check = root_check and not any("hydra.searchpath" in o for o in overrides)
     message = unknown_key(overrides, root_check)
     if message is not None:
         refuse(prog, message)
+
+
+#: what composing raises for bad input that the checks before it let through (a sweep given to a command that
+#: composes one config, an interpolation that does not resolve, ...)
+def compose_errors() -> tuple[type[Exception], ...]:
+    """Hydra's and OmegaConf's exceptions, with idc's :class:`~idc.schema.ConfigError` and
+    :class:`~idc.data.DataError`: bad input to a command, answered by :func:`refuse`."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from idc.data import DataError
+    from idc.schema import ConfigError
+
+    return ConfigError, DataError, HydraException, OmegaConfBaseException
 
 
 def refuse(prog: str, message: object) -> NoReturn:
@@ -120,8 +136,7 @@ def checked(prog: str, config_name: str = "train") -> Callable[[Callable[..., An
                 parsed = get_args_parser().parse_args()
                 if (parsed.config_name in (None, config_name) and parsed.experimental_rerun is None
                         and not parsed.shell_completion):
-                    other_dirs = parsed.config_path is not None or parsed.config_dir is not None or any(
-                        "hydra.searchpath" in o for o in parsed.overrides)
+                    other_dirs = parsed.config_path is not None or parsed.config_dir is not None
                     check(prog, parsed.overrides, root_check=not other_dirs)
             return hydra_main(*args, **kwargs)
         return main

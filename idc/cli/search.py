@@ -18,16 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(plain(__doc__))
         return 0
-    from idc.cli.overrides import check, refuse
+    from idc.cli.overrides import check, compose_errors, refuse
 
     check("idc-search", args)  # a misspelt key: the schema's "did you mean", before any compose
-    from idc.data import DataError
-    from idc.schema import ConfigError
     from idc.search import run_search
 
     try:
         study = run_search(args)  # a trial's own error fails that trial only (the study goes on)
-    except (ConfigError, DataError) as err:  # the overrides' config does not validate: nothing was run
+    except compose_errors() as err:  # the overrides' config does not compose or validate: nothing was run
         refuse("idc-search", err)
     done = [t for t in study.trials if t.value is not None]
     if done:

@@ -41,7 +41,12 @@ def read_csv(
             header = isinstance(label_column, str) or _has_header(path, sep, encoding)
         if header:
             unique_names(_fields(lines[0], sep), path, "column names in the header")
-        frame = pd.read_csv(path, sep=sep, header=0 if header else None, low_memory=False, encoding=encoding)
+        trailing = bool(header) and _trailing_separator(lines, sep)
+        if trailing:
+            log.info("%s: every line ends with a separator (one empty field more than the header has names); the "
+                     "empty last field is not read", path.name)
+        frame = pd.read_csv(path, sep=sep, header=0 if header else None, low_memory=False, encoding=encoding,
+                            index_col=False if trailing else None)
     except DataError:
         raise
     except UnicodeDecodeError:
@@ -85,6 +90,13 @@ def _unnamed_first_column(path: Path, first_line: str, sep: str, frame: Any) -> 
         _row_names_read(path, "the header holds one name fewer than the rows, as R's write.table() writes them")
         return False
     return _fields(first_line, sep)[0] == ""
+
+
+def _trailing_separator(lines: list[str], sep: str) -> bool:
+    """Whether every data line ends with an empty field the header has no name for (``a,b,y`` above ``1,2,0,``):
+    pandas would take the first column for row names and shift every name one column along."""
+    header, data = _fields(lines[0], sep), [_fields(line, sep) for line in lines[1:]]
+    return sep != r"\s+" and bool(data) and all(len(f) == len(header) + 1 and f[-1] == "" for f in data)
 
 
 def _row_names_read(path: Path, why: str) -> None:
