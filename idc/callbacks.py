@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Checkpoint
 import torch
 
 from idc import signals, stage2
@@ -163,6 +164,28 @@ def stop_if_any(trainer: pl.Trainer, stop: bool) -> None:
         stop = trainer.strategy.reduce_boolean_decision(bool(stop), all=False)
     if stop:
         raise signals.Interrupted(signal.SIGTERM)
+
+
+class CheckpointOnSigterm(Checkpoint):
+    """A SIGTERM during an epoch of a single-process run lets that epoch finish and saves ``path`` at its end (after
+    the module's own end of epoch: its NaN check, the global gates' last steps), where Lightning then stops the run.
+    Lightning alone stops right after the step, before the epoch's end, and the run would resume from the last
+    periodic checkpoint (``checkpoint_every`` epochs back, or from nothing). A checkpoint callback, so that it runs
+    after the module's hook; under DDP Lightning's own stop is kept (the ranks agree on it in its loop)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._noted = False
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if trainer.world_size == 1 and trainer.received_sigterm:
+            self._noted = True
+            trainer._signal_connector.received_sigterm = False  # the epoch goes on to its end
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._noted:
+            trainer.save_checkpoint(self.path, weights_only=False)
+            trainer._signal_connector.received_sigterm = True  # Lightning stops at this epoch's end
 
 
 class ProgressLines(pl.Callback):

@@ -15,8 +15,8 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from idc import run_dir as rd
 from idc import signals, stage2
-from idc.callbacks import (EpochPicks, Stage1Checkpoint, StopOnEarlySignal, progress_callbacks, resumed_epoch,
-                           stop_if_any)
+from idc.callbacks import (CheckpointOnSigterm, EpochPicks, Stage1Checkpoint, StopOnEarlySignal, progress_callbacks,
+                           resumed_epoch, stop_if_any)
 from idc.config import instantiate
 from idc.data import Table, TableDataModule
 from idc.data.preprocess import Fitted
@@ -85,7 +85,8 @@ def fit(
             save_top_k=1,
             enable_version_counter=False,
             save_on_train_epoch_end=True,  # after the module's non-finite-loss check of that epoch
-        )
+        ),
+        CheckpointOnSigterm(run_dir / rd.CHECKPOINT),
     ]
     callbacks += progress_callbacks(show_progress, cfg.get("progress_every"))  # a bar, or a line every N epochs
     callbacks += list(trainer_kwargs.pop("callbacks", []))  # the caller's callbacks come in addition

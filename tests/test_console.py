@@ -450,3 +450,23 @@ def test_the_time_left_is_timed_on_the_current_part_of_the_run(monkeypatch, capl
             lines.on_train_epoch_end(trainer, module)
     said = {int(m.split("/")[0].split()[1]): m for r in caplog.records if (m := r.getMessage()).startswith("epoch")}
     assert said[17] == "epoch 17/20, 0m32s elapsed, about 0m03s left"
+
+
+def test_a_sigterm_mid_epoch_ends_the_run_at_that_epochs_end_with_its_checkpoint(tmp_path, tiny_csv):
+    """Without a periodic checkpoint due (checkpoint_every 50), a SIGTERM after a step of epoch 1 still leaves a
+    checkpoint: that epoch finishes, is logged and saved, and the run stops there (Lightning alone stops after the
+    step, and the run would start over)."""
+    import pytorch_lightning as pl
+
+    from idc.signals import checkpoint_epoch
+
+    class KillInEpochOne(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 0:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    _fit_until_sigterm(tmp_path, tiny_csv, checkpoint_every=50, callbacks=[KillInEpochOne()])  # stopped by it
+    assert checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt") == 1
+    with open(tmp_path / "history.csv", newline="") as f:
+        logged = {int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("stage1/loss")}
+    assert logged == {0, 1}, logged
