@@ -74,12 +74,13 @@ def label_variants(runs: list[Run], max_keys: int = 4) -> None:
 
 
 def find_runs(root: Path) -> list[Run]:
-    """Every run directory below ``root`` (a folder holding ``config.yaml`` outside ``.hydra``)."""
+    """Every run directory below ``root``: a folder holding ``config.yaml`` outside ``.hydra``, or a sweep's job
+    refused before it started (``FAILED`` beside Hydra's own ``.hydra/config.yaml``)."""
     runs = []
-    for config in sorted(root.rglob(rd.CONFIG)):
-        d = config.parent
-        if ".hydra" in d.parts:
-            continue
+    configs = [c for c in root.rglob(rd.CONFIG) if ".hydra" not in c.parent.parts]
+    refused = [f.parent / ".hydra" / rd.CONFIG for f in root.rglob(rd.FAILED) if not (f.parent / rd.CONFIG).exists()]
+    for config in sorted([*configs, *(c for c in refused if c.is_file())]):
+        d = config.parent.parent if config.parent.name == ".hydra" else config.parent
         cfg = yaml.safe_load(config.read_text()) or {}
         run = Run(d, run_name(cfg, hydra_choices(d)), dataset_name(cfg.get("dataset") or {}), int(cfg.get("seed", 0)),
                   "unfinished")

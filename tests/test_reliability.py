@@ -112,6 +112,17 @@ def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
     assert (done / "DONE").exists() and not (done / "FAILED").exists() and (done / "metrics.json").exists()
 
 
+def test_a_sweep_job_refused_by_validation_leaves_failed_and_idc_table_lists_it(tmp_path):
+    from idc.tables import find_runs
+
+    run_cli("-m", "method=kmeans", "logger=none", "gates.reg_lambda=-1,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            cwd=tmp_path)
+    refused, done = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+    assert "gates.reg_lambda: -1 is not allowed" in (refused / "FAILED").read_text()
+    assert (done / "DONE").exists()
+    assert sorted((r.path.name, r.status) for r in find_runs(tmp_path / "sweep")) == [("0", "failed"), ("1", "done")]
+
+
 def test_a_run_that_fails_outside_the_cli_leaves_failed_too(cfg_factory, tmp_path):
     (tmp_path / "DONE").write_text("done\n")  # an earlier attempt in this directory had finished
     with pytest.raises(ValueError, match="oops"):  # e.g. a trial of idc-search, or a script calling train()

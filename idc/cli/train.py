@@ -50,9 +50,11 @@ def main(cfg: DictConfig) -> None:
 
     try:
         validate(cfg)
-    except ConfigError as err:  # nothing was written
+    except ConfigError as err:  # nothing was written (a sweep's job: its FAILED, for idc-table to list)
         if multirun:
-            log.error("job not run, the sweep goes on: %s", err)
+            from idc.run_dir import mark_failed
+
+            log.error("job not run, the sweep goes on: %s (%s)", err, mark_failed(run_dir, err))
             return
         refuse("idc-train", err)
     threads = console.apply_threads(console.threads_for(cfg.get("threads"), console.hydra_parallel_jobs()))
