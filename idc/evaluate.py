@@ -98,7 +98,7 @@ def evaluate(
 
     metrics = {**compute_metrics(module, table, pred, cfg, epoch_selections), **(extra or {})}
     write_json(run_dir / EVAL, metrics)
-    write_explanations(run_dir / EXPLANATIONS, table, pred, int(cfg.get("top_k", 5)))
+    write_explanations(run_dir / EXPLANATIONS, table, pred, int(cfg.get("top_k", 5)), module.gating is not None)
     plots: list[Path] = []
     if cfg.get("plots", True):
         arrays = {**pred, "feature_names": np.asarray(table.feature_names)}

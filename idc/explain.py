@@ -113,10 +113,12 @@ def explanation_rows(
     return header, rows
 
 
-def explanation_warnings(pred: dict[str, np.ndarray], names: Sequence[str], top_k: int = 5) -> list[str]:
+def explanation_warnings(pred: dict[str, np.ndarray], names: Sequence[str], top_k: int = 5,
+                         local_gates: bool = True) -> list[str]:
     """What a reader of the explanations must know, one message each: empty clusters, clusters and samples whose
     gates have not separated (a warning for any non-empty cluster, and for samples when at least
-    :data:`SAMPLES_WARN_SHARE` of them), and non-empty clusters that all share the same top-k features."""
+    :data:`SAMPLES_WARN_SHARE` of them; none for samples of a model without local gates, ``gates=none``), and
+    non-empty clusters that all share the same top-k features."""
     clusters, global_ = pred["clusters"], pred["global_gates"]
     sizes = np.bincount(clusters, minlength=len(global_))
     used = np.flatnonzero(sizes > 0)
@@ -126,7 +128,7 @@ def explanation_warnings(pred: dict[str, np.ndarray], names: Sequence[str], top_
         notes.append(f"{len(empty)} of {len(sizes)} clusters have no samples ({empty.tolist()}): marked empty in "
                      "explanations.csv and the plots, with no features")
     unseparated_clusters = int((~gates_separated(global_[used])).sum())
-    unseparated_samples = int((~gates_separated(pred["local_gates"])).sum())
+    unseparated_samples = int((~gates_separated(pred["local_gates"])).sum()) if local_gates else 0
     which = []
     if unseparated_clusters:
         which.append(f"the global gates of {unseparated_clusters} of {len(used)} non-empty clusters")
@@ -145,7 +147,8 @@ def explanation_warnings(pred: dict[str, np.ndarray], names: Sequence[str], top_
     return notes
 
 
-def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], top_k: int = 5) -> list[str]:
+def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], top_k: int = 5,
+                       local_gates: bool = True) -> list[str]:
     """Write ``explanations.csv`` of ``table``'s predictions ``pred`` (:func:`explanation_rows`, class names
     from ``table.class_names``) atomically, log each of :func:`explanation_warnings` as a warning and return
     them."""
@@ -157,7 +160,7 @@ def write_explanations(path: Path, table: Table, pred: dict[str, np.ndarray], to
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    notes = explanation_warnings(pred, names, top_k)
+    notes = explanation_warnings(pred, names, top_k, local_gates)
     for note in notes:
         log.warning("%s: %s", path, note)
     return notes

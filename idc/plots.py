@@ -66,6 +66,17 @@ def _annotate(ax: plt.Axes, matrix: np.ndarray, fmt: str, vmax: float, dark_high
                 color="white" if dark else "black")
 
 
+#: inches per heatmap column that holds a two-decimal value (10 pt) without touching its neighbours
+CELL_INCHES = 0.6
+
+
+def heatmap_size(columns: int, rows: int, row_labels: Sequence[str]) -> tuple[float, float]:
+    """(width, height) in inches of a heatmap of ``columns`` x ``rows`` cells: each column :data:`CELL_INCHES`
+    wide beside its row labels (about 0.08 in a character at 10 pt) and the colour bar."""
+    label = 0.08 * max((len(r) for r in row_labels), default=0)
+    return float(np.clip(CELL_INCHES * columns + label + 2.0, 6, 30)), max(4.0, 0.5 * rows + 2.5)
+
+
 def global_gates_heatmap(
     global_gates: np.ndarray, feature_names: Sequence[Any] | None, path: str | Path, top_k: int = 5,
     sizes: Sequence[int] | None = None, separated: Sequence[bool] | None = None,
@@ -82,13 +93,13 @@ def global_gates_heatmap(
     columns = list(dict.fromkeys(open_top)) or list(range(min(top_k, gates.shape[1])))  # union, first-seen order
     matrix = gates[:, columns]
     k, m = matrix.shape
-    fig, ax = plt.subplots(figsize=(float(np.clip(0.4 * m + 3, 6, 20)), max(4.0, 0.5 * k + 2.5)),
-                           constrained_layout=True)
+    rows = [_cluster_label(i, sizes, separated) for i in range(k)]
+    fig, ax = plt.subplots(figsize=heatmap_size(m, k, rows), constrained_layout=True)
     im = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     fig.colorbar(im, ax=ax, label="gate value")
     ax.set_xticks(range(m), [names[c] for c in columns], rotation=60, ha="right", rotation_mode="anchor",
                   fontsize=10 if m <= MAX_ANNOTATED else 7)
-    ax.set_yticks(range(k), [_cluster_label(i, sizes, separated) for i in range(k)])
+    ax.set_yticks(range(k), rows)
     if m <= MAX_ANNOTATED:
         _annotate(ax, matrix, ".2f", vmax=1.0, dark_high=False)  # viridis is dark at low values
     for i in np.flatnonzero(np.isnan(matrix).all(axis=1)):
@@ -266,6 +277,17 @@ def _read_history(history_csv: str | Path) -> dict[str, np.ndarray]:
     return {name: np.array([number(r.get(name)) for r in rows]) for name in names}
 
 
+def curve_groups(columns: Sequence[str]) -> list[tuple[str, str, list[str]]]:
+    """``(title, y label, columns)`` of each panel of :func:`training_curves`: the losses of each stage (not the
+    schedules' weights, ``*_weight``, which would squash them), clustering metrics, open gates."""
+    return [
+        ("Stage 1 losses", "loss", [c for c in columns if c.startswith("stage1/") and not c.endswith("_weight")]),
+        ("Stage 2 losses", "loss", [c for c in columns if c.startswith("stage2/") and not c.endswith("_weight")]),
+        ("Clustering metrics", "score", ["val/acc", "val/nmi", "val/ari", "val/silhouette"]),
+        ("Open gates", "open gates", ["val/open_local_gates", "val/open_global_gates"]),
+    ]
+
+
 def training_curves(history_csv: str | Path, path: str | Path) -> Path | None:
     """Training curves from ``history.csv``: stage-1 losses, stage-2 losses, clustering metrics and open
     gates, one subplot each; ``None`` (nothing written) when no column can be plotted."""
@@ -273,15 +295,8 @@ def training_curves(history_csv: str | Path, path: str | Path) -> Path | None:
     n = len(next(iter(history.values()), []))
     epoch = history.get("epoch", np.arange(n, dtype=float))
     epoch = np.where(np.isnan(epoch), np.arange(n), epoch)
-    groups = [
-        ("Stage 1 losses", "loss",
-         [c for c in history if c.startswith("stage1/") and c != "stage1/gate_reg_weight"]),
-        ("Stage 2 losses", "loss", [c for c in history if c.startswith("stage2/")]),
-        ("Clustering metrics", "score", ["val/acc", "val/nmi", "val/ari", "val/silhouette"]),
-        ("Open gates", "open gates", ["val/open_local_gates", "val/open_global_gates"]),
-    ]
     panels = []
-    for title, ylabel, columns in groups:
+    for title, ylabel, columns in curve_groups(history):
         present = [c for c in columns if c in history and not np.isnan(history[c]).all()]
         if present:
             panels.append((title, ylabel, present))

@@ -173,3 +173,5 @@ def test_a_few_unseparated_samples_are_no_warning_a_tenth_is():
     local[1] = 0.6  # 2 of 20
     assert any("the local gates of 2 of 20 samples have not separated" in n
                for n in explanation_warnings(pred, NAMES, 3))
+    # a model without local gates (gates=none): nothing to separate, no advice to raise their sparsity
+    assert not any("samples have not separated" in n for n in explanation_warnings(pred, NAMES, 3, local_gates=False))

@@ -98,6 +98,18 @@ def test_cluster_with_all_gates_closed(tmp_path):
     assert_png(plots.cluster_top_features(gates, None, tmp_path / "top.png"))
 
 
+def test_heatmap_columns_keep_their_width_beside_long_row_labels():
+    labels = [f"cluster {c} (n=1322, not separated)" for c in range(10)]  # digits: the values ran into each other
+    width, _ = plots.heatmap_size(9, 10, labels)
+    assert (width - 0.08 * len(labels[0]) - 2.0) / 9 >= 0.55
+
+
+def test_training_curves_plot_losses_not_the_schedules_weights():
+    groups = plots.curve_groups(["stage1/loss", "stage1/gate_reg_weight", "stage2/loss", "stage2/global_reg_weight",
+                                 "stage2/ce"])
+    assert groups[0][2] == ["stage1/loss"] and groups[1][2] == ["stage2/loss", "stage2/ce"]
+
+
 def test_training_curves_without_plottable_columns(tmp_path):
     history = tmp_path / "history.csv"
     write_history(history, with_values=False)
