@@ -115,9 +115,12 @@ def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
 def test_a_sweep_job_refused_by_validation_leaves_failed_and_idc_table_lists_it(tmp_path):
     from idc.tables import find_runs
 
-    run_cli("-m", "method=kmeans", "logger=none", "gates.reg_lambda=-1,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            cwd=tmp_path)
+    proc = run_cli("-m", "method=kmeans", "logger=none", "gates.reg_lambda=-1,1",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     refused, done = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+    # the sweep's end says it too (idc.sweep_summary), after the jobs' own output
+    assert "sweep: 1 of 2 jobs done, 1 failed, 0 unfinished" in proc.stdout + proc.stderr
+    assert f"sweep: failed: {refused}" in proc.stdout + proc.stderr
     assert "gates.reg_lambda: -1 is not allowed" in (refused / "FAILED").read_text()
     assert (done / "DONE").exists()
     assert sorted((r.path.name, r.status) for r in find_runs(tmp_path / "sweep")) == [("0", "failed"), ("1", "done")]

@@ -1,0 +1,42 @@
+"""The end of an ``idc-train -m`` sweep (a Hydra callback, ``configs/hydra/default.yaml``): one line that says how many
+of its jobs finished, and one naming the jobs that failed or did not finish, so that a failure inside a long sweep is
+not lost among its jobs' output."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from idc import run_dir as rd
+
+log = logging.getLogger(__name__)
+
+
+def sweep_jobs(root: Path) -> dict[str, list[Path]]:
+    """The job directories below a sweep's folder (those Hydra wrote ``.hydra/`` into) by status: ``done``,
+    ``failed`` (``FAILED``: an error, or a config refused), ``unfinished`` (neither: still running elsewhere, or
+    stopped)."""
+    jobs: dict[str, list[Path]] = {"done": [], "failed": [], "unfinished": []}
+    for hydra_dir in sorted(Path(root).rglob(".hydra")):
+        job = hydra_dir.parent
+        status = "failed" if (job / rd.FAILED).exists() else "done" if rd.is_done(job) else "unfinished"
+        jobs[status].append(job)
+    return jobs
+
+
+class SweepSummary(Callback):
+    """Logs :func:`sweep_jobs` of the sweep's folder when the sweep ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = sweep_jobs(Path(config.hydra.sweep.dir))
+        total = sum(map(len, jobs.values()))
+        if not total:
+            return
+        log.info("sweep: %d of %d jobs done, %d failed, %d unfinished (%s)", len(jobs["done"]), total,
+                 len(jobs["failed"]), len(jobs["unfinished"]), config.hydra.sweep.dir)
+        for status in ("failed", "unfinished"):
+            if jobs[status]:
+                log.error("sweep: %s: %s", status, ", ".join(str(j) for j in jobs[status]))
