@@ -127,7 +127,12 @@ def explanation_warnings(pred: dict[str, np.ndarray], names: Sequence[str], top_
     if len(empty):
         notes.append(f"{len(empty)} of {len(sizes)} clusters have no samples ({empty.tolist()}): marked empty in "
                      "explanations.csv and the plots, with no features")
-    unseparated_clusters = int((~gates_separated(global_[used])).sum())
+    shut = int((global_[used] <= 0).all(axis=1).sum())  # every gate closed: nothing to separate, too strong a weight
+    if shut:
+        notes.append(f"the global gates of {shut} of {len(used)} non-empty clusters closed every feature: those "
+                     "clusters are explained by nothing (no features in explanations.csv); lower "
+                     "head.global_gates.reg_lambda (idc-eval <run dir> head.global_gates.reg_lambda=... refits them)")
+    unseparated_clusters = int((~gates_separated(global_[used])).sum()) - shut
     unseparated_samples = int((~gates_separated(pred["local_gates"])).sum()) if local_gates else 0
     which = []
     if unseparated_clusters:

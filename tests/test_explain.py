@@ -173,5 +173,11 @@ def test_a_few_unseparated_samples_are_no_warning_a_tenth_is():
     local[1] = 0.6  # 2 of 20
     assert any("the local gates of 2 of 20 samples have not separated" in n
                for n in explanation_warnings(pred, NAMES, 3))
+    # a cluster whose global gates closed every feature: the advice is to lower their weight, not to raise it
+    shut = predictions(separated_gates(20, [0, 1]), np.vstack([separated_gates(1, [0]), np.zeros((1, len(NAMES)))]),
+                       [0, 1] * 10)
+    said = explanation_warnings(shut, NAMES, 3)
+    assert any("the global gates of 1 of 2 non-empty clusters closed every feature" in n and "lower" in n for n in said)
+    assert not any("global gates of" in n and "have not separated" in n for n in said)
     # a model without local gates (gates=none): nothing to separate, no advice to raise their sparsity
     assert not any("samples have not separated" in n for n in explanation_warnings(pred, NAMES, 3, local_gates=False))
