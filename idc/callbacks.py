@@ -228,7 +228,7 @@ class ProgressLines(pl.Callback):
             pace = (now - self._started) / max(1, done - self.first_epoch)
         left = f"about {duration(pace * (ends[current] - done))} left"
         if ends[current] < total:
-            later = ", ".join(f"{end - start} epochs of {name}" for (start, name), end in
+            later = ", ".join(f"{end - start} epoch{'s' * (end - start != 1)} of {name}" for (start, name), end in
                               zip(parts[current + 1:], ends[current + 1:]))
             left += f" in {parts[current][1]} (then {later})"
         log.info("epoch %d/%d, %s elapsed, %s", done, total, duration(now - self._started), left)

@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from idc import run_dir as rd
+from idc.console import also_to_file, show_progress
 from idc.config import compose, compose_run
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,10 @@ def run_search(overrides: Sequence[str]) -> Any:
         run_dir = Path(trial.user_attrs.get("run_dir") or storage.parent / f"trial{trial.number}")
         trial.set_user_attr("run_dir", str(run_dir))
         cfg = compose_run([*overrides, *suggest(trial, spec["params"])], run_dir)
-        train(cfg)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log.info("trial %d: run directory: %s", trial.number, run_dir)
+        with also_to_file(run_dir / "train.log"):  # as idc-train's run directories
+            train(cfg, show_progress=show_progress("auto"))
         return score(run_dir, spec["objective"])
 
     if remaining > 0:

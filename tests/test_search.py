@@ -16,6 +16,7 @@ def test_search_runs_resumes_and_scores_without_labels(tmp_path):
         run = tmp_path / f"trial{t.number}"
         assert (run / "DONE").is_file() and t.user_attrs["run_dir"] == str(run)
         assert t.value == pytest.approx(score(run, "silhouette"))
+        assert "epoch 8/8" in (run / "train.log").read_text()  # an ordinary run directory: its log too
     # same command with more trials: the two finished ones are kept, only the third runs
     study = run_search([*args[:-1], "hparams_search.n_trials=3"])
     assert [t.number for t in study.trials] == [0, 1, 2]

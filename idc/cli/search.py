@@ -21,7 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     from idc.cli.overrides import check, compose_errors, refuse
 
     check("idc-search", args)  # a misspelt key: the schema's "did you mean", before any compose
+    import logging
+
+    from idc import console
     from idc.search import run_search
+
+    console.quiet_libraries()  # as idc-train: the trials' progress and summaries, not the libraries' banners
+    console.route_lightning_logs()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     try:
         study = run_search(args)  # a trial's own error fails that trial only (the study goes on)
