@@ -15,23 +15,38 @@ from idc import run_dir as rd
 log = logging.getLogger(__name__)
 
 
-def sweep_jobs(root: Path) -> dict[str, list[Path]]:
-    """The job directories below a sweep's folder (those Hydra wrote ``.hydra/`` into) by status: ``done``,
-    ``failed`` (``FAILED``: an error, or a config refused), ``unfinished`` (neither: still running elsewhere, or
-    stopped)."""
+def job_configs(root: Path) -> dict[Path, float]:
+    """Hydra's ``.hydra/config.yaml`` of every job below ``root``, with its modification time."""
+    return {c: c.stat().st_mtime for c in Path(root).rglob(".hydra/config.yaml")}
+
+
+def sweep_jobs(root: Path, before: dict[Path, float] | None = None) -> dict[str, list[Path]]:
+    """The job directories below a sweep's folder (those Hydra wrote ``.hydra/config.yaml`` into; with ``before``,
+    :func:`job_configs` at the sweep's start, only those it wrote since: a folder that earlier sweeps share, as
+    ``idc-paper``'s, holds their jobs too) by status: ``done``, ``failed`` (``FAILED``: an error, or a config
+    refused), ``unfinished`` (neither: still running elsewhere, or stopped)."""
     jobs: dict[str, list[Path]] = {"done": [], "failed": [], "unfinished": []}
-    for hydra_dir in sorted(Path(root).rglob(".hydra")):
-        job = hydra_dir.parent
+    for config, mtime in sorted(job_configs(root).items()):
+        if before is not None and before.get(config) == mtime:
+            continue
+        job = config.parent.parent
         status = "failed" if (job / rd.FAILED).exists() else "done" if rd.is_done(job) else "unfinished"
         jobs[status].append(job)
     return jobs
 
 
 class SweepSummary(Callback):
-    """Logs :func:`sweep_jobs` of the sweep's folder when the sweep ends."""
+    """Logs :func:`sweep_jobs` of the sweep's folder, the jobs this sweep wrote, when the sweep ends."""
+
+    def __init__(self) -> None:
+        self.before: dict[Path, float] = {}
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        root = Path(config.hydra.sweep.dir)
+        self.before = job_configs(root) if root.is_dir() else {}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        jobs = sweep_jobs(Path(config.hydra.sweep.dir))
+        jobs = sweep_jobs(Path(config.hydra.sweep.dir), self.before)
         total = sum(map(len, jobs.values()))
         if not total:
             return

@@ -124,6 +124,10 @@ def test_a_sweep_job_refused_by_validation_leaves_failed_and_idc_table_lists_it(
     assert "gates.reg_lambda: -1 is not allowed" in (refused / "FAILED").read_text()
     assert (done / "DONE").exists()
     assert sorted((r.path.name, r.status) for r in find_runs(tmp_path / "sweep")) == [("0", "failed"), ("1", "done")]
+    # another sweep into the same folder (as idc-paper's rows share theirs): its end counts its own jobs alone
+    proc = run_cli("-m", "method=kmeans", "logger=none", "seed=5", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                   "hydra.sweep.subdir=again", cwd=tmp_path)
+    assert "sweep: 1 of 1 jobs done, 0 failed, 0 unfinished" in proc.stdout + proc.stderr
 
 
 def test_a_run_that_fails_outside_the_cli_leaves_failed_too(cfg_factory, tmp_path):
