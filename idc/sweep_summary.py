@@ -1,6 +1,6 @@
 """The end of an ``idc-train -m`` sweep (a Hydra callback, ``configs/hydra/default.yaml``): one line that says how many
 of its jobs finished, and one naming the jobs that failed or did not finish, so that a failure inside a long sweep is
-not lost among its jobs' output."""
+not lost among its jobs' output; a sweep with a failed job exits with status 1 (the jobs after it still ran)."""
 from __future__ import annotations
 
 import logging
@@ -55,3 +55,5 @@ class SweepSummary(Callback):
         for status in ("failed", "unfinished"):
             if jobs[status]:
                 log.error("sweep: %s: %s", status, ", ".join(str(j) for j in jobs[status]))
+        if jobs["failed"]:
+            raise SystemExit(1)  # as a single run that failed: scripts and schedulers must not read it as done

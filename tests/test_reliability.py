@@ -104,8 +104,9 @@ def test_a_whole_number_is_one_setting_however_it_is_written():
 def test_a_failing_job_does_not_stop_the_multirun(tmp_path):
     # the loader's arguments are free-form (each loader checks its own), so a bad one fails when the table loads;
     # K-means: the sweep's handling is the same for every method, and a baseline starts without Lightning
-    run_cli("-m", "method=kmeans", "logger=none", "dataset.load.noise_std=oops,0.01",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    proc = run_cli("-m", "method=kmeans", "logger=none", "dataset.load.noise_std=oops,0.01",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 1  # the sweep went on, and says at its end that a job failed
     failed, done = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     assert "could not convert string to float: 'oops'" in (failed / "FAILED").read_text()
     assert not (failed / "DONE").exists()
@@ -116,7 +117,8 @@ def test_a_sweep_job_refused_by_validation_leaves_failed_and_idc_table_lists_it(
     from idc.tables import find_runs
 
     proc = run_cli("-m", "method=kmeans", "logger=none", "gates.reg_lambda=-1,1",
-                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
     refused, done = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     # the sweep's end says it too (idc.sweep_summary), after the jobs' own output
     assert "sweep: 1 of 2 jobs done, 1 failed, 0 unfinished" in proc.stdout + proc.stderr

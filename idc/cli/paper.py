@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     broken = []
     for cmd in commands(args, datasets):
         print(" ".join(cmd), flush=True)
-        if not args.dry_run:  # a failed job is recorded in its run directory and the sweep goes on; a sweep
-            if subprocess.run(cmd, check=False, env=env).returncode:  # that stops (launcher, killed worker) is not
+        if not args.dry_run:  # a failed job is recorded in its run directory and the sweep goes on (exit 1 at its
+            if subprocess.run(cmd, check=False, env=env).returncode:  # end); so is a sweep that stops (launcher...)
                 broken.append(" ".join(cmd))
     if args.dry_run:
         return 0
@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     written = build_tables(sweep_dir(args), expected=expected_runs(args, datasets))
     print(written["acc"].read_text())
     for cmd in broken:
-        print(f"idc-paper: this sweep stopped before its end (runs never started are listed in {written['runs']}):"
-              f"\n  {cmd}", file=sys.stderr)
+        print(f"idc-paper: this sweep had failed jobs or stopped before its end (failed runs and runs never started "
+              f"are listed in {written['runs']}):\n  {cmd}", file=sys.stderr)
     return 1 if broken else 0
 
 
