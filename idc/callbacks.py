@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.trainer.states import TrainerFn
 import torch
 
 from idc import signals, stage2
@@ -167,23 +168,35 @@ def stop_if_any(trainer: pl.Trainer, stop: bool) -> None:
 
 
 class CheckpointOnSigterm(Checkpoint):
-    """A SIGTERM during an epoch of a single-process run lets that epoch finish and saves ``path`` at its end (after
-    the module's own end of epoch: its NaN check, the global gates' last steps), where Lightning then stops the run.
-    Lightning alone stops right after the step, before the epoch's end, and the run would resume from the last
-    periodic checkpoint (``checkpoint_every`` epochs back, or from nothing). A checkpoint callback, so that it runs
-    after the module's hook; under DDP Lightning's own stop is kept (the ranks agree on it in its loop)."""
+    """A SIGTERM during an epoch of a single-process run (a training or validation step, or the epoch's end) lets
+    that epoch finish and saves ``path`` at its end (after the module's own end of epoch: its NaN check), where
+    Lightning then stops the run. Lightning alone stops right after the step, before the epoch's end, and the run
+    would resume from the last periodic checkpoint (``checkpoint_every`` epochs back, or from nothing). Not in the
+    last epoch, whose end holds the global gates' extra steps (a SIGTERM stops them at once) and the head's late
+    pick: that epoch is replayed, as before. A checkpoint callback, so that it runs after the module's hook; under
+    DDP Lightning's own stop is kept (the ranks agree on it in its loop)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._noted = False
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        if trainer.world_size == 1 and trainer.received_sigterm:
+    def _takes_over(self, trainer: pl.Trainer) -> bool:
+        return (trainer.world_size == 1 and trainer.state.fn == TrainerFn.FITTING and trainer.received_sigterm
+                and trainer.current_epoch < int(trainer.max_epochs or 0) - 1)
+
+    def _note(self, trainer: pl.Trainer) -> None:
+        if self._takes_over(trainer):
             self._noted = True
             trainer._signal_connector.received_sigterm = False  # the epoch goes on to its end
 
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._note(trainer)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._note(trainer)
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._noted:
+        if self._noted or self._takes_over(trainer):
             trainer.save_checkpoint(self.path, weights_only=False)
             trainer._signal_connector.received_sigterm = True  # Lightning stops at this epoch's end
 

@@ -149,17 +149,12 @@ def log_summary(title: str, metrics: Mapping[str, Any], out_dir: Path, logger: l
 
 @contextmanager
 def also_to_file(path: Path) -> Iterator[None]:
-    """Messages of the ``idc`` logger from INFO on also go to ``path`` (appended, with their time) inside the block,
-    also where nothing configured logging (a library call: ``idc.search.run_search``)."""
+    """Messages of the ``idc`` logger also go to ``path`` (appended, with their time) inside the block."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
-    level = log.level
-    if log.getEffectiveLevel() > logging.INFO:
-        log.setLevel(logging.INFO)
     log.addHandler(handler)
     try:
         yield
     finally:
         log.removeHandler(handler)
-        log.setLevel(level)
         handler.close()

@@ -84,7 +84,7 @@ def find_runs(root: Path) -> list[Run]:
         cfg = yaml.safe_load(config.read_text()) or {}
         run = Run(d, run_name(cfg, hydra_choices(d)), dataset_name(cfg.get("dataset") or {}), int(cfg.get("seed", 0)),
                   "unfinished")
-        run.settings = settings_of(cfg)
+        run.settings = settings_of(cfg) if config.parent == d else {}  # Hydra's unresolved config: not compared
         if (d / rd.FAILED).exists():
             run.status = "failed"
         elif rd.is_done(d) and (d / rd.METRICS).exists():

@@ -470,3 +470,30 @@ def test_a_sigterm_mid_epoch_ends_the_run_at_that_epochs_end_with_its_checkpoint
     with open(tmp_path / "history.csv", newline="") as f:
         logged = {int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("stage1/loss")}
     assert logged == {0, 1}, logged
+
+
+@pytest.mark.parametrize("when", ["validation", "last epoch"])
+def test_a_sigterm_in_validation_is_saved_at_its_epoch_and_one_in_the_last_epoch_replays_it(tmp_path, tiny_csv, when):
+    """In validation (after the epoch's training steps) the epoch is saved as for a training step; in the last
+    epoch, whose end holds the global gates' extra steps and the head's late pick, nothing is taken over: the run
+    stops at once and that epoch is replayed (no checkpoint of it)."""
+    import pytorch_lightning as pl
+
+    from idc.signals import checkpoint_epoch
+
+    killed = []
+
+    class Kill(pl.Callback):
+        def on_validation_start(self, trainer, module):
+            if when == "validation" and not killed and trainer.current_epoch < trainer.max_epochs - 1:
+                killed.append(trainer.current_epoch)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if when == "last epoch" and trainer.current_epoch == trainer.max_epochs - 1 and batch_idx == 0:
+                killed.append(trainer.current_epoch)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    _fit_until_sigterm(tmp_path, tiny_csv, checkpoint_every=50, callbacks=[Kill()])
+    saved = checkpoint_epoch(tmp_path / "checkpoints" / "last.ckpt")
+    assert killed and saved == (killed[0] if when == "validation" else None), (killed, saved)

@@ -126,6 +126,11 @@ def test_a_sweep_job_refused_by_validation_leaves_failed_and_idc_table_lists_it(
     assert "gates.reg_lambda: -1 is not allowed" in (refused / "FAILED").read_text()
     assert (done / "DONE").exists()
     assert sorted((r.path.name, r.status) for r in find_runs(tmp_path / "sweep")) == [("0", "failed"), ("1", "done")]
+    assert {r.label for r in find_runs(tmp_path / "sweep")} == {"kmeans"}  # Hydra's unresolved config: no variant
+    # refused again into a directory that holds a finished run: that run keeps its state (no FAILED beside DONE)
+    run_cli("-m", "method=kmeans", "logger=none", "gates.reg_lambda=-1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "hydra.sweep.subdir=1", cwd=tmp_path, check=False)
+    assert (done / "DONE").exists() and not (done / "FAILED").exists()
     # another sweep into the same folder (as idc-paper's rows share theirs): its end counts its own jobs alone
     proc = run_cli("-m", "method=kmeans", "logger=none", "seed=5", f"hydra.sweep.dir={tmp_path / 'sweep'}",
                    "hydra.sweep.subdir=again", cwd=tmp_path)

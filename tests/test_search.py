@@ -6,7 +6,8 @@ optuna = pytest.importorskip("optuna")
 from idc.search import run_search, score  # noqa: E402
 
 
-def test_search_runs_resumes_and_scores_without_labels(tmp_path):
+def test_search_runs_resumes_and_scores_without_labels(tmp_path, caplog):
+    caplog.set_level("INFO", logger="idc")  # as idc-search sets it: the trials' progress lines
     storage = tmp_path / "study.db"
     args = ["hparams_search=idc_silhouette", "schedule=smoke", "logger=none", "eval.enabled=false",
             f"hparams_search.storage={storage}", "hparams_search.n_trials=2"]

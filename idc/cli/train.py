@@ -52,9 +52,11 @@ def main(cfg: DictConfig) -> None:
         validate(cfg)
     except ConfigError as err:  # nothing was written (a sweep's job: its FAILED, for idc-table to list)
         if multirun:
-            from idc.run_dir import mark_failed
+            from idc.run_dir import CONFIG, mark_failed
 
-            log.error("job not run, the sweep goes on: %s (%s)", err, mark_failed(run_dir, err))
+            # an earlier run in this job's directory (a sweep run again with other values) keeps its own state
+            where = "" if (run_dir / CONFIG).exists() else f" ({mark_failed(run_dir, err)})"
+            log.error("job not run, the sweep goes on: %s%s", err, where)
             return
         refuse("idc-train", err)
     threads = console.apply_threads(console.threads_for(cfg.get("threads"), console.hydra_parallel_jobs()))
