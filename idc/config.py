@@ -28,6 +28,12 @@ def config_dir() -> Path:
     raise FileNotFoundError(f"IDC configs not found next to {_PACKAGE}; reinstall the package")
 
 
+def group_options(group: str) -> list[str]:
+    """The options of a config group of :func:`config_dir`: its YAML files, nested ones as ``sub/name``."""
+    folder = config_dir() / group
+    return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
+
+
 #: composed configs by what they depend on (see :func:`compose`), oldest first; a few hundred KB at most
 _COMPOSED: dict[tuple, DictConfig] = {}
 _COMPOSED_MAX = 64

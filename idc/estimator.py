@@ -184,11 +184,11 @@ class IDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _config(self, table: Table) -> DictConfig:
-        from idc.config import compose, config_dir
+        from idc.config import compose, group_options
 
         named = {g: getattr(self, g) for g in CONFIG_GROUPS if g in self._options and isinstance(getattr(self, g), str)}
         for group, option in named.items():
-            options = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+            options = group_options(group)
             if option not in options:
                 raise ValueError(f"IDC({group}={option!r}): no such option{did_you_mean(option, options)}; {group} "
                                  f"has {', '.join(options)} (configs/{group}/), or give a dict of its keys")

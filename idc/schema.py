@@ -285,18 +285,14 @@ def check_trainer_length(trainer: DictConfig) -> None:
     """Refuse a ``trainer`` node whose length is not the schedule's: ``max_epochs`` other than
     ``${schedule.epochs}`` (a number, even the same one, stops following the size rule's schedule), or any other of
     :data:`SCHEDULE_OWNED` set."""
+    given = OmegaConf.to_container(trainer)  # unresolved: max_epochs must be the interpolation itself
     for key in SCHEDULE_OWNED:
-        if key not in trainer:
-            continue
-        if key == "max_epochs":
-            if OmegaConf.to_container(trainer)[key] == SCHEDULE_EPOCHS:  # unresolved: the interpolation itself
-                continue
-        elif trainer.get(key) in (None, -1):  # Lightning's "not set"
-            continue
-        raise ConfigError(f"trainer.{key}={OmegaConf.to_container(trainer)[key]}: the schedule sets how long each "
-                          f"stage trains (trainer.max_epochs is {SCHEDULE_EPOCHS}; a Trainer limit would end a run "
-                          "before its stages do): set schedule.stage1_epochs / schedule.stage2_epochs, or "
-                          "schedule=quick for a short run (configs/schedule/)")
+        allowed = (SCHEDULE_EPOCHS,) if key == "max_epochs" else (None, -1)  # the schedule's, or Lightning's "not set"
+        if key in given and given[key] not in allowed:
+            raise ConfigError(f"trainer.{key}={given[key]}: the schedule sets how long each stage trains "
+                              f"(trainer.max_epochs is {SCHEDULE_EPOCHS}; a Trainer limit would end a run before its "
+                              "stages do): set schedule.stage1_epochs / schedule.stage2_epochs, or schedule=quick for "
+                              "a short run (configs/schedule/)")
 
 
 def validate(cfg: DictConfig) -> DictConfig:

@@ -250,11 +250,12 @@ def selection_line(runs: list[Run], metric: str = "acc") -> str:
     return "Reported epoch: " + ("; ".join(how.get(c, c) for c in chosen) if chosen else "no finished run") + "."
 
 
-def build_tables(root: Path, out: Path | None = None, expected: list[Path] | None = None) -> dict[str, Path]:
+def build_tables(root: Path, out: Path | None = None, expected: list[Path] | None = None,
+                 runs: list[Run] | None = None) -> dict[str, Path]:
     """Write ``<out>/<metric>.{md,tex,csv}``, ``published.{md,tex,csv}`` and ``runs.md`` (every failed or
     unfinished run with its path, and the ``expected`` run directories that were never started); ``out``
-    defaults to ``root/tables``."""
-    runs = find_runs(root)
+    defaults to ``root/tables``; ``runs``: :func:`find_runs` of ``root`` when the caller has it already."""
+    runs = find_runs(root) if runs is None else runs
     agg = aggregate(runs)
     out = out or root / "tables"
     out.mkdir(parents=True, exist_ok=True)

@@ -98,10 +98,23 @@ def test_cluster_with_all_gates_closed(tmp_path):
     assert_png(plots.cluster_top_features(gates, None, tmp_path / "top.png"))
 
 
-def test_heatmap_columns_keep_their_width_beside_long_row_labels():
-    labels = [f"cluster {c} (n=1322, not separated)" for c in range(10)]  # digits: the values ran into each other
-    width, _ = plots.heatmap_size(9, 10, labels)
-    assert (width - 0.08 * len(labels[0]) - 2.0) / 9 >= 0.55
+def test_heatmap_columns_keep_their_width_beside_long_row_labels(tmp_path, monkeypatch):
+    """digits: 9 columns beside "cluster c (n=1322, not separated)" labels; the two-decimal values ran into each
+    other in cells of 0.33 in. Measured on the drawn axes, after the layout."""
+    drawn = []
+    save = plots._save
+
+    def keep(fig, path):
+        fig.canvas.draw()  # the constrained layout places the axes
+        ax = fig.axes[0]
+        drawn.append(ax.get_position().width * fig.get_figwidth() / len(ax.get_xticks()))
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    gates = np.zeros((10, 64))
+    gates[np.arange(10), np.arange(10) % 9] = 0.9  # 9 features in the union of the top ones
+    plots.global_gates_heatmap(gates, None, tmp_path / "h.png", top_k=1, sizes=[1322] * 10, separated=[False] * 10)
+    assert drawn and drawn[0] >= 0.5, drawn
 
 
 def test_training_curves_plot_losses_not_the_schedules_weights():

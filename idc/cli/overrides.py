@@ -62,14 +62,6 @@ def unknown_key(overrides: Sequence[str], root_check: bool = True) -> str | None
     return None
 
 
-def group_options(group: str) -> list[str]:
-    """The options of a config group of the config dir: its YAML files, nested ones as ``sub/name``."""
-    from idc.config import config_dir
-
-    folder = config_dir() / group
-    return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
-
-
 def unknown_option(group: str, value: Any) -> str | None:
     """``GROUP=OPTION: no such option (did you mean 'X'?); GROUP has: ...`` for the first option of ``value`` (a
     group's choice as Hydra parsed it: a string, or a sweep ``a,b`` / list ``[a,b]`` of them) that ``group`` of
@@ -78,6 +70,7 @@ def unknown_option(group: str, value: Any) -> str | None:
     holds options of it too)."""
     from hydra.core.override_parser.types import ChoiceSweep
 
+    from idc.config import group_options
     from idc.schema import did_you_mean
 
     if group == "hydra":
@@ -103,11 +96,11 @@ def check(prog: str, overrides: Sequence[str], root_check: bool = True) -> None:
         refuse(prog, message)
 
 
-#: what composing raises for bad input that the checks before it let through (a sweep given to a command that
-#: composes one config, an interpolation that does not resolve, ...)
 def compose_errors() -> tuple[type[Exception], ...]:
-    """Hydra's and OmegaConf's exceptions, with idc's :class:`~idc.schema.ConfigError` and
-    :class:`~idc.data.DataError`: bad input to a command, answered by :func:`refuse`."""
+    """Hydra's and OmegaConf's exceptions (bad input that the checks before composing let through: a sweep given to
+    a command that composes one config, an interpolation that does not resolve), with idc's
+    :class:`~idc.schema.ConfigError` and :class:`~idc.data.DataError`: bad input to a command, answered by
+    :func:`refuse`."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 

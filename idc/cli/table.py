@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"idc-table: {args.root}: no finished run directory below it (a folder with config.yaml, DONE and "
               f"metrics.json, as idc-train writes){found}", file=sys.stderr)
         return 2
-    written = build_tables(args.root, args.out)
+    written = build_tables(args.root, args.out, runs=runs)
     print((written["acc"]).read_text())
     print("written:", ", ".join(str(p.parent / (p.stem + ".{md,tex,csv}")) for k, p in written.items() if k != "runs"))
     return 0

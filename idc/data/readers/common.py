@@ -70,8 +70,13 @@ def select(names: list[str], wanted: Sequence[str | int], path: Path, what: str)
             index.append(names.index(w))
         else:
             raise DataError(f"{path}: {what} {w!r} not found{did_you_mean(str(w), names)}; columns are "
-                            f"{names[:20]}{f' ... ({len(names)} in all)' if len(names) > 20 else ''}")
+                            f"{listing(names)}")
     return index
+
+
+def listing(names: Sequence[str], shown: int = 20) -> str:
+    """The first ``shown`` of ``names``, and how many there are in all when there are more."""
+    return f"{list(names[:shown])}{f' ... ({len(names)} in all)' if len(names) > shown else ''}"
 
 
 def check_labels(y: np.ndarray | None, where: object, what: str, fix: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from idc.data.readers.common import numeric, reader, unique_names
+from idc.data.readers.common import listing, numeric, reader, unique_names
 from idc.data.table import DataError, Table
 from idc.schema import did_you_mean
 
@@ -65,7 +65,7 @@ def read_h5ad(path: Path, label_column: str | None = None, **_: Any) -> Table:
         if label_column not in obs.columns:
             columns = [str(c) for c in obs.columns]
             raise DataError(f"{path}: obs has no column {label_column!r}{did_you_mean(str(label_column), columns)}; "
-                            f"it has {columns[:20]}{f' ... ({len(columns)} in all)' if len(columns) > 20 else ''}")
+                            f"it has {listing(columns)}")
         y = _obs_labels(obs[label_column])
     return Table(numeric(X, path), y, names, name=path.name)
 
